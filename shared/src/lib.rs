@@ -1,1 +1,21 @@
-//! The library behind the kubectl-mp plugins.
+//! The library behind the kubectl-mp plugins: kubeconfig and clients, TSB's
+//! names, secret redaction, output and errors. Each plugin's `main.rs` only
+//! parses its arguments and calls its module here.
+
+pub mod cli;
+pub mod cluster;
+pub mod error;
+pub mod kubeconfig;
+pub mod output;
+pub mod pending;
+pub mod prompt;
+pub mod redact;
+pub mod tsb;
+
+pub mod cacheck;
+pub mod export;
+pub mod failover;
+pub mod import;
+
+pub use cluster::{Cluster, ClusterPair};
+pub use error::{Error, Exit, Result};

@@ -1,0 +1,131 @@
+//! One Kubernetes client per context, and the active/standby pair.
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::{Api, Client, Resource};
+
+use crate::error::{Error, Result};
+use crate::kubeconfig::{ClientSettings, LoadedKubeconfig};
+
+/// A connected context: its client, built once, and the MP namespace.
+#[derive(Clone)]
+pub struct Cluster {
+    context: String,
+    server: String,
+    namespace: String,
+    client: Client,
+}
+
+impl Cluster {
+    /// Builds the client for `context` (None: the current context). Makes no request.
+    pub async fn connect(
+        kubeconfig: &LoadedKubeconfig,
+        context: Option<&str>,
+        settings: &ClientSettings,
+    ) -> Result<Self> {
+        let resolved = kubeconfig.resolve(context, settings).await?;
+        let client = Client::try_from(resolved.config).map_err(|error| {
+            Error::usage(format!(
+                "context {:?}: cannot build a client: {error}",
+                resolved.context
+            ))
+            .with_next_step("check that context's certificates and credentials in the kubeconfig")
+        })?;
+        Ok(Cluster {
+            context: resolved.context,
+            server: resolved.server,
+            namespace: settings.namespace.clone(),
+            client,
+        })
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A typed API for a namespaced kind in the MP namespace.
+    pub fn namespaced<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Asks the server for its version: proves it is reachable and that our
+    /// credentials are accepted. Returns the server's gitVersion.
+    pub async fn check_reachable(&self) -> Result<String> {
+        self.client
+            .apiserver_version()
+            .await
+            .map(|info| info.git_version)
+            .map_err(|error| {
+                Error::from_kube(
+                    error,
+                    &self.context,
+                    &format!("reach the API server at {}", self.server),
+                )
+            })
+    }
+
+    /// Maps a kube error from `action` on this cluster to a user-facing error.
+    pub fn error(&self, error: kube::Error, action: &str) -> Error {
+        Error::from_kube(error, &self.context, action)
+    }
+}
+
+/// The two Management Plane clusters a failover moves between.
+#[derive(Clone)]
+pub struct ClusterPair {
+    pub active: Cluster,
+    pub standby: Cluster,
+}
+
+impl ClusterPair {
+    /// Connects both contexts; refuses one context for both roles, which would
+    /// make a failover fence the only MP there is.
+    pub async fn connect(
+        kubeconfig: &LoadedKubeconfig,
+        active_context: &str,
+        standby_context: &str,
+        settings: &ClientSettings,
+    ) -> Result<Self> {
+        if active_context == standby_context {
+            return Err(Error::usage(format!(
+                "the active and standby contexts are both {active_context:?}"
+            ))
+            .with_next_step("name two different contexts, one per Management Plane cluster"));
+        }
+        let (active, standby) = futures::try_join!(
+            Cluster::connect(kubeconfig, Some(active_context), settings),
+            Cluster::connect(kubeconfig, Some(standby_context), settings),
+        )?;
+        if active.server == standby.server {
+            return Err(Error::usage(format!(
+                "contexts {active_context:?} and {standby_context:?} point at the same server {}",
+                active.server
+            ))
+            .with_next_step("the standby must be a different cluster from the active"));
+        }
+        Ok(ClusterPair { active, standby })
+    }
+
+    /// Checks both clusters at once; returns their versions (active, standby).
+    pub async fn check_reachable(&self) -> Result<(String, String)> {
+        futures::try_join!(
+            self.active.check_reachable(),
+            self.standby.check_reachable()
+        )
+    }
+}

@@ -1,0 +1,279 @@
+//! What we know about a TSB Management Plane, in one place.
+//!
+//! Defaults come from Tetrate's documentation (see the README); every name can
+//! be overridden with a `--layout FILE` YAML holding only the fields to change,
+//! because real installs differ by version and by site.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Whether the runbook needs a secret to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    /// The standby cannot serve without it: a missing one stops the export.
+    Required,
+    /// Taken when present, reported as absent otherwise.
+    Optional,
+}
+
+/// A secret the runbook copies from the active MP to the standby.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    pub name: String,
+    pub requirement: Requirement,
+    /// When the secret matters, for messages (e.g. "only with LDAP").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// A Kubernetes resource kind we read by group/version/kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceKind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+}
+
+/// The MP's front door, where its DNS name points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrontService {
+    pub name: String,
+    pub port_name: String,
+    pub port: u16,
+}
+
+/// The names of everything the plugins touch in a TSB Management Plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TsbLayout {
+    /// Helm release name of the managementplane chart.
+    pub helm_release: String,
+    /// Secrets the helm model copies (generated on first use).
+    pub helm_secrets: Vec<SecretSpec>,
+    /// Secrets the generic (tctl) model copies.
+    pub generic_secrets: Vec<SecretSpec>,
+    /// Secrets carried in either model when they exist.
+    pub carried_when_present: Vec<String>,
+    /// Secrets holding certificates whose root CA must match on both MPs.
+    pub certificate_secrets: Vec<String>,
+    /// The operator that reconciles the MP: fenced first, started first.
+    pub operator_deployment: String,
+    /// The MP's deployments (besides the operator).
+    pub mp_deployments: Vec<String>,
+    /// Deployments that write to the MP's database.
+    pub writer_deployments: Vec<String>,
+    /// A CronJob that would restore an old backup over a new primary.
+    pub restore_cronjob: String,
+    pub front_service: FrontService,
+    pub management_plane: ResourceKind,
+    /// Usual name of the ManagementPlane resource.
+    pub management_plane_name: String,
+    pub central_xcp: ResourceKind,
+    pub cert_manager_issuer: ResourceKind,
+    pub cert_manager_cluster_issuer: ResourceKind,
+    pub cert_manager_certificate: ResourceKind,
+}
+
+fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpec {
+    SecretSpec {
+        name: name.into(),
+        requirement,
+        when: when.map(str::to_string),
+    }
+}
+
+fn kind(group: &str, version: &str, kind: &str, plural: &str) -> ResourceKind {
+    ResourceKind {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|name| name.to_string()).collect()
+}
+
+impl Default for TsbLayout {
+    fn default() -> Self {
+        use Requirement::{Optional, Required};
+        TsbLayout {
+            helm_release: "mp".into(),
+            helm_secrets: vec![secret("iam-signing-key", Required, None)],
+            generic_secrets: vec![
+                secret("admin-credentials", Required, None),
+                secret("azure-credentials", Optional, Some("only with Azure AD")),
+                secret(
+                    "custom-host-ca",
+                    Optional,
+                    Some("only with an extra CA bundle"),
+                ),
+                secret(
+                    "elastic-credentials",
+                    Optional,
+                    Some("required when the MP uses Elasticsearch"),
+                ),
+                secret("es-certs", Optional, Some("only with TLS to Elasticsearch")),
+                secret("iam-oidc-client-secret", Optional, Some("only with OIDC")),
+                secret("ldap-credentials", Optional, Some("only with LDAP")),
+                secret("postgres-credentials", Required, None),
+                secret("tsb-certs", Required, None),
+                secret("xcp-central-cert", Required, None),
+                secret("iam-signing-key", Required, None),
+            ],
+            carried_when_present: names(&["local-user-credentials", "mpc-certs"]),
+            certificate_secrets: names(&[
+                "tsb-certs",
+                "xcp-central-cert",
+                "es-certs",
+                "postgres-credentials",
+                "custom-host-ca",
+                "mpc-certs",
+            ]),
+            operator_deployment: "tsb-operator-management-plane".into(),
+            mp_deployments: names(&[
+                "tsb",
+                "iam",
+                "web",
+                "oap",
+                "otel-collector",
+                "xcp-operator-central",
+                "central",
+                "mpc",
+                "envoy",
+            ]),
+            writer_deployments: names(&["tsb", "iam"]),
+            restore_cronjob: "tsb-restore".into(),
+            front_service: FrontService {
+                name: "envoy".into(),
+                port_name: "https-ingress".into(),
+                port: 8443,
+            },
+            management_plane: kind(
+                "install.tetrate.io",
+                "v1alpha1",
+                "ManagementPlane",
+                "managementplanes",
+            ),
+            management_plane_name: "managementplane".into(),
+            central_xcp: kind(
+                "install.xcp.tetrate.io",
+                "v1alpha1",
+                "CentralXcp",
+                "centralxcps",
+            ),
+            cert_manager_issuer: kind("cert-manager.io", "v1", "Issuer", "issuers"),
+            cert_manager_cluster_issuer: kind(
+                "cert-manager.io",
+                "v1",
+                "ClusterIssuer",
+                "clusterissuers",
+            ),
+            cert_manager_certificate: kind("cert-manager.io", "v1", "Certificate", "certificates"),
+        }
+    }
+}
+
+impl TsbLayout {
+    /// The defaults, with the fields of `path` (if any) replacing theirs.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(TsbLayout::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::usage(format!(
+                "cannot read layout file {}: {error}",
+                path.display()
+            ))
+            .with_next_step("check --layout / KUBECTL_MP_LAYOUT")
+        })?;
+        Self::from_yaml(&text).map_err(|error| {
+            Error::usage(format!("layout file {}: {error}", path.display())).with_next_step(
+                "fix the YAML; the README section \"Names and overrides\" lists the fields",
+            )
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> std::result::Result<Self, String> {
+        serde_saphyr::from_str::<Option<TsbLayout>>(text)
+            .map(Option::unwrap_or_default)
+            .map_err(|error| error.to_string())
+    }
+
+    /// The secrets the helm release name's revisions are stored in start with this.
+    pub fn helm_release_secret_prefix(&self) -> String {
+        format!("sh.helm.release.v1.{}.v", self.helm_release)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_runbook() {
+        let layout = TsbLayout::default();
+        let required: Vec<_> = layout
+            .generic_secrets
+            .iter()
+            .filter(|spec| spec.requirement == Requirement::Required)
+            .map(|spec| spec.name.as_str())
+            .collect();
+        assert_eq!(
+            required,
+            [
+                "admin-credentials",
+                "postgres-credentials",
+                "tsb-certs",
+                "xcp-central-cert",
+                "iam-signing-key"
+            ]
+        );
+        assert_eq!(
+            layout.generic_secrets.len(),
+            11,
+            "the runbook's generic list has 11 secrets"
+        );
+        assert_eq!(
+            layout.helm_secrets,
+            vec![secret("iam-signing-key", Requirement::Required, None)]
+        );
+        assert_eq!(layout.operator_deployment, "tsb-operator-management-plane");
+        assert_eq!(layout.writer_deployments, ["tsb", "iam"]);
+        assert_eq!(
+            layout.helm_release_secret_prefix(),
+            "sh.helm.release.v1.mp.v"
+        );
+    }
+
+    #[test]
+    fn a_layout_file_overrides_only_what_it_names() {
+        let layout = TsbLayout::from_yaml(
+            "helmRelease: tsb-mp\noperatorDeployment: my-operator\nfrontService: {name: front, portName: https, port: 443}\n",
+        )
+        .unwrap();
+        assert_eq!(layout.helm_release, "tsb-mp");
+        assert_eq!(layout.operator_deployment, "my-operator");
+        assert_eq!(layout.front_service.port, 443);
+        assert_eq!(layout.mp_deployments, TsbLayout::default().mp_deployments);
+        assert_eq!(TsbLayout::from_yaml("").unwrap(), TsbLayout::default());
+    }
+
+    #[test]
+    fn a_bad_layout_file_is_a_usage_error_naming_it() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("layout.yaml");
+        std::fs::write(&path, "mpDeployments: 12\n").unwrap();
+        let error = TsbLayout::load(Some(&path)).unwrap_err();
+        assert_eq!(error.exit(), crate::error::Exit::Usage);
+        assert!(error.to_string().contains("layout.yaml"), "{error}");
+    }
+}
