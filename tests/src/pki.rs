@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 const CLOCK_SKEW_ALLOWANCE: time::Duration = time::Duration::minutes(5);
 
 /// How long the CAs are valid: longer than any sandbox run.
-const CA_VALIDITY: time::Duration = time::Duration::days(3650);
+pub const CA_VALIDITY: time::Duration = time::Duration::days(3650);
 
 /// How long client certificates are valid.
 const CLIENT_VALIDITY: time::Duration = time::Duration::days(365);
