@@ -197,6 +197,12 @@ impl CertAuthority {
     }
 }
 
+/// A fresh private key (ECDSA P-256, PKCS#8 PEM) for a secret that holds a
+/// bare key, such as a token signing key.
+pub fn new_private_key_pem() -> String {
+    new_key().serialize_pem()
+}
+
 fn new_key() -> KeyPair {
     KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
         .expect("ECDSA P-256 key generation fails only when the system RNG does")
@@ -417,6 +423,15 @@ mod tests {
             key.public_key_raw(),
             cert.public_key().subject_public_key.data.as_ref()
         );
+    }
+
+    #[test]
+    fn private_keys_are_fresh_p256_pkcs8() {
+        let first = new_private_key_pem();
+        assert!(first.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let key = KeyPair::from_pem(&first).unwrap();
+        assert_eq!(key.algorithm(), &PKCS_ECDSA_P256_SHA256);
+        assert_ne!(first, new_private_key_pem());
     }
 
     #[test]

@@ -444,6 +444,9 @@ fn tls_secret(
 struct MpCertificates {
     /// What `ca.crt` of the MP's secrets holds (the root of `tsb-certs`).
     ca_pem: String,
+    /// The DNS names of `xcp-central-cert` and `mpc-certs`.
+    central_dns_names: Vec<String>,
+    mpc_dns_names: Vec<String>,
     tsb: IssuedCert,
     xcp_central: IssuedCert,
     /// The XCP certificates' source: from the shared/own chain, or from a
@@ -494,7 +497,8 @@ impl MpCertificates {
         };
         let mut central_names = front_names.clone();
         central_names.push("central.xcp.tetrate.io");
-        let mpc_names = ["mpc", "mpc.tsb.svc.cluster.local"];
+        let mpc_service_name = format!("mpc.{}.svc.cluster.local", context.namespace);
+        let mpc_names = ["mpc", mpc_service_name.as_str()];
 
         let (xcp_central, xcp) = if context.certs == CertVariant::CertManagerSelfSigned {
             let identity_issuer = Box::new(CertAuthority::new_root("xcp-identity-issuer"));
@@ -528,6 +532,8 @@ impl MpCertificates {
         };
         MpCertificates {
             ca_pem: intermediate.root_pem().to_string(),
+            central_dns_names: central_names.iter().map(|name| name.to_string()).collect(),
+            mpc_dns_names: mpc_names.iter().map(|name| name.to_string()).collect(),
             tsb,
             xcp_central,
             xcp,
@@ -562,7 +568,7 @@ impl<'a> ManagementPlaneSeed<'a> {
     fn new(context: &'a SeedContext<'a>) -> Self {
         let cluster_dns = cluster_dns_name(context.cluster_name);
         let certs = MpCertificates::new(context, &cluster_dns);
-        let iam_signing_key_pem = CertAuthority::new_root("iam-signing-key").key_pem();
+        let iam_signing_key_pem = crate::pki::new_private_key_pem();
         ManagementPlaneSeed {
             namespace: context.namespace,
             admin_password: generated_password(context.cluster_name, "admin"),
@@ -585,7 +591,13 @@ impl<'a> ManagementPlaneSeed<'a> {
         objects.push(self.service("envoy", "LoadBalancer", "https-ingress", 8443, 1));
         objects.push(self.service("central", "ClusterIP", "xcp", 9443, 2));
         let teamsync = self.operator_object("batch/v1", "CronJob", "teamsync");
-        objects.push(cron_job(teamsync, "0 * * * *", "tsb-server", &["teamsync"]));
+        let teamsync_image = format!("{HUB}/tsb-server:{TSB_VERSION}");
+        objects.push(cron_job(
+            teamsync,
+            "0 * * * *",
+            &teamsync_image,
+            &["teamsync"],
+        ));
         if self.context.kind == SeedKind::TsbGeneric {
             // Set up by the operators' own backup tooling, not by the install.
             let restore = json!({
@@ -596,7 +608,7 @@ impl<'a> ManagementPlaneSeed<'a> {
             objects.push(cron_job(
                 restore,
                 "0 */6 * * *",
-                "postgres",
+                "postgres:14",
                 &[
                     "/bin/sh",
                     "-c",
@@ -772,19 +784,12 @@ impl<'a> ManagementPlaneSeed<'a> {
         identity_issuer_object["spec"] = json!({"ca": {"secretName": "xcp-identity-issuer"}});
         identity_issuer_object["status"] = ready("KeyPairVerified", "Signing CA verified");
 
-        let mut central_names = vec![
-            self.cluster_dns.clone(),
-            "central.xcp.tetrate.io".to_string(),
-        ];
-        if self.context.certs != CertVariant::MissingSan {
-            central_names.insert(0, self.context.floating_dns_name.to_string());
-        }
         let central_certificate = certificate(
             "xcp-central-cert",
             json!({
                 "commonName": "xcp-central-cert",
                 "secretName": "xcp-central-cert",
-                "dnsNames": central_names,
+                "dnsNames": self.certs.central_dns_names,
                 "duration": duration,
                 "privateKey": private_key,
                 "usages": ["server auth", "client auth"],
@@ -797,7 +802,7 @@ impl<'a> ManagementPlaneSeed<'a> {
             json!({
                 "commonName": "mpc",
                 "secretName": "mpc-certs",
-                "dnsNames": ["mpc", "mpc.tsb.svc.cluster.local"],
+                "dnsNames": self.certs.mpc_dns_names,
                 "duration": duration,
                 "privateKey": private_key,
                 "usages": ["server auth", "client auth"],
@@ -931,12 +936,16 @@ impl<'a> ManagementPlaneSeed<'a> {
     ) -> Value {
         let mut object = self.operator_object("v1", "Service", name);
         let cluster_ip = format!("10.96.100.{ip_suffix}");
+        let is_load_balancer = service_type == "LoadBalancer";
         let mut service_port =
             json!({"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"});
+        if is_load_balancer {
+            service_port["nodePort"] = json!(30000 + u32::from(port) % 2768);
+        }
         object["spec"] = json!({
             "type": service_type,
             "selector": {"app": name},
-            "ports": [service_port.clone()],
+            "ports": [service_port],
             "clusterIP": cluster_ip,
             "clusterIPs": [cluster_ip],
             "ipFamilies": ["IPv4"],
@@ -945,9 +954,7 @@ impl<'a> ManagementPlaneSeed<'a> {
             "internalTrafficPolicy": "Cluster",
         });
         object["status"] = json!({"loadBalancer": {}});
-        if service_type == "LoadBalancer" {
-            service_port["nodePort"] = json!(30000 + u32::from(port) % 2768);
-            object["spec"]["ports"] = json!([service_port]);
+        if is_load_balancer {
             object["spec"]["externalTrafficPolicy"] = json!("Cluster");
             object["spec"]["allocateLoadBalancerNodePorts"] = json!(true);
             object["status"] = json!({"loadBalancer": {"ingress": [
@@ -1237,7 +1244,7 @@ fn cron_job(mut object: Value, schedule: &str, image: &str, command: &[&str]) ->
             "spec": {
                 "containers": [{
                     "name": name,
-                    "image": format!("{HUB}/{image}:{TSB_VERSION}"),
+                    "image": image,
                     "command": command,
                 }],
                 "restartPolicy": "OnFailure",
@@ -1877,6 +1884,12 @@ mod tests {
                     secret["metadata"]["annotations"]["cert-manager.io/certificate-name"],
                     name
                 );
+                let leaf = &pems(&secret_value(&objects, name, "tls.crt"))[0];
+                assert_eq!(
+                    certificate["spec"]["dnsNames"],
+                    json!(dns_names(&leaf.parse_x509().unwrap())),
+                    "{name}: the Certificate asks for what its secret holds"
+                );
             }
 
             let identity_ca = secret_value(&objects, "xcp-identity-issuer", "tls.crt");
@@ -1949,6 +1962,36 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn objects_go_to_the_configured_namespace() {
+        let root = CertAuthority::new_root("shared");
+        let objects = seed_objects(&SeedContext {
+            cluster_name: "active",
+            namespace: "mp-system",
+            kind: SeedKind::TsbGeneric,
+            certs: CertVariant::SharedRoot,
+            shared_root: &root,
+            floating_dns_name: FLOATING,
+            front_address: "10.20.30.40".parse().unwrap(),
+        });
+        assert!(find(&objects, "Namespace", "mp-system").is_some());
+        assert!(find(&objects, "Namespace", "tsb").is_none());
+        for object in &objects[BUILTIN_NAMESPACES.len()..] {
+            let kind = object["kind"].as_str().unwrap();
+            let name = object["metadata"]["name"].as_str().unwrap();
+            if let Some(namespace) = object["metadata"]["namespace"].as_str()
+                && name != "demo-app-db"
+            {
+                assert_eq!(namespace, "mp-system", "{kind} {name}");
+            }
+        }
+        let mpc = &pems(&secret_value(&objects, "mpc-certs", "tls.crt"))[0];
+        assert!(
+            dns_names(&mpc.parse_x509().unwrap())
+                .contains(&"mpc.mp-system.svc.cluster.local".to_string())
+        );
     }
 
     #[test]
