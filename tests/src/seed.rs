@@ -262,14 +262,19 @@ struct CrdNames<'a> {
 }
 
 fn custom_resource_definition(names: &CrdNames) -> Value {
-    let names_json = json!({
+    let mut names_json = json!({
         "plural": names.plural,
         "singular": names.singular,
         "kind": names.kind,
         "listKind": format!("{}List", names.kind),
-        "shortNames": names.short_names,
-        "categories": names.categories,
     });
+    // Empty lists are omitted, as the API server stores them.
+    if !names.short_names.is_empty() {
+        names_json["shortNames"] = json!(names.short_names);
+    }
+    if !names.categories.is_empty() {
+        names_json["categories"] = json!(names.categories);
+    }
     let mut version = json!({
         "name": names.version,
         "served": true,
@@ -1510,6 +1515,20 @@ mod tests {
                 }
                 assert!(namespaces.contains("tsb"));
                 assert_eq!(crd_kinds.len(), 5);
+                let mp_crd = get(
+                    &objects,
+                    "CustomResourceDefinition",
+                    "managementplanes.install.tetrate.io",
+                );
+                assert_eq!(mp_crd["spec"]["names"]["shortNames"], json!(["mp"]));
+                assert_eq!(mp_crd["spec"]["names"]["listKind"], "ManagementPlaneList");
+                let cluster_issuers = get(
+                    &objects,
+                    "CustomResourceDefinition",
+                    "clusterissuers.cert-manager.io",
+                );
+                assert_eq!(cluster_issuers["spec"]["scope"], "Cluster");
+                assert!(cluster_issuers["spec"]["names"].get("shortNames").is_none());
             }
         }
     }
