@@ -48,7 +48,9 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             3 => {
                 let encoding = field.string()?;
                 if !encoding.is_empty() {
-                    return Err(format!("unsupported protobuf content encoding {encoding:?}"));
+                    return Err(format!(
+                        "unsupported protobuf content encoding {encoding:?}"
+                    ));
                 }
             }
             _ => {}
@@ -86,7 +88,10 @@ impl<'a> Field<'a> {
     fn bytes(&self) -> Result<&'a [u8], String> {
         match self.value {
             WireValue::LengthDelimited(bytes) => Ok(bytes),
-            _ => Err(format!("protobuf field {} is not length-delimited", self.number)),
+            _ => Err(format!(
+                "protobuf field {} is not length-delimited",
+                self.number
+            )),
         }
     }
 
@@ -469,7 +474,9 @@ mod tests {
     #[test]
     fn recognises_the_protobuf_content_type_with_or_without_parameters() {
         assert!(is_protobuf("application/vnd.kubernetes.protobuf"));
-        assert!(is_protobuf("application/vnd.kubernetes.protobuf; charset=utf-8"));
+        assert!(is_protobuf(
+            "application/vnd.kubernetes.protobuf; charset=utf-8"
+        ));
         assert!(is_protobuf("Application/VND.Kubernetes.Protobuf"));
         assert!(!is_protobuf("application/json"));
     }

@@ -35,19 +35,25 @@ impl LabelSelector {
     /// `object` is the whole object; its `metadata.labels` are matched.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");
-        let label = |key: &str| labels.and_then(|labels| labels.get(key)).and_then(Value::as_str);
-        self.requirements.iter().all(|requirement| match requirement {
-            LabelRequirement::Equals(key, value) => label(key) == Some(value.as_str()),
-            LabelRequirement::NotEquals(key, value) => label(key) != Some(value.as_str()),
-            LabelRequirement::In(key, values) => {
-                label(key).is_some_and(|actual| values.iter().any(|value| value == actual))
-            }
-            LabelRequirement::NotIn(key, values) => {
-                label(key).is_none_or(|actual| values.iter().all(|value| value != actual))
-            }
-            LabelRequirement::Exists(key) => label(key).is_some(),
-            LabelRequirement::DoesNotExist(key) => label(key).is_none(),
-        })
+        let label = |key: &str| {
+            labels
+                .and_then(|labels| labels.get(key))
+                .and_then(Value::as_str)
+        };
+        self.requirements
+            .iter()
+            .all(|requirement| match requirement {
+                LabelRequirement::Equals(key, value) => label(key) == Some(value.as_str()),
+                LabelRequirement::NotEquals(key, value) => label(key) != Some(value.as_str()),
+                LabelRequirement::In(key, values) => {
+                    label(key).is_some_and(|actual| values.iter().any(|value| value == actual))
+                }
+                LabelRequirement::NotIn(key, values) => {
+                    label(key).is_none_or(|actual| values.iter().all(|value| value != actual))
+                }
+                LabelRequirement::Exists(key) => label(key).is_some(),
+                LabelRequirement::DoesNotExist(key) => label(key).is_none(),
+            })
     }
 }
 
@@ -91,10 +97,16 @@ fn parse_label_requirement(term: &str) -> Result<LabelRequirement, String> {
         return Ok(LabelRequirement::Exists(key));
     }
     if let Some(value) = rest.strip_prefix("!=") {
-        return Ok(LabelRequirement::NotEquals(key, label_value(value.trim(), term)?));
+        return Ok(LabelRequirement::NotEquals(
+            key,
+            label_value(value.trim(), term)?,
+        ));
     }
     if let Some(value) = rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')) {
-        return Ok(LabelRequirement::Equals(key, label_value(value.trim(), term)?));
+        return Ok(LabelRequirement::Equals(
+            key,
+            label_value(value.trim(), term)?,
+        ));
     }
     if let Some(values) = rest.strip_prefix("notin") {
         return Ok(LabelRequirement::NotIn(key, value_set(values, term)?));
@@ -102,7 +114,9 @@ fn parse_label_requirement(term: &str) -> Result<LabelRequirement, String> {
     if let Some(values) = rest.strip_prefix("in") {
         return Ok(LabelRequirement::In(key, value_set(values, term)?));
     }
-    Err(format!("unable to parse label selector requirement {term:?}"))
+    Err(format!(
+        "unable to parse label selector requirement {term:?}"
+    ))
 }
 
 fn is_label_key_char(character: char) -> bool {
@@ -111,7 +125,9 @@ fn is_label_key_char(character: char) -> bool {
 
 fn label_key(key: &str, term: &str) -> Result<String, String> {
     if key.is_empty() || !key.chars().all(is_label_key_char) {
-        return Err(format!("invalid label key in selector requirement {term:?}"));
+        return Err(format!(
+            "invalid label key in selector requirement {term:?}"
+        ));
     }
     Ok(key.to_string())
 }
@@ -121,7 +137,9 @@ fn label_value(value: &str, term: &str) -> Result<String, String> {
         .chars()
         .all(|character| character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.'));
     if !valid {
-        return Err(format!("invalid label value {value:?} in selector requirement {term:?}"));
+        return Err(format!(
+            "invalid label value {value:?} in selector requirement {term:?}"
+        ));
     }
     Ok(value.to_string())
 }
@@ -210,7 +228,9 @@ fn split_unescaped_commas(text: &str) -> Vec<String> {
 fn parse_field_requirement(term: &str) -> Result<FieldRequirement, String> {
     let (path, operator_and_value) = find_unescaped_operator(term)
         .map(|index| term.split_at(index))
-        .ok_or_else(|| format!("invalid field selector {term:?}: expected key=value or key!=value"))?;
+        .ok_or_else(|| {
+            format!("invalid field selector {term:?}: expected key=value or key!=value")
+        })?;
     let (equal, value) = if let Some(value) = operator_and_value.strip_prefix("!=") {
         (false, value)
     } else if let Some(value) = operator_and_value.strip_prefix("==") {
@@ -269,14 +289,19 @@ mod tests {
     }
 
     fn label_matches(selector: &str, labels: Value) -> bool {
-        LabelSelector::parse(selector).unwrap().matches(&labelled(labels))
+        LabelSelector::parse(selector)
+            .unwrap()
+            .matches(&labelled(labels))
     }
 
     #[test]
     fn label_equality_in_all_three_spellings() {
         for selector in ["app=tsb", "app==tsb", " app = tsb "] {
             assert!(label_matches(selector, json!({"app": "tsb"})), "{selector}");
-            assert!(!label_matches(selector, json!({"app": "other"})), "{selector}");
+            assert!(
+                !label_matches(selector, json!({"app": "other"})),
+                "{selector}"
+            );
             assert!(!label_matches(selector, json!({})), "{selector}");
         }
     }
@@ -310,15 +335,25 @@ mod tests {
     fn commas_join_label_requirements_with_and() {
         let selector = "app=tsb, tier in (mp,cp),!legacy";
         assert!(label_matches(selector, json!({"app": "tsb", "tier": "mp"})));
-        assert!(!label_matches(selector, json!({"app": "tsb", "tier": "dp"})));
-        assert!(!label_matches(selector, json!({"app": "tsb", "tier": "mp", "legacy": "1"})));
+        assert!(!label_matches(
+            selector,
+            json!({"app": "tsb", "tier": "dp"})
+        ));
+        assert!(!label_matches(
+            selector,
+            json!({"app": "tsb", "tier": "mp", "legacy": "1"})
+        ));
     }
 
     #[test]
     fn empty_label_selector_matches_objects_without_labels() {
         let selector = LabelSelector::parse("").unwrap();
         assert!(selector.matches(&json!({"metadata": {"name": "x"}})));
-        assert!(!LabelSelector::parse("app").unwrap().matches(&json!({"metadata": {}})));
+        assert!(
+            !LabelSelector::parse("app")
+                .unwrap()
+                .matches(&json!({"metadata": {}}))
+        );
     }
 
     #[test]
@@ -381,8 +416,12 @@ mod tests {
 
     #[test]
     fn commas_join_field_requirements_with_and() {
-        assert!(field_matches("metadata.name=tsb-certs,metadata.namespace=tsb"));
-        assert!(!field_matches("metadata.name=tsb-certs,metadata.namespace=default"));
+        assert!(field_matches(
+            "metadata.name=tsb-certs,metadata.namespace=tsb"
+        ));
+        assert!(!field_matches(
+            "metadata.name=tsb-certs,metadata.namespace=default"
+        ));
         assert!(FieldSelector::parse("").unwrap().matches(&secret()));
     }
 
@@ -395,7 +434,11 @@ mod tests {
 
     #[test]
     fn field_parse_errors_quote_the_offending_text() {
-        for (selector, offending) in [("metadata.name", "metadata.name"), ("=x", "=x"), ("a..b=x", "a..b=x")] {
+        for (selector, offending) in [
+            ("metadata.name", "metadata.name"),
+            ("=x", "=x"),
+            ("a..b=x", "a..b=x"),
+        ] {
             let error = FieldSelector::parse(selector).unwrap_err();
             assert!(error.contains(offending), "{selector}: {error}");
         }

@@ -33,7 +33,13 @@ pub fn table(
     include: IncludeObject,
     resource_version: &str,
 ) -> Value {
-    table_at(kind, objects, include, resource_version, jiff::Timestamp::now())
+    table_at(
+        kind,
+        objects,
+        include,
+        resource_version,
+        jiff::Timestamp::now(),
+    )
 }
 
 /// [`table`] with ages computed against `now`, for deterministic output.
@@ -151,7 +157,9 @@ fn columns(kind: &str) -> Vec<Column> {
                 name: "Data",
                 kind: "integer",
                 description: "Number of data keys in the config map",
-                cell: |object, _| (key_count(object, "/data") + key_count(object, "/binaryData")).into(),
+                cell: |object, _| {
+                    (key_count(object, "/data") + key_count(object, "/binaryData")).into()
+                },
             },
             AGE,
         ],
@@ -172,13 +180,21 @@ fn columns(kind: &str) -> Vec<Column> {
                 name: "Up-to-date",
                 kind: "integer",
                 description: "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-                cell: |object, _| integer(object, "/status/updatedReplicas").unwrap_or(0).into(),
+                cell: |object, _| {
+                    integer(object, "/status/updatedReplicas")
+                        .unwrap_or(0)
+                        .into()
+                },
             },
             Column {
                 name: "Available",
                 kind: "integer",
                 description: "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-                cell: |object, _| integer(object, "/status/availableReplicas").unwrap_or(0).into(),
+                cell: |object, _| {
+                    integer(object, "/status/availableReplicas")
+                        .unwrap_or(0)
+                        .into()
+                },
             },
             AGE,
         ],
@@ -281,12 +297,20 @@ fn columns(kind: &str) -> Vec<Column> {
 }
 
 fn text(object: &Value, pointer: &str) -> Value {
-    let value = object.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
+    let value = object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Value::String(value.to_string())
 }
 
 fn or_none(value: Option<&str>) -> Value {
-    Value::String(value.filter(|value| !value.is_empty()).unwrap_or("<none>").to_string())
+    Value::String(
+        value
+            .filter(|value| !value.is_empty())
+            .unwrap_or("<none>")
+            .to_string(),
+    )
 }
 
 fn integer(object: &Value, pointer: &str) -> Option<i64> {
@@ -294,7 +318,10 @@ fn integer(object: &Value, pointer: &str) -> Option<i64> {
 }
 
 fn key_count(object: &Value, pointer: &str) -> usize {
-    object.pointer(pointer).and_then(Value::as_object).map_or(0, Map::len)
+    object
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map_or(0, Map::len)
 }
 
 fn service_type(service: &Value) -> &str {
@@ -340,7 +367,10 @@ fn external_ip(service: &Value) -> String {
                     entries
                         .iter()
                         .filter_map(|entry| {
-                            let ip = entry.get("ip").and_then(Value::as_str).filter(|ip| !ip.is_empty());
+                            let ip = entry
+                                .get("ip")
+                                .and_then(Value::as_str)
+                                .filter(|ip| !ip.is_empty());
                             ip.or_else(|| entry.get("hostname").and_then(Value::as_str))
                         })
                         .collect::<Vec<_>>()
@@ -374,7 +404,10 @@ fn ports(service: &Value) -> String {
         .iter()
         .map(|port| {
             let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-            let protocol = port.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+            let protocol = port
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("TCP");
             match port.get("nodePort").and_then(Value::as_i64) {
                 Some(node_port) if node_port != 0 => format!("{number}:{node_port}/{protocol}"),
                 _ => format!("{number}/{protocol}"),
@@ -478,7 +511,10 @@ mod tests {
     #[test]
     fn include_object_parses_the_three_values_and_defaults_to_metadata() {
         assert_eq!(IncludeObject::parse(Some("Object")), IncludeObject::Object);
-        assert_eq!(IncludeObject::parse(Some("Metadata")), IncludeObject::Metadata);
+        assert_eq!(
+            IncludeObject::parse(Some("Metadata")),
+            IncludeObject::Metadata
+        );
         assert_eq!(IncludeObject::parse(Some("None")), IncludeObject::None);
         assert_eq!(IncludeObject::parse(None), IncludeObject::Metadata);
     }
@@ -554,7 +590,15 @@ mod tests {
             "Secret",
             json!({"metadata": {"name": "certs", "creationTimestamp": created(150)}, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": "", "ca.crt": ""}}),
         );
-        assert_eq!(row, [json!("certs"), json!("kubernetes.io/tls"), json!(3), json!("2m30s")]);
+        assert_eq!(
+            row,
+            [
+                json!("certs"),
+                json!("kubernetes.io/tls"),
+                json!(3),
+                json!("2m30s")
+            ]
+        );
     }
 
     #[test]
@@ -581,16 +625,44 @@ mod tests {
                 "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}
             }),
         );
-        assert_eq!(row, [json!("tsb-operator"), json!("2/3"), json!(3), json!(2), json!("3d")]);
-        let scaled_down = cells("Deployment", json!({"metadata": {"name": "x"}, "spec": {"replicas": 0}, "status": {}}));
-        assert_eq!(scaled_down, [json!("x"), json!("0/0"), json!(0), json!(0), json!("<unknown>")]);
+        assert_eq!(
+            row,
+            [
+                json!("tsb-operator"),
+                json!("2/3"),
+                json!(3),
+                json!(2),
+                json!("3d")
+            ]
+        );
+        let scaled_down = cells(
+            "Deployment",
+            json!({"metadata": {"name": "x"}, "spec": {"replicas": 0}, "status": {}}),
+        );
+        assert_eq!(
+            scaled_down,
+            [
+                json!("x"),
+                json!("0/0"),
+                json!(0),
+                json!(0),
+                json!("<unknown>")
+            ]
+        );
     }
 
     #[test]
     fn service_rows_show_type_ips_and_ports() {
         assert_eq!(
             column_names("Service"),
-            ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"]
+            [
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age"
+            ]
         );
         let load_balancer = json!({
             "metadata": {"name": "envoy", "creationTimestamp": created(720)},
@@ -600,7 +672,14 @@ mod tests {
         });
         assert_eq!(
             cells("Service", load_balancer),
-            [json!("envoy"), json!("LoadBalancer"), json!("10.0.0.7"), json!("203.0.113.10"), json!("8443:30443/TCP,9443/TCP"), json!("12m")]
+            [
+                json!("envoy"),
+                json!("LoadBalancer"),
+                json!("10.0.0.7"),
+                json!("203.0.113.10"),
+                json!("8443:30443/TCP,9443/TCP"),
+                json!("12m")
+            ]
         );
         let pending = json!({"metadata": {"name": "p"}, "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.8", "ports": [{"port": 8443, "protocol": "TCP"}]}, "status": {}});
         assert_eq!(cells("Service", pending)[3], json!("<pending>"));
@@ -610,7 +689,15 @@ mod tests {
         assert_eq!(row[4], json!("443/TCP"));
         let headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
         let row = cells("Service", headless);
-        assert_eq!(row[1..5], [json!("ClusterIP"), json!("None"), json!("<none>"), json!("<none>")]);
+        assert_eq!(
+            row[1..5],
+            [
+                json!("ClusterIP"),
+                json!("None"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
     }
 
     #[test]
@@ -627,7 +714,15 @@ mod tests {
     fn cron_job_row_shows_schedule_suspend_and_last_schedule() {
         assert_eq!(
             column_names("CronJob"),
-            ["Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"]
+            [
+                "Name",
+                "Schedule",
+                "Timezone",
+                "Suspend",
+                "Active",
+                "Last Schedule",
+                "Age"
+            ]
         );
         let row = cells(
             "CronJob",
@@ -639,29 +734,57 @@ mod tests {
         );
         assert_eq!(
             row,
-            [json!("backup"), json!("0 * * * *"), json!("<none>"), json!("True"), json!(1), json!("5m"), json!("10d")]
+            [
+                json!("backup"),
+                json!("0 * * * *"),
+                json!("<none>"),
+                json!("True"),
+                json!(1),
+                json!("5m"),
+                json!("10d")
+            ]
         );
         let never_run = cells(
             "CronJob",
             json!({"metadata": {"name": "b"}, "spec": {"schedule": "@daily", "timeZone": "Etc/UTC"}}),
         );
-        assert_eq!(never_run[2..6], [json!("Etc/UTC"), json!("<unset>"), json!(0), json!("<none>")]);
+        assert_eq!(
+            never_run[2..6],
+            [
+                json!("Etc/UTC"),
+                json!("<unset>"),
+                json!(0),
+                json!("<none>")
+            ]
+        );
     }
 
     #[test]
     fn custom_resource_definition_row_shows_creation_time() {
-        assert_eq!(column_names("CustomResourceDefinition"), ["Name", "Created At"]);
+        assert_eq!(
+            column_names("CustomResourceDefinition"),
+            ["Name", "Created At"]
+        );
         let row = cells(
             "CustomResourceDefinition",
             json!({"metadata": {"name": "managementplanes.install.tetrate.io", "creationTimestamp": "2026-01-02T03:04:05Z"}}),
         );
-        assert_eq!(row, [json!("managementplanes.install.tetrate.io"), json!("2026-01-02T03:04:05Z")]);
+        assert_eq!(
+            row,
+            [
+                json!("managementplanes.install.tetrate.io"),
+                json!("2026-01-02T03:04:05Z")
+            ]
+        );
     }
 
     #[test]
     fn other_kinds_get_name_and_age() {
         assert_eq!(column_names("ManagementPlane"), ["Name", "Age"]);
-        let row = cells("ManagementPlane", json!({"metadata": {"name": "mp", "creationTimestamp": created(4 * 3600)}}));
+        let row = cells(
+            "ManagementPlane",
+            json!({"metadata": {"name": "mp", "creationTimestamp": created(4 * 3600)}}),
+        );
         assert_eq!(row, [json!("mp"), json!("4h")]);
     }
 }
