@@ -597,6 +597,70 @@ mod tests {
     }
 
     #[test]
+    fn decodes_fields_longer_than_127_bytes() {
+        // Lengths above 127 need a multi-byte varint.
+        let long_value = "x".repeat(300);
+        let raw = [
+            bytes_field(1, &bytes_field(1, b"big")),
+            map_entry_field(2, "payload", long_value.as_bytes()),
+        ]
+        .concat();
+        let object = decode(&envelope("v1", "ConfigMap", &raw)).unwrap();
+        assert_eq!(object["data"]["payload"], json!(long_value));
+    }
+
+    #[test]
+    fn decodes_deletion_grace_period_and_owner_flags_even_when_zero() {
+        let owner = [
+            bytes_field(1, b"Job"),
+            varint_field(6, 0),
+            varint_field(7, 1),
+        ]
+        .concat();
+        let meta = [
+            bytes_field(1, b"n"),
+            varint_field(10, 0),
+            bytes_field(13, &owner),
+        ]
+        .concat();
+        let object = decode(&envelope("v1", "Namespace", &bytes_field(1, &meta))).unwrap();
+        assert_eq!(object["metadata"]["deletionGracePeriodSeconds"], json!(0));
+        assert_eq!(
+            object["metadata"]["ownerReferences"],
+            json!([{"kind": "Job", "controller": false, "blockOwnerDeletion": true}])
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_fields() {
+        let not_utf8 = bytes_field(1, &bytes_field(1, &[0xff, 0xfe]));
+        let error = decode(&envelope("v1", "Namespace", &not_utf8)).unwrap_err();
+        assert!(error.contains("UTF-8"), "{error}");
+
+        let endless_varint = [MAGIC, &[0x08], &[0xff; 11]].concat();
+        let error = decode(&endless_varint).unwrap_err();
+        assert!(error.contains("longer than 10 bytes"), "{error}");
+
+        // Wire type 3 (a protobuf group) is never used by Kubernetes.
+        let group = [MAGIC, &[(1 << 3) | 3]].concat();
+        let error = decode(&group).unwrap_err();
+        assert!(error.contains("wire type 3"), "{error}");
+
+        // The name as a varint instead of a string.
+        let wrong_type = bytes_field(1, &varint_field(1, 5));
+        let error = decode(&envelope("v1", "Namespace", &wrong_type)).unwrap_err();
+        assert!(error.contains("not length-delimited"), "{error}");
+    }
+
+    #[test]
+    fn rejects_an_encoded_payload() {
+        let mut body = envelope("v1", "Namespace", b"");
+        body.extend(bytes_field(3, b"gzip"));
+        let error = decode(&body).unwrap_err();
+        assert!(error.contains("gzip"), "{error}");
+    }
+
+    #[test]
     fn rejects_a_body_without_the_magic() {
         let error = decode(b"{\"kind\":\"Namespace\"}").unwrap_err();
         assert!(error.contains("magic"), "{error}");

@@ -365,6 +365,29 @@ mod tests {
     }
 
     #[test]
+    fn set_operators_tolerate_spacing() {
+        assert!(label_matches("tier in ( mp , cp )", json!({"tier": "cp"})));
+        assert!(label_matches("tier notin(mp)", json!({"tier": "cp"})));
+        assert!(!label_matches("tier  notin  (mp)", json!({"tier": "mp"})));
+    }
+
+    #[test]
+    fn keys_that_start_like_operators_are_plain_keys() {
+        assert!(label_matches("index=1", json!({"index": "1"})));
+        assert!(label_matches(
+            "notinteresting",
+            json!({"notinteresting": "x"})
+        ));
+        assert!(label_matches("app=", json!({"app": ""})));
+    }
+
+    #[test]
+    fn labels_that_are_not_strings_never_match() {
+        assert!(!label_matches("app=1", json!({"app": 1})));
+        assert!(label_matches("!app", json!({"app": null})));
+    }
+
+    #[test]
     fn label_parse_errors_quote_the_offending_text() {
         for (selector, offending) in [
             ("app=tsb,=x", "=x"),
@@ -430,6 +453,20 @@ mod tests {
         let selector = FieldSelector::parse(r"metadata.name=a\,b").unwrap();
         assert!(selector.matches(&json!({"metadata": {"name": "a,b"}})));
         assert!(!selector.matches(&json!({"metadata": {"name": "a"}})));
+    }
+
+    #[test]
+    fn field_paths_through_missing_parents_compare_as_empty() {
+        assert!(field_matches("status.loadBalancer.ingress="));
+        assert!(field_matches("metadata.labels.app!=tsb"));
+        // A path that reaches a map or list is not a value either.
+        assert!(field_matches("metadata="));
+    }
+
+    #[test]
+    fn field_values_may_contain_equals_signs() {
+        let selector = FieldSelector::parse("metadata.name=a=b").unwrap();
+        assert!(selector.matches(&json!({"metadata": {"name": "a=b"}})));
     }
 
     #[test]

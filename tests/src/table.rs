@@ -701,6 +701,65 @@ mod tests {
     }
 
     #[test]
+    fn node_port_external_name_and_external_ip_services() {
+        let node_port = json!({"metadata": {"name": "np"}, "spec": {"type": "NodePort", "clusterIP": "10.0.0.1",
+            "externalIPs": ["198.51.100.1", "198.51.100.2"], "ports": [{"port": 80, "nodePort": 30080, "protocol": "UDP"}]}});
+        let row = cells("Service", node_port);
+        assert_eq!(row[3], json!("198.51.100.1,198.51.100.2"));
+        assert_eq!(row[4], json!("80:30080/UDP"));
+        let external_name = json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "tsb.example.com"}});
+        let row = cells("Service", external_name);
+        assert_eq!(
+            row[2..5],
+            [json!("<none>"), json!("tsb.example.com"), json!("<none>")]
+        );
+        let hostname = json!({"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.2"},
+            "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}});
+        assert_eq!(cells("Service", hostname)[3], json!("lb.example.com"));
+    }
+
+    #[test]
+    fn ages_in_the_future_and_unreadable_timestamps() {
+        let skewed = json!({"metadata": {"name": "a", "creationTimestamp": created(-1)}});
+        assert_eq!(cells("Pod", skewed)[1], json!("0s"));
+        let future = json!({"metadata": {"name": "b", "creationTimestamp": created(-60)}});
+        assert_eq!(cells("Pod", future)[1], json!("<invalid>"));
+        let garbage = json!({"metadata": {"name": "c", "creationTimestamp": "yesterday"}});
+        assert_eq!(cells("Pod", garbage)[1], json!("<unknown>"));
+    }
+
+    #[test]
+    fn rows_keep_the_order_of_the_objects() {
+        let objects = [
+            json!({"metadata": {"name": "b"}}),
+            json!({"metadata": {"name": "a"}}),
+        ];
+        let table = table_at("Secret", &objects, IncludeObject::None, "7", now());
+        assert_eq!(table["rows"][0]["cells"][0], "b");
+        assert_eq!(table["rows"][1]["cells"][0], "a");
+        // Missing type and data read as empty, not as errors.
+        assert_eq!(table["rows"][0]["cells"], json!(["b", "", 0, "<unknown>"]));
+    }
+
+    #[test]
+    fn table_uses_the_current_time_for_ages() {
+        let just_now = jiff::Timestamp::now().to_string();
+        let objects = [json!({"metadata": {"name": "fresh", "creationTimestamp": just_now}})];
+        let table = table("Namespace", &objects, IncludeObject::None, "1");
+        let age = table["rows"][0]["cells"][2].as_str().unwrap().to_string();
+        assert!(["0s", "1s", "2s"].contains(&age.as_str()), "{age}");
+    }
+
+    #[test]
+    fn unknown_include_object_values_fall_back_to_metadata() {
+        assert_eq!(
+            IncludeObject::parse(Some("object")),
+            IncludeObject::Metadata
+        );
+        assert_eq!(IncludeObject::parse(Some("")), IncludeObject::Metadata);
+    }
+
+    #[test]
     fn lease_row_shows_holder() {
         assert_eq!(column_names("Lease"), ["Name", "Holder", "Age"]);
         let row = cells(
