@@ -1026,6 +1026,128 @@ mod tests {
     }
 
     #[test]
+    fn finalizers_are_owned_per_value() {
+        let mut config = config_map(json!({"k": "v"}));
+        config["metadata"]["finalizers"] = json!(["a.example/x", "b.example/y"]);
+        let created = apply(None, &config, "kubectl", false, T1).unwrap();
+        assert_eq!(
+            entry(&created, "kubectl")["fieldsV1"]["f:metadata"]["f:finalizers"],
+            json!({"v:\"a.example/x\"": {}, "v:\"b.example/y\"": {}})
+        );
+        config["metadata"]["finalizers"] = json!(["a.example/x"]);
+        let updated = apply(Some(&created), &config, "kubectl", false, T2).unwrap();
+        assert_eq!(updated["metadata"]["finalizers"], json!(["a.example/x"]));
+    }
+
+    #[test]
+    fn atomic_lists_are_owned_and_replaced_whole() {
+        let created = apply(
+            None,
+            &deployment(json!([{"name": "web", "args": ["--a", "--b"]}])),
+            "kubectl",
+            false,
+            T1,
+        )
+        .unwrap();
+        assert_eq!(
+            entry(&created, "kubectl")["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+                ["k:{\"name\":\"web\"}"]["f:args"],
+            json!({})
+        );
+        let updated = apply(
+            Some(&created),
+            &deployment(json!([{"name": "web", "args": ["--c"]}])),
+            "kubectl",
+            false,
+            T2,
+        )
+        .unwrap();
+        assert_eq!(
+            updated["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["--c"])
+        );
+    }
+
+    #[test]
+    fn conflicts_list_every_manager_and_field() {
+        let created = apply(
+            None,
+            &config_map(json!({"a": "1", "b": "2"})),
+            "one",
+            false,
+            T1,
+        )
+        .unwrap();
+        let shared = apply(
+            Some(&created),
+            &config_map(json!({"b": "2"})),
+            "two",
+            false,
+            T1,
+        )
+        .unwrap();
+        let conflict = apply(
+            Some(&shared),
+            &config_map(json!({"a": "x", "b": "y"})),
+            "three",
+            false,
+            T2,
+        )
+        .unwrap_err();
+        assert_eq!(
+            conflict.fields,
+            [
+                ("one".to_string(), ".data.a".to_string()),
+                ("one".to_string(), ".data.b".to_string()),
+                ("two".to_string(), ".data.b".to_string()),
+            ]
+        );
+        assert!(
+            conflict
+                .to_string()
+                .starts_with("Apply failed with 3 conflicts")
+        );
+    }
+
+    #[test]
+    fn a_manager_keeps_its_update_entry_next_to_its_apply_entry() {
+        let created = apply(None, &config_map(json!({"a": "1"})), "kubectl", false, T1).unwrap();
+        let mut patched = created.clone();
+        patched["data"]["b"] = json!("2");
+        track_update(Some(&created), &mut patched, "kubectl", None, T2);
+        let entries = managers(&patched);
+        let operations: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|entry| {
+                (
+                    entry["manager"].as_str().unwrap(),
+                    entry["operation"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(operations, [("kubectl", "Apply"), ("kubectl", "Update")]);
+    }
+
+    #[test]
+    fn track_update_forgets_removed_fields() {
+        let mut created = config_map(json!({"a": "1", "b": "2"}));
+        track_update(None, &mut created, "creator", None, T1);
+        let mut trimmed = created.clone();
+        trimmed["data"].as_object_mut().unwrap().remove("b");
+        track_update(Some(&created), &mut trimmed, "editor", None, T2);
+        assert_eq!(
+            entry(&trimmed, "creator")["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {"f:app": {}}}, "f:data": {"f:a": {}}})
+        );
+        // Removing a field changes nothing the editor now owns.
+        assert!(
+            managers(&trimmed)
+                .iter()
+                .all(|entry| entry["manager"] != "editor")
+        );
+    }
+
+    #[test]
     fn fields_v1_round_trips() {
         let tree = json!({
             "f:metadata": {"f:finalizers": {".": {}, "v:\"a\"": {}}},

@@ -818,6 +818,104 @@ mod tests {
     }
 
     #[test]
+    fn json_patch_on_arrays_and_special_keys() {
+        let target = json!({"list": [{"a": 1}, {"b": 2}], "map": {}});
+        let operations = json!([
+            {"op": "test", "path": "/list/1", "value": {"b": 2}},
+            {"op": "copy", "from": "/list/0", "path": "/list/-"},
+            {"op": "remove", "path": "/list/0"},
+            // On an object "-" and "" are plain member names.
+            {"op": "add", "path": "/map/-", "value": "dash"},
+            {"op": "add", "path": "/map/", "value": "empty"}
+        ]);
+        assert_eq!(
+            json_patch(&target, &operations).unwrap(),
+            json!({"list": [{"b": 2}, {"a": 1}], "map": {"-": "dash", "": "empty"}})
+        );
+    }
+
+    #[test]
+    fn json_patch_cannot_remove_the_end_marker_or_the_root() {
+        let target = json!({"list": [1]});
+        let error = json_patch(&target, &json!([{"op": "remove", "path": "/list/-"}])).unwrap_err();
+        assert!(error.contains("not an array index"), "{error}");
+        let error = json_patch(&target, &json!([{"op": "remove", "path": ""}])).unwrap_err();
+        assert!(error.contains("whole document"), "{error}");
+        let error = json_patch(
+            &json!({"a": 1}),
+            &json!([{"op": "add", "path": "/a/b", "value": 1}]),
+        )
+        .unwrap_err();
+        assert!(error.contains("scalar"), "{error}");
+    }
+
+    #[test]
+    fn json_patch_errors_name_the_failing_operation() {
+        let operations = json!([
+            {"op": "add", "path": "/a", "value": 1},
+            {"op": "remove", "path": "/nope"}
+        ]);
+        let error = json_patch(&json!({}), &operations).unwrap_err();
+        assert!(error.starts_with("JSON patch operation 1:"), "{error}");
+    }
+
+    #[test]
+    fn strategic_merge_null_removes_a_whole_list_and_scalars_replace_maps() {
+        let target = json!({"spec": {"containers": [{"name": "a"}], "selector": {"app": "x"}}});
+        let patch = json!({"spec": {"containers": null, "selector": "flat"}});
+        assert_eq!(
+            strategic_merge_patch(&target, &patch).unwrap(),
+            json!({"spec": {"selector": "flat"}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_malformed_directives_are_errors() {
+        for (patch, fragment) in [
+            (json!({"spec": {"$retainKeys": "type"}}), "$retainKeys"),
+            (
+                json!({"spec": {"$setElementOrder/containers": {"name": "a"}}}),
+                "$setElementOrder/containers",
+            ),
+            (
+                json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}),
+                "$deleteFromPrimitiveList/finalizers",
+            ),
+            (json!({"$patch": 1}), "$patch"),
+            (json!(["not", "an", "object"]), "JSON object"),
+        ] {
+            let error = strategic_merge_patch(&json!({"spec": {}}), &patch).unwrap_err();
+            assert!(error.contains(fragment), "{patch}: {error}");
+        }
+    }
+
+    #[test]
+    fn strategic_merge_keyed_list_by_a_numeric_key() {
+        let target = json!({"spec": {"containers": [{"name": "web", "ports": [
+            {"containerPort": 80, "name": "http"}, {"containerPort": 443, "name": "https"}
+        ]}]}});
+        let patch = json!({"spec": {"containers": [{"name": "web", "ports": [
+            {"containerPort": 443, "$patch": "delete"}, {"containerPort": 8080, "name": "alt"}
+        ]}]}});
+        assert_eq!(
+            strategic_merge_patch(&target, &patch).unwrap(),
+            json!({"spec": {"containers": [{"name": "web", "ports": [
+                {"containerPort": 80, "name": "http"}, {"containerPort": 8080, "name": "alt"}
+            ]}]}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_owner_references_merge_by_uid() {
+        let target = json!({"metadata": {"ownerReferences": [{"uid": "1", "name": "a"}]}});
+        let patch = json!({"metadata": {"ownerReferences": [{"uid": "2", "name": "b"}]}});
+        assert_eq!(
+            strategic_merge_patch(&target, &patch).unwrap(),
+            json!({"metadata": {"ownerReferences": [{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}]}})
+        );
+    }
+
+    #[test]
     fn list_merge_key_table() {
         assert_eq!(list_merge_key("containers", &[]), Some("name"));
         assert_eq!(list_merge_key("volumeMounts", &[]), Some("mountPath"));
