@@ -474,34 +474,49 @@ fn value_at<'a>(object: &'a Value, path: &Path) -> Option<&'a Value> {
     Some(current)
 }
 
-fn remove_path(object: &mut Value, path: &Path) {
-    let Some((last, parent_path)) = path.split_last() else {
-        return;
+/// Removes the field or list element at `path`. Maps and lists the
+/// removal leaves empty go too, as they disappear from typed objects in the
+/// API server. Returns whether anything was removed.
+fn remove_path(value: &mut Value, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
     };
-    let mut parent = object;
-    for element in parent_path {
-        parent = match (parent, element.strip_prefix("f:")) {
-            (Value::Object(map), Some(name)) => match map.get_mut(name) {
-                Some(child) => child,
-                None => return,
-            },
-            (Value::Array(items), None) => match find_element(items, element) {
-                Some(index) => &mut items[index],
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match (parent, last.strip_prefix("f:")) {
-        (Value::Object(map), Some(name)) => {
-            map.remove(name);
-        }
-        (Value::Array(items), None) => {
-            if let Some(index) = find_element(items, last) {
-                items.remove(index);
+    match value {
+        Value::Object(map) => {
+            let Some(name) = first.strip_prefix("f:") else {
+                return false;
+            };
+            if rest.is_empty() {
+                return map.remove(name).is_some();
             }
+            let Some(child) = map.get_mut(name) else {
+                return false;
+            };
+            let removed = remove_path(child, rest);
+            if removed && is_empty_container(child) {
+                map.remove(name);
+            }
+            removed
         }
-        _ => {}
+        Value::Array(items) => {
+            let Some(index) = find_element(items, first) else {
+                return false;
+            };
+            if rest.is_empty() {
+                items.remove(index);
+                return true;
+            }
+            remove_path(&mut items[index], rest)
+        }
+        _ => false,
+    }
+}
+
+fn is_empty_container(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
     }
 }
 
@@ -710,6 +725,19 @@ mod tests {
             json!({"f:a": {}})
         );
         assert_eq!(entry(&updated, "kubectl")["time"], T2);
+    }
+
+    #[test]
+    fn omitting_every_label_removes_the_emptied_map() {
+        let created = apply(None, &config_map(json!({"a": "1"})), "kubectl", false, T1).unwrap();
+        let mut config = config_map(json!({"a": "1"}));
+        config["metadata"].as_object_mut().unwrap().remove("labels");
+        let updated = apply(Some(&created), &config, "kubectl", false, T2).unwrap();
+        assert!(updated["metadata"].get("labels").is_none(), "{updated}");
+        assert_eq!(
+            entry(&updated, "kubectl")["fieldsV1"],
+            json!({"f:data": {"f:a": {}}})
+        );
     }
 
     #[test]
