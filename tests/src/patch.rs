@@ -111,6 +111,14 @@ fn merge_map(
         original.retain(|key, _| keys.iter().any(|kept| kept == key));
     }
 
+    // $setElementOrder places server-only elements by where they were
+    // before this patch.
+    let lists_before: Map<String, Value> = patch
+        .keys()
+        .filter_map(|key| key.strip_prefix(SET_ELEMENT_ORDER))
+        .filter_map(|list| Some((list.to_string(), original.get(list)?.clone())))
+        .collect();
+
     for (key, patch_value) in patch {
         if key == PATCH_DIRECTIVE
             || key == RETAIN_KEYS
@@ -157,8 +165,12 @@ fn merge_map(
                 .as_array()
                 .ok_or_else(|| format!("{key} must be a list"))?;
             if let Some(Value::Array(items)) = original.get_mut(list) {
+                let before = lists_before
+                    .get(list)
+                    .and_then(Value::as_array)
+                    .map_or(&[][..], Vec::as_slice);
                 let taken = std::mem::take(items);
-                *items = order_elements(list, taken, order);
+                *items = order_elements(list, taken, order, before);
             }
         }
     }
@@ -191,14 +203,15 @@ fn merge_list(field: &str, original: Vec<Value>, patch: &[Value]) -> Result<Vec<
         (original, patch.iter().collect())
     };
 
+    let patch_order: Vec<Value> = patch_elements.iter().copied().cloned().collect();
     if is_primitive_set(field) {
-        let mut merged = original;
-        for element in patch_elements {
+        let mut merged = original.clone();
+        for element in &patch_elements {
             if !merged.contains(element) {
-                merged.push(element.clone());
+                merged.push((*element).clone());
             }
         }
-        return Ok(merged);
+        return Ok(order_elements(field, merged, &patch_order, &original));
     }
 
     let all_elements: Vec<Value> = original
@@ -213,7 +226,7 @@ fn merge_list(field: &str, original: Vec<Value>, patch: &[Value]) -> Result<Vec<
         return Ok(patch_elements.into_iter().cloned().collect());
     };
 
-    let mut merged = original;
+    let mut merged = original.clone();
     for element in patch_elements {
         let Value::Object(patch_map) = element else {
             return Err(format!(
@@ -247,12 +260,19 @@ fn merge_list(field: &str, original: Vec<Value>, patch: &[Value]) -> Result<Vec<
             }
         }
     }
-    Ok(merged)
+    Ok(order_elements(field, merged, &patch_order, &original))
 }
 
-/// Puts the elements named in `order` first, in that order; elements it
-/// does not name (present only on the server) follow in their old order.
-fn order_elements(field: &str, items: Vec<Value>, order: &[Value]) -> Vec<Value> {
+/// Orders a merged list as the API server does: the elements `order`
+/// names come in that order; the others (known only to the server) keep
+/// their relative order, each placed before the first ordered element that
+/// came after it in `original`.
+fn order_elements(
+    field: &str,
+    items: Vec<Value>,
+    order: &[Value],
+    original: &[Value],
+) -> Vec<Value> {
     let merge_key = list_merge_key(field, &items);
     let identity = |item: &Value| -> Value {
         match (merge_key, item) {
@@ -260,21 +280,31 @@ fn order_elements(field: &str, items: Vec<Value>, order: &[Value]) -> Vec<Value>
             _ => item.clone(),
         }
     };
-    let wanted: Vec<Value> = order.iter().map(identity).collect();
-    let mut ordered: Vec<(usize, Value)> = Vec::with_capacity(items.len());
-    let mut server_only = Vec::new();
-    for item in items {
-        match wanted.iter().position(|want| *want == identity(&item)) {
-            Some(rank) => ordered.push((rank, item)),
-            None => server_only.push(item),
-        }
-    }
-    ordered.sort_by_key(|(rank, _)| *rank);
-    ordered
+    let position_in = |list: &[Value], item: &Value| {
+        let wanted = identity(item);
+        list.iter().position(|other| identity(other) == wanted)
+    };
+    let (mut ordered, mut server_only): (Vec<Value>, Vec<Value>) = items
         .into_iter()
-        .map(|(_, item)| item)
-        .chain(server_only)
-        .collect()
+        .partition(|item| position_in(order, item).is_some());
+    ordered.sort_by_key(|item| position_in(order, item));
+    server_only.sort_by_key(|item| position_in(original, item).unwrap_or(usize::MAX));
+
+    let mut result = Vec::with_capacity(ordered.len() + server_only.len());
+    let mut server_only = server_only.into_iter().peekable();
+    for item in ordered {
+        while let Some(next) = server_only.peek() {
+            match (position_in(original, next), position_in(original, &item)) {
+                (Some(server_index), Some(item_index)) if server_index < item_index => {
+                    result.extend(server_only.next());
+                }
+                _ => break,
+            }
+        }
+        result.push(item);
+    }
+    result.extend(server_only);
+    result
 }
 
 /// RFC 6902 JSON patch (`application/json-patch+json`).
@@ -604,6 +634,9 @@ mod tests {
         );
     }
 
+    // Without $setElementOrder the API server puts new elements before the
+    // server-only elements that follow the patched ones (apimachinery's
+    // normalizeElementOrder); these expectations follow it.
     #[test]
     fn strategic_merge_merges_keyed_lists_by_their_key() {
         let target = json!({"spec": {"containers": [
@@ -619,10 +652,10 @@ mod tests {
             strategic_merge_patch(&target, &patch).unwrap(),
             json!({"spec": {"containers": [
                 {"name": "web", "image": "web:1",
-                 "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                 "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}],
                  "ports": [{"containerPort": 80, "protocol": "TCP", "name": "http"}]},
-                {"name": "sidecar", "image": "proxy:1"},
-                {"name": "debug", "image": "busybox"}
+                {"name": "debug", "image": "busybox"},
+                {"name": "sidecar", "image": "proxy:1"}
             ]}})
         );
     }
@@ -733,6 +766,31 @@ mod tests {
         assert_eq!(
             strategic_merge_patch(&target, &patch).unwrap(),
             json!({"spec": {"containers": [{"name": "b"}, {"name": "a"}, {"name": "c"}, {"name": "server-only"}]}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_keeps_server_only_elements_where_they_were() {
+        let target =
+            json!({"spec": {"volumes": [{"name": "a"}, {"name": "server"}, {"name": "b"}]}});
+        let patch = json!({"spec": {
+            "$setElementOrder/volumes": [{"name": "b"}, {"name": "a"}],
+            "volumes": [{"name": "b", "secret": {}}]
+        }});
+        // "server" came before b in the live list, so it stays before b.
+        assert_eq!(
+            strategic_merge_patch(&target, &patch).unwrap(),
+            json!({"spec": {"volumes": [{"name": "server"}, {"name": "b", "secret": {}}, {"name": "a"}]}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_without_order_puts_new_elements_before_later_server_ones() {
+        let target = json!({"spec": {"env": [{"name": "A"}, {"name": "B"}, {"name": "Z"}]}});
+        let patch = json!({"spec": {"env": [{"name": "B", "value": "2"}, {"name": "C"}]}});
+        assert_eq!(
+            strategic_merge_patch(&target, &patch).unwrap(),
+            json!({"spec": {"env": [{"name": "A"}, {"name": "B", "value": "2"}, {"name": "C"}, {"name": "Z"}]}})
         );
     }
 
@@ -900,7 +958,7 @@ mod tests {
         assert_eq!(
             strategic_merge_patch(&target, &patch).unwrap(),
             json!({"spec": {"containers": [{"name": "web", "ports": [
-                {"containerPort": 80, "name": "http"}, {"containerPort": 8080, "name": "alt"}
+                {"containerPort": 8080, "name": "alt"}, {"containerPort": 80, "name": "http"}
             ]}]}})
         );
     }
@@ -911,7 +969,7 @@ mod tests {
         let patch = json!({"metadata": {"ownerReferences": [{"uid": "2", "name": "b"}]}});
         assert_eq!(
             strategic_merge_patch(&target, &patch).unwrap(),
-            json!({"metadata": {"ownerReferences": [{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}]}})
+            json!({"metadata": {"ownerReferences": [{"uid": "2", "name": "b"}, {"uid": "1", "name": "a"}]}})
         );
     }
 
