@@ -151,6 +151,9 @@ fn value_set(text: &str, term: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|rest| rest.strip_suffix(')'))
         .ok_or_else(|| format!("expected a parenthesised value list in {term:?}"))?;
+    if inner.trim().is_empty() {
+        return Err(format!("empty value list in selector requirement {term:?}"));
+    }
     inner
         .split(',')
         .map(|value| label_value(value.trim(), term))
@@ -396,6 +399,8 @@ mod tests {
             ("app=a b", "app=a b"),
             ("app>1", "app>1"),
             ("app)", "app)"),
+            ("tier in ()", "tier in ()"),
+            ("tier notin ( )", "tier notin ( )"),
         ] {
             let error = LabelSelector::parse(selector).unwrap_err();
             assert!(error.contains(offending), "{selector}: {error}");
