@@ -236,9 +236,10 @@ pub fn track_update(
     subresource: Option<&str>,
     now: &str,
 ) {
+    let mut managers = base_managers(old, new, subresource);
     let new_fields = field_set(new);
-    let (mut managers, changed, removed) = match old {
-        None => (Vec::new(), new_fields.clone(), FieldSet::new()),
+    let (changed, removed) = match old {
+        None => (new_fields.clone(), FieldSet::new()),
         Some(old) => {
             let old_fields = field_set(old);
             let changed: FieldSet = new_fields
@@ -255,7 +256,7 @@ pub fn track_update(
                 .cloned()
                 .collect();
             let removed: FieldSet = old_fields.difference(&new_fields).cloned().collect();
-            (read_managers(old), changed, removed)
+            (changed, removed)
         }
     };
 
@@ -291,6 +292,32 @@ pub fn track_update(
     }
     managers.retain(|entry| !entry.fields.is_empty());
     write_managers(new, &managers);
+}
+
+/// The entries a write starts from, chosen as the API server does: a
+/// client may set managedFields itself (`[{}]` resets them), except
+/// through a subresource; otherwise the stored object's entries carry over,
+/// so clients unaware of managedFields cannot drop them by accident.
+fn base_managers(old: Option<&Value>, new: &Value, subresource: Option<&str>) -> Vec<Manager> {
+    let stored = || old.map(read_managers).unwrap_or_default();
+    if subresource.is_some() {
+        return stored();
+    }
+    let requested = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    match requested {
+        Some(entries) if entries.len() == 1 && entries[0] == json!({}) => Vec::new(),
+        Some(_) => {
+            let managers = read_managers(new);
+            if managers.iter().all(|entry| entry.fields.is_empty()) {
+                stored()
+            } else {
+                managers
+            }
+        }
+        None => stored(),
+    }
 }
 
 fn text_at(object: &Value, field: &str) -> String {
@@ -1172,6 +1199,59 @@ mod tests {
             managers(&trimmed)
                 .iter()
                 .all(|entry| entry["manager"] != "editor")
+        );
+    }
+
+    #[test]
+    fn track_update_respects_managed_fields_the_client_sets() {
+        let mut created = config_map(json!({"a": "1"}));
+        track_update(None, &mut created, "creator", None, T1);
+
+        // `[{}]` resets them: only this write's changes are recorded.
+        let mut reset = created.clone();
+        reset["metadata"]["managedFields"] = json!([{}]);
+        reset["data"]["b"] = json!("2");
+        track_update(Some(&created), &mut reset, "resetter", None, T2);
+        let entries = managers(&reset);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0]["fieldsV1"], json!({"f:data": {"f:b": {}}}));
+
+        // Explicit entries replace the stored ones.
+        let mut handed_over = created.clone();
+        handed_over["metadata"]["managedFields"][0]["manager"] = json!("new-owner");
+        track_update(Some(&created), &mut handed_over, "editor", None, T2);
+        assert_eq!(managers(&handed_over).len(), 1);
+        assert_eq!(entry(&handed_over, "new-owner")["time"], T1);
+
+        // A write without managedFields keeps the stored ones.
+        let mut unaware = created.clone();
+        unaware["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        track_update(Some(&created), &mut unaware, "editor", None, T2);
+        assert_eq!(managers(&unaware), managers(&created));
+
+        // Through a subresource the request's entries are ignored.
+        let mut status = created.clone();
+        status["metadata"]["managedFields"] = json!([{}]);
+        status["status"] = json!({"phase": "x"});
+        track_update(Some(&created), &mut status, "kubelet", Some("status"), T2);
+        assert_eq!(managers(&status).len(), 2);
+    }
+
+    #[test]
+    fn track_update_on_create_takes_every_field_from_entries_the_client_sent() {
+        let source = apply(None, &config_map(json!({"a": "1"})), "kubectl", false, T1).unwrap();
+        let mut restored = source.clone();
+        track_update(None, &mut restored, "restorer", None, T2);
+        // A create changes every field, so the creator takes them all from
+        // the entries copied along with the object, which then drop out.
+        assert_eq!(entry(&restored, "restorer")["operation"], "Update");
+        assert!(
+            managers(&restored)
+                .iter()
+                .all(|entry| entry["manager"] != "kubectl")
         );
     }
 
