@@ -210,10 +210,10 @@ fn field_text(value: &Value) -> String {
 /// Field selector values may escape `,`, `=`, `!` and `\` with a backslash;
 /// the escapes are kept so the operator split still sees them.
 fn split_unescaped_commas(text: &str) -> Vec<String> {
-    let mut terms = vec![String::new()];
+    let mut terms = Vec::new();
+    let mut current = String::new();
     let mut characters = text.chars();
     while let Some(character) = characters.next() {
-        let current = terms.last_mut().expect("terms is never empty");
         match character {
             '\\' => {
                 current.push('\\');
@@ -221,10 +221,11 @@ fn split_unescaped_commas(text: &str) -> Vec<String> {
                     current.push(escaped);
                 }
             }
-            ',' => terms.push(String::new()),
+            ',' => terms.push(std::mem::take(&mut current)),
             other => current.push(other),
         }
     }
+    terms.push(current);
     terms
 }
 
