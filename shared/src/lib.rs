@@ -2,15 +2,18 @@
 //! names, secret redaction, output and errors. Each plugin's `main.rs` only
 //! parses its arguments and calls its module here.
 
+pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod files;
 pub mod kubeconfig;
 pub mod output;
 pub mod pending;
 pub mod prompt;
 pub mod redact;
 pub mod tsb;
+pub mod yaml;
 
 pub mod cacheck;
 pub mod export;
