@@ -1482,20 +1482,21 @@ impl Cluster {
             &resource,
             Some(&namespace),
             object,
-            "mp-sandbox-seed",
+            Some("mp-sandbox-seed"),
             false,
             true,
         )
     }
 
-    /// The shared create path: validation, defaults, managedFields, store,
+    /// The shared create path: validation, defaults, managedFields (unless
+    /// `manager` is None: server-side apply recorded them already), store,
     /// and the CRD side effects.
     fn create_object(
         &self,
         resource: &ResourceType,
         namespace: Option<&str>,
         mut object: Value,
-        manager: &str,
+        manager: Option<&str>,
         dry_run: bool,
         keep_status: bool,
     ) -> Result<Arc<Value>, ApiError> {
@@ -1532,8 +1533,9 @@ impl Cluster {
         {
             crd_accepted(resource, &name, &mut object)?;
         }
-        let now = now_timestamp();
-        apply::track_update(None, &mut object, manager, None, &now);
+        if let Some(manager) = manager {
+            apply::track_update(None, &mut object, manager, None, &now_timestamp());
+        }
         let created = self
             .store
             .create(
@@ -1637,6 +1639,11 @@ fn apply_defaults(resource: &ResourceType, object: &mut Value) {
                 object["spec"]["replicas"] = json!(1);
             }
         }
+        ("", "secrets") => {
+            if object["type"].as_str().is_none_or(str::is_empty) {
+                object["type"] = json!("Opaque");
+            }
+        }
         ("", "namespaces") => {
             if object["status"]["phase"].is_null() {
                 object["status"] = json!({"phase": "Active"});
@@ -1686,7 +1693,7 @@ fn create(
         &target.resource,
         target.namespace.as_deref(),
         object,
-        &request.field_manager(),
+        Some(&request.field_manager()),
         request.dry_run(),
         false,
     )?;
@@ -1850,7 +1857,7 @@ fn patch(
                 resource,
                 target.namespace.as_deref(),
                 object,
-                &manager,
+                None,
                 dry_run,
                 false,
             )?;
