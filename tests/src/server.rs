@@ -1528,6 +1528,7 @@ impl Cluster {
             fields.remove("status");
         }
         apply_defaults(resource, &mut object);
+        fold_string_data(resource, &mut object);
         if resource.plural == "customresourcedefinitions"
             && resource.group == "apiextensions.k8s.io"
         {
@@ -1597,6 +1598,7 @@ impl Cluster {
             let live = stored(self, target)?;
             let mut object = change(&live)?;
             check_identity(resource, target.namespace.as_deref(), &mut object)?;
+            fold_string_data(resource, &mut object);
             if name_of(&object) != name {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
@@ -1629,6 +1631,27 @@ impl Cluster {
             }
         }
         Err(ApiError::conflict(resource, name))
+    }
+}
+
+/// What the API server does to every written Secret: `stringData` is a
+/// write-only convenience, folded into `data`.
+fn fold_string_data(resource: &ResourceType, object: &mut Value) {
+    if !(resource.group.is_empty() && resource.plural == "secrets") {
+        return;
+    }
+    let Some(string_data) = object
+        .as_object_mut()
+        .and_then(|fields| fields.remove("stringData"))
+    else {
+        return;
+    };
+    if !object["data"].is_object() {
+        object["data"] = json!({});
+    }
+    for (key, value) in string_data.as_object().into_iter().flatten() {
+        let text = value.as_str().unwrap_or_default();
+        object["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
