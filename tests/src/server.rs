@@ -497,6 +497,13 @@ impl ApiError {
         ApiError::new(400, message)
     }
 
+    fn method_not_allowed() -> Self {
+        ApiError::new(
+            405,
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
     fn path_not_found() -> Self {
         ApiError::new(404, "the server could not find the requested resource")
             .with_details(json!({}))
@@ -916,10 +923,7 @@ async fn route(cluster: &Cluster, request: &ApiRequest) -> Result<Response<Body>
         ("delete", None) => delete(cluster, request, &target),
         ("deletecollection", None) => delete_collection(cluster, request, &target),
         (_, Some(_)) => Err(ApiError::path_not_found()),
-        _ => Err(ApiError::new(
-            405,
-            format!("the server does not allow this method on the requested resource"),
-        )),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 
@@ -991,10 +995,7 @@ fn non_resource(
     segments: &[&str],
 ) -> Result<Response<Body>, ApiError> {
     if request.method != Method::GET {
-        return Err(ApiError::new(
-            405,
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     match segments {
         ["version"] => Ok(json_response(200, &version_document())),
@@ -1042,12 +1043,10 @@ fn version_document() -> Value {
 // Reads
 
 fn require_name(target: &Target) -> Result<&str, ApiError> {
-    target.name.as_deref().ok_or_else(|| {
-        ApiError::new(
-            405,
-            "the server does not allow this method on the requested resource",
-        )
-    })
+    target
+        .name
+        .as_deref()
+        .ok_or_else(ApiError::method_not_allowed)
 }
 
 fn stored(cluster: &Cluster, target: &Target) -> Result<Arc<Value>, ApiError> {
@@ -1388,7 +1387,12 @@ fn parse_body(request: &ApiRequest) -> Result<Value, ApiError> {
 fn parse_json_or_yaml(body: &[u8]) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => Ok(value),
-        Err(json_error) => serde_saphyr::from_slice::<Value>(body).map_err(|_| {
+        // YAML 1.2 booleans only: a name like `y` or `on` stays a string.
+        Err(json_error) => serde_saphyr::from_slice_with_options::<Value>(
+            body,
+            serde_saphyr::options! { strict_booleans: true },
+        )
+        .map_err(|_| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded: {json_error}"
             ))
@@ -1657,20 +1661,14 @@ fn fold_string_data(resource: &ResourceType, object: &mut Value) {
 
 fn apply_defaults(resource: &ResourceType, object: &mut Value) {
     match (resource.group.as_str(), resource.plural.as_str()) {
-        ("apps", "deployments") => {
-            if object["spec"]["replicas"].is_null() {
-                object["spec"]["replicas"] = json!(1);
-            }
+        ("apps", "deployments") if object["spec"]["replicas"].is_null() => {
+            object["spec"]["replicas"] = json!(1);
         }
-        ("", "secrets") => {
-            if object["type"].as_str().is_none_or(str::is_empty) {
-                object["type"] = json!("Opaque");
-            }
+        ("", "secrets") if object["type"].as_str().is_none_or(str::is_empty) => {
+            object["type"] = json!("Opaque");
         }
-        ("", "namespaces") => {
-            if object["status"]["phase"].is_null() {
-                object["status"] = json!({"phase": "Active"});
-            }
+        ("", "namespaces") if object["status"]["phase"].is_null() => {
+            object["status"] = json!({"phase": "Active"});
         }
         _ => {}
     }
@@ -1706,10 +1704,7 @@ fn create(
     target: &Target,
 ) -> Result<Response<Body>, ApiError> {
     if target.name.is_some() {
-        return Err(ApiError::new(
-            405,
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let object = parse_body(request)?;
     let created = cluster.create_object(
@@ -2281,10 +2276,1049 @@ async fn admin(clusters: &[AdminCluster], request: Request<Incoming>) -> Respons
                 Err(error) => ApiError::new(500, error.to_string()).response(),
             }
         }
-        _ => ApiError::new(
-            405,
-            "the server does not allow this method on the requested resource",
+        _ => ApiError::method_not_allowed().response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_cluster() -> Cluster {
+        let cluster = Cluster {
+            name: "test".into(),
+            store: Store::new(),
+            registry: Registry::new(),
+            faults: Faults::default(),
+            token: "secret-token".into(),
+            server_address: "127.0.0.1:6443".into(),
+            ready_delay: Duration::from_millis(50),
+        };
+        for namespace in ["tsb", "other"] {
+            cluster
+                .seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+                .unwrap();
+        }
+        cluster
+    }
+
+    fn request(method: Method, uri: &str, content_type: &str, body: &str) -> ApiRequest {
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        ApiRequest {
+            method,
+            path: path.into(),
+            query: parse_query(query),
+            accept: "application/json".into(),
+            content_type: content_type.into(),
+            user_agent: "unit-test/v1.0 (linux/amd64)".into(),
+            user: "tester".into(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    async fn send_request(cluster: &Cluster, request: ApiRequest) -> (u16, String) {
+        let response = match route(cluster, &request).await {
+            Ok(response) => response,
+            Err(error) => error.response(),
+        };
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn send(cluster: &Cluster, method: Method, uri: &str, body: Value) -> (u16, Value) {
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) =
+            send_request(cluster, request(method, uri, "application/json", &text)).await;
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
-        .response(),
+    }
+
+    async fn get(cluster: &Cluster, uri: &str) -> (u16, Value) {
+        send(cluster, Method::GET, uri, Value::Null).await
+    }
+
+    async fn patch_with(
+        cluster: &Cluster,
+        uri: &str,
+        content_type: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let (status, text) = send_request(
+            cluster,
+            request(Method::PATCH, uri, content_type, &body.to_string()),
+        )
+        .await;
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    fn secret(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "tsb"},
+               "data": {"k": "dg=="}})
+    }
+
+    fn configmap(name: &str, tier: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": name, "namespace": "tsb", "labels": {"tier": tier}},
+               "data": {"k": "v"}})
+    }
+
+    fn deployment(name: &str, replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": name, "namespace": "tsb"},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name, "tier": "front"}},
+                        "template": {"metadata": {"labels": {"app": name, "tier": "front"}},
+                                     "spec": {"containers": [{"name": "main", "image": "nginx:1"}]}}}})
+    }
+
+    fn crd() -> Value {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "widgets.example.com"},
+               "spec": {"group": "example.com", "scope": "Namespaced",
+                        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+                        "versions": [{"name": "v1", "served": true, "storage": true,
+                                      "subresources": {"status": {}}}]}})
+    }
+
+    const SECRETS: &str = "/api/v1/namespaces/tsb/secrets";
+
+    #[tokio::test]
+    async fn create_get_update_delete_round_trip_with_real_messages() {
+        let cluster = test_cluster();
+        let (status, created) = send(&cluster, Method::POST, SECRETS, secret("a")).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["type"], "Opaque");
+        let (status, fetched) = get(&cluster, &format!("{SECRETS}/a")).await;
+        assert_eq!(status, 200);
+        assert_eq!(fetched["metadata"]["uid"], created["metadata"]["uid"]);
+
+        let mut stale = created.clone();
+        stale["data"]["k"] = json!("eA==");
+        let (status, _) = send(
+            &cluster,
+            Method::PUT,
+            &format!("{SECRETS}/a"),
+            stale.clone(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, conflict) = send(&cluster, Method::PUT, &format!("{SECRETS}/a"), stale).await;
+        assert_eq!(status, 409);
+        assert_eq!(conflict["reason"], "Conflict");
+        assert_eq!(
+            conflict["message"],
+            "Operation cannot be fulfilled on secrets \"a\": the object has been modified; \
+             please apply your changes to the latest version and try again"
+        );
+
+        let (status, duplicate) = send(&cluster, Method::POST, SECRETS, secret("a")).await;
+        assert_eq!(status, 409);
+        assert_eq!(duplicate["reason"], "AlreadyExists");
+        assert_eq!(duplicate["message"], "secrets \"a\" already exists");
+        assert_eq!(
+            duplicate["details"],
+            json!({"name": "a", "kind": "secrets"})
+        );
+
+        let (status, deleted) = send(
+            &cluster,
+            Method::DELETE,
+            &format!("{SECRETS}/a"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(deleted["metadata"]["name"], "a");
+        let (status, missing) = get(&cluster, &format!("{SECRETS}/a")).await;
+        assert_eq!(status, 404);
+        assert_eq!(missing["kind"], "Status");
+        assert_eq!(missing["status"], "Failure");
+        assert_eq!(missing["message"], "secrets \"a\" not found");
+        let (_, missing_group) = get(&cluster, "/apis/apps/v1/namespaces/tsb/deployments/x").await;
+        assert_eq!(missing_group["message"], "deployments.apps \"x\" not found");
+        assert_eq!(missing_group["details"]["group"], "apps");
+    }
+
+    #[tokio::test]
+    async fn create_validates_namespace_identity_and_name() {
+        let cluster = test_cluster();
+        let mut unscoped = secret("a");
+        unscoped["metadata"]["namespace"].take();
+        let (status, error) = send(
+            &cluster,
+            Method::POST,
+            "/api/v1/namespaces/nope/secrets",
+            unscoped,
+        )
+        .await;
+        assert_eq!(
+            (status, error["message"].as_str()),
+            (404, Some("namespaces \"nope\" not found"))
+        );
+        let mut elsewhere = secret("a");
+        elsewhere["metadata"]["namespace"] = json!("other");
+        let (status, error) = send(&cluster, Method::POST, SECRETS, elsewhere).await;
+        assert_eq!(status, 400);
+        assert_eq!(error["reason"], "BadRequest");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not match the namespace")
+        );
+        let (status, error) = send(&cluster, Method::POST, SECRETS, configmap("c", "x")).await;
+        assert_eq!(status, 400);
+        assert!(
+            error["message"].as_str().unwrap().contains("kind"),
+            "{error}"
+        );
+        let mut unnamed = secret("");
+        unnamed["metadata"] = json!({});
+        let (status, error) = send(&cluster, Method::POST, SECRETS, unnamed.clone()).await;
+        assert_eq!(status, 422);
+        assert_eq!(error["reason"], "Invalid");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("name or generateName is required")
+        );
+        unnamed["metadata"]["generateName"] = json!("gen-");
+        let (status, generated) = send(&cluster, Method::POST, SECRETS, unnamed).await;
+        assert_eq!(status, 201);
+        assert!(
+            generated["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("gen-")
+        );
+    }
+
+    #[tokio::test]
+    async fn yaml_bodies_and_string_data_are_accepted() {
+        let cluster = test_cluster();
+        let yaml =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: y\nstringData:\n  user: admin\n";
+        let (status, body) = send_request(
+            &cluster,
+            request(Method::POST, SECRETS, "application/yaml", yaml),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let stored = cluster
+            .store
+            .get(&ResourceId::new("", "secrets"), "tsb", "y")
+            .unwrap();
+        assert_eq!(stored["data"]["user"], "YWRtaW4=");
+        assert!(stored.get("stringData").is_none());
+        assert_eq!(stored["metadata"]["namespace"], "tsb");
+    }
+
+    #[tokio::test]
+    async fn lists_page_with_continue_and_filter_with_selectors() {
+        let cluster = test_cluster();
+        for (name, tier) in [("a", "web"), ("b", "db"), ("c", "web"), ("d", "web")] {
+            send(
+                &cluster,
+                Method::POST,
+                "/api/v1/namespaces/tsb/configmaps",
+                configmap(name, tier),
+            )
+            .await;
+        }
+        let (_, first) = get(&cluster, "/api/v1/namespaces/tsb/configmaps?limit=3").await;
+        assert_eq!(first["kind"], "ConfigMapList");
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        assert_eq!(first["metadata"]["remainingItemCount"], 1);
+        let token = first["metadata"]["continue"].as_str().unwrap();
+        let (_, second) = get(
+            &cluster,
+            &format!("/api/v1/namespaces/tsb/configmaps?limit=3&continue={token}"),
+        )
+        .await;
+        assert_eq!(second["items"][0]["metadata"]["name"], "d");
+        assert!(second["metadata"].get("continue").is_none());
+        let (_, web) = get(
+            &cluster,
+            "/api/v1/namespaces/tsb/configmaps?labelSelector=tier%3Dweb",
+        )
+        .await;
+        assert_eq!(web["items"].as_array().unwrap().len(), 3);
+        let (_, named) = get(
+            &cluster,
+            "/api/v1/configmaps?fieldSelector=metadata.name%3Db",
+        )
+        .await;
+        assert_eq!(named["items"].as_array().unwrap().len(), 1);
+        let (status, _) = get(&cluster, "/api/v1/configmaps?continue=garbage!").await;
+        assert_eq!(status, 400);
+
+        let (status, deleted) = send(
+            &cluster,
+            Method::DELETE,
+            "/api/v1/namespaces/tsb/configmaps?labelSelector=tier%3Dweb",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(deleted["items"].as_array().unwrap().len(), 3);
+        let (_, left) = get(&cluster, "/api/v1/namespaces/tsb/configmaps").await;
+        assert_eq!(left["items"][0]["metadata"]["name"], "b");
+    }
+
+    #[tokio::test]
+    async fn tables_are_served_when_asked_for() {
+        let cluster = test_cluster();
+        send(&cluster, Method::POST, SECRETS, secret("a")).await;
+        let mut asking = request(Method::GET, SECRETS, "", "");
+        asking.accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json".into();
+        let (status, text) = send_request(&cluster, asking).await;
+        assert_eq!(status, 200);
+        let table: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(table["kind"], "Table");
+        assert_eq!(table["rows"].as_array().unwrap().len(), 1);
+        assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io"));
+        assert!(!wants_table("application/json"));
+    }
+
+    fn watch_lines(text: &str) -> Vec<Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn watch_replays_after_a_version_and_sends_current_objects_from_zero() {
+        let cluster = test_cluster();
+        let (_, first) = send(&cluster, Method::POST, SECRETS, secret("a")).await;
+        let since = first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        send(&cluster, Method::POST, SECRETS, secret("b")).await;
+        send(
+            &cluster,
+            Method::DELETE,
+            &format!("{SECRETS}/a"),
+            Value::Null,
+        )
+        .await;
+
+        let (status, text) = send_request(
+            &cluster,
+            request(
+                Method::GET,
+                &format!("{SECRETS}?watch=true&resourceVersion={since}&timeoutSeconds=1"),
+                "",
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let events = watch_lines(&text);
+        let summary: Vec<(&str, &str)> = events
+            .iter()
+            .map(|event| {
+                (
+                    event["type"].as_str().unwrap(),
+                    event["object"]["metadata"]["name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(summary, [("ADDED", "b"), ("DELETED", "a")]);
+        assert_eq!(events[0]["object"]["kind"], "Secret");
+
+        let (_, text) = send_request(
+            &cluster,
+            request(
+                Method::GET,
+                &format!("{SECRETS}?watch=1&resourceVersion=0&timeoutSeconds=1"),
+                "",
+                "",
+            ),
+        )
+        .await;
+        let current = watch_lines(&text);
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0]["type"], "ADDED");
+        assert_eq!(current[0]["object"]["metadata"]["name"], "b");
+
+        let (_, text) = send_request(
+            &cluster,
+            request(
+                Method::GET,
+                &format!("{SECRETS}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=1"),
+                "",
+                "",
+            ),
+        )
+        .await;
+        let initial = watch_lines(&text);
+        assert_eq!(initial.last().unwrap()["type"], "BOOKMARK");
+        assert_eq!(
+            initial.last().unwrap()["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
+    }
+
+    #[tokio::test]
+    async fn watch_delivers_live_events_and_moves_objects_across_selectors() {
+        let cluster = Arc::new(test_cluster());
+        send(
+            &cluster,
+            Method::POST,
+            "/api/v1/namespaces/tsb/configmaps",
+            configmap("m", "web"),
+        )
+        .await;
+        let watcher = {
+            let cluster = Arc::clone(&cluster);
+            tokio::spawn(async move {
+                send_request(
+                    &cluster,
+                    request(
+                        Method::GET,
+                        "/api/v1/namespaces/tsb/configmaps?watch=1&labelSelector=tier%3Dweb&resourceVersion=1000000&timeoutSeconds=1",
+                        "",
+                        "",
+                    ),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut moved = configmap("m", "db");
+        moved["metadata"]["resourceVersion"] = json!("");
+        send(
+            &cluster,
+            Method::PUT,
+            "/api/v1/namespaces/tsb/configmaps/m",
+            moved,
+        )
+        .await;
+        send(
+            &cluster,
+            Method::POST,
+            "/api/v1/namespaces/tsb/configmaps",
+            configmap("n", "web"),
+        )
+        .await;
+        let (_, text) = watcher.await.unwrap();
+        let summary: Vec<(String, String)> = watch_lines(&text)
+            .iter()
+            .map(|event| {
+                (
+                    event["type"].to_string(),
+                    event["object"]["metadata"]["name"].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("\"DELETED\"".to_string(), "\"m\"".to_string()),
+                ("\"ADDED\"".to_string(), "\"n\"".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn watch_from_a_forgotten_version_is_expired() {
+        let cluster = test_cluster();
+        let resource = cluster.registry.find("", "v1", "secrets").unwrap();
+        let error = ApiError::from_store(
+            StoreError::Expired {
+                requested: 3,
+                oldest: 9,
+            },
+            &resource,
+            "",
+        );
+        assert_eq!(error.code, 410);
+        assert_eq!(error.reason, "Expired");
+        assert_eq!(error.message, "too old resource version: 3 (9)");
+        let (status, _) = get(&cluster, &format!("{SECRETS}?watch=1&resourceVersion=abc")).await;
+        assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn patches_merge_json_and_strategic_with_415_for_custom_resources() {
+        let cluster = test_cluster();
+        send(
+            &cluster,
+            Method::POST,
+            "/api/v1/namespaces/tsb/configmaps",
+            configmap("p", "web"),
+        )
+        .await;
+        let uri = "/api/v1/namespaces/tsb/configmaps/p";
+        let (status, merged) = patch_with(
+            &cluster,
+            uri,
+            "application/merge-patch+json",
+            json!({"data": {"m": "1"}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(merged["data"], json!({"k": "v", "m": "1"}));
+        let (_, json_patched) = patch_with(
+            &cluster,
+            uri,
+            "application/json-patch+json",
+            json!([{"op": "replace", "path": "/data/k", "value": "w"}]),
+        )
+        .await;
+        assert_eq!(json_patched["data"]["k"], "w");
+        let (status, strategic) = patch_with(
+            &cluster,
+            uri,
+            "application/strategic-merge-patch+json",
+            json!({"data": {"s": "2"}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(strategic["data"]["s"], "2");
+        let managers: Vec<&str> = strategic["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|entry| entry["manager"].as_str())
+            .collect();
+        assert!(managers.contains(&"unit-test"), "{managers:?}");
+        let (status, error) = patch_with(&cluster, uri, "text/plain", json!({})).await;
+        assert_eq!(
+            (status, error["reason"].as_str()),
+            (415, Some("UnsupportedMediaType"))
+        );
+
+        send(
+            &cluster,
+            Method::POST,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            crd(),
+        )
+        .await;
+        let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                            "metadata": {"name": "w", "namespace": "tsb"}, "spec": {"size": 1}});
+        let (status, _) = send(
+            &cluster,
+            Method::POST,
+            "/apis/example.com/v1/namespaces/tsb/widgets",
+            widget,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let widget_uri = "/apis/example.com/v1/namespaces/tsb/widgets/w";
+        let (status, error) = patch_with(
+            &cluster,
+            widget_uri,
+            "application/strategic-merge-patch+json",
+            json!({"spec": {"size": 2}}),
+        )
+        .await;
+        assert_eq!(status, 415);
+        assert!(!error["message"].as_str().unwrap().contains("strategic"));
+        let (_, merged) = patch_with(
+            &cluster,
+            widget_uri,
+            "application/merge-patch+json",
+            json!({"spec": {"size": 2}}),
+        )
+        .await;
+        assert_eq!(merged["spec"]["size"], 2);
+        assert_eq!(merged["metadata"]["generation"], 2);
+        let (status, missing) = patch_with(
+            &cluster,
+            &format!("{SECRETS}/none"),
+            "application/merge-patch+json",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (status, missing["message"].as_str()),
+            (404, Some("secrets \"none\" not found"))
+        );
+    }
+
+    #[tokio::test]
+    async fn server_side_apply_creates_updates_and_requires_a_manager() {
+        let cluster = test_cluster();
+        let uri = "/api/v1/namespaces/tsb/configmaps/applied";
+        let body = configmap("applied", "web").to_string();
+        let (status, error) = send_request(
+            &cluster,
+            request(Method::PATCH, uri, "application/apply-patch+yaml", &body),
+        )
+        .await;
+        assert_eq!(status, 422, "{error}");
+        let with_manager = format!("{uri}?fieldManager=tool&force=true");
+        let (status, created) = send_request(
+            &cluster,
+            request(
+                Method::PATCH,
+                &with_manager,
+                "application/apply-patch+yaml",
+                &body,
+            ),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let created: Value = serde_json::from_str(&created).unwrap();
+        let entries = created["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0]["manager"], "tool");
+        assert_eq!(entries[0]["operation"], "Apply");
+        let yaml =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: changed\n";
+        let (status, updated) = send_request(
+            &cluster,
+            request(
+                Method::PATCH,
+                &with_manager,
+                "application/apply-patch+yaml",
+                yaml,
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{updated}");
+        let updated: Value = serde_json::from_str(&updated).unwrap();
+        assert_eq!(updated["data"]["k"], "changed");
+    }
+
+    #[test]
+    fn apply_conflicts_read_like_the_real_server() {
+        let registry = Registry::new();
+        let configmaps = registry.find("", "v1", "configmaps").unwrap();
+        let one = apply::ApplyConflict {
+            fields: vec![("kubectl".into(), ".data.key".into())],
+        };
+        let error = apply_conflict_error(&configmaps, "c", &one);
+        assert_eq!(error.code, 409);
+        assert_eq!(error.reason, "Conflict");
+        assert_eq!(
+            error.message,
+            "Apply failed with 1 conflict: conflict with \"kubectl\": .data.key"
+        );
+        let causes = &error.details.as_ref().unwrap()["causes"];
+        assert_eq!(causes[0]["reason"], "FieldManagerConflict");
+        assert_eq!(causes[0]["field"], ".data.key");
+        let two = apply::ApplyConflict {
+            fields: vec![
+                ("a".into(), ".data.x".into()),
+                ("b".into(), ".data.y".into()),
+            ],
+        };
+        assert!(
+            apply_conflict_error(&configmaps, "c", &two)
+                .message
+                .starts_with("Apply failed with 2 conflicts: conflict with \"a\": .data.x")
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_answers_without_persisting() {
+        let cluster = test_cluster();
+        let (status, answered) = send(
+            &cluster,
+            Method::POST,
+            &format!("{SECRETS}?dryRun=All"),
+            secret("dry"),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(answered["metadata"]["name"], "dry");
+        assert!(
+            cluster
+                .store
+                .get(&ResourceId::new("", "secrets"), "tsb", "dry")
+                .is_none()
+        );
+        send(&cluster, Method::POST, SECRETS, secret("kept")).await;
+        let version = cluster.store.resource_version();
+        let (status, _) = send(
+            &cluster,
+            Method::DELETE,
+            &format!("{SECRETS}/kept"),
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = patch_with(
+            &cluster,
+            &format!("{SECRETS}/kept?dryRun=All"),
+            "application/merge-patch+json",
+            json!({"data": {"k": null}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let kept = cluster
+            .store
+            .get(&ResourceId::new("", "secrets"), "tsb", "kept")
+            .unwrap();
+        assert_eq!(kept["data"]["k"], "dg==");
+        assert_eq!(cluster.store.resource_version(), version);
+    }
+
+    #[tokio::test]
+    async fn crds_serve_their_resources_until_deleted() {
+        let cluster = test_cluster();
+        let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        let (status, created) = send(&cluster, Method::POST, crds, crd()).await;
+        assert_eq!(status, 201, "{created}");
+        let conditions = created["status"]["conditions"].as_array().unwrap();
+        assert!(
+            conditions.iter().any(
+                |condition| condition["type"] == "Established" && condition["status"] == "True"
+            )
+        );
+        assert!(
+            conditions
+                .iter()
+                .any(|condition| condition["type"] == "NamesAccepted")
+        );
+        assert_eq!(created["status"]["acceptedNames"]["kind"], "Widget");
+        let (_, discovery) = get(&cluster, "/apis/example.com/v1").await;
+        assert_eq!(discovery["resources"][0]["name"], "widgets");
+        assert_eq!(discovery["resources"][1]["name"], "widgets/status");
+        let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                            "metadata": {"name": "w", "namespace": "tsb"}, "spec": {"size": 1},
+                            "status": {"ready": true}});
+        let (_, stored) = send(
+            &cluster,
+            Method::POST,
+            "/apis/example.com/v1/namespaces/tsb/widgets",
+            widget,
+        )
+        .await;
+        assert!(
+            stored.get("status").is_none(),
+            "status is the subresource's: {stored}"
+        );
+        let (status, _) = send(&cluster, Method::POST, crds, crd()).await;
+        assert_eq!(status, 409);
+
+        let (status, _) = send(
+            &cluster,
+            Method::DELETE,
+            &format!("{crds}/widgets.example.com"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = get(&cluster, "/apis/example.com/v1/namespaces/tsb/widgets/w").await;
+        assert_eq!(status, 404);
+        assert!(
+            cluster
+                .store
+                .get(&ResourceId::new("example.com", "widgets"), "tsb", "w")
+                .is_none()
+        );
+        let mut invalid = crd();
+        invalid["spec"]["scope"] = json!("Everywhere");
+        let (status, _) = send(&cluster, Method::POST, crds, invalid).await;
+        assert_eq!(status, 422);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_namespace_deletes_its_contents() {
+        let cluster = test_cluster();
+        send(&cluster, Method::POST, SECRETS, secret("inside")).await;
+        let mut outside = secret("outside");
+        outside["metadata"]["namespace"] = json!("other");
+        send(
+            &cluster,
+            Method::POST,
+            "/api/v1/namespaces/other/secrets",
+            outside,
+        )
+        .await;
+        let (status, _) = send(
+            &cluster,
+            Method::DELETE,
+            "/api/v1/namespaces/tsb",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let secrets = ResourceId::new("", "secrets");
+        assert!(cluster.store.get(&secrets, "tsb", "inside").is_none());
+        assert!(cluster.store.get(&secrets, "other", "outside").is_some());
+    }
+
+    #[tokio::test]
+    async fn scale_and_status_subresources_touch_only_their_part() {
+        let cluster = test_cluster();
+        let deployments = "/apis/apps/v1/namespaces/tsb/deployments";
+        let (status, created) =
+            send(&cluster, Method::POST, deployments, deployment("web", 1)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["metadata"]["generation"], 1);
+        let (_, scale) = get(&cluster, &format!("{deployments}/web/scale")).await;
+        assert_eq!(scale["apiVersion"], "autoscaling/v1");
+        assert_eq!(scale["spec"]["replicas"], 1);
+        assert_eq!(scale["status"]["selector"], "app=web,tier=front");
+        let (status, scaled) = patch_with(
+            &cluster,
+            &format!("{deployments}/web/scale"),
+            "application/merge-patch+json",
+            json!({"spec": {"replicas": 3}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(scaled["spec"]["replicas"], 3);
+        let mut replaced = scaled.clone();
+        replaced["spec"]["replicas"] = json!(4);
+        let (status, _) = send(
+            &cluster,
+            Method::PUT,
+            &format!("{deployments}/web/scale"),
+            replaced,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = send(
+            &cluster,
+            Method::PUT,
+            &format!("{deployments}/web/scale"),
+            json!({"spec": {"replicas": -1}}),
+        )
+        .await;
+        assert_eq!(status, 422);
+        let (_, stored) = get(&cluster, &format!("{deployments}/web")).await;
+        assert_eq!(stored["spec"]["replicas"], 4);
+        assert_eq!(stored["metadata"]["generation"], 3);
+
+        let mut status_write = stored.clone();
+        status_write["status"] = json!({"readyReplicas": 4});
+        status_write["spec"]["replicas"] = json!(9);
+        let (_, after_status) = send(
+            &cluster,
+            Method::PUT,
+            &format!("{deployments}/web/status"),
+            status_write,
+        )
+        .await;
+        assert_eq!(after_status["status"]["readyReplicas"], 4);
+        assert_eq!(
+            after_status["spec"]["replicas"], 4,
+            "/status leaves spec alone"
+        );
+        assert_eq!(after_status["metadata"]["generation"], 3);
+
+        let mut main_write = after_status.clone();
+        main_write["status"] = json!({"readyReplicas": 0});
+        let (_, after_main) = send(
+            &cluster,
+            Method::PUT,
+            &format!("{deployments}/web"),
+            main_write,
+        )
+        .await;
+        assert_eq!(
+            after_main["status"]["readyReplicas"], 4,
+            "the main resource leaves status alone"
+        );
+        let (status, _) = get(&cluster, "/api/v1/namespaces/tsb/secrets/x/scale").await;
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn deployments_get_ready_through_the_controller_loop() {
+        let cluster = Arc::new(test_cluster());
+        send(
+            &cluster,
+            Method::POST,
+            "/apis/apps/v1/namespaces/tsb/deployments",
+            deployment("web", 2),
+        )
+        .await;
+        let controllers = tokio::spawn(run_controllers(Arc::clone(&cluster)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ready = loop {
+            let stored = cluster
+                .store
+                .get(&ResourceId::new("apps", "deployments"), "tsb", "web")
+                .unwrap();
+            if stored["status"]["readyReplicas"] == 2 || Instant::now() > deadline {
+                break stored;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        controllers.abort();
+        assert_eq!(ready["status"]["readyReplicas"], 2, "{ready}");
+        assert_eq!(ready["status"]["observedGeneration"], 1);
+    }
+
+    #[tokio::test]
+    async fn faults_answer_statuses_and_counters_count_api_requests() {
+        let cluster = test_cluster();
+        cluster.faults.add_rule(FaultRule {
+            verb: Some("list".into()),
+            path_contains: Some("/secrets".into()),
+            nth: None,
+            times: Some(1),
+            action: FaultAction::Status(403),
+        });
+        let (status, forbidden) = get(&cluster, SECRETS).await;
+        assert_eq!(status, 403);
+        assert_eq!(forbidden["reason"], "Forbidden");
+        assert_eq!(
+            forbidden["message"],
+            "secrets is forbidden: User \"tester\" cannot list resource \"secrets\" in API group \"\" in the namespace \"tsb\""
+        );
+        let (status, _) = get(&cluster, SECRETS).await;
+        assert_eq!(status, 200);
+        cluster.faults.add_rule(FaultRule {
+            verb: None,
+            path_contains: Some("/version".into()),
+            nth: None,
+            times: None,
+            action: FaultAction::Status(500),
+        });
+        let (status, failure) = get(&cluster, "/version").await;
+        assert_eq!(
+            (status, failure["reason"].as_str()),
+            (500, Some("InternalError"))
+        );
+        let counters = cluster.faults.counters();
+        assert_eq!(counters[&format!("list {SECRETS}")], 2);
+        assert_eq!(counters["get /version"], 1);
+        cluster.faults.clear();
+        cluster.faults.add_rule(FaultRule {
+            verb: Some("get".into()),
+            path_contains: None,
+            nth: None,
+            times: None,
+            action: FaultAction::Timeout,
+        });
+        let held = tokio::time::timeout(Duration::from_millis(200), get(&cluster, "/api")).await;
+        assert!(held.is_err(), "a timeout fault holds the request open");
+    }
+
+    #[tokio::test]
+    async fn discovery_version_and_openapi_documents() {
+        let cluster = test_cluster();
+        let (_, version) = get(&cluster, "/version").await;
+        assert_eq!(version["gitVersion"], GIT_VERSION);
+        assert_eq!(version["minor"], "33");
+        let (_, core) = get(&cluster, "/api").await;
+        assert_eq!(core["versions"], json!(["v1"]));
+        assert_eq!(
+            core["serverAddressByClientCIDRs"][0]["serverAddress"],
+            "127.0.0.1:6443"
+        );
+        let (_, groups) = get(&cluster, "/apis").await;
+        assert_eq!(groups["kind"], "APIGroupList");
+        let (_, apps) = get(&cluster, "/apis/apps/v1").await;
+        assert_eq!(apps["groupVersion"], "apps/v1");
+        let (_, group) = get(&cluster, "/apis/apps").await;
+        assert_eq!(group["kind"], "APIGroup");
+        let (status, healthy) =
+            send_request(&cluster, request(Method::GET, "/readyz", "", "")).await;
+        assert_eq!((status, healthy.as_str()), (200, "ok"));
+        let (_, index) = get(&cluster, "/openapi/v3").await;
+        let url = index["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
+        let (status, document) = get(&cluster, url).await;
+        assert_eq!(status, 200);
+        assert_eq!(document["openapi"], "3.0.0");
+        let (status, _) = get(&cluster, "/openapi/v2").await;
+        assert_eq!(status, 404);
+        let (status, missing) = get(&cluster, "/apis/nothing.io/v1/things").await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            missing["message"],
+            "the server could not find the requested resource"
+        );
+        let (status, _) = send(&cluster, Method::POST, "/version", Value::Null).await;
+        assert_eq!(status, 405);
+    }
+
+    #[test]
+    fn targets_tell_namespaced_paths_from_namespace_subresources() {
+        let cluster = test_cluster();
+        let target =
+            parse_target(&cluster, "", "v1", &["namespaces", "tsb", "secrets", "x"]).unwrap();
+        assert_eq!(target.resource.plural, "secrets");
+        assert_eq!(target.namespace.as_deref(), Some("tsb"));
+        assert_eq!(target.name.as_deref(), Some("x"));
+        let namespace = parse_target(&cluster, "", "v1", &["namespaces", "tsb", "status"]).unwrap();
+        assert_eq!(namespace.resource.plural, "namespaces");
+        assert_eq!(namespace.name.as_deref(), Some("tsb"));
+        assert_eq!(namespace.subresource.as_deref(), Some("status"));
+        let all = parse_target(&cluster, "apps", "v1", &["deployments"]).unwrap();
+        assert!(all.namespace.is_none() && all.name.is_none());
+        assert!(parse_target(&cluster, "", "v1", &["nothings"]).is_err());
+        assert!(
+            parse_target(
+                &cluster,
+                "",
+                "v1",
+                &["namespaces", "a", "secrets", "b", "c", "d"]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn field_manager_defaults_to_the_user_agent_program() {
+        let mut request = request(Method::POST, "/x", "", "");
+        request.user_agent =
+            "kubectl-client-side-apply/v1.32.4 (linux/amd64) kubernetes/abc".into();
+        assert_eq!(request.field_manager(), "kubectl-client-side-apply");
+        request.query.insert("fieldManager".into(), "mine".into());
+        assert_eq!(request.field_manager(), "mine");
+    }
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        let query = parse_query("labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1&bad=%zz&empty");
+        assert_eq!(query["labelSelector"], "app=web,tier in (a)");
+        assert_eq!(query["watch"], "1");
+        assert_eq!(query["bad"], "%zz");
+        assert_eq!(query["empty"], "");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let key = ("tsb".to_string(), "name-1".to_string());
+        assert_eq!(decode_continue(&encode_continue(&key)).unwrap(), key);
+        assert_eq!(decode_continue("e30").unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn reads_the_common_name_of_a_client_certificate() {
+        let authority = CertAuthority::new_root("test CA");
+        let issued = authority.issue_client("active-admin", &["system:masters"]);
+        let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+        assert_eq!(common_name(&der).as_deref(), Some("active-admin"));
+        assert_eq!(common_name(&[0x30, 0x03, 0x02]), None);
+        assert_eq!(common_name(&[]), None);
+    }
+
+    #[test]
+    fn tls_config_offers_h2_and_http1() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let authority = CertAuthority::new_root("test CA");
+        let serving = authority.issue_server(
+            "server",
+            &["localhost"],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            Duration::from_secs(3600),
+        );
+        let config = tls_config(&serving.cert_pem, &serving.key_pem, authority.cert_pem()).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        assert!(tls_config("garbage", &serving.key_pem, authority.cert_pem()).is_err());
     }
 }
