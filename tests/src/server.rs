@@ -1012,6 +1012,7 @@ fn non_resource(
             .group(group)
             .map(|found| json_response(200, &found))
             .ok_or_else(ApiError::path_not_found),
+        ["openapi", "v2"] => Ok(openapi_v2(&request.accept)),
         ["openapi", "v3"] => Ok(json_response(200, &cluster.registry.openapi_index())),
         ["openapi", "v3", rest @ ..] => cluster
             .registry
@@ -1020,6 +1021,30 @@ fn non_resource(
             .ok_or_else(ApiError::path_not_found),
         _ => Err(ApiError::path_not_found()),
     }
+}
+
+/// An OpenAPI v2 document without definitions. kubectl validates on the
+/// client side (e.g. a `kind: List` file) with the v2 document and skips
+/// kinds it has no schema for; without any v2 document it refuses. It asks
+/// for protobuf, where an empty message is a valid empty document.
+fn openapi_v2(accept: &str) -> Response<Body> {
+    if accept.contains("application/com.github.proto-openapi.spec.v2") {
+        // Clients parse the answer's media type, which may not contain '@'.
+        return bytes_response(
+            200,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            Bytes::new(),
+        );
+    }
+    json_response(
+        200,
+        &json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": GIT_VERSION},
+            "paths": {},
+            "definitions": {},
+        }),
+    )
 }
 
 fn version_document() -> Value {
@@ -1707,6 +1732,14 @@ fn create(
         return Err(ApiError::method_not_allowed());
     }
     let object = parse_body(request)?;
+    if object["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|version| !version.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let created = cluster.create_object(
         &target.resource,
         target.namespace.as_deref(),
@@ -2489,6 +2522,14 @@ mod tests {
                 .unwrap()
                 .contains("name or generateName is required")
         );
+        let mut versioned = secret("versioned");
+        versioned["metadata"]["resourceVersion"] = json!("12");
+        let (status, error) = send(&cluster, Method::POST, SECRETS, versioned).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            error["message"],
+            "resourceVersion should not be set on objects to be created"
+        );
         unnamed["metadata"]["generateName"] = json!("gen-");
         let (status, generated) = send(&cluster, Method::POST, SECRETS, unnamed).await;
         assert_eq!(status, 201);
@@ -3229,8 +3270,13 @@ mod tests {
         let (status, document) = get(&cluster, url).await;
         assert_eq!(status, 200);
         assert_eq!(document["openapi"], "3.0.0");
-        let (status, _) = get(&cluster, "/openapi/v2").await;
-        assert_eq!(status, 404);
+        let (status, v2) = get(&cluster, "/openapi/v2").await;
+        assert_eq!(status, 200);
+        assert_eq!(v2["definitions"], json!({}));
+        let mut protobuf = request(Method::GET, "/openapi/v2", "", "");
+        protobuf.accept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf".into();
+        let (status, empty) = send_request(&cluster, protobuf).await;
+        assert_eq!((status, empty.as_str()), (200, ""));
         let (status, missing) = get(&cluster, "/apis/nothing.io/v1/things").await;
         assert_eq!(status, 404);
         assert_eq!(

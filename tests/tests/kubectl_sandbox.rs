@@ -421,6 +421,29 @@ async fn get_prints_yaml_json_jsonpath_and_tables() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_file_creates_every_item() {
+    let env = Env::with_namespace().await;
+    // kubectl validates a List on the client side, with the OpenAPI v2 document.
+    let item = |name: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": name, "namespace": NS}, "data": {"key": name}})
+    };
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [item("first"), item("second")]});
+    let created = env
+        .run_with_stdin(&["create", "-f", "-"], &list.to_string())
+        .await;
+    assert!(created.success, "{}", created.stderr);
+    assert_eq!(
+        created.stdout.lines().collect::<Vec<_>>(),
+        ["configmap/first created", "configmap/second created"]
+    );
+    assert_eq!(
+        env.object("", "configmaps", "second").unwrap()["data"]["key"],
+        "second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn label_and_field_selectors_filter_lists() {
     let env = Env::with_namespace().await;
     env.apply(&configmap_manifest("labelled", "x"), &[]).await;
