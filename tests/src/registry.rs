@@ -38,6 +38,9 @@ pub struct ResourceType {
     pub scale_subresource: bool,
     /// Keeps `metadata.generation` (workloads, CRDs and custom resources).
     pub tracks_generation: bool,
+    /// A review (SelfSubjectReview, SelfSubjectAccessReview): only `create`,
+    /// answered at once and never stored.
+    pub review: bool,
     /// The CRD that defines it; None for built-ins. Custom resources get no
     /// strategic merge patch, like on a real server.
     pub defined_by: Option<String>,
@@ -76,7 +79,7 @@ impl ResourceType {
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": ALL_VERBS,
+            "verbs": if self.review { &["create"][..] } else { &ALL_VERBS[..] },
             "storageVersionHash": storage_version_hash(&self.api_version(), &self.kind),
         });
         if !self.short_names.is_empty() {
@@ -377,6 +380,7 @@ impl From<&Builtin> for ResourceType {
             status_subresource: builtin.status,
             scale_subresource: builtin.scale,
             tracks_generation: builtin.tracks_generation,
+            review: false,
             defined_by: None,
         }
     }
@@ -451,6 +455,7 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
                 status_subresource: subresources.get("status").is_some(),
                 scale_subresource: false,
                 tracks_generation: true,
+                review: false,
                 defined_by: Some(expected_name.clone()),
             })
         })
@@ -471,11 +476,41 @@ impl Default for Registry {
 impl Registry {
     /// The built-in types.
     pub fn new() -> Self {
+        let review = |group: &str, plural: &str, kind: &str| ResourceType {
+            group: group.into(),
+            version: "v1".into(),
+            plural: plural.into(),
+            singular: kind.to_lowercase(),
+            kind: kind.into(),
+            list_kind: format!("{kind}List"),
+            namespaced: false,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            status_subresource: false,
+            scale_subresource: false,
+            tracks_generation: false,
+            review: true,
+            defined_by: None,
+        };
+        let reviews = [
+            review(
+                "authentication.k8s.io",
+                "selfsubjectreviews",
+                "SelfSubjectReview",
+            ),
+            review(
+                "authorization.k8s.io",
+                "selfsubjectaccessreviews",
+                "SelfSubjectAccessReview",
+            ),
+        ];
         Registry {
             types: RwLock::new(
                 BUILTINS
                     .iter()
-                    .map(|builtin| Arc::new(ResourceType::from(builtin)))
+                    .map(ResourceType::from)
+                    .chain(reviews)
+                    .map(Arc::new)
                     .collect(),
             ),
         }
@@ -625,7 +660,7 @@ impl Registry {
         for found in self
             .read()
             .iter()
-            .filter(|found| found.group == group && found.version == version)
+            .filter(|found| found.group == group && found.version == version && !found.review)
         {
             found.openapi_paths(&mut paths);
         }
@@ -649,7 +684,10 @@ impl Registry {
                 let relative = group_version_path(&group, &version)
                     .trim_start_matches('/')
                     .to_string();
-                let document = self.openapi_document(&relative).unwrap_or_default();
+                // Review-only group-versions have no document to offer.
+                let Some(document) = self.openapi_document(&relative) else {
+                    continue;
+                };
                 let digest = Sha256::digest(document.to_string());
                 let hash: String = digest.iter().map(|byte| format!("{byte:02X}")).collect();
                 paths.insert(
@@ -737,8 +775,19 @@ mod tests {
                 "apps",
                 "batch",
                 "coordination.k8s.io",
-                "apiextensions.k8s.io"
+                "apiextensions.k8s.io",
+                "authentication.k8s.io",
+                "authorization.k8s.io"
             ]
+        );
+        let reviews = registry
+            .resource_list("authorization.k8s.io", "v1")
+            .unwrap();
+        assert_eq!(reviews["resources"][0]["verbs"], json!(["create"]));
+        assert!(
+            registry.openapi_index()["paths"]
+                .get("apis/authorization.k8s.io/v1")
+                .is_none()
         );
         assert_eq!(
             list["groups"][0]["preferredVersion"]["groupVersion"],

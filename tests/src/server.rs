@@ -905,6 +905,12 @@ async fn route(cluster: &Cluster, request: &ApiRequest) -> Result<Response<Body>
     let target = parse_target(cluster, group, version, rest)?;
     let verb = verb_of(request, &target);
     apply_knobs(cluster, request, verb, Some(&target)).await?;
+    if target.resource.review {
+        return match (verb, &target.name) {
+            ("create", None) => review(request, &target.resource),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     if let Some(namespace) = &target.namespace
         && namespace.is_empty()
     {
@@ -2010,6 +2016,26 @@ fn delete_collection(
         None,
         0,
     ))
+}
+
+/// Answers a SelfSubjectReview (`kubectl auth whoami`) with the caller's
+/// identity, or a SelfSubjectAccessReview (`kubectl auth can-i`) with yes:
+/// everyone is an administrator here; denials come from fault rules.
+fn review(request: &ApiRequest, resource: &ResourceType) -> Result<Response<Body>, ApiError> {
+    // kubectl sends reviews as protobuf, which only the three kinds in
+    // `protobuf` decode; the answer does not depend on the body anyway.
+    let mut review = if protobuf::is_protobuf(&request.content_type) {
+        json!({})
+    } else {
+        parse_json_or_yaml(&request.body)?
+    };
+    check_identity(resource, None, &mut review)?;
+    review["status"] = if resource.kind == "SelfSubjectReview" {
+        json!({"userInfo": {"username": request.user, "groups": ["system:masters", "system:authenticated"]}})
+    } else {
+        json!({"allowed": true, "reason": "mp-sandbox allows every request"})
+    };
+    Ok(json_response(201, &review))
 }
 
 // ---------------------------------------------------------------------------
@@ -3284,6 +3310,37 @@ mod tests {
             "the server could not find the requested resource"
         );
         let (status, _) = send(&cluster, Method::POST, "/version", Value::Null).await;
+        assert_eq!(status, 405);
+    }
+
+    #[tokio::test]
+    async fn reviews_answer_who_the_caller_is_and_allow_everything() {
+        let cluster = test_cluster();
+        let (status, whoami) = send(
+            &cluster,
+            Method::POST,
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(whoami["status"]["userInfo"]["username"], "tester");
+        let (status, can_i) = send(
+            &cluster,
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                   "spec": {"resourceAttributes": {"verb": "delete", "resource": "secrets"}}}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(can_i["status"]["allowed"], true);
+        assert_eq!(can_i["spec"]["resourceAttributes"]["verb"], "delete");
+        let (status, _) = get(
+            &cluster,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        )
+        .await;
         assert_eq!(status, 405);
     }
 

@@ -757,6 +757,41 @@ async fn bearer_token_context_works_and_a_wrong_token_is_unauthorized() {
         ])
         .await;
     assert!(namespaces.contains("namespace/default"), "{namespaces}");
+    let whoami = env
+        .ok(&[
+            "--context",
+            "standby-token",
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .await;
+    assert_eq!(whoami, "standby-token");
+    let admin = env
+        .ok(&[
+            "--context",
+            "active",
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .await;
+    assert_eq!(admin, "active-admin");
+    let can_i = env
+        .ok(&[
+            "--context",
+            "standby-token",
+            "auth",
+            "can-i",
+            "delete",
+            "secrets",
+            "-n",
+            NS,
+        ])
+        .await;
+    assert_eq!(can_i.trim(), "yes");
     let standby = env.sandbox.cluster("standby");
     assert_eq!(standby.counters().get("list /api/v1/namespaces"), Some(&1));
     let wrong = env

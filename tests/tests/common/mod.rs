@@ -64,7 +64,9 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new("kubectl");
+        // KUBECTL picks another kubectl build (e.g. a version-pinned one).
+        let program = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+        let mut command = tokio::process::Command::new(program);
         command
             .args(args)
             .env("KUBECONFIG", self.sandbox.kubeconfig())
