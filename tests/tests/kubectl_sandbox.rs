@@ -35,6 +35,45 @@ fn management_plane_manifest(hub: &str) -> String {
     )
 }
 
+/// The ManagementPlane CRD, applied by the tests that need it: the seeds
+/// may or may not hold it, and applying it exercises CRD registration.
+const MANAGEMENT_PLANE_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: managementplanes.install.tetrate.io
+spec:
+  group: install.tetrate.io
+  scope: Namespaced
+  names:
+    plural: managementplanes
+    singular: managementplane
+    kind: ManagementPlane
+    listKind: ManagementPlaneList
+    shortNames: [mp]
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+async fn install_management_plane_crd(env: &Env) {
+    let applied = env.apply(MANAGEMENT_PLANE_CRD, &[]).await;
+    assert!(applied.success, "{}", applied.stderr);
+    assert!(
+        applied.stdout.starts_with(
+            "customresourcedefinition.apiextensions.k8s.io/managementplanes.install.tetrate.io"
+        ),
+        "{}",
+        applied.stdout
+    );
+}
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
 }
@@ -55,6 +94,17 @@ async fn version_reports_the_server_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_resources_lists_builtins_and_custom_resources() {
     let env = Env::start().await;
+    install_management_plane_crd(&env).await;
+    let established = env
+        .ok(&[
+            "get",
+            "crd",
+            "managementplanes.install.tetrate.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ])
+        .await;
+    assert_eq!(established, "True");
     let out = env.ok(&["api-resources"]).await;
     let row = |name: &str| {
         out.lines()
@@ -83,7 +133,16 @@ async fn api_resources_lists_builtins_and_custom_resources() {
     );
     assert!(row("leases").contains(&"coordination.k8s.io/v1"));
     assert!(row("cronjobs").contains(&"batch/v1"));
-    assert!(row("managementplanes").contains(&"install.tetrate.io/v1alpha1"));
+    assert_eq!(
+        row("managementplanes"),
+        [
+            "managementplanes",
+            "mp",
+            "install.tetrate.io/v1alpha1",
+            "true",
+            "ManagementPlane"
+        ]
+    );
     let apps = env
         .ok(&["api-resources", "--api-group=apps", "-o", "name"])
         .await;
@@ -240,6 +299,7 @@ async fn apply_creates_then_patches_builtin_kinds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_patches_custom_resources_with_merge_patch() {
     let env = Env::with_namespace().await;
+    install_management_plane_crd(&env).await;
     let created = env
         .apply(&management_plane_manifest("registry.one"), &[])
         .await;
@@ -305,6 +365,27 @@ async fn apply_patches_custom_resources_with_merge_patch() {
         ])
         .await;
     assert_eq!(hub, "x");
+
+    // Deleting the CRD takes its resources and their objects with it.
+    env.ok(&["delete", "crd", "managementplanes.install.tetrate.io"])
+        .await;
+    assert!(
+        env.object("install.tetrate.io", "managementplanes", "managementplane")
+            .is_none()
+    );
+    let gone = env.run(&["-n", NS, "get", "managementplanes"]).await;
+    assert!(!gone.success);
+    assert!(
+        // kubectl's discovery cache still knows the resource, so it lists and
+        // hears 404; with a fresh cache it says it has no such type.
+        gone.stderr
+            .contains("the server could not find the requested resource")
+            || gone
+                .stderr
+                .contains("the server doesn't have a resource type \"managementplanes\""),
+        "{}",
+        gone.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
