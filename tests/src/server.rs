@@ -1350,15 +1350,23 @@ fn watch(
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version: {text}")))?,
         ),
     };
+    let subscription = match cluster.store.subscribe(&resource.id(), since) {
+        Ok(subscription) => subscription,
+        // As the real server does: the watch starts, then says why it ends.
+        Err(error) => {
+            let status = ApiError::from_store(error, resource, "").status();
+            let mut line =
+                serde_json::to_vec(&json!({"type": "ERROR", "object": status})).unwrap_or_default();
+            line.push(b'\n');
+            return Ok(bytes_response(200, "application/json", Bytes::from(line)));
+        }
+    };
     let Subscription {
         current,
         replay,
         resource_version,
         live,
-    } = cluster
-        .store
-        .subscribe(&resource.id(), since)
-        .map_err(|error| ApiError::from_store(error, resource, ""))?;
+    } = subscription;
     let view = WatchView {
         resource: resource.id(),
         kind: resource.kind.clone(),
@@ -2798,6 +2806,32 @@ mod tests {
     #[tokio::test]
     async fn watch_from_a_forgotten_version_is_expired() {
         let cluster = test_cluster();
+        for index in 0..20_005 {
+            cluster
+                .store
+                .create(
+                    &ResourceId::new("", "secrets"),
+                    secret(&format!("s{index}")),
+                    WriteOptions::default(),
+                )
+                .unwrap();
+        }
+        let (status, text) = send_request(
+            &cluster,
+            request(
+                Method::GET,
+                &format!("{SECRETS}?watch=1&resourceVersion=3"),
+                "",
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let events = watch_lines(&text);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["type"], "ERROR");
+        assert_eq!(events[0]["object"]["code"], 410);
+        assert_eq!(events[0]["object"]["reason"], "Expired");
         let resource = cluster.registry.find("", "v1", "secrets").unwrap();
         let error = ApiError::from_store(
             StoreError::Expired {
