@@ -916,6 +916,9 @@ async fn route(cluster: &Cluster, request: &ApiRequest) -> Result<Response<Body>
     {
         return Err(ApiError::path_not_found());
     }
+    if target.subresource.as_deref() == Some("status") && !target.resource.status_subresource {
+        return Err(ApiError::path_not_found());
+    }
     match (verb, target.subresource.as_deref()) {
         ("get", None | Some("status")) => get(cluster, request, &target),
         ("get", Some("scale")) => get_scale(cluster, &target),
@@ -3227,6 +3230,9 @@ mod tests {
         );
         let (status, _) = get(&cluster, "/api/v1/namespaces/tsb/secrets/x/scale").await;
         assert_eq!(status, 404);
+        send(&cluster, Method::POST, SECRETS, secret("x")).await;
+        let (status, _) = get(&cluster, "/api/v1/namespaces/tsb/secrets/x/status").await;
+        assert_eq!(status, 404, "Secrets have no status subresource");
     }
 
     #[tokio::test]
