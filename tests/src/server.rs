@@ -1574,7 +1574,7 @@ impl Cluster {
             fields.remove("status");
         }
         apply_defaults(resource, &mut object);
-        fold_string_data(resource, &mut object);
+        normalize(resource, &mut object);
         if resource.plural == "customresourcedefinitions"
             && resource.group == "apiextensions.k8s.io"
         {
@@ -1644,7 +1644,7 @@ impl Cluster {
             let live = stored(self, target)?;
             let mut object = change(&live)?;
             check_identity(resource, target.namespace.as_deref(), &mut object)?;
-            fold_string_data(resource, &mut object);
+            normalize(resource, &mut object);
             if name_of(&object) != name {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
@@ -1680,12 +1680,25 @@ impl Cluster {
     }
 }
 
-/// What the API server does to every written Secret: `stringData` is a
-/// write-only convenience, folded into `data`.
-fn fold_string_data(resource: &ResourceType, object: &mut Value) {
-    if !(resource.group.is_empty() && resource.plural == "secrets") {
-        return;
+/// What every write goes through, as the real server's typed objects do:
+/// empty label and annotation maps vanish, Secrets fold `stringData`.
+fn normalize(resource: &ResourceType, object: &mut Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for key in ["labels", "annotations"] {
+            if metadata.get(key).is_some_and(|map| {
+                map.is_null() || map.as_object().is_some_and(|map| map.is_empty())
+            }) {
+                metadata.remove(key);
+            }
+        }
     }
+    if resource.group.is_empty() && resource.plural == "secrets" {
+        fold_string_data(object);
+    }
+}
+
+/// A Secret's `stringData` is a write-only convenience, folded into `data`.
+fn fold_string_data(object: &mut Value) {
     let Some(string_data) = object
         .as_object_mut()
         .and_then(|fields| fields.remove("stringData"))
@@ -2596,6 +2609,31 @@ mod tests {
         assert_eq!(stored["data"]["user"], "YWRtaW4=");
         assert!(stored.get("stringData").is_none());
         assert_eq!(stored["metadata"]["namespace"], "tsb");
+    }
+
+    #[tokio::test]
+    async fn empty_label_and_annotation_maps_are_dropped() {
+        let cluster = test_cluster();
+        let mut object = secret("bare");
+        object["metadata"]["labels"] = json!({});
+        object["metadata"]["annotations"] = json!(null);
+        let (_, created) = send(&cluster, Method::POST, SECRETS, object).await;
+        assert!(created["metadata"].get("labels").is_none(), "{created}");
+        assert!(
+            created["metadata"].get("annotations").is_none(),
+            "{created}"
+        );
+        let (_, patched) = patch_with(
+            &cluster,
+            &format!("{SECRETS}/bare"),
+            "application/merge-patch+json",
+            json!({"metadata": {"annotations": {}}}),
+        )
+        .await;
+        assert!(
+            patched["metadata"].get("annotations").is_none(),
+            "{patched}"
+        );
     }
 
     #[tokio::test]
