@@ -177,12 +177,37 @@ mod tests {
 
     #[test]
     fn parses_cluster_specs() {
-        let ok = |text| parse_cluster(text);
-        assert!(ok("x").is_err());
-        assert!(ok("=empty").is_err());
-        // SeedKind/CertVariant parsing lives in seed.rs; here only the split.
-        let error = ok("a=nonsense").unwrap_err();
-        assert!(!error.is_empty());
+        let east = parse_cluster("east=tsb-generic:own-root").unwrap();
+        assert_eq!(east.name, "east");
+        assert_eq!(east.seed, SeedKind::TsbGeneric);
+        assert_eq!(east.certs, CertVariant::OwnRoot);
+        let west = parse_cluster("west=empty").unwrap();
+        assert_eq!(west.seed, SeedKind::Empty);
+        assert_eq!(west.certs, CertVariant::SharedRoot);
+        assert!(
+            parse_cluster("no-equals")
+                .unwrap_err()
+                .contains("NAME=SEED")
+        );
+        assert!(parse_cluster("=empty").is_err());
+        assert!(parse_cluster("a=nonsense").is_err());
+        assert!(parse_cluster("a=empty:nonsense").is_err());
+        let args = Args::try_parse_from([
+            "mp-sandbox",
+            "--kubeconfig-out",
+            "/tmp/k",
+            "--cluster",
+            "one=tsb-helm",
+            "--cluster",
+            "two=empty",
+        ])
+        .unwrap();
+        let names: Vec<&str> = args
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.as_str())
+            .collect();
+        assert_eq!(names, ["one", "two"]);
     }
 
     #[test]
