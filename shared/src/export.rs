@@ -469,6 +469,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
                 "metadata": {"name": "tsb-certs", "namespace": "tsb", "labels": {"app": "tsb"}, "annotations": {"team": "platform"}},
                 "type": "kubernetes.io/tls",
                 "data": {"tls.crt": "Y2VydA==", "extra": "eA=="}
