@@ -78,6 +78,10 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Starts every cluster, seeds it and writes the kubeconfig. The servers
+    /// are tasks on the caller's tokio runtime: a test that blocks its thread
+    /// (e.g. `std::process::Command::output`) needs a multi-thread runtime or
+    /// `tokio::task::block_in_place`.
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
         // Several sandboxes in one process race to install it; any winner is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
