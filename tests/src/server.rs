@@ -923,6 +923,14 @@ async fn route(cluster: &Cluster, request: &ApiRequest) -> Result<Response<Body>
     if target.subresource.as_deref() == Some("status") && !target.resource.status_subresource {
         return Err(ApiError::path_not_found());
     }
+    // Across namespaces a namespaced resource can only be listed or watched.
+    if target.resource.namespaced && target.namespace.is_none() && !matches!(verb, "list" | "watch")
+    {
+        return Err(match target.name {
+            Some(_) => ApiError::path_not_found(),
+            None => ApiError::method_not_allowed(),
+        });
+    }
     match (verb, target.subresource.as_deref()) {
         ("get", None | Some("status")) => get(cluster, request, &target),
         ("get", Some("scale")) => get_scale(cluster, &target),
@@ -3275,6 +3283,10 @@ mod tests {
         send(&cluster, Method::POST, SECRETS, secret("x")).await;
         let (status, _) = get(&cluster, "/api/v1/namespaces/tsb/secrets/x/status").await;
         assert_eq!(status, 404, "Secrets have no status subresource");
+        let (status, _) = get(&cluster, "/api/v1/secrets/x").await;
+        assert_eq!(status, 404, "a namespaced object needs its namespace");
+        let (status, _) = send(&cluster, Method::POST, "/api/v1/secrets", secret("y")).await;
+        assert_eq!(status, 405);
     }
 
     #[tokio::test]
