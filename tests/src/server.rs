@@ -3501,6 +3501,57 @@ mod tests {
         assert_eq!(common_name(&[]), None);
     }
 
+    async fn start_sandbox(dir: &Path) -> Sandbox {
+        Sandbox::start(SandboxOptions {
+            clusters: vec![ClusterOptions {
+                name: "solo".into(),
+                seed: SeedKind::Empty,
+                certs: CertVariant::SharedRoot,
+            }],
+            kubeconfig_path: dir.join("kubeconfig"),
+            namespace: "tsb".into(),
+            ready_delay: Duration::from_millis(10),
+            floating_dns_name: "tsb.example.com".into(),
+        })
+        .await
+        .unwrap()
+    }
+
+    fn address_of(handle: &ClusterHandle) -> String {
+        handle
+            .server_url()
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn set_down_refuses_connections_and_up_reopens_the_same_port() {
+        let dir = std::env::temp_dir().join(format!("mp-sandbox-down-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sandbox = start_sandbox(&dir).await;
+        assert!(sandbox.kubeconfig().exists());
+        let handle = sandbox.cluster("solo");
+        assert_eq!(handle.name(), "solo");
+        assert!(handle.object("", "namespaces", None, "default").is_some());
+        let address = address_of(handle);
+        tokio::net::TcpStream::connect(&address).await.unwrap();
+        handle.set_down(true).await.unwrap();
+        assert!(tokio::net::TcpStream::connect(&address).await.is_err());
+        handle.set_down(false).await.unwrap();
+        tokio::net::TcpStream::connect(&address).await.unwrap();
+        assert_eq!(address_of(handle), address);
+
+        let admin = sandbox.serve_admin().await.unwrap();
+        assert!(admin.starts_with("http://127.0.0.1:"));
+        drop(sandbox);
+        // Aborted tasks release their sockets on the next scheduler turn.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tokio::net::TcpStream::connect(&address).await.is_err());
+        let admin_address = admin.trim_start_matches("http://");
+        assert!(tokio::net::TcpStream::connect(admin_address).await.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn tls_config_offers_h2_and_http1() {
         let _ = rustls::crypto::ring::default_provider().install_default();
