@@ -83,6 +83,17 @@ impl Sandbox {
     /// (e.g. `std::process::Command::output`) needs a multi-thread runtime or
     /// `tokio::task::block_in_place`.
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
+        for (index, cluster) in options.clusters.iter().enumerate() {
+            if options.clusters[..index]
+                .iter()
+                .any(|earlier| earlier.name == cluster.name)
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cluster name {:?} is given twice", cluster.name),
+                ));
+            }
+        }
         // Several sandboxes in one process race to install it; any winner is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let shared_root = CertAuthority::new_root("mp-sandbox shared root CA");
@@ -122,7 +133,13 @@ impl Sandbox {
                 certs: cluster_options.certs,
                 shared_root: &shared_root,
                 floating_dns_name: &options.floating_dns_name,
-                front_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + index as u8)),
+                // One TEST-NET-1 address per cluster.
+                front_address: IpAddr::V4(Ipv4Addr::new(
+                    192,
+                    0,
+                    2,
+                    u8::try_from(10 + index).unwrap_or(u8::MAX),
+                )),
             };
             for object in seed::seed_objects(&context) {
                 cluster.seed(object).map_err(|error| {
@@ -3522,6 +3539,26 @@ mod tests {
             .server_url()
             .trim_start_matches("https://")
             .to_string()
+    }
+
+    #[tokio::test]
+    async fn duplicate_cluster_names_are_refused() {
+        let cluster = ClusterOptions {
+            name: "twin".into(),
+            seed: SeedKind::Empty,
+            certs: CertVariant::SharedRoot,
+        };
+        let refused = Sandbox::start(SandboxOptions {
+            clusters: vec![cluster.clone(), cluster],
+            kubeconfig_path: std::env::temp_dir().join("mp-sandbox-never-written"),
+            namespace: "tsb".into(),
+            ready_delay: Duration::ZERO,
+            floating_dns_name: "tsb.example.com".into(),
+        })
+        .await;
+        let error = refused.err().expect("refused");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("twin"));
     }
 
     #[tokio::test]
