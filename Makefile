@@ -24,7 +24,7 @@ demo: build
 # finds kubectl-mp-export, `kubectl mp-export` finds kubectl-mp_export.
 install: build
 	install -d "$(BINDIR)"
-	for plugin in $(PLUGINS); do \
+	set -e; for plugin in $(PLUGINS); do \
 	  install -m 0755 "$(TARGET_DIR)/kubectl-mp-$$plugin" "$(BINDIR)/kubectl-mp-$$plugin"; \
 	  ln -sf "kubectl-mp-$$plugin" "$(BINDIR)/kubectl-mp_$$plugin"; \
 	done

@@ -85,14 +85,17 @@ pub struct RequestTimeout(pub Option<Duration>);
 /// kubectl's `--request-timeout`: `0` (no timeout), a bare number of seconds,
 /// or a Go-style duration such as `500ms`, `30s`, `1m30s`.
 pub fn parse_timeout(text: &str) -> std::result::Result<RequestTimeout, String> {
+    parse_duration(text).map(|duration| RequestTimeout((!duration.is_zero()).then_some(duration)))
+}
+
+/// A bare number of seconds, or a Go-style duration: `500ms`, `30s`, `1m30s`, `2h`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(RequestTimeout(
-            (seconds > 0).then(|| Duration::from_secs(seconds)),
-        ));
+        return Ok(Duration::from_secs(seconds));
     }
     let invalid = || {
-        format!("invalid duration {text:?}: use 0, a number of seconds, or e.g. 500ms, 30s, 2m, 1h")
+        format!("invalid duration {text:?}: use a number of seconds, or e.g. 500ms, 30s, 2m, 1h")
     };
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -115,7 +118,7 @@ pub fn parse_timeout(text: &str) -> std::result::Result<RequestTimeout, String> 
         total += unit * u32::try_from(amount).map_err(|_| invalid())?;
         rest = &rest[unit_len..];
     }
-    Ok(RequestTimeout((!total.is_zero()).then_some(total)))
+    Ok(total)
 }
 
 /// Runs a plugin: a multi-threaded runtime for its concurrent API calls, its

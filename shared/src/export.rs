@@ -236,34 +236,13 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         }
     };
 
-    let wanted = wanted_secrets(layout, model, &cli.include, &cli.exclude);
-    let mut chosen = Vec::new();
-    let mut missing = Vec::new();
-    let mut absent_optional = Vec::new();
-    let mut skipped_tokens = Vec::new();
-    for (name, requirement) in &wanted {
-        match secrets
-            .iter()
-            .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
-        {
-            Some(secret)
-                if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") =>
-            {
-                // Tokens belong to their cluster's service accounts; a copy would
-                // be a credential for the wrong cluster.
-                skipped_tokens.push(name.clone());
-            }
-            Some(secret) => chosen.push(clean_secret(secret)),
-            None if *requirement == Requirement::Required => missing.push(name.clone()),
-            None => absent_optional.push(name.clone()),
-        }
-    }
-    if !missing.is_empty() {
+    let selection = select_secrets(&secrets, layout, model, &cli.include, &cli.exclude);
+    if !selection.missing.is_empty() {
         return Err(Error::failed(format!(
             "context {:?}: required secret{} missing in namespace {namespace}: {}; nothing was written",
             cluster.context(),
-            if missing.len() == 1 { "" } else { "s" },
-            missing.join(", ")
+            if selection.missing.len() == 1 { "" } else { "s" },
+            selection.missing.join(", ")
         ))
         .with_next_step(format!(
             "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
@@ -281,13 +260,54 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         tool: format!("kubectl-mp-export {VERSION}"),
     };
     Ok(Export {
-        bundle: Bundle::new(provenance, chosen),
-        absent_optional,
-        skipped_tokens,
+        bundle: Bundle::new(provenance, selection.chosen),
+        absent_optional: selection.absent_optional,
+        skipped_tokens: selection.skipped_tokens,
         helm_release,
         management_plane,
         layout_release: layout.helm_release.clone(),
     })
+}
+
+/// The secrets an export takes from a namespace's Secrets, and what it missed.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Cleaned, ready for a bundle.
+    pub chosen: Vec<Secret>,
+    /// Required ones that do not exist.
+    pub missing: Vec<String>,
+    pub absent_optional: Vec<String>,
+    /// Service-account token secrets, never exported.
+    pub skipped_tokens: Vec<String>,
+}
+
+/// Picks the model's secrets (plus `include`, minus `exclude`) out of `secrets`.
+pub fn select_secrets(
+    secrets: &[Secret],
+    layout: &TsbLayout,
+    model: Model,
+    include: &[String],
+    exclude: &[String],
+) -> Selection {
+    let mut selection = Selection::default();
+    for (name, requirement) in wanted_secrets(layout, model, include, exclude) {
+        match secrets
+            .iter()
+            .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
+        {
+            Some(secret)
+                if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") =>
+            {
+                // Tokens belong to their cluster's service accounts; a copy would
+                // be a credential for the wrong cluster.
+                selection.skipped_tokens.push(name);
+            }
+            Some(secret) => selection.chosen.push(clean_secret(secret)),
+            None if requirement == Requirement::Required => selection.missing.push(name),
+            None => selection.absent_optional.push(name),
+        }
+    }
+    selection
 }
 
 /// The secrets to look for, in order, with whether each must exist.

@@ -184,20 +184,51 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         &connection.client_settings(),
     )
     .await?;
-    let (namespace_exists, current) = read_state(&cluster).await?;
-    let plans = plan(&bundle, &current)?;
+    let options = ImportOptions {
+        dry_run: cli.dry_run,
+        diff: cli.diff,
+        yes: cli.yes,
+        backup_dir: cli.backup_dir.clone(),
+    };
+    let report = import_into(&cluster, &bundle, &options, &ui).await?;
+    if cli.output.output != OutputFormat::Text {
+        write_data(&report, cli.output.output)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// How an import behaves.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub diff: bool,
+    /// Confirmed already (`--yes`, or a caller that asked).
+    pub yes: bool,
+    pub backup_dir: PathBuf,
+}
+
+/// Imports a checked bundle into `cluster`'s namespace: plan, confirm, back
+/// up, apply, verify. Shared by `mp-import` and `mp-failover --sync-secrets`.
+pub async fn import_into(
+    cluster: &Cluster,
+    bundle: &Bundle,
+    options: &ImportOptions,
+    ui: &Ui,
+) -> Result<Report> {
+    let (namespace_exists, current) = read_state(cluster).await?;
+    let plans = plan(bundle, &current)?;
 
     let mut report = Report {
         context: cluster.context().to_string(),
         namespace: cluster.namespace().to_string(),
         bundle_source: bundle.provenance.clone(),
         namespace_created: false,
-        dry_run: cli.dry_run,
+        dry_run: options.dry_run,
         secrets: plans,
         backup: None,
         verified: false,
     };
-    show_plan(&ui, &report, namespace_exists, cli.diff);
+    show_plan(ui, &report, namespace_exists, options.diff);
     let changes = report
         .secrets
         .iter()
@@ -209,70 +240,69 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
             report.secrets.len()
         ));
         report.verified = true;
-        return finish(&cli, &report, Exit::Ok);
+        return Ok(report);
     }
-    if !cli.dry_run {
+    if !options.dry_run {
         let action = format!(
             "change {changes} secret{} in namespace {} of context {:?}",
             if changes == 1 { "" } else { "s" },
             cluster.namespace(),
             cluster.context()
         );
-        if !crate::prompt::confirm(&action, cli.yes)? {
-            ui.info("nothing changed");
-            return Ok(Exit::Failed);
+        if !crate::prompt::confirm(&action, options.yes)? {
+            return Err(Error::failed("not confirmed: nothing was changed"));
         }
-        report.backup = backup_replaced(&cli, &cluster, &bundle, &report.secrets, &current, &ui)?;
+        report.backup = backup_replaced(
+            &options.backup_dir,
+            cluster,
+            bundle,
+            &report.secrets,
+            &current,
+            ui,
+        )?;
     }
     if !namespace_exists {
-        create_namespace(&cluster, cli.dry_run).await?;
-        report.namespace_created = !cli.dry_run;
+        create_namespace(cluster, options.dry_run).await?;
+        report.namespace_created = !options.dry_run;
         ui.info(&format!(
             "{} namespace {}",
-            if cli.dry_run {
+            if options.dry_run {
                 "would create"
             } else {
                 "created"
             },
             cluster.namespace()
         ));
-        if cli.dry_run {
+        if options.dry_run {
             // The server cannot dry-run creates into a namespace that does not exist yet.
             ui.info("dry run: every secret would be created; nothing was changed");
-            return finish(&cli, &report, Exit::Ok);
+            return Ok(report);
         }
     }
     apply(
-        &cluster,
-        &bundle,
+        cluster,
+        bundle,
         &report.secrets,
         &current,
-        cli.dry_run,
+        options.dry_run,
         report.backup.as_deref(),
-        &ui,
+        ui,
     )
     .await?;
-    if cli.dry_run {
+    if options.dry_run {
         ui.info(&format!(
             "dry run: the server accepted all {changes} changes; nothing was changed"
         ));
-        return finish(&cli, &report, Exit::Ok);
+        return Ok(report);
     }
-    verify(&cluster, &bundle, report.backup.as_deref()).await?;
+    verify(cluster, bundle, report.backup.as_deref()).await?;
     report.verified = true;
     ui.info(&format!(
         "imported: {changes} secret{} changed, all {} verified by data digest",
         if changes == 1 { "" } else { "s" },
         report.secrets.len()
     ));
-    finish(&cli, &report, Exit::Ok)
-}
-
-fn finish(cli: &Cli, report: &Report, exit: Exit) -> Result<Exit> {
-    if cli.output.output != OutputFormat::Text {
-        write_data(report, cli.output.output)?;
-    }
-    Ok(exit)
+    Ok(report)
 }
 
 /// Whether the namespace exists, and its secrets by name: two requests, at once.
@@ -432,7 +462,7 @@ fn show_plan(ui: &Ui, report: &Report, namespace_exists: bool, diff: bool) {
 /// Saves the cluster's current version of every secret the import replaces,
 /// as a bundle `mp-import` can restore from.
 fn backup_replaced(
-    cli: &Cli,
+    backup_dir: &std::path::Path,
     cluster: &Cluster,
     bundle: &Bundle,
     plans: &[SecretPlan],
@@ -459,7 +489,7 @@ fn backup_replaced(
     };
     let count = replaced.len();
     let text = Bundle::new(provenance, replaced).render()?;
-    let path = cli.backup_dir.join(format!(
+    let path = backup_dir.join(format!(
         "mp-import-backup-{}-{}-{}.yaml",
         file_safe(cluster.context()),
         cluster.namespace(),

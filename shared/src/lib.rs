@@ -9,6 +9,7 @@ pub mod error;
 pub mod files;
 pub mod helm;
 pub mod kubeconfig;
+pub mod mp;
 pub mod output;
 pub mod pending;
 pub mod prompt;
@@ -21,6 +22,7 @@ pub mod cacheck;
 pub mod export;
 pub mod failover;
 pub mod import;
+pub mod journal;
 
 pub use cluster::{Cluster, ClusterPair};
 pub use error::{Error, Exit, Result};

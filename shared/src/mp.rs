@@ -1,0 +1,348 @@
+//! The Management Plane's workloads on one cluster: read them in one pass,
+//! scale them, suspend the restore CronJob, and wait (by watching) until the
+//! deployments report what we asked for.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::Cluster;
+use crate::error::{Error, Result};
+use crate::tsb::TsbLayout;
+
+pub const FIELD_MANAGER: &str = "kubectl-mp-failover";
+
+/// A deployment as the failover sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replicas {
+    pub desired: i32,
+    pub ready: i32,
+}
+
+/// What the MP looks like on one cluster right now.
+#[derive(Debug, Clone, Default)]
+pub struct MpState {
+    /// The operator and the MP deployments that exist, by name.
+    pub deployments: BTreeMap<String, Replicas>,
+    /// The restore CronJob's `suspend`, when the CronJob exists.
+    pub restore_cronjob_suspended: Option<bool>,
+    /// The front Service's LoadBalancer address, when it has one.
+    pub front_address: Option<IpAddr>,
+}
+
+impl MpState {
+    /// The layout's MP deployments (operator excluded) missing on this cluster.
+    pub fn missing(&self, layout: &TsbLayout) -> Vec<String> {
+        std::iter::once(&layout.operator_deployment)
+            .chain(&layout.mp_deployments)
+            .filter(|name| !self.deployments.contains_key(*name))
+            .cloned()
+            .collect()
+    }
+}
+
+fn replicas_of(deployment: &Deployment) -> Replicas {
+    Replicas {
+        desired: deployment
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.replicas)
+            .unwrap_or(1),
+        ready: deployment
+            .status
+            .as_ref()
+            .and_then(|status| status.ready_replicas)
+            .unwrap_or(0),
+    }
+}
+
+fn is_mp_deployment(layout: &TsbLayout, name: &str) -> bool {
+    name == layout.operator_deployment || layout.mp_deployments.iter().any(|mp| mp == name)
+}
+
+/// Reads deployments (one list), the restore CronJob and the front Service, at once.
+pub async fn read_state(cluster: &Cluster, layout: &TsbLayout) -> Result<MpState> {
+    let namespace = cluster.namespace();
+    let deployments: Api<Deployment> = cluster.namespaced();
+    let cronjobs: Api<CronJob> = cluster.namespaced();
+    let services: Api<Service> = cluster.namespaced();
+    let everything = ListParams::default();
+    let (listed, cronjob, service) = futures::join!(
+        deployments.list(&everything),
+        cronjobs.get_opt(&layout.restore_cronjob),
+        services.get_opt(&layout.front_service.name),
+    );
+    let listed = listed.map_err(|error| {
+        cluster.error(error, &format!("list deployments in namespace {namespace}"))
+    })?;
+    let cronjob = cronjob.map_err(|error| {
+        cluster.error(
+            error,
+            &format!(
+                "get cronjob {} in namespace {namespace}",
+                layout.restore_cronjob
+            ),
+        )
+    })?;
+    let service = service.map_err(|error| {
+        cluster.error(
+            error,
+            &format!(
+                "get service {} in namespace {namespace}",
+                layout.front_service.name
+            ),
+        )
+    })?;
+    Ok(MpState {
+        deployments: listed
+            .items
+            .iter()
+            .filter_map(|deployment| {
+                let name = deployment.metadata.name.clone()?;
+                is_mp_deployment(layout, &name).then(|| (name, replicas_of(deployment)))
+            })
+            .collect(),
+        restore_cronjob_suspended: cronjob
+            .map(|cronjob| cronjob.spec.and_then(|spec| spec.suspend).unwrap_or(false)),
+        front_address: service.as_ref().and_then(front_address),
+    })
+}
+
+/// The first LoadBalancer ingress IP of a Service.
+pub fn front_address(service: &Service) -> Option<IpAddr> {
+    service
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .iter()
+        .find_map(|ingress| ingress.ip.as_deref()?.parse().ok())
+}
+
+fn patch_params(dry_run: bool) -> PatchParams {
+    PatchParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+/// Sets a deployment's replicas through its scale subresource (with the
+/// server's dry run when asked).
+pub async fn scale(cluster: &Cluster, name: &str, replicas: i32, dry_run: bool) -> Result<()> {
+    let api: Api<Deployment> = cluster.namespaced();
+    let params = patch_params(dry_run);
+    api.patch_scale(
+        name,
+        &params,
+        &Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|error| cluster.error(error, &format!("scale deployment {name} to {replicas}")))
+}
+
+/// Sets the restore CronJob's `suspend`.
+pub async fn suspend_cronjob(
+    cluster: &Cluster,
+    name: &str,
+    suspend: bool,
+    dry_run: bool,
+) -> Result<()> {
+    let api: Api<CronJob> = cluster.namespaced();
+    let params = patch_params(dry_run);
+    api.patch(
+        name,
+        &params,
+        &Patch::Merge(serde_json::json!({"spec": {"suspend": suspend}})),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|error| cluster.error(error, &format!("set suspend={suspend} on cronjob {name}")))
+}
+
+/// Waits until every deployment in `targets` reports exactly the replicas it
+/// maps to, both asked for and ready (0 means fully stopped). Watches instead
+/// of polling, and gives up at `deadline` naming the ones still off.
+pub async fn wait_for_replicas(
+    cluster: &Cluster,
+    targets: &BTreeMap<String, i32>,
+    deadline: Duration,
+) -> Result<()> {
+    let api: Api<Deployment> = cluster.namespaced();
+    let namespace = cluster.namespace().to_string();
+    let wait = async {
+        let listed = api.list(&ListParams::default()).await.map_err(|error| {
+            cluster.error(error, &format!("list deployments in namespace {namespace}"))
+        })?;
+        let mut seen: BTreeMap<String, Replicas> = listed
+            .items
+            .iter()
+            .filter_map(|deployment| {
+                Some((deployment.metadata.name.clone()?, replicas_of(deployment)))
+            })
+            .collect();
+        let mut resource_version = listed.metadata.resource_version.unwrap_or_default();
+        loop {
+            if lagging(targets, &seen).is_empty() {
+                return Ok(());
+            }
+            let params = WatchParams::default().timeout(290);
+            let mut events = api
+                .watch(&params, &resource_version)
+                .await
+                .map_err(|error| {
+                    cluster.error(
+                        error,
+                        &format!("watch deployments in namespace {namespace}"),
+                    )
+                })?
+                .boxed();
+            while let Some(event) = events.try_next().await.map_err(|error| {
+                cluster.error(
+                    error,
+                    &format!("watch deployments in namespace {namespace}"),
+                )
+            })? {
+                match event {
+                    WatchEvent::Added(deployment) | WatchEvent::Modified(deployment) => {
+                        resource_version = deployment
+                            .metadata
+                            .resource_version
+                            .clone()
+                            .unwrap_or(resource_version);
+                        if let Some(name) = deployment.metadata.name.clone() {
+                            seen.insert(name, replicas_of(&deployment));
+                        }
+                    }
+                    WatchEvent::Deleted(deployment) => {
+                        if let Some(name) = &deployment.metadata.name {
+                            seen.remove(name);
+                        }
+                    }
+                    WatchEvent::Bookmark(bookmark) => {
+                        resource_version = bookmark.metadata.resource_version
+                    }
+                    // 410 Gone: start over from a fresh list.
+                    WatchEvent::Error(_) => break,
+                }
+                if lagging(targets, &seen).is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(deadline, wait).await {
+        Ok(result) => result,
+        Err(_) => {
+            let state = read_current(cluster, targets).await.unwrap_or_default();
+            Err(Error::failed(format!(
+                "context {:?}: deployments not at their replicas after {}s: {}",
+                cluster.context(),
+                deadline.as_secs(),
+                lagging(targets, &state).join(", ")
+            ))
+            .with_next_step(
+                "check their pods (kubectl describe deployment), then run again with --resume",
+            ))
+        }
+    }
+}
+
+async fn read_current(
+    cluster: &Cluster,
+    targets: &BTreeMap<String, i32>,
+) -> Result<BTreeMap<String, Replicas>> {
+    let api: Api<Deployment> = cluster.namespaced();
+    let listed = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|error| cluster.error(error, "list deployments"))?;
+    Ok(listed
+        .items
+        .iter()
+        .filter_map(|deployment| {
+            let name = deployment.metadata.name.clone()?;
+            targets
+                .contains_key(&name)
+                .then(|| (name, replicas_of(deployment)))
+        })
+        .collect())
+}
+
+/// "name ready/desired (want N)" for each deployment not yet where it should be.
+fn lagging(targets: &BTreeMap<String, i32>, seen: &BTreeMap<String, Replicas>) -> Vec<String> {
+    targets
+        .iter()
+        .filter_map(|(name, want)| match seen.get(name) {
+            Some(replicas) if replicas.desired == *want && replicas.ready == *want => None,
+            Some(replicas) => Some(format!(
+                "{name} {}/{} (want {want})",
+                replicas.ready, replicas.desired
+            )),
+            None => Some(format!("{name} (missing)")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lagging_names_each_deployment_not_at_its_target() {
+        let targets = BTreeMap::from([
+            ("tsb".to_string(), 0),
+            ("iam".to_string(), 0),
+            ("web".to_string(), 2),
+        ]);
+        let seen = BTreeMap::from([
+            (
+                "tsb".to_string(),
+                Replicas {
+                    desired: 0,
+                    ready: 0,
+                },
+            ),
+            (
+                "iam".to_string(),
+                Replicas {
+                    desired: 0,
+                    ready: 1,
+                },
+            ),
+        ]);
+        assert_eq!(
+            lagging(&targets, &seen),
+            vec!["iam 1/0 (want 0)".to_string(), "web (missing)".to_string()]
+        );
+    }
+
+    #[test]
+    fn missing_lists_layout_deployments_absent_from_the_cluster() {
+        let layout = TsbLayout::default();
+        let mut state = MpState::default();
+        for name in std::iter::once(&layout.operator_deployment).chain(&layout.mp_deployments) {
+            state.deployments.insert(
+                name.clone(),
+                Replicas {
+                    desired: 1,
+                    ready: 1,
+                },
+            );
+        }
+        assert!(state.missing(&layout).is_empty());
+        state.deployments.remove("iam");
+        assert_eq!(state.missing(&layout), vec!["iam".to_string()]);
+    }
+}
