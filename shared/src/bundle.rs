@@ -226,12 +226,8 @@ impl Bundle {
         self.secrets
             .iter()
             .map(|secret| {
-                let mut item = serde_json::to_value(secret)
-                    .map_err(|error| Error::failed(format!("cannot encode a Secret: {error}")))?;
-                // The Secret type serialises without apiVersion/kind; a List item needs them.
-                item["apiVersion"] = Value::from("v1");
-                item["kind"] = Value::from("Secret");
-                Ok(item)
+                serde_json::to_value(secret)
+                    .map_err(|error| Error::failed(format!("cannot encode a Secret: {error}")))
             })
             .collect()
     }

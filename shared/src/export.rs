@@ -1,22 +1,48 @@
-//! `kubectl mp-export`: runbook step 1, the secrets and values the standby needs.
+//! `kubectl mp-export`: runbook step 1. Reads the active MP's secrets in one
+//! list (and its ManagementPlane in one get when the model needs it), picks
+//! the ones the install model needs, cleans them, and writes a bundle.
 
-use clap::Parser;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
+use clap::{Parser, ValueEnum};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use serde_json::Value;
+
+use crate::bundle::{Bundle, Model, Provenance};
 use crate::cli::{ConnectionArgs, VERSION};
-use crate::error::{EXIT_CODES_HELP, Exit, Result};
+use crate::cluster::Cluster;
+use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
+use crate::files::write_private;
 use crate::output::Ui;
-use crate::pending;
+use crate::redact::{SecretSummary, secret_values};
+use crate::tsb::{Requirement, TsbLayout};
 
 const EXAMPLES: &str = "\
 Examples:
   # Cluster connection: the active Management Plane's context, in namespace tsb
-  kubectl mp-export --context active -n tsb
+  kubectl mp-export --context active -n tsb -o active-mp.bundle.yaml
 
   # Kubeconfig from several files, a longer timeout for a slow API server
-  KUBECONFIG=~/.kube/active:~/.kube/standby kubectl mp-export --context active --request-timeout 1m
+  KUBECONFIG=~/.kube/active:~/.kube/standby kubectl mp-export --context active --request-timeout 1m -o b.yaml
 
-  # Site-specific names (helm release, secret lists) from a layout file
-  kubectl mp-export --context active --layout ./tsb-layout.yaml";
+  # What to export: force the model, add a site-specific secret, leave one out
+  kubectl mp-export --context active --model generic --include my-extra-ca --exclude ldap-credentials -o b.yaml
+
+  # Output: the standby's install values too, or the bundle straight into an import
+  kubectl mp-export --context active -o b.yaml --values-out dr_mp_values.yaml
+  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes";
+
+/// `--model`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelChoice {
+    /// helm release secret present: helm; else a ManagementPlane resource: generic
+    Auto,
+    Helm,
+    Generic,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,12 +60,451 @@ pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
+    /// Install model of the active MP
+    #[arg(long, value_enum, default_value_t = ModelChoice::Auto, help_heading = "What to export")]
+    pub model: ModelChoice,
+
+    /// Also export this secret (must exist); repeatable
+    #[arg(long, value_name = "NAME", help_heading = "What to export")]
+    pub include: Vec<String>,
+
+    /// Leave this secret out; repeatable
+    #[arg(long, value_name = "NAME", help_heading = "What to export")]
+    pub exclude: Vec<String>,
+
+    /// Bundle file to write (mode 0600), or - for stdout
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
+    pub output: Option<String>,
+
+    /// Also write the standby's install values (spec, without secrets) here
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub values_out: Option<PathBuf>,
+
+    /// Replace existing output files
+    #[arg(long, help_heading = "Output")]
+    pub force: bool,
+
     /// Say more about each step (never secret values)
-    #[arg(short = 'v', long)]
+    #[arg(short = 'v', long, help_heading = "Output")]
     pub verbose: bool,
 }
 
+/// Where the bundle goes.
+enum Destination {
+    Stdout,
+    File(PathBuf),
+}
+
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
-    pending::check_one(&ui, &cli.connection, cli.context.as_deref()).await?;
-    pending::not_built("mp-export", 3)
+    // Decide where the bundle goes before touching the cluster.
+    let destination = match cli.output.as_deref() {
+        Some("-") => Destination::Stdout,
+        Some(path) => Destination::File(PathBuf::from(path)),
+        None if std::io::stdout().is_terminal() => {
+            return Err(Error::usage("refusing to print secrets to a terminal")
+                .with_next_step("pass -o FILE, or -o - to print them anyway"));
+        }
+        None => Destination::Stdout,
+    };
+    let layout = cli.connection.layout()?;
+    let kubeconfig = cli.connection.load_kubeconfig()?;
+    let cluster = Cluster::connect(
+        &kubeconfig,
+        cli.context.as_deref(),
+        &cli.connection.client_settings(),
+    )
+    .await?;
+
+    let export = read_and_select(&cluster, &layout, &cli).await?;
+    let bundle_text = export.bundle.render()?;
+    let values_text = match &cli.values_out {
+        Some(_) => Some(
+            crate::yaml::to_string(&export.values()?)
+                .map_err(|error| Error::failed(format!("cannot encode the values: {error}")))?,
+        ),
+        None => None,
+    };
+
+    // Write the values first: the bundle on stdout may already be feeding an import.
+    if let (Some(path), Some(text)) = (&cli.values_out, &values_text) {
+        write_private(path, text.as_bytes(), cli.force)?;
+    }
+    let written_to = match &destination {
+        Destination::File(path) => {
+            write_private(path, bundle_text.as_bytes(), cli.force)?;
+            path.display().to_string()
+        }
+        Destination::Stdout => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(bundle_text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|error| {
+                    Error::failed(format!("cannot write the bundle to stdout: {error}"))
+                })?;
+            "stdout".to_string()
+        }
+    };
+    export.report(&ui, &written_to, cli.values_out.as_ref());
+    Ok(Exit::Ok)
+}
+
+/// What one export found and chose.
+struct Export {
+    bundle: Bundle,
+    absent_optional: Vec<String>,
+    skipped_tokens: Vec<String>,
+    helm_release: Option<Secret>,
+    management_plane: Option<DynamicObject>,
+    layout_release: String,
+}
+
+async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Result<Export> {
+    let namespace = cluster.namespace();
+    let secrets_api: Api<Secret> = cluster.namespaced();
+    let list_secrets = async {
+        secrets_api
+            .list(&ListParams::default())
+            .await
+            .map(|list| list.items)
+            .map_err(|error| {
+                cluster.error(error, &format!("list secrets in namespace {namespace}"))
+            })
+    };
+    // The ManagementPlane is only needed to detect or serve the generic model.
+    let get_management_plane = async {
+        if cli.model == ModelChoice::Helm {
+            return Ok(None);
+        }
+        let kind = &layout.management_plane;
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
+            &kind.plural,
+        );
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(cluster.client().clone(), namespace, &resource);
+        match api.get_opt(&layout.management_plane_name).await {
+            Ok(found) => Ok(found),
+            // No CRD: the API answers 404 for the whole resource, which is "absent" too.
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(error) => Err(cluster.error(
+                error,
+                &format!(
+                    "get {} {} in namespace {namespace}",
+                    kind.kind, layout.management_plane_name
+                ),
+            )),
+        }
+    };
+    let (secrets, management_plane) = futures::try_join!(list_secrets, get_management_plane)?;
+
+    let has_helm_release = crate::helm::has_release(&secrets, &layout.helm_release);
+    let model = match cli.model {
+        ModelChoice::Helm => Model::Helm,
+        ModelChoice::Generic => Model::Generic,
+        ModelChoice::Auto if has_helm_release => Model::Helm,
+        ModelChoice::Auto if management_plane.is_some() => Model::Generic,
+        ModelChoice::Auto => {
+            return Err(Error::failed(format!(
+                "context {:?}: no TSB Management Plane in namespace {namespace}: no helm release secret {}* and no {} {}",
+                cluster.context(),
+                layout.helm_release_secret_prefix(),
+                layout.management_plane.kind,
+                layout.management_plane_name
+            ))
+            .with_next_step("check -n/--namespace, or name the model with --model (names can be changed with --layout)"));
+        }
+    };
+
+    let wanted = wanted_secrets(layout, model, &cli.include, &cli.exclude);
+    let mut chosen = Vec::new();
+    let mut missing = Vec::new();
+    let mut absent_optional = Vec::new();
+    let mut skipped_tokens = Vec::new();
+    for (name, requirement) in &wanted {
+        match secrets
+            .iter()
+            .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
+        {
+            Some(secret)
+                if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") =>
+            {
+                // Tokens belong to their cluster's service accounts; a copy would
+                // be a credential for the wrong cluster.
+                skipped_tokens.push(name.clone());
+            }
+            Some(secret) => chosen.push(clean_secret(secret)),
+            None if *requirement == Requirement::Required => missing.push(name.clone()),
+            None => absent_optional.push(name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::failed(format!(
+            "context {:?}: required secret{} missing in namespace {namespace}: {}; nothing was written",
+            cluster.context(),
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        ))
+        .with_next_step(format!(
+            "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
+        )));
+    }
+    let helm_release = crate::helm::deployed_release(&secrets, &layout.helm_release).cloned();
+    let provenance = Provenance {
+        context: cluster.context().to_string(),
+        server: cluster.server().to_string(),
+        namespace: namespace.to_string(),
+        model,
+        exported_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        tool: format!("kubectl-mp-export {VERSION}"),
+    };
+    Ok(Export {
+        bundle: Bundle::new(provenance, chosen),
+        absent_optional,
+        skipped_tokens,
+        helm_release,
+        management_plane,
+        layout_release: layout.helm_release.clone(),
+    })
+}
+
+/// The secrets to look for, in order, with whether each must exist.
+/// `--include` names are required (the user asked for them by name).
+fn wanted_secrets(
+    layout: &TsbLayout,
+    model: Model,
+    include: &[String],
+    exclude: &[String],
+) -> Vec<(String, Requirement)> {
+    let model_list = match model {
+        Model::Helm => &layout.helm_secrets,
+        Model::Generic => &layout.generic_secrets,
+    };
+    let mut wanted: Vec<(String, Requirement)> = Vec::new();
+    let candidates = model_list
+        .iter()
+        .map(|spec| (spec.name.clone(), spec.requirement))
+        .chain(
+            layout
+                .carried_when_present
+                .iter()
+                .map(|name| (name.clone(), Requirement::Optional)),
+        )
+        .chain(
+            include
+                .iter()
+                .map(|name| (name.clone(), Requirement::Required)),
+        );
+    for (name, requirement) in candidates {
+        if exclude.contains(&name) {
+            continue;
+        }
+        match wanted.iter_mut().find(|(existing, _)| *existing == name) {
+            // Asked for twice (e.g. --include of an optional one): the stricter wins.
+            Some(entry) if requirement == Requirement::Required => entry.1 = Requirement::Required,
+            Some(_) => {}
+            None => wanted.push((name, requirement)),
+        }
+    }
+    wanted
+}
+
+/// The Secret as another cluster should receive it: no server-assigned fields
+/// (uid, resourceVersion, timestamps, managedFields), no owner references
+/// (their owners' uids do not exist there), no last-applied annotation.
+pub fn clean_secret(secret: &Secret) -> Secret {
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    let annotations = secret
+        .metadata
+        .annotations
+        .clone()
+        .map(|mut annotations| {
+            annotations.remove(LAST_APPLIED);
+            annotations
+        })
+        .filter(|annotations| !annotations.is_empty());
+    let data = secret_values(secret)
+        .into_iter()
+        .map(|(key, value)| (key, k8s_openapi::ByteString(value)))
+        .collect();
+    Secret {
+        metadata: ObjectMeta {
+            name: secret.metadata.name.clone(),
+            namespace: secret.metadata.namespace.clone(),
+            labels: secret
+                .metadata
+                .labels
+                .clone()
+                .filter(|labels| !labels.is_empty()),
+            annotations,
+            ..ObjectMeta::default()
+        },
+        type_: secret.type_.clone(),
+        immutable: secret.immutable,
+        data: Some(data),
+        string_data: None,
+    }
+}
+
+impl Export {
+    /// The standby's install values: the helm release's user values, or the
+    /// ManagementPlane's spec, never with a `secrets` section.
+    fn values(&self) -> Result<Value> {
+        match self.bundle.provenance.model {
+            Model::Helm => {
+                let release = self.helm_release.as_ref().ok_or_else(|| {
+                    Error::failed(format!(
+                        "no deployed helm release {:?} to take the values from",
+                        self.layout_release
+                    ))
+                    .with_next_step(
+                        "drop --values-out, or check the release name (--layout helmRelease)",
+                    )
+                })?;
+                let release = crate::helm::decode_release(release).map_err(Error::failed)?;
+                let mut values = release
+                    .get("config")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Default::default()));
+                if let Some(values) = values.as_object_mut() {
+                    values.remove("secrets");
+                }
+                Ok(values)
+            }
+            Model::Generic => {
+                let management_plane = self.management_plane.as_ref().ok_or_else(|| {
+                    Error::failed("no ManagementPlane resource to take the values' spec from")
+                        .with_next_step("drop --values-out, or check the resource name (--layout managementPlaneName)")
+                })?;
+                let spec = management_plane
+                    .data
+                    .get("spec")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                Ok(serde_json::json!({ "spec": spec }))
+            }
+        }
+    }
+
+    fn report(&self, ui: &Ui, written_to: &str, values_out: Option<&PathBuf>) {
+        let provenance = &self.bundle.provenance;
+        ui.info(&format!(
+            "exported {} secret{} from context {:?} (namespace {}, {} model) to {written_to}:",
+            self.bundle.secrets.len(),
+            if self.bundle.secrets.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            provenance.context,
+            provenance.namespace,
+            provenance.model,
+        ));
+        for secret in &self.bundle.secrets {
+            ui.info(&format!("  {}", SecretSummary::of(secret)));
+        }
+        if !self.absent_optional.is_empty() {
+            ui.info(&format!(
+                "absent (optional): {}",
+                self.absent_optional.join(", ")
+            ));
+        }
+        if !self.skipped_tokens.is_empty() {
+            ui.warn(&format!(
+                "not exported: service-account token secrets belong to their cluster: {}",
+                self.skipped_tokens.join(", ")
+            ));
+        }
+        if let Some(path) = values_out {
+            ui.info(&format!(
+                "standby install values (no secrets section): {}",
+                path.display()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn cleaning_keeps_what_the_standby_needs_and_drops_server_state() {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some("tsb-certs".into());
+        secret.metadata.namespace = Some("tsb".into());
+        secret.metadata.uid = Some("uid-1".into());
+        secret.metadata.resource_version = Some("42".into());
+        secret.metadata.creation_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        secret.metadata.managed_fields = Some(vec![Default::default()]);
+        secret.metadata.owner_references = Some(vec![Default::default()]);
+        secret.metadata.labels = Some(BTreeMap::from([("app".into(), "tsb".into())]));
+        secret.metadata.annotations = Some(BTreeMap::from([
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".into(),
+                "{...}".into(),
+            ),
+            ("team".into(), "platform".into()),
+        ]));
+        secret.type_ = Some("kubernetes.io/tls".into());
+        secret.data = Some(BTreeMap::from([(
+            "tls.crt".into(),
+            k8s_openapi::ByteString(b"cert".to_vec()),
+        )]));
+        secret.string_data = Some(BTreeMap::from([("extra".into(), "x".into())]));
+
+        let clean = clean_secret(&secret);
+        let json = serde_json::to_value(&clean).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "tsb-certs", "namespace": "tsb", "labels": {"app": "tsb"}, "annotations": {"team": "platform"}},
+                "type": "kubernetes.io/tls",
+                "data": {"tls.crt": "Y2VydA==", "extra": "eA=="}
+            })
+        );
+    }
+
+    #[test]
+    fn wanted_secrets_follow_the_model_with_includes_and_excludes() {
+        let layout = TsbLayout::default();
+        let helm = wanted_secrets(&layout, Model::Helm, &[], &[]);
+        assert_eq!(
+            helm,
+            vec![
+                ("iam-signing-key".to_string(), Requirement::Required),
+                ("local-user-credentials".to_string(), Requirement::Optional),
+                ("mpc-certs".to_string(), Requirement::Optional),
+            ]
+        );
+        let generic = wanted_secrets(
+            &layout,
+            Model::Generic,
+            &["ldap-credentials".into(), "site-ca".into()],
+            &["azure-credentials".into(), "site-ca".into()],
+        );
+        let names: Vec<_> = generic.iter().map(|(name, _)| name.as_str()).collect();
+        assert!(
+            !names.contains(&"azure-credentials") && !names.contains(&"site-ca"),
+            "{names:?}"
+        );
+        assert!(
+            generic.contains(&("ldap-credentials".to_string(), Requirement::Required)),
+            "an include is required"
+        );
+        assert_eq!(names.len(), 12, "{names:?}");
+    }
 }

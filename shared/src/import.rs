@@ -1,19 +1,37 @@
-//! `kubectl mp-import`: runbook step 2, the exported secrets into the standby.
+//! `kubectl mp-import`: runbook step 2. Checks a bundle, plans what it would
+//! change on the standby, asks, backs up what it replaces, applies
+//! concurrently, then reads back and verifies every secret.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use clap::Parser;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, ListParams, PostParams};
+use serde::Serialize;
 
+use crate::bundle::{Bundle, Provenance};
 use crate::cli::{ConnectionArgs, OutputArgs, VERSION};
-use crate::error::{EXIT_CODES_HELP, Exit, Result};
-use crate::output::Ui;
-use crate::pending;
+use crate::cluster::Cluster;
+use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
+use crate::files::write_private;
+use crate::output::{OutputFormat, Ui, write_data};
+use crate::redact::{data_digest, digest_prefix, secret_values};
+
+const FIELD_MANAGER: &str = "kubectl-mp-import";
 
 const EXAMPLES: &str = "\
 Examples:
-  # Cluster connection: the standby Management Plane's context
-  kubectl mp-import --context standby -n tsb
+  # Cluster connection: import into the standby Management Plane's namespace
+  kubectl mp-import --context standby -n tsb -f active-mp.bundle.yaml
 
-  # Output: machine-readable results on stdout, messages on stderr
-  kubectl mp-import --context standby -o json";
+  # What to import: see the plan and a redacted diff, try it with the server's dry run
+  kubectl mp-import --context standby -f b.yaml --diff --dry-run
+  # ... into another namespace than the bundle's
+  kubectl mp-import --context standby -f b.yaml --namespace-remap tsb=tsb-dr
+
+  # Output: scripts confirm with --yes and read the result as JSON on stdout
+  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes -o json";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,11 +49,585 @@ pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
+    /// Bundle written by kubectl mp-export, or - for stdin
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        help_heading = "What to import"
+    )]
+    pub file: String,
+
+    /// Import a bundle of namespace FROM into namespace TO
+    #[arg(long, value_name = "FROM=TO", value_parser = parse_remap, help_heading = "What to import")]
+    pub namespace_remap: Option<(String, String)>,
+
+    /// Only ask the server to validate the changes (its dry run); change nothing
+    #[arg(long, help_heading = "What to import")]
+    pub dry_run: bool,
+
+    /// Show which keys change, with sizes and sha256 prefixes (never values)
+    #[arg(long, help_heading = "What to import")]
+    pub diff: bool,
+
+    /// Go ahead without asking (needed when there is no terminal)
+    #[arg(short = 'y', long, help_heading = "What to import")]
+    pub yes: bool,
+
+    /// Where the backup of replaced secrets is written
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        help_heading = "What to import"
+    )]
+    pub backup_dir: PathBuf,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
+fn parse_remap(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+            Ok((from.to_string(), to.to_string()))
+        }
+        _ => Err(format!("{text:?} is not FROM=TO (e.g. tsb=tsb-dr)")),
+    }
+}
+
+/// What the import does to one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+}
+
+/// One secret's plan, as shown and as `-o json` reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretPlan {
+    pub name: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_added: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_removed: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_changed: Vec<String>,
+    /// Labels or annotations the bundle adds or changes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_changed: bool,
+    #[serde(skip)]
+    diff: Vec<String>,
+}
+
+/// The import's report (`-o json|yaml`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub context: String,
+    pub namespace: String,
+    pub bundle_source: Provenance,
+    pub namespace_created: bool,
+    pub dry_run: bool,
+    pub secrets: Vec<SecretPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    pub verified: bool,
+}
+
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
-    pending::check_one(&ui, &cli.connection, cli.context.as_deref()).await?;
-    pending::not_built("mp-import", 3)
+    // Everything about the bundle is checked before any cluster is contacted.
+    let mut bundle = Bundle::read(&cli.file)?;
+    let mut connection = cli.connection.clone();
+    match &cli.namespace_remap {
+        Some((from, to)) => {
+            if bundle.provenance.namespace != *from {
+                return Err(Error::usage(format!(
+                    "bundle {} holds namespace {:?}, not {from:?}",
+                    cli.file, bundle.provenance.namespace
+                ))
+                .with_next_step(format!(
+                    "use --namespace-remap {}={to}",
+                    bundle.provenance.namespace
+                )));
+            }
+            bundle.remap_namespace(to);
+            connection.namespace = to.clone();
+        }
+        None if bundle.provenance.namespace != connection.namespace => {
+            return Err(Error::usage(format!(
+                "bundle {} holds namespace {:?}, the target is {:?}",
+                cli.file, bundle.provenance.namespace, connection.namespace
+            ))
+            .with_next_step(format!(
+                "pass -n {0}, or --namespace-remap {0}={1} to import it elsewhere",
+                bundle.provenance.namespace, connection.namespace
+            )));
+        }
+        None => {}
+    }
+
+    let kubeconfig = connection.load_kubeconfig()?;
+    let cluster = Cluster::connect(
+        &kubeconfig,
+        cli.context.as_deref(),
+        &connection.client_settings(),
+    )
+    .await?;
+    let (namespace_exists, current) = read_state(&cluster).await?;
+    let plans = plan(&bundle, &current)?;
+
+    let mut report = Report {
+        context: cluster.context().to_string(),
+        namespace: cluster.namespace().to_string(),
+        bundle_source: bundle.provenance.clone(),
+        namespace_created: false,
+        dry_run: cli.dry_run,
+        secrets: plans,
+        backup: None,
+        verified: false,
+    };
+    show_plan(&ui, &report, namespace_exists, cli.diff);
+    let changes = report
+        .secrets
+        .iter()
+        .filter(|plan| plan.action != Action::Unchanged)
+        .count();
+    if changes == 0 && namespace_exists {
+        ui.info(&format!(
+            "nothing to change: all {} secrets already match",
+            report.secrets.len()
+        ));
+        report.verified = true;
+        return finish(&cli, &report, Exit::Ok);
+    }
+    if !cli.dry_run {
+        let action = format!(
+            "change {changes} secret{} in namespace {} of context {:?}",
+            if changes == 1 { "" } else { "s" },
+            cluster.namespace(),
+            cluster.context()
+        );
+        if !crate::prompt::confirm(&action, cli.yes)? {
+            ui.info("nothing changed");
+            return Ok(Exit::Failed);
+        }
+        report.backup = backup_replaced(&cli, &cluster, &bundle, &report.secrets, &current, &ui)?;
+    }
+    if !namespace_exists {
+        create_namespace(&cluster, cli.dry_run).await?;
+        report.namespace_created = !cli.dry_run;
+        ui.info(&format!(
+            "{} namespace {}",
+            if cli.dry_run {
+                "would create"
+            } else {
+                "created"
+            },
+            cluster.namespace()
+        ));
+        if cli.dry_run {
+            // The server cannot dry-run creates into a namespace that does not exist yet.
+            ui.info("dry run: every secret would be created; nothing was changed");
+            return finish(&cli, &report, Exit::Ok);
+        }
+    }
+    apply(
+        &cluster,
+        &bundle,
+        &report.secrets,
+        &current,
+        cli.dry_run,
+        report.backup.as_deref(),
+        &ui,
+    )
+    .await?;
+    if cli.dry_run {
+        ui.info(&format!(
+            "dry run: the server accepted all {changes} changes; nothing was changed"
+        ));
+        return finish(&cli, &report, Exit::Ok);
+    }
+    verify(&cluster, &bundle, report.backup.as_deref()).await?;
+    report.verified = true;
+    ui.info(&format!(
+        "imported: {changes} secret{} changed, all {} verified by data digest",
+        if changes == 1 { "" } else { "s" },
+        report.secrets.len()
+    ));
+    finish(&cli, &report, Exit::Ok)
+}
+
+fn finish(cli: &Cli, report: &Report, exit: Exit) -> Result<Exit> {
+    if cli.output.output != OutputFormat::Text {
+        write_data(report, cli.output.output)?;
+    }
+    Ok(exit)
+}
+
+/// Whether the namespace exists, and its secrets by name: two requests, at once.
+async fn read_state(cluster: &Cluster) -> Result<(bool, BTreeMap<String, Secret>)> {
+    let namespace = cluster.namespace();
+    let namespaces: Api<Namespace> = Api::all(cluster.client().clone());
+    let secrets: Api<Secret> = cluster.namespaced();
+    let everything = ListParams::default();
+    let (found, listed) = futures::join!(namespaces.get_opt(namespace), secrets.list(&everything));
+    let found =
+        found.map_err(|error| cluster.error(error, &format!("get namespace {namespace}")))?;
+    let listed = listed
+        .map_err(|error| cluster.error(error, &format!("list secrets in namespace {namespace}")))?;
+    let current = listed
+        .items
+        .into_iter()
+        .filter_map(|secret| Some((secret.metadata.name.clone()?, secret)))
+        .collect();
+    Ok((found.is_some(), current))
+}
+
+/// Compares each bundled secret with the cluster's. Refuses, before any
+/// change, what Kubernetes would refuse midway (type changes, immutable data).
+fn plan(bundle: &Bundle, current: &BTreeMap<String, Secret>) -> Result<Vec<SecretPlan>> {
+    bundle
+        .secrets
+        .iter()
+        .map(|wanted| {
+            let name = wanted.metadata.name.clone().unwrap_or_default();
+            let Some(existing) = current.get(&name) else {
+                let keys_added: Vec<String> = secret_values(wanted).into_keys().collect();
+                let diff = keys_added.iter().map(|key| format!("+ {key}")).collect();
+                return Ok(SecretPlan { name, action: Action::Create, keys_added, keys_removed: vec![], keys_changed: vec![], metadata_changed: false, diff });
+            };
+            let (old, new) = (secret_values(existing), secret_values(wanted));
+            let mut plan = SecretPlan {
+                name: name.clone(),
+                action: Action::Unchanged,
+                keys_added: vec![],
+                keys_removed: vec![],
+                keys_changed: vec![],
+                metadata_changed: !is_subset(&wanted.metadata.labels, &existing.metadata.labels)
+                    || !is_subset(&wanted.metadata.annotations, &existing.metadata.annotations),
+                diff: vec![],
+            };
+            for (key, value) in &new {
+                match old.get(key) {
+                    None => {
+                        plan.keys_added.push(key.clone());
+                        plan.diff.push(format!("+ {key} {} B sha256:{}", value.len(), digest_prefix(value)));
+                    }
+                    Some(previous) if previous != value => {
+                        plan.keys_changed.push(key.clone());
+                        plan.diff.push(format!(
+                            "~ {key} {} B sha256:{} -> {} B sha256:{}",
+                            previous.len(),
+                            digest_prefix(previous),
+                            value.len(),
+                            digest_prefix(value)
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (key, previous) in &old {
+                if !new.contains_key(key) {
+                    plan.keys_removed.push(key.clone());
+                    plan.diff.push(format!("- {key} {} B sha256:{}", previous.len(), digest_prefix(previous)));
+                }
+            }
+            let data_changes = !(plan.keys_added.is_empty() && plan.keys_removed.is_empty() && plan.keys_changed.is_empty());
+            let wanted_type = wanted.type_.as_deref().unwrap_or("Opaque");
+            let existing_type = existing.type_.as_deref().unwrap_or("Opaque");
+            if wanted_type != existing_type {
+                return Err(Error::failed(format!(
+                    "secret {name:?} is of type {existing_type} on the cluster and {wanted_type} in the bundle; Kubernetes cannot change a Secret's type; nothing was changed"
+                ))
+                .with_next_step(format!("delete it first if the bundle is right (kubectl delete secret {name}), then import again")));
+            }
+            if data_changes && existing.immutable == Some(true) {
+                return Err(Error::failed(format!("secret {name:?} is immutable on the cluster and its data differs; nothing was changed"))
+                    .with_next_step(format!("delete it first if the bundle is right (kubectl delete secret {name}), then import again")));
+            }
+            if data_changes || plan.metadata_changed {
+                plan.action = Action::Update;
+            }
+            Ok(plan)
+        })
+        .collect()
+}
+
+fn is_subset(
+    wanted: &Option<BTreeMap<String, String>>,
+    existing: &Option<BTreeMap<String, String>>,
+) -> bool {
+    wanted
+        .iter()
+        .flatten()
+        .all(|(key, value)| existing.as_ref().and_then(|map| map.get(key)) == Some(value))
+}
+
+fn show_plan(ui: &Ui, report: &Report, namespace_exists: bool, diff: bool) {
+    let source = &report.bundle_source;
+    ui.info(&format!(
+        "plan for context {:?}, namespace {}{} (bundle from context {:?}, {} model, exported {}):",
+        report.context,
+        report.namespace,
+        if namespace_exists {
+            ""
+        } else {
+            " (to be created)"
+        },
+        source.context,
+        source.model,
+        source.exported_at
+    ));
+    for plan in &report.secrets {
+        let detail = match plan.action {
+            Action::Create => format!("create ({} keys)", plan.keys_added.len()),
+            Action::Unchanged => "unchanged".to_string(),
+            Action::Update => {
+                let mut parts = Vec::new();
+                for (label, keys) in [
+                    ("changed", &plan.keys_changed),
+                    ("added", &plan.keys_added),
+                    ("removed", &plan.keys_removed),
+                ] {
+                    if !keys.is_empty() {
+                        parts.push(format!("{label}: {}", keys.join(", ")));
+                    }
+                }
+                if plan.metadata_changed {
+                    parts.push("labels/annotations".into());
+                }
+                format!("update ({})", parts.join("; "))
+            }
+        };
+        ui.info(&format!("  {:<28} {detail}", plan.name));
+        if diff {
+            for line in &plan.diff {
+                ui.info(&format!("      {line}"));
+            }
+        }
+    }
+}
+
+/// Saves the cluster's current version of every secret the import replaces,
+/// as a bundle `mp-import` can restore from.
+fn backup_replaced(
+    cli: &Cli,
+    cluster: &Cluster,
+    bundle: &Bundle,
+    plans: &[SecretPlan],
+    current: &BTreeMap<String, Secret>,
+    ui: &Ui,
+) -> Result<Option<String>> {
+    let replaced: Vec<Secret> = plans
+        .iter()
+        .filter(|plan| plan.action == Action::Update)
+        .filter_map(|plan| current.get(&plan.name))
+        .map(crate::export::clean_secret)
+        .collect();
+    if replaced.is_empty() {
+        return Ok(None);
+    }
+    let now = jiff::Timestamp::now();
+    let provenance = Provenance {
+        context: cluster.context().to_string(),
+        server: cluster.server().to_string(),
+        namespace: cluster.namespace().to_string(),
+        model: bundle.provenance.model,
+        exported_at: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        tool: format!("kubectl-mp-import {VERSION} (backup before import)"),
+    };
+    let count = replaced.len();
+    let text = Bundle::new(provenance, replaced).render()?;
+    let path = cli.backup_dir.join(format!(
+        "mp-import-backup-{}-{}-{}.yaml",
+        file_safe(cluster.context()),
+        cluster.namespace(),
+        now.strftime("%Y%m%dT%H%M%S%.3fZ")
+    ));
+    write_private(&path, text.as_bytes(), false)?;
+    let path = path.display().to_string();
+    ui.info(&format!(
+        "backup of the {count} secret{} it replaces: {path} (restore: kubectl mp-import --context {} -n {} -f {path} --yes)",
+        if count == 1 { "" } else { "s" },
+        cluster.context(),
+        cluster.namespace()
+    ));
+    Ok(Some(path))
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+async fn create_namespace(cluster: &Cluster, dry_run: bool) -> Result<()> {
+    let namespaces: Api<Namespace> = Api::all(cluster.client().clone());
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(cluster.namespace().to_string());
+    match namespaces.create(&post_params(dry_run), &namespace).await {
+        Ok(_) => Ok(()),
+        // Created meanwhile by someone else: what we wanted.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => {
+            Err(cluster.error(error, &format!("create namespace {}", cluster.namespace())))
+        }
+    }
+}
+
+fn post_params(dry_run: bool) -> PostParams {
+    PostParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    }
+}
+
+/// Writes every planned change at once. A failure midway leaves the cluster
+/// in a state the same import converges from.
+async fn apply(
+    cluster: &Cluster,
+    bundle: &Bundle,
+    plans: &[SecretPlan],
+    current: &BTreeMap<String, Secret>,
+    dry_run: bool,
+    backup: Option<&str>,
+    ui: &Ui,
+) -> Result<()> {
+    let api: Api<Secret> = cluster.namespaced();
+    let params = post_params(dry_run);
+    let writes = plans
+        .iter()
+        .zip(&bundle.secrets)
+        .filter(|(plan, _)| plan.action != Action::Unchanged)
+        .map(|(plan, wanted)| {
+            let (api, params) = (&api, &params);
+            async move {
+                let result = match plan.action {
+                    Action::Create => api.create(params, wanted).await,
+                    _ => {
+                        let body = updated(
+                            current.get(&plan.name).expect("planned updates exist"),
+                            wanted,
+                        );
+                        api.replace(&plan.name, params, &body).await
+                    }
+                };
+                (plan, result)
+            }
+        });
+    let results = futures::future::join_all(writes).await;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for (plan, result) in results {
+        match result {
+            Ok(_) => done.push(plan.name.clone()),
+            Err(error) => {
+                let verb = if plan.action == Action::Create {
+                    "create"
+                } else {
+                    "update"
+                };
+                failed.push(cluster.error(error, &format!("{verb} secret {}", plan.name)));
+            }
+        }
+    }
+    if failed.is_empty() {
+        for name in &done {
+            ui.detail(&format!(
+                "{} secret {name}",
+                if dry_run { "dry-run wrote" } else { "wrote" }
+            ));
+        }
+        return Ok(());
+    }
+    let reasons = failed
+        .iter()
+        .map(|error| error.message().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if done.is_empty() || dry_run {
+        let first = failed.remove(0);
+        return Err(
+            Error::new(first.exit(), format!("{reasons}; nothing was changed")).with_next_step(
+                first
+                    .next_step()
+                    .unwrap_or("fix the cause and import again")
+                    .to_string(),
+            ),
+        );
+    }
+    Err(Error::new(
+        Exit::Partial,
+        format!(
+            "import stopped midway: wrote {}; failed: {reasons}",
+            done.join(", ")
+        ),
+    )
+    .with_next_step(format!(
+        "fix the cause and run the same import again: it converges{}",
+        backup
+            .map(|path| format!(" (the replaced secrets are saved in {path})"))
+            .unwrap_or_default()
+    )))
+}
+
+/// The cluster's secret with the bundle's data, type kept, labels and
+/// annotations merged (the bundle's win): the standby's own metadata survives.
+fn updated(existing: &Secret, wanted: &Secret) -> Secret {
+    let mut body = existing.clone();
+    body.data = wanted.data.clone();
+    body.string_data = None;
+    for (target, source) in [
+        (&mut body.metadata.labels, &wanted.metadata.labels),
+        (&mut body.metadata.annotations, &wanted.metadata.annotations),
+    ] {
+        if let Some(source) = source {
+            target
+                .get_or_insert_with(BTreeMap::new)
+                .extend(source.clone());
+        }
+    }
+    body.metadata.managed_fields = None;
+    body
+}
+
+/// Reads every secret back (one list) and compares data digests.
+async fn verify(cluster: &Cluster, bundle: &Bundle, backup: Option<&str>) -> Result<()> {
+    let (_, current) = read_state(cluster).await?;
+    let mismatched: Vec<String> = bundle
+        .secrets
+        .iter()
+        .filter(|wanted| {
+            let name = wanted.metadata.name.as_deref().unwrap_or_default();
+            current.get(name).map(data_digest) != Some(data_digest(wanted))
+        })
+        .filter_map(|wanted| wanted.metadata.name.clone())
+        .collect();
+    if mismatched.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Exit::Partial,
+        format!(
+            "read-back check failed: the cluster's data differs from the bundle for {}",
+            mismatched.join(", ")
+        ),
+    )
+    .with_next_step(format!(
+        "something else writes these secrets; find it, then run the same import again{}",
+        backup
+            .map(|path| format!(" (backup: {path})"))
+            .unwrap_or_default()
+    )))
 }

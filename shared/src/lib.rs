@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod files;
+pub mod helm;
 pub mod kubeconfig;
 pub mod output;
 pub mod pending;

@@ -1,5 +1,9 @@
 //! Fault knobs and request counters for tests and benchmarks.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
 use serde::Deserialize;
 
 /// What a matching request gets instead of its answer.
@@ -20,4 +24,181 @@ pub struct FaultRule {
     pub nth: Option<u64>,
     pub times: Option<u64>,
     pub action: FaultAction,
+}
+
+impl FaultRule {
+    fn matches(&self, verb: &str, path: &str) -> bool {
+        self.verb.as_deref().is_none_or(|wanted| wanted == verb)
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|part| path.contains(part))
+    }
+}
+
+/// A rule with its bookkeeping: how many requests matched, how often it fired.
+#[derive(Debug)]
+struct ActiveRule {
+    rule: FaultRule,
+    matched: u64,
+    fired: u64,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    latency: Duration,
+    rules: Vec<ActiveRule>,
+    counters: BTreeMap<String, u64>,
+}
+
+/// One cluster's knobs and counters, shared by its request handlers.
+#[derive(Debug, Default)]
+pub struct Faults {
+    state: Mutex<FaultState>,
+}
+
+impl Faults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        // A panicking test thread must not wedge every later request.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn latency(&self) -> Duration {
+        self.lock().latency
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    pub fn add_rule(&self, rule: FaultRule) {
+        self.lock().rules.push(ActiveRule {
+            rule,
+            matched: 0,
+            fired: 0,
+        });
+    }
+
+    /// Clears the rules and the latency (the counters stay).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.rules.clear();
+        state.latency = Duration::ZERO;
+    }
+
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.lock().counters.clone()
+    }
+
+    pub fn reset_counters(&self) {
+        self.lock().counters.clear();
+    }
+
+    /// Counts an API request as "VERB PATH" and returns the fault it gets, if
+    /// any. The first rule that fires wins; every matching rule still counts
+    /// the request so `nth` stays predictable when rules overlap.
+    pub fn on_request(&self, verb: &str, path: &str) -> Option<FaultAction> {
+        let mut state = self.lock();
+        *state.counters.entry(format!("{verb} {path}")).or_default() += 1;
+        let mut action = None;
+        for active in state.rules.iter_mut() {
+            if !active.rule.matches(verb, path) {
+                continue;
+            }
+            active.matched += 1;
+            let nth_ok = active.rule.nth.is_none_or(|nth| nth == active.matched);
+            let times_ok = active.rule.times.is_none_or(|times| active.fired < times);
+            if action.is_none() && nth_ok && times_ok {
+                active.fired += 1;
+                action = Some(active.rule.action.clone());
+            }
+        }
+        action
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: &str) -> FaultRule {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn parses_readme_rule_shapes() {
+        let status =
+            rule(r#"{"verb":"create","path_contains":"/secrets","action":{"status":500}}"#);
+        assert_eq!(status.action, FaultAction::Status(500));
+        assert_eq!(status.verb.as_deref(), Some("create"));
+        let timeout = rule(r#"{"nth":3,"times":1,"action":"timeout"}"#);
+        assert_eq!(timeout.action, FaultAction::Timeout);
+        assert_eq!(timeout.nth, Some(3));
+    }
+
+    #[test]
+    fn counts_requests_by_verb_and_path() {
+        let faults = Faults::default();
+        faults.on_request("get", "/api/v1/namespaces/tsb/secrets/x");
+        faults.on_request("get", "/api/v1/namespaces/tsb/secrets/x");
+        faults.on_request("list", "/api/v1/namespaces/tsb/secrets");
+        let counters = faults.counters();
+        assert_eq!(counters["get /api/v1/namespaces/tsb/secrets/x"], 2);
+        assert_eq!(counters["list /api/v1/namespaces/tsb/secrets"], 1);
+        faults.reset_counters();
+        assert!(faults.counters().is_empty());
+    }
+
+    #[test]
+    fn matches_verb_and_path_substring() {
+        let faults = Faults::default();
+        faults.add_rule(rule(
+            r#"{"verb":"create","path_contains":"/secrets","action":{"status":403}}"#,
+        ));
+        assert_eq!(
+            faults.on_request("get", "/api/v1/namespaces/tsb/secrets"),
+            None
+        );
+        assert_eq!(
+            faults.on_request("create", "/api/v1/namespaces/tsb/configmaps"),
+            None
+        );
+        assert_eq!(
+            faults.on_request("create", "/api/v1/namespaces/tsb/secrets"),
+            Some(FaultAction::Status(403))
+        );
+    }
+
+    #[test]
+    fn nth_fires_only_on_that_match_and_times_bounds_firing() {
+        let faults = Faults::default();
+        faults.add_rule(rule(r#"{"verb":"get","nth":2,"action":"timeout"}"#));
+        assert_eq!(faults.on_request("get", "/a"), None);
+        assert_eq!(faults.on_request("get", "/a"), Some(FaultAction::Timeout));
+        assert_eq!(faults.on_request("get", "/a"), None);
+
+        faults.clear();
+        faults.add_rule(rule(r#"{"times":2,"action":{"status":500}}"#));
+        assert_eq!(
+            faults.on_request("list", "/b"),
+            Some(FaultAction::Status(500))
+        );
+        assert_eq!(
+            faults.on_request("list", "/b"),
+            Some(FaultAction::Status(500))
+        );
+        assert_eq!(faults.on_request("list", "/b"), None);
+    }
+
+    #[test]
+    fn clear_drops_rules_and_latency() {
+        let faults = Faults::default();
+        faults.set_latency(Duration::from_millis(50));
+        faults.add_rule(rule(r#"{"action":{"status":500}}"#));
+        faults.clear();
+        assert_eq!(faults.latency(), Duration::ZERO);
+        assert_eq!(faults.on_request("get", "/a"), None);
+    }
 }

@@ -1,0 +1,150 @@
+//! Reading helm's release records: Secrets `sh.helm.release.v1.<release>.v<N>`
+//! whose `release` key is base64 of gzip of the release JSON.
+
+use std::io::Read;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// The deployed revision of `release` among `secrets` (the highest, should
+/// helm have left more than one marked deployed).
+pub fn deployed_release<'a>(secrets: &'a [Secret], release: &str) -> Option<&'a Secret> {
+    let prefix = format!("sh.helm.release.v1.{release}.v");
+    secrets
+        .iter()
+        .filter(|secret| secret.type_.as_deref() == Some("helm.sh/release.v1"))
+        .filter(|secret| label(secret, "status") == Some("deployed"))
+        .filter_map(|secret| {
+            let revision = secret
+                .metadata
+                .name
+                .as_deref()?
+                .strip_prefix(&prefix)?
+                .parse::<u64>()
+                .ok()?;
+            Some((revision, secret))
+        })
+        .max_by_key(|(revision, _)| *revision)
+        .map(|(_, secret)| secret)
+}
+
+/// True when `secrets` hold any revision of `release`, deployed or not.
+pub fn has_release(secrets: &[Secret], release: &str) -> bool {
+    let prefix = format!("sh.helm.release.v1.{release}.v");
+    secrets.iter().any(|secret| {
+        secret.type_.as_deref() == Some("helm.sh/release.v1")
+            && secret
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|name| name.starts_with(&prefix))
+    })
+}
+
+fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
+    secret
+        .metadata
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// Decodes a release Secret into helm's release JSON.
+pub fn decode_release(secret: &Secret) -> Result<Value, String> {
+    let name = secret.metadata.name.as_deref().unwrap_or("<unnamed>");
+    let encoded = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get("release"))
+        .ok_or_else(|| format!("helm release secret {name} has no `release` key"))?;
+    let compressed = BASE64
+        .decode(encoded.0.trim_ascii())
+        .map_err(|error| format!("helm release secret {name}: `release` is not base64: {error}"))?;
+    let json = if compressed.starts_with(GZIP_MAGIC) {
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(compressed.as_slice())
+            .read_to_end(&mut json)
+            .map_err(|error| {
+                format!("helm release secret {name}: cannot gunzip `release`: {error}")
+            })?;
+        json
+    } else {
+        compressed
+    };
+    serde_json::from_slice(&json)
+        .map_err(|error| format!("helm release secret {name}: `release` is not JSON: {error}"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::io::Write;
+
+    pub(crate) fn release_secret(
+        release: &str,
+        revision: u64,
+        status: &str,
+        payload: &Value,
+    ) -> Secret {
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(payload.to_string().as_bytes()).unwrap();
+        let encoded = BASE64.encode(gzip.finish().unwrap());
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(format!("sh.helm.release.v1.{release}.v{revision}"));
+        secret.metadata.labels = Some(
+            [("owner", "helm"), ("name", release), ("status", status)]
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        );
+        secret.type_ = Some("helm.sh/release.v1".into());
+        secret.data = Some([("release".to_string(), ByteString(encoded.into_bytes()))].into());
+        secret
+    }
+
+    #[test]
+    fn the_highest_deployed_revision_is_chosen_and_decoded() {
+        let secrets = vec![
+            release_secret("mp", 1, "superseded", &serde_json::json!({"version": 1})),
+            release_secret(
+                "mp",
+                3,
+                "deployed",
+                &serde_json::json!({"version": 3, "config": {"spec": {}}}),
+            ),
+            release_secret("mp", 2, "superseded", &serde_json::json!({"version": 2})),
+            release_secret("other", 9, "deployed", &serde_json::json!({"version": 9})),
+        ];
+        let deployed = deployed_release(&secrets, "mp").unwrap();
+        assert_eq!(
+            deployed.metadata.name.as_deref(),
+            Some("sh.helm.release.v1.mp.v3")
+        );
+        assert_eq!(decode_release(deployed).unwrap()["version"], 3);
+        assert!(has_release(&secrets, "mp") && !has_release(&secrets, "absent"));
+        assert!(deployed_release(&secrets, "absent").is_none());
+    }
+
+    #[test]
+    fn a_corrupt_release_is_an_error_naming_the_secret() {
+        let mut secret = release_secret("mp", 1, "deployed", &serde_json::json!({}));
+        secret.data = Some(
+            [(
+                "release".to_string(),
+                ByteString(b"!!not base64!!".to_vec()),
+            )]
+            .into(),
+        );
+        let error = decode_release(&secret).unwrap_err();
+        assert!(
+            error.contains("sh.helm.release.v1.mp.v1") && error.contains("not base64"),
+            "{error}"
+        );
+    }
+}
