@@ -367,14 +367,19 @@ pub async fn read_cluster(cluster: &Cluster, layout: &TsbLayout, role: &str) -> 
             .list(&ListParams::default())
             .await
             .map(|list| list.items)
-            .map_err(|error| cluster.error(error, &format!("list secrets in {namespace}")))
+            .map_err(|error| {
+                cluster.error(error, &format!("list secrets in namespace {namespace}"))
+            })
     };
     let (secrets, issuers, cluster_issuers, certificates) = futures::try_join!(
         secrets,
         list_optional(
             cluster,
             Api::namespaced_with(client.clone(), namespace, &issuer),
-            format!("{} in {namespace}", layout.cert_manager_issuer.plural),
+            format!(
+                "{} in namespace {namespace}",
+                layout.cert_manager_issuer.plural
+            ),
         ),
         list_optional(
             cluster,
@@ -384,7 +389,10 @@ pub async fn read_cluster(cluster: &Cluster, layout: &TsbLayout, role: &str) -> 
         list_optional(
             cluster,
             Api::namespaced_with(client.clone(), namespace, &certificate),
-            format!("{} in {namespace}", layout.cert_manager_certificate.plural),
+            format!(
+                "{} in namespace {namespace}",
+                layout.cert_manager_certificate.plural
+            ),
         ),
     )?;
     let cert_manager = match (issuers, certificates) {
@@ -515,7 +523,9 @@ fn certificate_secret_names(layout: &TsbLayout, snapshot: &MpSnapshot) -> BTreeS
             .metadata
             .annotations
             .as_ref()
-            .is_some_and(|annotations| annotations.contains_key(CERT_MANAGER_CERTIFICATE_ANNOTATION));
+            .is_some_and(|annotations| {
+                annotations.contains_key(CERT_MANAGER_CERTIFICATE_ANNOTATION)
+            });
         if annotated && let Some(name) = &secret.metadata.name {
             names.insert(name.clone());
         }
@@ -572,7 +582,8 @@ fn check_snapshot(
             found.push(certs);
         }
     }
-    let names: Vec<&str> = found.iter().map(|certs| certs.name.as_str()).collect();
+    let mut names: Vec<&str> = found.iter().map(|certs| certs.name.as_str()).collect();
+    names.sort_unstable();
     let listed = if names.is_empty() {
         CheckResult::new(
             id::SECRETS,
@@ -587,7 +598,10 @@ fn check_snapshot(
         CheckResult::new(
             id::SECRETS,
             CheckStatus::Pass,
-            format!("certificate-bearing secrets on {role}: {}", names.join(", ")),
+            format!(
+                "certificate-bearing secrets on {role}: {}",
+                names.join(", ")
+            ),
         )
     };
     checks.push(listed.cluster(role));
@@ -764,7 +778,11 @@ fn expiry_check(options: &CheckOptions, role: &str, name: &str, keys: &[CertKey]
         .find(|(_, certificate)| certificate.not_before > options.now);
     let Some((soonest_key, soonest)) = all.min_by_key(|(_, certificate)| certificate.not_after)
     else {
-        return CheckResult::new(id::EXPIRY, CheckStatus::Pass, format!("{name} on {role}: no certificates"));
+        return CheckResult::new(
+            id::EXPIRY,
+            CheckStatus::Pass,
+            format!("{name} on {role}: no certificates"),
+        );
     };
     let days_left = (soonest.not_after - options.now).div_euclid(SECONDS_PER_DAY);
     let renew = format!(
@@ -819,7 +837,13 @@ fn expiry_check(options: &CheckOptions, role: &str, name: &str, keys: &[CertKey]
     result.cluster(role).secret(name)
 }
 
-fn dns_name_check(role: &str, name: &str, key: &str, leaf: &Certificate, dns_name: &str) -> CheckResult {
+fn dns_name_check(
+    role: &str,
+    name: &str,
+    key: &str,
+    leaf: &Certificate,
+    dns_name: &str,
+) -> CheckResult {
     let result = if leaf.covers_name(dns_name) {
         CheckResult::new(
             id::DNS_NAME,
@@ -967,7 +991,8 @@ fn self_signed_chains(resources: &CertManagerResources) -> Vec<SelfSignedChain> 
             .certificates
             .iter()
             .filter(|certificate| {
-                issuer_ref(certificate).is_some_and(|(ref_kind, ref_name)| ref_kind == kind && ref_name == name)
+                issuer_ref(certificate)
+                    .is_some_and(|(ref_kind, ref_name)| ref_kind == kind && ref_name == name)
             })
             .collect()
     };
@@ -987,10 +1012,16 @@ fn self_signed_chains(resources: &CertManagerResources) -> Vec<SelfSignedChain> 
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             if !is_ca {
-                steps.push(format!("Certificate {} (secret {secret})", object_name(certificate)));
+                steps.push(format!(
+                    "Certificate {} (secret {secret})",
+                    object_name(certificate)
+                ));
                 continue;
             }
-            steps.push(format!("Certificate {} (isCA, secret {secret})", object_name(certificate)));
+            steps.push(format!(
+                "Certificate {} (isCA, secret {secret})",
+                object_name(certificate)
+            ));
             // Namespaced CA Issuers read their secret from our namespace.
             for ca_issuer in resources.issuers.iter().filter(|candidate| {
                 spec_str(candidate, &["ca", "secretName"]).as_deref() == Some(secret.as_str())
@@ -1092,7 +1123,9 @@ fn compare(
     let names: BTreeSet<&String> = first_index.keys().chain(second_index.keys()).collect();
     for name in names {
         match (first_index.get(name), second_index.get(name)) {
-            (Some(&i), Some(&j)) => checks.push(root_comparison(a, &first_certs[i], b, &second_certs[j])),
+            (Some(&i), Some(&j)) => {
+                checks.push(root_comparison(a, &first_certs[i], b, &second_certs[j]))
+            }
             (Some(_), None) => checks.push(absent(name, a, b, second)),
             (None, Some(_)) => checks.push(absent(name, b, a, first)),
             (None, None) => {}
@@ -1231,14 +1264,18 @@ fn plan(cli: &Cli) -> Result<Plan> {
         .map(Source::Context)
         .or_else(|| bundles.next());
     if bundles.next().is_some() {
-        return Err(Error::usage("too many sides: more than one active and one standby")
-            .with_next_step("give two of --active-context, --standby-context and --bundle"));
+        return Err(
+            Error::usage("too many sides: more than one active and one standby")
+                .with_next_step("give two of --active-context, --standby-context and --bundle"),
+        );
     }
     match (active, standby) {
         (Some(active), Some(standby)) => Ok(Plan::Pair(active, standby)),
         (Some(Source::Bundle(bundle)), None) => Ok(Plan::Single(Source::Bundle(bundle))),
         (Some(Source::Context(_)), None) => Err(Error::usage("--active-context needs a standby")
-            .with_next_step("add --standby-context (or --bundle), or use --context to check one cluster alone")),
+            .with_next_step(
+                "add --standby-context (or --bundle), or use --context to check one cluster alone",
+            )),
         (None, Some(_)) => Err(Error::usage("--standby-context needs an active side")
             .with_next_step("add --active-context or --bundle")),
         (None, None) => Err(usage()),
@@ -1266,7 +1303,11 @@ async fn read_source(
     }
 }
 
-async fn read_plan(plan: &Plan, connection: &ConnectionArgs, layout: &TsbLayout) -> Result<Vec<MpSnapshot>> {
+async fn read_plan(
+    plan: &Plan,
+    connection: &ConnectionArgs,
+    layout: &TsbLayout,
+) -> Result<Vec<MpSnapshot>> {
     match plan {
         Plan::Single(source) => {
             let role = match source {
@@ -1307,7 +1348,10 @@ fn show(ui: &Ui, report: &Report) {
                 ("comparison", [first, second]) => format!("{} vs {}", first.role, second.role),
                 (role, _) => role.to_string(),
             };
-            ui.info(&format!("\n{header}\n{}", "-".repeat(header.chars().count())));
+            ui.info(&format!(
+                "\n{header}\n{}",
+                "-".repeat(header.chars().count())
+            ));
             section = Some(here);
         }
         ui.check(check.status, &check.title, check.hint.as_deref());
@@ -1341,4 +1385,691 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         format => write_data(&report, format)?,
     }
     Ok(report.exit(cli.strict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    const FLOATING: &str = "tsb.example.com";
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        pem: String,
+        /// What follows a leaf it issues in `tls.crt` (intermediates only).
+        chain_pem: String,
+        root_pem: String,
+    }
+
+    impl Ca {
+        fn root(name: &str) -> Ca {
+            let params = ca_params(name);
+            let key = KeyPair::generate().unwrap();
+            let pem = params.self_signed(&key).unwrap().pem();
+            Ca {
+                issuer: Issuer::new(params, key),
+                chain_pem: String::new(),
+                root_pem: pem.clone(),
+                pem,
+            }
+        }
+
+        fn intermediate(&self, name: &str) -> Ca {
+            let params = ca_params(name);
+            let key = KeyPair::generate().unwrap();
+            let pem = params.signed_by(&key, &self.issuer).unwrap().pem();
+            Ca {
+                issuer: Issuer::new(params, key),
+                chain_pem: format!("{pem}{}", self.chain_pem),
+                root_pem: self.root_pem.clone(),
+                pem,
+            }
+        }
+
+        /// (tls.crt with intermediates, tls.key)
+        fn leaf(&self, names: &[&str]) -> (String, String) {
+            let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.distinguished_name.push(DnType::CommonName, "leaf");
+            // Sooner than the CAs (rcgen's default runs to 4096), as leaves are.
+            params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+            let key = KeyPair::generate().unwrap();
+            let pem = params.signed_by(&key, &self.issuer).unwrap().pem();
+            (format!("{pem}{}", self.chain_pem), key.serialize_pem())
+        }
+
+        fn tls_secret(&self, name: &str, names: &[&str]) -> Secret {
+            let (crt, key) = self.leaf(names);
+            secret(
+                name,
+                &[
+                    ("tls.crt", &crt),
+                    ("tls.key", &key),
+                    ("ca.crt", &self.root_pem),
+                ],
+            )
+        }
+    }
+
+    fn ca_params(name: &str) -> CertificateParams {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    }
+
+    fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(name.into());
+        secret.data = Some(
+            data.iter()
+                .map(|(key, value)| (key.to_string(), ByteString(value.as_bytes().to_vec())))
+                .collect(),
+        );
+        secret
+    }
+
+    /// The MP's secrets, all from `ca`: tsb-certs and xcp-central-cert with
+    /// the floating name, es-certs with the root only.
+    fn mp_secrets(ca: &Ca) -> Vec<Secret> {
+        vec![
+            ca.tls_secret("tsb-certs", &[FLOATING, "active.example.com"]),
+            ca.tls_secret("xcp-central-cert", &[FLOATING, "central.xcp.tetrate.io"]),
+            secret("es-certs", &[("ca.crt", &ca.root_pem)]),
+            secret("admin-credentials", &[("admin", "not-a-certificate")]),
+        ]
+    }
+
+    fn cluster(role: &str, secrets: Vec<Secret>, cert_manager: CertManager) -> MpSnapshot {
+        MpSnapshot {
+            role: role.into(),
+            origin: Origin::Context {
+                context: role.into(),
+                server: format!("https://{role}.example:6443"),
+                namespace: "tsb".into(),
+            },
+            secrets,
+            cert_manager,
+        }
+    }
+
+    fn options() -> CheckOptions {
+        CheckOptions {
+            dns_name: Some(FLOATING.into()),
+            ..CheckOptions::default()
+        }
+    }
+
+    fn run(snapshots: &[MpSnapshot], options: &CheckOptions) -> Report {
+        check(&TsbLayout::default(), options, snapshots)
+    }
+
+    fn find<'a>(
+        report: &'a Report,
+        id: &str,
+        secret: Option<&str>,
+        cluster: Option<&str>,
+    ) -> Vec<&'a CheckResult> {
+        report
+            .checks
+            .iter()
+            .filter(|check| check.id == id)
+            .filter(|check| secret.is_none() || check.secret.as_deref() == secret)
+            .filter(|check| cluster.is_none() || check.cluster.as_deref() == cluster)
+            .collect()
+    }
+
+    fn failures(report: &Report) -> Vec<String> {
+        report
+            .problems()
+            .map(|check| format!("{:?} {}", check.status, check.title))
+            .collect()
+    }
+
+    #[test]
+    fn a_shared_root_passes_every_check() {
+        let root = Ca::root("Shared Root CA");
+        let active = cluster(
+            "active",
+            mp_secrets(&root.intermediate("active CA")),
+            CertManager::NotInstalled,
+        );
+        let standby = cluster(
+            "standby",
+            mp_secrets(&root.intermediate("standby CA")),
+            CertManager::NotInstalled,
+        );
+        let report = run(&[active, standby], &options());
+        assert!(failures(&report).is_empty(), "{:#?}", failures(&report));
+        assert_eq!(report.exit(true), Exit::Ok);
+        for name in ["tsb-certs", "xcp-central-cert", "es-certs"] {
+            let same = find(&report, id::SAME_ROOT, Some(name), None);
+            assert_eq!(same.len(), 1, "{name}");
+            assert!(
+                same[0].title.contains("same root CA on active and standby"),
+                "{}",
+                same[0].title
+            );
+        }
+        let chains = find(&report, id::CHAIN, Some("tsb-certs"), Some("standby"));
+        assert!(
+            chains[0]
+                .title
+                .contains("verifies up to root \"Shared Root CA\" (3 certificates)"),
+            "{}",
+            chains[0].title
+        );
+        assert_eq!(find(&report, id::KEY_MATCH, None, None).len(), 4);
+        assert_eq!(find(&report, id::DNS_NAME, None, None).len(), 4);
+        assert!(
+            find(&report, id::SECRETS, None, Some("active"))[0]
+                .title
+                .ends_with("es-certs, tsb-certs, xcp-central-cert")
+        );
+        assert_eq!(report.summary.fail + report.summary.warn, 0);
+        assert_eq!(report.summary.pass, report.checks.len());
+    }
+
+    #[test]
+    fn a_standby_under_its_own_root_fails_naming_the_secret_and_both_fingerprints() {
+        let shared = Ca::root("Shared Root CA");
+        let own = Ca::root("Standby Root CA");
+        let active = cluster("active", mp_secrets(&shared), CertManager::NotInstalled);
+        let mut standby_secrets = mp_secrets(&shared);
+        standby_secrets[0] = own.tls_secret("tsb-certs", &[FLOATING]);
+        let standby = cluster("standby", standby_secrets, CertManager::NotInstalled);
+        let report = run(&[active, standby], &options());
+        assert_eq!(report.exit(false), Exit::Failed);
+        let problems = failures(&report);
+        assert_eq!(
+            problems,
+            ["Fail tsb-certs/tls.crt: different root CAs on active and standby"],
+            "{problems:#?}"
+        );
+        let check = find(&report, id::SAME_ROOT, Some("tsb-certs"), None)[0];
+        assert_eq!(check.key.as_deref(), Some("tls.crt"));
+        let shared_fingerprint = certs::parse_pem_certificates(shared.pem.as_bytes()).unwrap()[0]
+            .fingerprint
+            .clone();
+        let own_fingerprint = certs::parse_pem_certificates(own.pem.as_bytes()).unwrap()[0]
+            .fingerprint
+            .clone();
+        let hint = check.hint.as_deref().unwrap();
+        assert!(
+            hint.contains(&format!(
+                "active root: \"Shared Root CA\" sha256 {shared_fingerprint}"
+            )),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(&format!(
+                "standby root: \"Standby Root CA\" sha256 {own_fingerprint}"
+            )),
+            "{hint}"
+        );
+        assert!(hint.contains("provide the same root CA to both MPs explicitly and re-issue the standby's tsb-certs"), "{hint}");
+        assert_eq!(
+            check.fingerprints,
+            Some(BTreeMap::from([
+                ("active".to_string(), vec![shared_fingerprint]),
+                ("standby".to_string(), vec![own_fingerprint]),
+            ]))
+        );
+    }
+
+    #[test]
+    fn expired_and_expiring_certificates_fail_and_warn() {
+        let root = Ca::root("Root CA");
+        let snapshot = cluster("cluster", mp_secrets(&root), CertManager::NotInstalled);
+        let leaf = certs::parse_pem_certificates(&secret_values(&snapshot.secrets[0])["tls.crt"])
+            .unwrap()[0]
+            .clone();
+        let soonest = leaf.not_after;
+
+        let expired = CheckOptions {
+            now: soonest + 1,
+            ..options()
+        };
+        let report = run(std::slice::from_ref(&snapshot), &expired);
+        let check = find(&report, id::EXPIRY, Some("tsb-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(
+            check
+                .title
+                .starts_with("tsb-certs/tls.crt on cluster: \"leaf\" expired on "),
+            "{}",
+            check.title
+        );
+        assert!(check.hint.as_deref().unwrap().contains("on BOTH MPs"));
+        assert_eq!(report.exit(false), Exit::Failed);
+
+        let expiring = CheckOptions {
+            now: soonest - 10 * SECONDS_PER_DAY,
+            ..options()
+        };
+        let report = run(std::slice::from_ref(&snapshot), &expiring);
+        let check = find(&report, id::EXPIRY, Some("tsb-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Warn);
+        assert!(
+            check.title.contains("expires in 10 days"),
+            "{}",
+            check.title
+        );
+        assert_eq!(report.exit(false), Exit::Ok, "warnings exit 0");
+        assert_eq!(report.exit(true), Exit::Failed, "unless --strict");
+
+        let early = CheckOptions {
+            now: leaf.not_before - 1,
+            ..options()
+        };
+        let check = find(
+            &run(std::slice::from_ref(&snapshot), &early),
+            id::EXPIRY,
+            Some("tsb-certs"),
+            None,
+        )[0]
+        .clone();
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(
+            check.title.contains("is not valid before"),
+            "{}",
+            check.title
+        );
+    }
+
+    #[test]
+    fn a_leaf_without_the_floating_name_fails_and_no_name_means_no_check() {
+        let root = Ca::root("Root CA");
+        let mut secrets = mp_secrets(&root);
+        secrets[0] = root.tls_secret("tsb-certs", &["active.example.com"]);
+        let snapshot = cluster("cluster", secrets, CertManager::NotInstalled);
+        let report = run(std::slice::from_ref(&snapshot), &options());
+        let checks = find(&report, id::DNS_NAME, None, None);
+        assert_eq!(checks.len(), 2, "tsb-certs and xcp-central-cert only");
+        let failed = find(&report, id::DNS_NAME, Some("tsb-certs"), None)[0];
+        assert_eq!(failed.status, CheckStatus::Fail);
+        assert_eq!(
+            failed.title,
+            "tsb-certs/tls.crt on cluster: does not cover tsb.example.com (SANs active.example.com)"
+        );
+        assert!(
+            failed
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("re-issue tls.crt of secret tsb-certs with tsb.example.com")
+        );
+
+        let without = CheckOptions {
+            dns_name: None,
+            ..options()
+        };
+        assert!(find(&run(&[snapshot], &without), id::DNS_NAME, None, None).is_empty());
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_fails() {
+        let root = Ca::root("Root CA");
+        let (crt, _) = root.leaf(&[FLOATING]);
+        let (_, other_key) = root.leaf(&[FLOATING]);
+        let mut secrets = mp_secrets(&root);
+        secrets[0] = secret(
+            "tsb-certs",
+            &[
+                ("tls.crt", &crt),
+                ("tls.key", &other_key),
+                ("ca.crt", &root.pem),
+            ],
+        );
+        let report = run(
+            &[cluster("cluster", secrets, CertManager::NotInstalled)],
+            &options(),
+        );
+        let check = find(&report, id::KEY_MATCH, Some("tsb-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert_eq!(check.key.as_deref(), Some("tls.key"));
+        assert!(
+            check
+                .title
+                .contains("tls.key is not the key of \"leaf\" (ECDSA certificate)"),
+            "{}",
+            check.title
+        );
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains(other_key.lines().nth(1).unwrap()),
+            "no key material in the report"
+        );
+    }
+
+    #[test]
+    fn key_pairs_follow_naming_conventions() {
+        let keys = |names: &[&str]| -> Vec<CertKey> {
+            names
+                .iter()
+                .map(|name| CertKey {
+                    key: name.to_string(),
+                    certificates: Vec::new(),
+                })
+                .collect()
+        };
+        let all = keys(&["tls.crt", "clientcert", "server.pem"]);
+        assert_eq!(
+            paired_certificate_key("tls.key", &all).unwrap().key,
+            "tls.crt"
+        );
+        assert_eq!(
+            paired_certificate_key("clientkey", &all).unwrap().key,
+            "clientcert"
+        );
+        assert_eq!(
+            paired_certificate_key("server.key", &all).unwrap().key,
+            "server.pem"
+        );
+        assert!(
+            paired_certificate_key("private.key", &all).is_none(),
+            "no leaf to fall back on"
+        );
+    }
+
+    fn object(kind: &str, name: &str, spec: Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "cert-manager.io/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": "tsb"}, "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    /// tctl's `--xcp-certs` shape.
+    fn xcp_self_signed_chain() -> CertManagerResources {
+        let issuer = |name: &str| serde_json::json!({"name": name, "kind": "Issuer", "group": "cert-manager.io"});
+        CertManagerResources {
+            issuers: vec![
+                object(
+                    "Issuer",
+                    "xcp-trust-anchor",
+                    serde_json::json!({"selfSigned": {}}),
+                ),
+                object(
+                    "Issuer",
+                    "xcp-identity-issuer",
+                    serde_json::json!({"ca": {"secretName": "xcp-identity-issuer"}}),
+                ),
+            ],
+            cluster_issuers: Vec::new(),
+            certificates: vec![
+                object(
+                    "Certificate",
+                    "xcp-identity-issuer",
+                    serde_json::json!({"isCA": true, "secretName": "xcp-identity-issuer", "issuerRef": issuer("xcp-trust-anchor")}),
+                ),
+                object(
+                    "Certificate",
+                    "xcp-central-cert",
+                    serde_json::json!({"secretName": "xcp-central-cert", "issuerRef": issuer("xcp-identity-issuer")}),
+                ),
+                object(
+                    "Certificate",
+                    "mpc-certs",
+                    serde_json::json!({"secretName": "mpc-certs", "issuerRef": issuer("xcp-identity-issuer")}),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_self_signed_issuer_chain_is_found_with_what_it_feeds() {
+        let chains = self_signed_chains(&xcp_self_signed_chain());
+        assert_eq!(
+            chains,
+            [SelfSignedChain {
+                description: "Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca) → secrets xcp-central-cert, mpc-certs".into(),
+                secrets: vec!["mpc-certs".into(), "xcp-central-cert".into(), "xcp-identity-issuer".into()],
+            }]
+        );
+
+        let mut cluster_wide = CertManagerResources::default();
+        cluster_wide.cluster_issuers.push(object(
+            "ClusterIssuer",
+            "selfsigned",
+            serde_json::json!({"selfSigned": {}}),
+        ));
+        cluster_wide.certificates.push(object("Certificate", "tsb-certs", serde_json::json!({"secretName": "tsb-certs", "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"}})));
+        let chains = self_signed_chains(&cluster_wide);
+        assert_eq!(
+            chains[0].description,
+            "ClusterIssuer selfsigned (selfSigned) → Certificate tsb-certs (secret tsb-certs)"
+        );
+
+        let mut unused = CertManagerResources::default();
+        unused.issuers.push(object(
+            "Issuer",
+            "idle",
+            serde_json::json!({"selfSigned": {}}),
+        ));
+        assert!(
+            self_signed_chains(&unused).is_empty(),
+            "a selfSigned issuer that signs nothing is fine"
+        );
+    }
+
+    #[test]
+    fn the_self_signed_chain_fails_with_the_runbooks_warning_and_its_secrets_are_checked() {
+        let root = Ca::root("Root CA");
+        let identity = Ca::root("xcp-identity-issuer");
+        let mut secrets = mp_secrets(&root);
+        secrets[1] = identity.tls_secret("xcp-central-cert", &[FLOATING]);
+        secrets.push(identity.tls_secret("mpc-certs", &["mpc"]));
+        let snapshot = cluster(
+            "cluster",
+            secrets,
+            CertManager::Installed(xcp_self_signed_chain()),
+        );
+        let report = run(&[snapshot], &options());
+        let check = find(&report, id::SELF_SIGNED_ISSUER, None, None)[0];
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(check.title.starts_with("cert-manager on cluster: an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor"), "{}", check.title);
+        let hint = check.hint.as_deref().unwrap();
+        assert!(
+            hint.contains(
+                "\"Do not use an auto-generated (e.g., by cert-manager) Root CA in each MP instance"
+            ),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("point a CA Issuer (spec.ca.secretName) at it"),
+            "{hint}"
+        );
+        assert!(
+            find(&report, id::CHAIN, Some("mpc-certs"), None)[0]
+                .title
+                .contains("\"xcp-identity-issuer\""),
+            "cert-manager's secrets are checked too"
+        );
+
+        let none = cluster(
+            "cluster",
+            mp_secrets(&root),
+            CertManager::Installed(CertManagerResources::default()),
+        );
+        let check = find(
+            &run(&[none], &options()),
+            id::SELF_SIGNED_ISSUER,
+            None,
+            None,
+        )[0]
+        .clone();
+        assert_eq!(check.status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn a_secret_missing_on_a_cluster_fails_and_missing_from_a_bundle_warns() {
+        let root = Ca::root("Root CA");
+        let active = cluster("active", mp_secrets(&root), CertManager::NotInstalled);
+        let mut standby = cluster(
+            "standby",
+            mp_secrets(&root)[..2].to_vec(),
+            CertManager::NotInstalled,
+        );
+        let report = run(&[active.clone(), standby.clone()], &options());
+        let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert_eq!(
+            check.title,
+            "es-certs: holds certificates on active, none on standby"
+        );
+
+        standby.origin = Origin::Bundle {
+            path: "standby.yaml".into(),
+            context: "standby".into(),
+            namespace: "tsb".into(),
+            exported_at: "2026-11-25T17:00:00Z".into(),
+        };
+        standby.cert_manager = CertManager::Unknown;
+        let report = run(&[active, standby], &options());
+        let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Warn);
+        assert!(
+            find(&report, id::SELF_SIGNED_ISSUER, None, Some("standby")).is_empty(),
+            "a bundle says nothing of issuers"
+        );
+        assert!(
+            find(&report, id::SOURCE, None, Some("standby"))[0]
+                .title
+                .starts_with("standby bundle standby.yaml read: exported from context \"standby\"")
+        );
+    }
+
+    #[test]
+    fn a_chain_whose_root_is_elsewhere_warns_and_compares_by_issuer_name() {
+        let root = Ca::root("Public Root");
+        let intermediate = root.intermediate("Public R1");
+        let (crt, key) = intermediate.leaf(&[FLOATING]);
+        let secret = secret("tsb-certs", &[("tls.crt", &crt), ("tls.key", &key)]);
+        let report = run(
+            &[cluster("cluster", vec![secret], CertManager::NotInstalled)],
+            &options(),
+        );
+        let check = find(&report, id::CHAIN, Some("tsb-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Warn);
+        assert!(
+            check.title.contains(
+                "verifies up to \"Public R1\", whose issuer CN=Public Root is not in the secret"
+            ),
+            "{}",
+            check.title
+        );
+    }
+
+    #[test]
+    fn the_json_document_follows_the_documented_schema() {
+        let root = Ca::root("Root CA");
+        let own = Ca::root("Own Root");
+        let active = cluster("active", mp_secrets(&root), CertManager::NotInstalled);
+        let standby = cluster("standby", mp_secrets(&own), CertManager::NotInstalled);
+        let report = run(&[active, standby], &options());
+        let json: Value =
+            serde_json::from_str(&crate::output::render_data(&report, OutputFormat::Json).unwrap())
+                .unwrap();
+        assert_eq!(json["schemaVersion"], 1);
+        assert_eq!(
+            json["sources"][0],
+            serde_json::json!({"role": "active", "kind": "context", "context": "active", "server": "https://active.example:6443", "namespace": "tsb"})
+        );
+        let checks = json["checks"].as_array().unwrap();
+        for check in checks {
+            let fields: BTreeSet<&str> = check
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert!(
+                fields.is_subset(&BTreeSet::from([
+                    "id",
+                    "status",
+                    "title",
+                    "cluster",
+                    "secret",
+                    "key",
+                    "fingerprints",
+                    "hint"
+                ])),
+                "{fields:?}"
+            );
+            assert!(["pass", "warn", "fail"].contains(&check["status"].as_str().unwrap()));
+        }
+        let failed = checks
+            .iter()
+            .find(|check| check["id"] == "same-root" && check["secret"] == "tsb-certs")
+            .unwrap();
+        assert_eq!(failed["status"], "fail");
+        assert_eq!(failed["key"], "tls.crt");
+        assert_eq!(
+            failed["fingerprints"]["standby"].as_array().unwrap().len(),
+            1
+        );
+        let summary = &json["summary"];
+        assert_eq!(summary["fail"], 3, "tsb-certs, xcp-central-cert, es-certs");
+        assert_eq!(
+            summary["pass"].as_u64().unwrap()
+                + summary["warn"].as_u64().unwrap()
+                + summary["fail"].as_u64().unwrap(),
+            checks.len() as u64
+        );
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("kubectl-mp-cacheck").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_flags_choose_one_side_or_a_pair() {
+        let context = |name: &str| Source::Context(name.into());
+        let bundle = |path: &str| Source::Bundle(path.into());
+        assert_eq!(
+            plan(&cli(&["--active-context", "a", "--standby-context", "b"])).unwrap(),
+            Plan::Pair(context("a"), context("b"))
+        );
+        assert_eq!(
+            plan(&cli(&["--context", "a"])).unwrap(),
+            Plan::Single(context("a"))
+        );
+        assert_eq!(
+            plan(&cli(&["--bundle", "f"])).unwrap(),
+            Plan::Single(bundle("f"))
+        );
+        assert_eq!(
+            plan(&cli(&["--bundle", "f", "--context", "b"])).unwrap(),
+            Plan::Pair(bundle("f"), context("b"))
+        );
+        assert_eq!(
+            plan(&cli(&["--bundle", "f", "--bundle", "g"])).unwrap(),
+            Plan::Pair(bundle("f"), bundle("g"))
+        );
+        assert_eq!(
+            plan(&cli(&["--bundle", "f", "--standby-context", "b"])).unwrap(),
+            Plan::Pair(bundle("f"), context("b"))
+        );
+        for args in [
+            &[][..],
+            &["--active-context", "a"][..],
+            &["--bundle", "f", "--bundle", "g", "--context", "c"][..],
+        ] {
+            assert_eq!(
+                plan(&cli(args)).unwrap_err().exit(),
+                Exit::Usage,
+                "{args:?}"
+            );
+        }
+        assert!(Cli::try_parse_from(["x", "--context", "a", "--active-context", "b"]).is_err());
+        assert_eq!(
+            cli(&["--context", "a"]).dns_name_secrets,
+            ["tsb-certs", "xcp-central-cert"]
+        );
+    }
 }

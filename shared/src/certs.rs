@@ -178,7 +178,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub fn parse_pem_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
     let mut certificates = Vec::new();
     for (index, block) in Pem::iter_from_buffer(bytes).enumerate() {
-        let block = block.map_err(|error| format!("PEM block {} unreadable: {error}", index + 1))?;
+        let block =
+            block.map_err(|error| format!("PEM block {} unreadable: {error}", index + 1))?;
         if block.label != CERTIFICATE_LABEL {
             continue;
         }
@@ -253,7 +254,10 @@ pub fn build_chain(leaf: &Certificate, candidates: &[Certificate]) -> Chain {
                 end: ChainEnd::IssuerMissing { issuer },
             };
         }
-        match named.into_iter().find(|issuer| current.is_signed_by(issuer)) {
+        match named
+            .into_iter()
+            .find(|issuer| current.is_signed_by(issuer))
+        {
             Some(issuer) => path.push(issuer.clone()),
             None => {
                 let end = ChainEnd::BadSignature {
@@ -337,7 +341,11 @@ pub fn key_matches(key_pem: &[u8], certificate: &Certificate) -> KeyMatch {
             let algorithm = match curve {
                 Some(oid) if oid == OID_EC_P256 => &ECDSA_P256_SHA256_ASN1_SIGNING,
                 Some(oid) if oid == OID_NIST_EC_P384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
-                _ => return KeyMatch::Unknown("the certificate's curve is not P-256 or P-384".into()),
+                _ => {
+                    return KeyMatch::Unknown(
+                        "the certificate's curve is not P-256 or P-384".into(),
+                    );
+                }
             };
             // ring derives the public key from the private one and refuses
             // the pair when it differs from the certificate's.
@@ -351,7 +359,9 @@ pub fn key_matches(key_pem: &[u8], certificate: &Certificate) -> KeyMatch {
                 Err(_) => KeyMatch::Mismatch,
             }
         }
-        other => KeyMatch::Unknown(format!("a {other:?} PEM block (encrypted keys are not read)")),
+        other => KeyMatch::Unknown(format!(
+            "a {other:?} PEM block (encrypted keys are not read)"
+        )),
     }
 }
 
@@ -531,8 +541,14 @@ mod tests {
         let (leaf_pem, key_pem) = leaf(&ca, &["x"]);
         let (_, other_key) = leaf(&ca, &["y"]);
         let certificate = one(&leaf_pem);
-        assert_eq!(key_matches(key_pem.as_bytes(), &certificate), KeyMatch::Matches);
-        assert_eq!(key_matches(other_key.as_bytes(), &certificate), KeyMatch::Mismatch);
+        assert_eq!(
+            key_matches(key_pem.as_bytes(), &certificate),
+            KeyMatch::Matches
+        );
+        assert_eq!(
+            key_matches(other_key.as_bytes(), &certificate),
+            KeyMatch::Mismatch
+        );
         assert!(matches!(
             key_matches(b"not a key", &certificate),
             KeyMatch::Unknown(_)
