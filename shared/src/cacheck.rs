@@ -491,7 +491,14 @@ pub fn check(layout: &TsbLayout, options: &CheckOptions, snapshots: &[MpSnapshot
     let mut checks = Vec::new();
     let mut parsed = Vec::new();
     for snapshot in snapshots {
-        parsed.push(check_snapshot(layout, options, snapshot, &mut checks));
+        let paired = snapshots.len() == 2;
+        parsed.push(check_snapshot(
+            layout,
+            options,
+            snapshot,
+            paired,
+            &mut checks,
+        ));
     }
     if let [first, second] = snapshots {
         compare(first, &parsed[0], second, &parsed[1], &mut checks);
@@ -537,10 +544,12 @@ fn check_snapshot(
     layout: &TsbLayout,
     options: &CheckOptions,
     snapshot: &MpSnapshot,
+    paired: bool,
     checks: &mut Vec<CheckResult>,
 ) -> Vec<SecretCerts> {
     let role = snapshot.role.as_str();
-    let prefix = if matches!(role, "active" | "standby") {
+    // A side of a pair says which side it is.
+    let prefix = if paired {
         format!("{role} ")
     } else {
         String::new()
@@ -571,6 +580,8 @@ fn check_snapshot(
 
     let wanted = certificate_secret_names(layout, snapshot);
     let mut found = Vec::new();
+    // Collected apart so the list of secrets comes before their checks.
+    let mut secret_checks = Vec::new();
     for secret in &snapshot.secrets {
         let Some(name) = secret.metadata.name.as_deref() else {
             continue;
@@ -578,7 +589,7 @@ fn check_snapshot(
         if !wanted.contains(name) {
             continue;
         }
-        if let Some(certs) = check_secret(options, role, name, secret, checks) {
+        if let Some(certs) = check_secret(options, role, name, secret, &mut secret_checks) {
             found.push(certs);
         }
     }
@@ -605,7 +616,7 @@ fn check_snapshot(
         )
     };
     checks.push(listed.cluster(role));
-
+    checks.append(&mut secret_checks);
     check_cert_manager(snapshot, checks);
     found
 }
@@ -1127,7 +1138,7 @@ fn compare(
                 checks.push(root_comparison(a, &first_certs[i], b, &second_certs[j]))
             }
             (Some(_), None) => checks.push(absent(name, a, b, second)),
-            (None, Some(_)) => checks.push(absent(name, b, a, first)),
+            (None, Some(_)) => checks.push(only_on_second(name, a, b)),
             (None, None) => {}
         }
     }
@@ -1152,6 +1163,20 @@ fn absent(name: &str, present_on: &str, missing_on: &str, missing: &MpSnapshot) 
         ))
     };
     result.secret(name)
+}
+
+/// A secret only the standby side has: nothing to compare it with, and no
+/// client of the active MP relies on it.
+fn only_on_second(name: &str, first: &str, second: &str) -> CheckResult {
+    CheckResult::new(
+        id::PRESENT_ON_BOTH,
+        CheckStatus::Warn,
+        format!("{name}: holds certificates on {second} only, not on {first}; not compared"),
+    )
+    .hint(format!(
+        "the {second} MP gets some certificates from elsewhere than the {first}: make sure what it serves comes from the {first}'s root CA"
+    ))
+    .secret(name)
 }
 
 fn root_comparison(a: &str, first: &SecretCerts, b: &str, second: &SecretCerts) -> CheckResult {
@@ -1195,9 +1220,14 @@ fn root_comparison(a: &str, first: &SecretCerts, b: &str, second: &SecretCerts) 
             format!("{name}{key_text}: different root CAs on {a} and {b}"),
         )
         .hint(format!(
-            "{a} root: {}; {b} root: {}. Clients that trust the {a} root will reject the {b} MP after failover: provide the same root CA to both MPs explicitly and re-issue the {b}'s {name} from it",
+            "{a} root: {}; {b} root: {}. {}",
             shown(first),
-            shown(second)
+            shown(second),
+            if leaf_of(first).is_some() || leaf_of(second).is_some() {
+                format!("Clients that trust the {a} root will reject the {b} MP after failover: provide the same root CA to both MPs explicitly and re-issue the {b}'s {name} from it")
+            } else {
+                format!("Both MPs must trust the same CA: copy {name} from the {a} (kubectl mp-export, then kubectl mp-import), or provide the same CA to both explicitly")
+            }
         ))
     };
     result = result.secret(name).fingerprints(recorded);
@@ -1207,14 +1237,18 @@ fn root_comparison(a: &str, first: &SecretCerts, b: &str, second: &SecretCerts) 
     }
 }
 
-/// The key holding the secret's leaf (`tls.crt`), else its first key.
-fn leaf_key(certs: &SecretCerts) -> Option<&str> {
+/// The key holding the secret's leaf (`tls.crt`), if any.
+fn leaf_of(certs: &SecretCerts) -> Option<&str> {
     certs
         .keys
         .iter()
         .find(|key| key.leaf().is_some())
-        .or_else(|| certs.keys.first())
         .map(|key| key.key.as_str())
+}
+
+/// The key holding the secret's leaf, else its first certificate key.
+fn leaf_key(certs: &SecretCerts) -> Option<&str> {
+    leaf_of(certs).or_else(|| certs.keys.first().map(|key| key.key.as_str()))
 }
 
 // ---------------------------------------------------------------------------
@@ -1310,8 +1344,9 @@ async fn read_plan(
 ) -> Result<Vec<MpSnapshot>> {
     match plan {
         Plan::Single(source) => {
+            // Alone, a cluster is named by its context.
             let role = match source {
-                Source::Context(_) => "cluster",
+                Source::Context(context) => context.as_str(),
                 Source::Bundle(_) => "bundle",
             };
             Ok(vec![read_source(source, connection, layout, role).await?])
@@ -1921,6 +1956,18 @@ mod tests {
             check.title,
             "es-certs: holds certificates on active, none on standby"
         );
+        let report = run(&[standby.clone(), active.clone()], &options());
+        let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
+        assert_eq!(
+            check.status,
+            CheckStatus::Warn,
+            "only the second side has it"
+        );
+        assert!(
+            check.title.contains("on active only, not on standby"),
+            "{}",
+            check.title
+        );
 
         standby.origin = Origin::Bundle {
             path: "standby.yaml".into(),
@@ -2011,6 +2058,13 @@ mod tests {
         assert_eq!(
             failed["fingerprints"]["standby"].as_array().unwrap().len(),
             1
+        );
+        let es = find(&report, id::SAME_ROOT, Some("es-certs"), None)[0];
+        assert!(
+            es.hint.as_deref().unwrap().contains(
+                "copy es-certs from the active (kubectl mp-export, then kubectl mp-import)"
+            ),
+            "a CA-only secret is copied, not re-issued"
         );
         let summary = &json["summary"];
         assert_eq!(summary["fail"], 3, "tsb-certs, xcp-central-cert, es-certs");

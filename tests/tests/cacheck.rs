@@ -247,7 +247,7 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster() {
     let failed = lines(&out, "✖");
     assert!(
         failed.iter().any(|line| line.starts_with(
-            "cert-manager on cluster: an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca)"
+            "cert-manager on active: an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca)"
         )),
         "{}",
         out.stderr
