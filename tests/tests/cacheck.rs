@@ -269,6 +269,34 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_without_cert_manager_or_certificates_warns_and_exits_0() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let out = cacheck(&world, &["--context", "standby"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        lines(&out, "✔")
+            .iter()
+            .any(|line| line
+                == "cert-manager on standby: not installed, so no auto-generated root CA"),
+        "the CRDs' 404 means no cert-manager: {}",
+        out.stderr
+    );
+    assert_eq!(
+        lines(&out, "‼"),
+        ["no certificate-bearing secret on standby"],
+        "{}",
+        out.stderr
+    );
+    let out = cacheck(&world, &["--context", "standby", "--strict"]).await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "--strict fails on warnings: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn offline_a_bundle_against_a_cluster_and_against_another_bundle() {
     let world = pair(CertVariant::SharedRoot, CertVariant::OwnRoot).await;
     for cluster in ["active", "standby"] {
