@@ -5,7 +5,7 @@ PLUGINS := export import cacheck failover
 BINDIR := $(PREFIX)/bin
 # `make install CARGO_PROFILE=dev` installs debug builds (the tests do).
 CARGO_PROFILE ?= release
-TARGET_DIR := target/$(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
 
 .PHONY: all build test demo install uninstall clean
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile_dir=target/${CARGO_PROFILE_DIR:-release}
+profile_dir=${CARGO_TARGET_DIR:-target}/release
 work=.demo
 rm -rf "$work" && mkdir -p "$work/bin"
 for plugin in export import cacheck failover; do
@@ -36,17 +36,26 @@ step "The active Management Plane"
 run kubectl --context active -n tsb get deployments
 run kubectl --context active -n tsb get secrets
 
-step "Runbook, helm model, step 1: snapshot the operational secrets on the active MP (by hand until mp-export lands)"
-run kubectl --context active -n tsb get secret iam-signing-key -o yaml >"$work/source_mp_operational_secrets.yaml"
-chmod 0600 "$work/source_mp_operational_secrets.yaml"
+step "Runbook step 1 (helm model): export the active MP's secrets and the standby's install values"
+run kubectl mp-export --context active -o "$work/active-mp.bundle.yaml" --values-out "$work/dr_mp_values.yaml"
+ls -l "$work/active-mp.bundle.yaml" "$work/dr_mp_values.yaml" >&2
+head -n 10 "$work/active-mp.bundle.yaml" >&2
 
-step "Runbook step 2: create the namespace and apply the secrets on the standby (by hand until mp-import lands)"
-run kubectl --context standby create namespace tsb
-run kubectl --context standby -n tsb apply -f "$work/source_mp_operational_secrets.yaml"
-active_digest=$(kubectl --context active -n tsb get secret iam-signing-key -o jsonpath='{.data}' | sha256sum | cut -c1-12)
-standby_digest=$(kubectl --context standby -n tsb get secret iam-signing-key -o jsonpath='{.data}' | sha256sum | cut -c1-12)
-echo "iam-signing-key data sha256: active $active_digest, standby $standby_digest" >&2
-[ "$active_digest" = "$standby_digest" ] || { echo "the standby's iam-signing-key differs" >&2; exit 1; }
+step "Runbook step 2: import into the standby (plan, namespace creation, apply, read-back check)"
+run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --diff --dry-run
+run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --yes
+step "Re-running the import changes nothing"
+run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml"
+echo "next, outside the sandbox: helm install mp tetrate-tsb-helm/managementplane -n tsb --values $work/dr_mp_values.yaml" >&2
+
+step "The same for a tctl-installed (generic model) MP, piped straight from export to import"
+"$profile_dir/mp-sandbox" --kubeconfig-out "$work/generic.kubeconfig" --state-file "$work/generic-state.json" \
+  --cluster active=tsb-generic --cluster standby=empty >"$work/generic-sandbox.log" 2>&1 &
+generic_sandbox=$!
+trap 'kill $sandbox $generic_sandbox 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s "$work/generic-state.json" ] && break; sleep 0.1; done
+KUBECONFIG="$PWD/$work/generic.kubeconfig" run bash -o pipefail -c \
+  'kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes'
 
 step "Fencing order: the operator must go first, or it scales the MP back up"
 run kubectl --context active -n tsb scale deployment tsb iam --replicas=0
@@ -58,4 +67,4 @@ run kubectl --context active -n tsb rollout status deployment tsb --timeout=30s
 sleep 1
 run kubectl --context active -n tsb get deployment tsb-operator-management-plane tsb iam
 
-step "Demo done: the export, import, CA check and failover plugins take over these steps as they land (issues #3-#5)"
+step "Demo done: the CA check and failover plugins take over the remaining steps as they land (issues #4, #5)"

@@ -273,19 +273,29 @@ fn finish(cli: &Cli, report: &Report, exit: Exit) -> Result<Exit> {
 async fn read_state(cluster: &Cluster) -> Result<(bool, BTreeMap<String, Secret>)> {
     let namespace = cluster.namespace();
     let namespaces: Api<Namespace> = Api::all(cluster.client().clone());
-    let secrets: Api<Secret> = cluster.namespaced();
-    let everything = ListParams::default();
-    let (found, listed) = futures::join!(namespaces.get_opt(namespace), secrets.list(&everything));
+    let (found, current) = futures::join!(namespaces.get_opt(namespace), list_secrets(cluster));
     let found =
         found.map_err(|error| cluster.error(error, &format!("get namespace {namespace}")))?;
-    let listed = listed
-        .map_err(|error| cluster.error(error, &format!("list secrets in namespace {namespace}")))?;
-    let current = listed
+    Ok((found.is_some(), current?))
+}
+
+/// The namespace's secrets by name, in one list.
+async fn list_secrets(cluster: &Cluster) -> Result<BTreeMap<String, Secret>> {
+    let secrets: Api<Secret> = cluster.namespaced();
+    let listed = secrets
+        .list(&ListParams::default())
+        .await
+        .map_err(|error| {
+            cluster.error(
+                error,
+                &format!("list secrets in namespace {}", cluster.namespace()),
+            )
+        })?;
+    Ok(listed
         .items
         .into_iter()
         .filter_map(|secret| Some((secret.metadata.name.clone()?, secret)))
-        .collect();
-    Ok((found.is_some(), current))
+        .collect())
 }
 
 /// Compares each bundled secret with the cluster's. Refuses, before any
@@ -604,7 +614,7 @@ fn updated(existing: &Secret, wanted: &Secret) -> Secret {
 
 /// Reads every secret back (one list) and compares data digests.
 async fn verify(cluster: &Cluster, bundle: &Bundle, backup: Option<&str>) -> Result<()> {
-    let (_, current) = read_state(cluster).await?;
+    let current = list_secrets(cluster).await?;
     let mismatched: Vec<String> = bundle
         .secrets
         .iter()

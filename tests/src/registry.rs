@@ -544,14 +544,6 @@ impl Registry {
             .cloned()
     }
 
-    /// Whether any version of the group exists (to tell an unknown resource
-    /// from an unknown group-version).
-    pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.read()
-            .iter()
-            .any(|found| found.group == group && found.version == version)
-    }
-
     /// Serves the CRD's types (replacing those it served before).
     pub fn register_crd(&self, crd: &Value) -> Result<Vec<ResourceType>, String> {
         let new_types = types_from_crd(crd)?;
@@ -806,7 +798,11 @@ mod tests {
             .unwrap();
         assert!(found.namespaced && found.status_subresource && found.is_custom());
         assert_eq!(found.short_names, ["mp"]);
-        assert!(registry.serves_group_version("install.tetrate.io", "v1alpha1"));
+        assert!(
+            registry
+                .resource_list("install.tetrate.io", "v1alpha1")
+                .is_some()
+        );
         assert_eq!(
             registry.unregister_crd("managementplanes.install.tetrate.io"),
             Some(ResourceId::new("install.tetrate.io", "managementplanes"))

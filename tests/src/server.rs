@@ -78,7 +78,22 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// Starts every cluster, seeds it and writes the kubeconfig. The servers
+    /// are tasks on the caller's tokio runtime: a test that blocks its thread
+    /// (e.g. `std::process::Command::output`) needs a multi-thread runtime or
+    /// `tokio::task::block_in_place`.
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
+        for (index, cluster) in options.clusters.iter().enumerate() {
+            if options.clusters[..index]
+                .iter()
+                .any(|earlier| earlier.name == cluster.name)
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cluster name {:?} is given twice", cluster.name),
+                ));
+            }
+        }
         // Several sandboxes in one process race to install it; any winner is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let shared_root = CertAuthority::new_root("mp-sandbox shared root CA");
@@ -118,7 +133,13 @@ impl Sandbox {
                 certs: cluster_options.certs,
                 shared_root: &shared_root,
                 floating_dns_name: &options.floating_dns_name,
-                front_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + index as u8)),
+                // One TEST-NET-1 address per cluster.
+                front_address: IpAddr::V4(Ipv4Addr::new(
+                    192,
+                    0,
+                    2,
+                    u8::try_from(10 + index).unwrap_or(u8::MAX),
+                )),
             };
             for object in seed::seed_objects(&context) {
                 cluster.seed(object).map_err(|error| {
@@ -918,6 +939,14 @@ async fn route(cluster: &Cluster, request: &ApiRequest) -> Result<Response<Body>
     }
     if target.subresource.as_deref() == Some("status") && !target.resource.status_subresource {
         return Err(ApiError::path_not_found());
+    }
+    // Across namespaces a namespaced resource can only be listed or watched.
+    if target.resource.namespaced && target.namespace.is_none() && !matches!(verb, "list" | "watch")
+    {
+        return Err(match target.name {
+            Some(_) => ApiError::path_not_found(),
+            None => ApiError::method_not_allowed(),
+        });
     }
     match (verb, target.subresource.as_deref()) {
         ("get", None | Some("status")) => get(cluster, request, &target),
@@ -3271,6 +3300,10 @@ mod tests {
         send(&cluster, Method::POST, SECRETS, secret("x")).await;
         let (status, _) = get(&cluster, "/api/v1/namespaces/tsb/secrets/x/status").await;
         assert_eq!(status, 404, "Secrets have no status subresource");
+        let (status, _) = get(&cluster, "/api/v1/secrets/x").await;
+        assert_eq!(status, 404, "a namespaced object needs its namespace");
+        let (status, _) = send(&cluster, Method::POST, "/api/v1/secrets", secret("y")).await;
+        assert_eq!(status, 405);
     }
 
     #[tokio::test]
@@ -3483,6 +3516,77 @@ mod tests {
         assert_eq!(common_name(&der).as_deref(), Some("active-admin"));
         assert_eq!(common_name(&[0x30, 0x03, 0x02]), None);
         assert_eq!(common_name(&[]), None);
+    }
+
+    async fn start_sandbox(dir: &Path) -> Sandbox {
+        Sandbox::start(SandboxOptions {
+            clusters: vec![ClusterOptions {
+                name: "solo".into(),
+                seed: SeedKind::Empty,
+                certs: CertVariant::SharedRoot,
+            }],
+            kubeconfig_path: dir.join("kubeconfig"),
+            namespace: "tsb".into(),
+            ready_delay: Duration::from_millis(10),
+            floating_dns_name: "tsb.example.com".into(),
+        })
+        .await
+        .unwrap()
+    }
+
+    fn address_of(handle: &ClusterHandle) -> String {
+        handle
+            .server_url()
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn duplicate_cluster_names_are_refused() {
+        let cluster = ClusterOptions {
+            name: "twin".into(),
+            seed: SeedKind::Empty,
+            certs: CertVariant::SharedRoot,
+        };
+        let refused = Sandbox::start(SandboxOptions {
+            clusters: vec![cluster.clone(), cluster],
+            kubeconfig_path: std::env::temp_dir().join("mp-sandbox-never-written"),
+            namespace: "tsb".into(),
+            ready_delay: Duration::ZERO,
+            floating_dns_name: "tsb.example.com".into(),
+        })
+        .await;
+        let error = refused.err().expect("refused");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("twin"));
+    }
+
+    #[tokio::test]
+    async fn set_down_refuses_connections_and_up_reopens_the_same_port() {
+        let dir = std::env::temp_dir().join(format!("mp-sandbox-down-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sandbox = start_sandbox(&dir).await;
+        assert!(sandbox.kubeconfig().exists());
+        let handle = sandbox.cluster("solo");
+        assert_eq!(handle.name(), "solo");
+        assert!(handle.object("", "namespaces", None, "default").is_some());
+        let address = address_of(handle);
+        tokio::net::TcpStream::connect(&address).await.unwrap();
+        handle.set_down(true).await.unwrap();
+        assert!(tokio::net::TcpStream::connect(&address).await.is_err());
+        handle.set_down(false).await.unwrap();
+        tokio::net::TcpStream::connect(&address).await.unwrap();
+        assert_eq!(address_of(handle), address);
+
+        let admin = sandbox.serve_admin().await.unwrap();
+        assert!(admin.starts_with("http://127.0.0.1:"));
+        drop(sandbox);
+        // Aborted tasks release their sockets on the next scheduler turn.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tokio::net::TcpStream::connect(&address).await.is_err());
+        let admin_address = admin.trim_start_matches("http://");
+        assert!(tokio::net::TcpStream::connect(admin_address).await.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -44,16 +44,6 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One change, as watches see it.
 #[derive(Debug)]
 pub struct WatchEvent {
@@ -64,12 +54,6 @@ pub struct WatchEvent {
     /// object leaving their selection from one changing inside it.
     pub previous: Option<Arc<Value>>,
     pub resource_version: u64,
-}
-
-impl WatchEvent {
-    pub fn namespace(&self) -> &str {
-        namespace_of(&self.object)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

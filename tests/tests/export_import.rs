@@ -1,0 +1,731 @@
+//! Runbook steps 1-2 end to end: `kubectl mp-export` on the active sandbox
+//! cluster, `kubectl mp-import` on the standby, with real kubectl as referee.
+
+mod plugin_support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use mp_sandbox::SeedKind;
+use mp_sandbox::faults::{FaultAction, FaultRule};
+use plugin_support::World;
+use serde_json::Value;
+
+const GENERIC_EXPORTED: [&str; 11] = [
+    "admin-credentials",
+    "custom-host-ca",
+    "elastic-credentials",
+    "es-certs",
+    "iam-signing-key",
+    "ldap-credentials",
+    "local-user-credentials",
+    "mpc-certs",
+    "postgres-credentials",
+    "tsb-certs",
+    "xcp-central-cert",
+];
+
+fn data(secret: &Value) -> Value {
+    secret["data"].clone()
+}
+
+/// Requests that change something, from the sandbox's counters.
+fn writes(counters: &BTreeMap<String, u64>) -> u64 {
+    counters
+        .iter()
+        .filter(|(key, _)| {
+            ["create ", "update ", "patch ", "delete "]
+                .iter()
+                .any(|verb| key.starts_with(verb))
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
+fn total(counters: &BTreeMap<String, u64>) -> u64 {
+    counters.values().sum()
+}
+
+/// Every secret value of `cluster`'s tsb namespace, raw and base64, for leak scans.
+fn secret_values(world: &World, cluster: &str, names: &[&str]) -> Vec<String> {
+    let mut values = Vec::new();
+    for name in names {
+        let secret = world
+            .secret(cluster, name)
+            .unwrap_or_else(|| panic!("{name} seeded"));
+        for encoded in secret["data"].as_object().expect("data").values() {
+            let encoded = encoded.as_str().expect("base64 string").to_string();
+            let raw = BASE64.decode(&encoded).expect("base64");
+            if raw.len() >= 8 {
+                for line in String::from_utf8_lossy(&raw)
+                    .lines()
+                    .filter(|line| line.len() >= 16 && !line.starts_with("-----"))
+                {
+                    values.push(line.to_string());
+                }
+                values.push(String::from_utf8_lossy(&raw).into_owned());
+                values.push(encoded);
+            }
+        }
+    }
+    values
+}
+
+fn assert_no_secret_in(output: &str, values: &[String]) {
+    for value in values {
+        assert!(
+            !output.contains(value.as_str()),
+            "a secret value leaked into the output:\n{output}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    world.cluster("active").reset_counters();
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--values-out",
+            "values.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "exported 1 secret from context \"active\" (namespace tsb, helm model) to b.yaml:"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("  iam-signing-key (Opaque): private.key "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "data goes to the file: {}",
+        out.stdout
+    );
+    let counters = world.cluster("active").counters();
+    assert!(
+        total(&counters) <= 2,
+        "export budget is 2 requests: {counters:?}"
+    );
+    assert_eq!(writes(&counters), 0);
+
+    for file in ["b.yaml", "values.yaml"] {
+        let mode = std::fs::metadata(world.path(file))
+            .expect(file)
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(world.path("values.yaml")).unwrap())
+            .unwrap();
+    assert!(
+        values.get("spec").is_some_and(Value::is_object),
+        "values keep spec: {values}"
+    );
+    assert!(
+        values.get("secrets").is_none(),
+        "values drop secrets: {values}"
+    );
+    assert!(
+        values.get("image").is_some(),
+        "values keep the rest: {values}"
+    );
+
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("created namespace tsb"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("iam-signing-key              create (1 keys)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("all 1 verified by data digest"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        data(&world.secret("active", "iam-signing-key").unwrap())
+    );
+
+    world.cluster("standby").reset_counters();
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
+        .await;
+    assert_eq!(
+        out.code,
+        Some(0),
+        "re-running changes nothing, even without --yes: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("nothing to change: all 1 secrets already match"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(writes(&world.cluster("standby").counters()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--values-out",
+            "dr_mp_values.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("exported 11 secrets from context \"active\" (namespace tsb, generic model)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("absent (optional): azure-credentials, iam-oidc-client-secret"),
+        "{}",
+        out.stderr
+    );
+    let bundle = std::fs::read_to_string(world.path("b.yaml")).unwrap();
+    let list: Value = serde_saphyr::from_str(&bundle).unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, GENERIC_EXPORTED);
+    for item in list["items"].as_array().unwrap() {
+        let metadata = item["metadata"].as_object().unwrap();
+        for server_field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "managedFields",
+            "ownerReferences",
+        ] {
+            assert!(
+                !metadata.contains_key(server_field),
+                "{server_field} must be cleaned: {item}"
+            );
+        }
+    }
+    assert!(
+        !bundle.contains("service-account-token"),
+        "token secrets are never exported"
+    );
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(world.path("dr_mp_values.yaml")).unwrap())
+            .unwrap();
+    assert!(
+        values["spec"]["dataStore"].is_object(),
+        "the ManagementPlane spec: {values}"
+    );
+    assert!(values.get("secrets").is_none());
+
+    world.cluster("standby").reset_counters();
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.yaml",
+            "--yes",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["namespaceCreated"], true);
+    assert!(
+        report["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|plan| plan["action"] == "create"),
+        "{report}"
+    );
+    let counters = world.cluster("standby").counters();
+    assert!(
+        total(&counters) <= 11 + 3 + 1,
+        "import budget N+3 (+1 namespace create): {counters:?}"
+    );
+    for name in GENERIC_EXPORTED {
+        assert_eq!(
+            data(&world.secret("standby", name).unwrap()),
+            data(&world.secret("active", name).unwrap()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let out = world
+        .kubectl(&[
+            "--context",
+            "active",
+            "-n",
+            "tsb",
+            "delete",
+            "secret",
+            "tsb-certs",
+            "postgres-credentials",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("required secrets missing in namespace tsb: postgres-credentials, tsb-certs; nothing was written"), "{}", out.stderr);
+    assert!(!world.path("b.yaml").exists());
+
+    // Knowingly leaving them out is the user's call.
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--exclude",
+            "tsb-certs",
+            "--exclude",
+            "postgres-credentials",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "c.yaml",
+            "--include",
+            "no-such-secret",
+        ])
+        .await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("no-such-secret"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let bundle = std::fs::read_to_string(world.path("b.yaml")).unwrap();
+    let encoded = world.secret("active", "admin-credentials").unwrap()["data"]["admin"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(bundle.contains(&encoded));
+    let tampered = bundle.replace(&encoded, &BASE64.encode("attacker's password hash"));
+    std::fs::write(world.path("tampered.yaml"), tampered).unwrap();
+    let configmap = bundle.replacen("kind: Secret", "kind: ConfigMap", 1);
+    std::fs::write(world.path("configmap.yaml"), configmap).unwrap();
+    std::fs::write(world.path("broken.yaml"), "{not: yaml: at all").unwrap();
+
+    world.cluster("standby").reset_counters();
+    for (file, message) in [
+        (
+            "tampered.yaml",
+            "bundle tampered.yaml was changed after export",
+        ),
+        ("configmap.yaml", "a bundle holds only v1 Secrets"),
+        (
+            "broken.yaml",
+            "bundle broken.yaml: no `# kubectl-mp/format` header line",
+        ),
+        ("absent.yaml", "cannot read bundle absent.yaml"),
+    ] {
+        let out = world
+            .kubectl(&["mp-import", "--context", "standby", "-f", file, "--yes"])
+            .await;
+        assert_eq!(out.code, Some(2), "{file}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{file}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    }
+    assert_eq!(
+        total(&world.cluster("standby").counters()),
+        0,
+        "a bad bundle never reaches the cluster"
+    );
+
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-n",
+            "tsb-dr",
+            "-f",
+            "b.yaml",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("holds namespace \"tsb\", the target is \"tsb-dr\""),
+        "{}",
+        out.stderr
+    );
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.yaml",
+            "--yes",
+            "--namespace-remap",
+            "tsb=tsb-dr",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        world
+            .cluster("standby")
+            .object("", "secrets", Some("tsb-dr"), "tsb-certs")
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_files_are_never_overwritten_without_force_nor_printed_to_a_terminal_implicitly() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    std::fs::write(world.path("b.yaml"), "precious").unwrap();
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("b.yaml already exists; choose another file, or pass --force"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.path("b.yaml")).unwrap(),
+        "precious"
+    );
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--force",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        std::fs::read_to_string(world.path("b.yaml"))
+            .unwrap()
+            .starts_with("# kubectl-mp bundle")
+    );
+    assert_eq!(
+        std::fs::metadata(world.path("b.yaml"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    // stdout is a pipe here: without -o the bundle goes there, as for `> file`.
+    let out = world.kubectl(&["mp-export", "--context", "active"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.starts_with("# kubectl-mp bundle"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let out = world.shell("kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes").await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
+
+    // The bundle is a plain v1 List: kubectl applies it unchanged.
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    assert_eq!(
+        world
+            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .await
+            .code,
+        Some(0)
+    );
+    assert_eq!(
+        world
+            .kubectl(&["--context", "standby", "create", "namespace", "tsb"])
+            .await
+            .code,
+        Some(0)
+    );
+    let out = world
+        .kubectl(&["--context", "standby", "apply", "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("secret/tsb-certs created"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        data(&world.secret("standby", "tsb-certs").unwrap()),
+        data(&world.secret("active", "tsb-certs").unwrap())
+    );
+    // ...and mp-import then finds nothing to change.
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing to change"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_are_planned_diffed_backed_up_and_restorable() {
+    // Both clusters run a helm MP, each with its own iam-signing-key.
+    let world = World::start(SeedKind::TsbHelm, SeedKind::TsbHelm).await;
+    let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
+    assert_ne!(
+        standby_original,
+        data(&world.secret("active", "iam-signing-key").unwrap())
+    );
+    assert_eq!(
+        world
+            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .await
+            .code,
+        Some(0)
+    );
+
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.yaml",
+            "--dry-run",
+            "--diff",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("iam-signing-key              update (changed: private.key)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("~ private.key "), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("dry run: the server accepted all 1 changes; nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        standby_original
+    );
+
+    // No terminal and no --yes: refused before anything changes.
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("refusing to change 1 secret in namespace tsb of context \"standby\" without confirmation"), "{}", out.stderr);
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        standby_original
+    );
+
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        data(&world.secret("active", "iam-signing-key").unwrap())
+    );
+    let backup = std::fs::read_dir(world.path("."))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|name| name.starts_with("mp-import-backup-standby-tsb-"))
+        .expect("a backup bundle");
+    assert_eq!(
+        std::fs::metadata(world.path(&backup))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(out.stderr.contains(&format!("backup of the 1 secret it replaces: ./{backup} (restore: kubectl mp-import --context standby -n tsb -f ./{backup} --yes)")), "{}", out.stderr);
+
+    let restore = format!("./{backup}");
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", &restore, "--yes"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        standby_original,
+        "restored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_failure_midway_exits_4_and_a_rerun_converges() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    assert_eq!(
+        world
+            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .await
+            .code,
+        Some(0)
+    );
+    let standby = world.cluster("standby");
+    standby.add_fault(FaultRule {
+        verb: Some("create".into()),
+        path_contains: Some("/secrets".into()),
+        nth: Some(3),
+        times: Some(1),
+        action: FaultAction::Status(500),
+    });
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("import stopped midway: wrote "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("run the same import again: it converges"),
+        "{}",
+        out.stderr
+    );
+    standby.clear_faults();
+
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 secret changed, all 11 verified"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_value_appears_in_any_output() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::TsbGeneric).await;
+    let values = secret_values(&world, "active", &GENERIC_EXPORTED);
+    let standby_values = secret_values(&world, "standby", &GENERIC_EXPORTED);
+    assert!(values.len() > 20, "the scan has values to look for");
+    let runs = [
+        world
+            .kubectl(&[
+                "mp-export",
+                "--context",
+                "active",
+                "-o",
+                "b.yaml",
+                "-v",
+                "--values-out",
+                "v.yaml",
+            ])
+            .await,
+        world
+            .kubectl(&[
+                "mp-import",
+                "--context",
+                "standby",
+                "-f",
+                "b.yaml",
+                "--diff",
+                "--dry-run",
+                "-v",
+            ])
+            .await,
+        world
+            .kubectl(&[
+                "mp-import",
+                "--context",
+                "standby",
+                "-f",
+                "b.yaml",
+                "--diff",
+                "--yes",
+                "-v",
+                "-o",
+                "json",
+            ])
+            .await,
+        world
+            .kubectl(&[
+                "mp-import",
+                "--context",
+                "standby",
+                "-f",
+                "b.yaml",
+                "-o",
+                "yaml",
+            ])
+            .await,
+    ];
+    for out in &runs {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_no_secret_in(&out.all(), &values);
+        assert_no_secret_in(&out.all(), &standby_values);
+    }
+    let values_file = std::fs::read_to_string(world.path("v.yaml")).unwrap();
+    assert_no_secret_in(&values_file, &values);
+}
