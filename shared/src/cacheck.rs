@@ -1138,7 +1138,7 @@ fn compare(
                 checks.push(root_comparison(a, &first_certs[i], b, &second_certs[j]))
             }
             (Some(_), None) => checks.push(absent(name, a, b, second)),
-            (None, Some(_)) => checks.push(only_on_second(name, a, b)),
+            (None, Some(_)) => checks.push(absent(name, b, a, first)),
             (None, None) => {}
         }
     }
@@ -1159,24 +1159,10 @@ fn absent(name: &str, present_on: &str, missing_on: &str, missing: &MpSnapshot) 
             format!("{name}: holds certificates on {present_on}, none on {missing_on}"),
         )
         .hint(format!(
-            "copy it from the active MP (kubectl mp-export, then kubectl mp-import), or provide {name} on {missing_on} from the same root CA"
+            "both MPs need the same certificates: copy {name} from the MP that serves clients today (kubectl mp-export, then kubectl mp-import), or provide it on {missing_on} from the same root CA"
         ))
     };
     result.secret(name)
-}
-
-/// A secret only the standby side has: nothing to compare it with, and no
-/// client of the active MP relies on it.
-fn only_on_second(name: &str, first: &str, second: &str) -> CheckResult {
-    CheckResult::new(
-        id::PRESENT_ON_BOTH,
-        CheckStatus::Warn,
-        format!("{name}: holds certificates on {second} only, not on {first}; not compared"),
-    )
-    .hint(format!(
-        "the {second} MP gets some certificates from elsewhere than the {first}: make sure what it serves comes from the {first}'s root CA"
-    ))
-    .secret(name)
 }
 
 fn root_comparison(a: &str, first: &SecretCerts, b: &str, second: &SecretCerts) -> CheckResult {
@@ -1958,15 +1944,10 @@ mod tests {
         );
         let report = run(&[standby.clone(), active.clone()], &options());
         let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
+        assert_eq!(check.status, CheckStatus::Fail, "whichever side lacks it");
         assert_eq!(
-            check.status,
-            CheckStatus::Warn,
-            "only the second side has it"
-        );
-        assert!(
-            check.title.contains("on active only, not on standby"),
-            "{}",
-            check.title
+            check.title,
+            "es-certs: holds certificates on active, none on standby"
         );
 
         standby.origin = Origin::Bundle {
