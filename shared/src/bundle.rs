@@ -96,21 +96,30 @@ impl Bundle {
 
     /// Reads a bundle from `source` (a path, or `-` for stdin) and checks it.
     pub fn read(source: &str) -> Result<Bundle> {
-        let text = if source == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|error| {
-                    Error::usage(format!("cannot read the bundle from stdin: {error}"))
-                })?;
-            text
+        Bundle::read_with_identity(source, None)
+    }
+
+    /// Like [`Bundle::read`], opening an age-encrypted bundle with `identity_file`.
+    pub fn read_with_identity(source: &str, identity_file: Option<&Path>) -> Result<Bundle> {
+        let origin = if source == "-" { "stdin" } else { source };
+        let mut bytes = Vec::new();
+        if source == "-" {
+            std::io::stdin().read_to_end(&mut bytes).map_err(|error| {
+                Error::usage(format!("cannot read the bundle from stdin: {error}"))
+            })?;
         } else {
-            std::fs::read_to_string(Path::new(source)).map_err(|error| {
+            bytes = std::fs::read(Path::new(source)).map_err(|error| {
                 Error::usage(format!("cannot read bundle {source}: {error}"))
                     .with_next_step("check the path given with -f")
-            })?
-        };
-        let origin = if source == "-" { "stdin" } else { source };
+            })?;
+        }
+        if crate::seal::is_encrypted(&bytes) {
+            bytes = crate::seal::decrypt(&bytes, identity_file, origin)?;
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::usage(format!("bundle {origin} is not text"))
+                .with_next_step("use a bundle written by `kubectl mp-export`")
+        })?;
         Bundle::parse(&text, origin)
     }
 

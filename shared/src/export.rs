@@ -33,7 +33,8 @@ Examples:
 
   # Output: the standby's install values too, or the bundle straight into an import
   kubectl mp-export --context active -o b.yaml --values-out dr_mp_values.yaml
-  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes";
+  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes
+  kubectl mp-export --context active -o b.age --encrypt-to age1...";
 
 /// `--model`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +86,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub values_out: Option<PathBuf>,
 
+    /// Encrypt the bundle with age to this recipient (age1…); repeatable
+    #[arg(long, value_name = "RECIPIENT", help_heading = "Output")]
+    pub encrypt_to: Vec<String>,
+
     /// Replace existing output files
     #[arg(long, help_heading = "Output")]
     pub force: bool,
@@ -121,7 +126,10 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     .await?;
 
     let export = read_and_select(&cluster, &layout, &cli).await?;
-    let bundle_text = export.bundle.render()?;
+    let mut bundle_bytes = export.bundle.render()?.into_bytes();
+    if !cli.encrypt_to.is_empty() {
+        bundle_bytes = crate::seal::encrypt(&bundle_bytes, &cli.encrypt_to)?;
+    }
     let values_text = match &cli.values_out {
         Some(_) => Some(
             crate::yaml::to_string(&export.values()?)
@@ -136,14 +144,14 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     }
     let written_to = match &destination {
         Destination::File(path) => {
-            write_private(path, bundle_text.as_bytes(), cli.force)?;
+            write_private(path, &bundle_bytes, cli.force)?;
             path.display().to_string()
         }
         Destination::Stdout => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
             stdout
-                .write_all(bundle_text.as_bytes())
+                .write_all(&bundle_bytes)
                 .and_then(|()| stdout.flush())
                 .map_err(|error| {
                     Error::failed(format!("cannot write the bundle to stdout: {error}"))
@@ -152,6 +160,12 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         }
     };
     export.report(&ui, &written_to, cli.values_out.as_ref());
+    if !cli.encrypt_to.is_empty() {
+        ui.info(&format!(
+            "the bundle is encrypted with age to {} recipient(s); import it with --identity",
+            cli.encrypt_to.len()
+        ));
+    }
     Ok(Exit::Ok)
 }
 

@@ -29,6 +29,8 @@ Examples:
   kubectl mp-import --context standby -f b.yaml --diff --dry-run
   # ... into another namespace than the bundle's
   kubectl mp-import --context standby -f b.yaml --namespace-remap tsb=tsb-dr
+  # ... an encrypted bundle
+  kubectl mp-import --context standby -f b.age --identity ~/.config/age/key.txt
 
   # Output: scripts confirm with --yes and read the result as JSON on stdout
   kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes -o json";
@@ -57,6 +59,10 @@ pub struct Cli {
         help_heading = "What to import"
     )]
     pub file: String,
+
+    /// age identity file to open an encrypted bundle
+    #[arg(long, value_name = "FILE", help_heading = "What to import")]
+    pub identity: Option<PathBuf>,
 
     /// Import a bundle of namespace FROM into namespace TO
     #[arg(long, value_name = "FROM=TO", value_parser = parse_remap, help_heading = "What to import")]
@@ -141,7 +147,7 @@ pub struct Report {
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     // Everything about the bundle is checked before any cluster is contacted.
-    let mut bundle = Bundle::read(&cli.file)?;
+    let mut bundle = Bundle::read_with_identity(&cli.file, cli.identity.as_deref())?;
     let mut connection = cli.connection.clone();
     match &cli.namespace_remap {
         Some((from, to)) => {

@@ -14,6 +14,7 @@ pub mod output;
 pub mod pending;
 pub mod prompt;
 pub mod redact;
+pub mod seal;
 pub mod tsb;
 pub mod yaml;
 

@@ -729,3 +729,66 @@ async fn no_secret_value_appears_in_any_output() {
     let values_file = std::fs::read_to_string(world.path("v.yaml")).unwrap();
     assert_no_secret_in(&values_file, &values);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_bundle_travels_and_only_its_identity_opens_it() {
+    use age::secrecy::ExposeSecret;
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let identity = age::x25519::Identity::generate();
+    std::fs::write(
+        world.path("key.txt"),
+        format!("{}\n", identity.to_string().expose_secret()),
+    )
+    .unwrap();
+    let recipient = identity.to_public().to_string();
+
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.age",
+            "--encrypt-to",
+            &recipient,
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("encrypted with age to 1 recipient(s)"),
+        "{}",
+        out.stderr
+    );
+    let sealed = std::fs::read_to_string(world.path("b.age")).unwrap();
+    assert!(
+        sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{sealed}"
+    );
+    assert_no_secret_in(&sealed, &secret_values(&world, "active", &GENERIC_EXPORTED));
+    assert!(!sealed.contains("tsb-certs"));
+
+    let out = world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.age", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("bundle b.age is encrypted with age; pass --identity FILE"),
+        "{}",
+        out.stderr
+    );
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.age",
+            "--identity",
+            "key.txt",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
+}
