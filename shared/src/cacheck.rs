@@ -90,6 +90,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, help_heading = "Offline")]
     pub bundle: Vec<String>,
 
+    /// age identity file to open encrypted bundles (from kubectl mp-export --encrypt-to)
+    #[arg(long, value_name = "FILE", help_heading = "Offline")]
+    pub identity: Option<std::path::PathBuf>,
+
     /// The floating DNS name clients use for the MP: the leaves of --dns-name-secrets must cover it (skipped when not given)
     #[arg(long, value_name = "NAME", help_heading = "Checks")]
     pub dns_name: Option<String>,
@@ -1302,18 +1306,16 @@ fn plan(cli: &Cli) -> Result<Plan> {
     }
 }
 
-fn read_bundle(path: &str, role: &str) -> Result<MpSnapshot> {
-    Bundle::read(path).map(|bundle| bundle_snapshot(bundle, path, role))
-}
-
 async fn read_source(
+    cli: &Cli,
     source: &Source,
-    connection: &ConnectionArgs,
     layout: &TsbLayout,
     role: &str,
 ) -> Result<MpSnapshot> {
+    let connection = &cli.connection;
     match source {
-        Source::Bundle(path) => read_bundle(path, role),
+        Source::Bundle(path) => Bundle::read_with_identity(path, cli.identity.as_deref())
+            .map(|bundle| bundle_snapshot(bundle, path, role)),
         Source::Context(context) => {
             let kubeconfig = connection.load_kubeconfig()?;
             let cluster =
@@ -1323,11 +1325,8 @@ async fn read_source(
     }
 }
 
-async fn read_plan(
-    plan: &Plan,
-    connection: &ConnectionArgs,
-    layout: &TsbLayout,
-) -> Result<Vec<MpSnapshot>> {
+async fn read_plan(cli: &Cli, plan: &Plan, layout: &TsbLayout) -> Result<Vec<MpSnapshot>> {
+    let connection = &cli.connection;
     match plan {
         Plan::Single(source) => {
             // Alone, a cluster is named by its context.
@@ -1335,7 +1334,7 @@ async fn read_plan(
                 Source::Context(context) => context.as_str(),
                 Source::Bundle(_) => "bundle",
             };
-            Ok(vec![read_source(source, connection, layout, role).await?])
+            Ok(vec![read_source(cli, source, layout, role).await?])
         }
         Plan::Pair(Source::Context(active), Source::Context(standby)) => {
             let kubeconfig = connection.load_kubeconfig()?;
@@ -1350,8 +1349,8 @@ async fn read_plan(
         }
         Plan::Pair(active, standby) => {
             let (active, standby) = futures::try_join!(
-                read_source(active, connection, layout, "active"),
-                read_source(standby, connection, layout, "standby"),
+                read_source(cli, active, layout, "active"),
+                read_source(cli, standby, layout, "standby"),
             )?;
             Ok(vec![active, standby])
         }
@@ -1399,7 +1398,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     if options.dns_name.is_none() {
         ui.detail("no --dns-name: the SAN check is skipped");
     }
-    let snapshots = read_plan(&plan, &cli.connection, &layout).await?;
+    let snapshots = read_plan(&cli, &plan, &layout).await?;
     let report = check(&layout, &options, &snapshots);
     match cli.output.output {
         OutputFormat::Text => show(&ui, &report),

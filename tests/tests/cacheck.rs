@@ -331,6 +331,47 @@ async fn offline_a_bundle_against_a_cluster_and_against_another_bundle() {
         out.stderr
     );
 
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    std::fs::write(
+        world.path("key.txt"),
+        format!("{}\n", identity.to_string().expose_secret()),
+    )
+    .unwrap();
+    let recipient = identity.to_public().to_string();
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "active.age",
+            "--encrypt-to",
+            &recipient,
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = cacheck(&world, &["--bundle", "active.age", "--context", "active"]).await;
+    assert_eq!(
+        out.code,
+        Some(2),
+        "an encrypted bundle needs its identity: {}",
+        out.stderr
+    );
+    let out = cacheck(
+        &world,
+        &[
+            "--bundle",
+            "active.age",
+            "--identity",
+            "key.txt",
+            "--context",
+            "active",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
     world.cluster("active").reset_counters();
     let out = cacheck(
         &world,
