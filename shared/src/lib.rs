@@ -3,6 +3,7 @@
 //! parses its arguments and calls its module here.
 
 pub mod bundle;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod error;
