@@ -41,6 +41,9 @@ run kubectl mp-export --context active -o "$work/active-mp.bundle.yaml" --values
 ls -l "$work/active-mp.bundle.yaml" "$work/dr_mp_values.yaml" >&2
 head -n 10 "$work/active-mp.bundle.yaml" >&2
 
+step "The CA caution, before import: the active MP's certificates on their own"
+run kubectl mp-cacheck --context active --dns-name tsb.example.com
+
 step "Runbook step 2: import into the standby (plan, namespace creation, apply, read-back check)"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --diff --dry-run
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --yes
@@ -56,6 +59,8 @@ trap 'kill $sandbox $generic_sandbox 2>/dev/null || true; wait 2>/dev/null || tr
 for _ in $(seq 1 100); do [ -s "$work/generic-state.json" ] && break; sleep 0.1; done
 KUBECONFIG="$PWD/$work/generic.kubeconfig" run bash -o pipefail -c \
   'kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes'
+step "The CA caution on the pair: both MPs chain to the same root"
+KUBECONFIG="$PWD/$work/generic.kubeconfig" run kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.example.com
 
 step "Fencing order: the operator must go first, or it scales the MP back up"
 run kubectl --context active -n tsb scale deployment tsb iam --replicas=0
@@ -67,4 +72,4 @@ run kubectl --context active -n tsb rollout status deployment tsb --timeout=30s
 sleep 1
 run kubectl --context active -n tsb get deployment tsb-operator-management-plane tsb iam
 
-step "Demo done: the CA check and failover plugins take over the remaining steps as they land (issues #4, #5)"
+step "Demo done: the failover plugin takes over the fencing and cut-over as it lands (issue #5)"
