@@ -333,18 +333,16 @@ async fn exchange(
         }
     };
     let (answer, bytes) = response.into_parts();
-    let tsig_error = answer.signature().and_then(|tsig| tsig.data.error.clone());
-    match (verifier, tsig_error) {
-        (Some(mut verifier), None) => {
-            verifier.verify(&bytes).map_err(|error| {
-                ExchangeError::Invalid(format!(
-                    "the answer's TSIG signature does not verify: {error}"
-                ))
-            })?;
-            Ok(answer)
-        }
-        _ => Ok(answer),
+    // A TSIG error (BADSIG, BADKEY, BADTIME) comes unsigned: the caller reports it.
+    let tsig_error = answer.signature().and_then(|tsig| tsig.data.error);
+    if let (Some(mut verifier), None) = (verifier, tsig_error) {
+        verifier.verify(&bytes).map_err(|error| {
+            ExchangeError::Invalid(format!(
+                "the answer's TSIG signature does not verify: {error}"
+            ))
+        })?;
     }
+    Ok(answer)
 }
 
 fn unix_now() -> u64 {
@@ -567,7 +565,7 @@ async fn update_rfc2136(
     .await
     .map_err(|error| error.into_error(server, &format!("update {shown}")))?;
     let refused = format!("DNS update of {shown} refused by {server}");
-    if let Some(tsig_error) = answer.signature().and_then(|tsig| tsig.data.error.clone()) {
+    if let Some(tsig_error) = answer.signature().and_then(|tsig| tsig.data.error) {
         let reason = match tsig_error {
             TsigError::BadSig => "BADSIG".to_string(),
             TsigError::BadKey => "BADKEY".to_string(),
