@@ -12,6 +12,7 @@
 //! cluster; bad flags or an unreadable key file are `Error::usage` (2).
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
@@ -333,9 +334,14 @@ async fn exchange(
         }
     };
     let (answer, bytes) = response.into_parts();
-    // A TSIG error (BADSIG, BADKEY, BADTIME) comes unsigned: the caller reports it.
-    let tsig_error = answer.signature().and_then(|tsig| tsig.data.error);
-    if let (Some(mut verifier), None) = (verifier, tsig_error) {
+    // Error answers may come unsigned (a TSIG error such as BADSIG, or a server
+    // that does not know the key): the caller explains them and nothing changed.
+    // Only a success must carry a valid signature.
+    let unsigned_error = answer.metadata.response_code != ResponseCode::NoError
+        && answer
+            .signature()
+            .is_none_or(|tsig| tsig.data.error.is_some());
+    if let (Some(mut verifier), false) = (verifier, unsigned_error) {
         verifier.verify(&bytes).map_err(|error| {
             ExchangeError::Invalid(format!(
                 "the answer's TSIG signature does not verify: {error}"
@@ -504,8 +510,7 @@ pub async fn preflight(backend: &DnsBackend, name: &str, yes: bool) -> Result<()
                 .with_next_step("pass the command with --dns-exec"))
         }
         DnsBackend::Exec { .. } => Ok(()),
-        DnsBackend::Manual if yes => Err(manual_with_yes(name)),
-        DnsBackend::Manual => Ok(()),
+        DnsBackend::Manual => manual_confirmable(name, yes, on_terminal()),
     }
 }
 
@@ -586,7 +591,8 @@ async fn update_rfc2136(
     match answer.metadata.response_code {
         ResponseCode::NoError => Ok(()),
         ResponseCode::NotAuth => Err(Error::failed(format!(
-            "{refused}: it is not authoritative for zone {zone} (NOTAUTH)"
+            "{refused}: it is not authoritative for zone {zone}, or did not accept TSIG key {} (NOTAUTH)",
+            tsig.name
         ))
         .with_next_step("point --dns-server at the zone's primary server")),
         ResponseCode::Refused => Err(Error::failed(format!(
@@ -660,17 +666,30 @@ async fn run_command(command: &str, record: &DnsRecord, ui: &Ui) -> Result<()> {
     .with_next_step("fix the command (or change the record by hand), then re-run with --resume"))
 }
 
-fn manual_with_yes(name: &str) -> Error {
-    Error::usage(format!(
-        "the manual DNS backend needs a person to confirm the change of {name}, and --yes cannot"
-    ))
-    .with_next_step("drop --yes, or use --dns-backend rfc2136 or exec")
+/// Whether a person can confirm the manual change: not with `--yes` (nobody
+/// would have made it), and only on a terminal.
+fn manual_confirmable(name: &str, yes: bool, terminal: bool) -> Result<()> {
+    if yes {
+        return Err(Error::usage(format!(
+            "the manual DNS backend needs a person to confirm the change of {name}, and --yes cannot"
+        ))
+        .with_next_step("drop --yes, or use --dns-backend rfc2136 or exec"));
+    }
+    if !terminal {
+        return Err(Error::usage(format!(
+            "the manual DNS backend needs a terminal to confirm the change of {name}"
+        ))
+        .with_next_step("run on a terminal, or use --dns-backend rfc2136 or exec from scripts"));
+    }
+    Ok(())
+}
+
+fn on_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
-    if yes {
-        return Err(manual_with_yes(&record.name));
-    }
+    manual_confirmable(&record.name, yes, on_terminal())?;
     let record_type = if record.address.is_ipv4() {
         "A"
     } else {
@@ -693,9 +712,10 @@ fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
     }
 }
 
-/// Polls `server` until `name` answers exactly `address`, for at most
-/// `deadline`; returns the TTL it answers with, which is how long resolvers may
-/// keep handing out the old address.
+/// Polls `server` until `name` answers exactly `address` (and no other
+/// address), for at most `deadline`; returns the TTL it now answers with.
+/// Resolvers that cached the old answer keep it for up to the *old* record's
+/// TTL: take that from `lookup` before the update.
 pub async fn wait_for(
     server: SocketAddr,
     name: &str,
@@ -838,7 +858,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn manual_with_yes_is_refused_before_and_at_the_change() {
+    async fn manual_needs_a_terminal_and_no_yes() {
         let record = DnsRecord {
             name: "tsb.mp.example".into(),
             address: "192.0.2.7".parse().unwrap(),
@@ -849,15 +869,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.exit(), crate::error::Exit::Usage);
         assert!(error.to_string().contains("--yes cannot"), "{error}");
-        assert!(
-            preflight(&DnsBackend::Manual, "tsb.mp.example", true)
-                .await
-                .is_err()
-        );
-        assert!(
-            preflight(&DnsBackend::Manual, "tsb.mp.example", false)
-                .await
-                .is_ok()
-        );
+        assert!(manual_confirmable("tsb.mp.example", true, true).is_err());
+        let error = manual_confirmable("tsb.mp.example", false, false).unwrap_err();
+        assert!(error.to_string().contains("needs a terminal"), "{error}");
+        assert!(!error.to_string().contains("pass --yes"), "{error}");
+        assert!(manual_confirmable("tsb.mp.example", false, true).is_ok());
     }
 }
