@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::StreamExt;
+use hickory_net::NetError;
 use hickory_net::proto::op::{
     DnsRequest, DnsRequestOptions, Edns, Message, OpCode, Query, ResponseCode, UpdateMessage,
 };
@@ -303,9 +304,10 @@ impl ExchangeError {
     }
 }
 
-/// Sends one message over UDP (hickory retries within `EXCHANGE_TIMEOUT`),
-/// signing it when `signer` is given and then verifying the answer's signature
-/// unless the server reports a TSIG error (its error answers are unsigned).
+/// Sends one message over UDP, signing it when `signer` is given and verifying
+/// the answer's signature. hickory resends within `EXCHANGE_TIMEOUT` when no
+/// answer comes; our updates are idempotent (delete RRsets, add one record), so
+/// a resent update that the server applies twice changes nothing more.
 async fn exchange(
     server: SocketAddr,
     mut message: Message,
@@ -325,7 +327,10 @@ async fn exchange(
     let mut responses = stream.send_message(DnsRequest::new(message, options));
     let response = match responses.next().await {
         Some(Ok(response)) => response,
-        Some(Err(error)) => return Err(ExchangeError::Unreachable(error.to_string())),
+        Some(Err(error @ (NetError::Io(_) | NetError::Timeout | NetError::NoConnections))) => {
+            return Err(ExchangeError::Unreachable(error.to_string()));
+        }
+        Some(Err(error)) => return Err(ExchangeError::Invalid(error.to_string())),
         None => {
             return Err(ExchangeError::Unreachable(format!(
                 "no answer within {}s",
@@ -334,6 +339,12 @@ async fn exchange(
         }
     };
     let (answer, bytes) = response.into_parts();
+    if answer.metadata.truncation {
+        // Only a name with dozens of addresses overflows EDNS_PAYLOAD; an MP name has one.
+        return Err(ExchangeError::Invalid(
+            "the answer was truncated (too many records for one UDP answer)".to_string(),
+        ));
+    }
     // Error answers may come unsigned (a TSIG error such as BADSIG, or a server
     // that does not know the key): the caller explains them and nothing changed.
     // Only a success must carry a valid signature.
