@@ -1,0 +1,198 @@
+//! A throwaway BIND9 (`named`) on 127.0.0.1, authoritative for one zone that a
+//! TSIG key may update: the real server the DNS step talks to in production.
+//! Each `Bind` has its own directory, port and key, and dies with its value.
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The zone `named` serves.
+pub const ZONE: &str = "mp.example";
+/// The MP's name in that zone, and what it answers at the start.
+pub const NAME: &str = "tsb.mp.example";
+pub const ORIGINAL_V4: &str = "127.0.0.10";
+pub const ORIGINAL_V6: &str = "fd00::10";
+pub const ORIGINAL_TTL: u32 = 30;
+/// The key the zone's update-policy grants, and one it knows but grants nothing.
+pub const UPDATE_KEY: &str = "mp-update";
+pub const NO_GRANT_KEY: &str = "mp-readonly";
+
+const START_DEADLINE: Duration = Duration::from_secs(15);
+const START_ATTEMPTS: usize = 3;
+
+pub struct Bind {
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// Where a BIND tool lives: Debian puts them in /usr/sbin, which a normal
+/// user's PATH may lack.
+pub fn bind_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} not found (on PATH or in /usr/sbin): install Debian's bind9 package (.ci/run does)")
+        })
+}
+
+/// A fresh key file as BIND's `tsig-keygen` writes it.
+pub fn tsig_keygen(name: &str, path: &Path) {
+    let output = Command::new(bind_tool("tsig-keygen"))
+        .args(["-a", "hmac-sha256", name])
+        .output()
+        .expect("tsig-keygen runs");
+    assert!(
+        output.status.success(),
+        "tsig-keygen failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(path, output.stdout).expect("write the key file");
+}
+
+impl Bind {
+    /// Starts `named` in the foreground on a free port and waits (bounded)
+    /// until it serves the zone. A port taken between our probe and named's
+    /// bind is retried on another port.
+    pub fn start() -> Bind {
+        let named = bind_tool("named");
+        let dir = tempfile::tempdir().expect("temp dir");
+        tsig_keygen(UPDATE_KEY, &dir.path().join("update.key"));
+        tsig_keygen(NO_GRANT_KEY, &dir.path().join("readonly.key"));
+        std::fs::write(dir.path().join("mp.example.zone"), zone_file()).expect("write the zone");
+        let mut last_log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            std::fs::write(dir.path().join("named.conf"), named_conf(dir.path(), port))
+                .expect("write named.conf");
+            let log = std::fs::File::create(dir.path().join("named.log")).expect("log file");
+            // -g: foreground, logging to stderr; -4: IPv4 only. No -u: as root,
+            // named keeps running as root, which is fine for a throwaway server.
+            let mut child = Command::new(&named)
+                .arg("-g")
+                .arg("-4")
+                .arg("-c")
+                .arg(dir.path().join("named.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("named starts");
+            let started = Instant::now();
+            loop {
+                last_log =
+                    std::fs::read_to_string(dir.path().join("named.log")).unwrap_or_default();
+                if last_log.lines().any(|line| line.ends_with(" running")) {
+                    return Bind {
+                        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                        dir,
+                        child,
+                    };
+                }
+                let exited = child.try_wait().expect("poll named").is_some();
+                if exited || started.elapsed() > START_DEADLINE {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !last_log.contains("address in use") {
+                break;
+            }
+        }
+        panic!(
+            "named did not start serving within {}s; its log:\n{last_log}",
+            START_DEADLINE.as_secs()
+        );
+    }
+
+    /// The key file the zone's update-policy grants.
+    pub fn update_key_file(&self) -> PathBuf {
+        self.dir.path().join("update.key")
+    }
+
+    /// A key file named like the granted key, with another secret.
+    pub fn wrong_secret_key_file(&self) -> PathBuf {
+        let path = self.dir.path().join("wrong-secret.key");
+        tsig_keygen(UPDATE_KEY, &path);
+        path
+    }
+
+    /// A key file with a name the server does not know.
+    pub fn unknown_key_file(&self) -> PathBuf {
+        let path = self.dir.path().join("unknown.key");
+        tsig_keygen("mp-stranger", &path);
+        path
+    }
+
+    /// A key the server knows but the update-policy grants nothing.
+    pub fn no_grant_key_file(&self) -> PathBuf {
+        self.dir.path().join("readonly.key")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 at the time of asking.
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a UDP port");
+        let port = udp.local_addr().expect("local addr").port();
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn zone_file() -> String {
+    format!(
+        "$TTL 300\n\
+         @ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 30\n\
+         @ IN NS ns.{ZONE}.\n\
+         ns IN A 127.0.0.1\n\
+         {NAME}. {ORIGINAL_TTL} IN A {ORIGINAL_V4}\n\
+         {NAME}. {ORIGINAL_TTL} IN AAAA {ORIGINAL_V6}\n"
+    )
+}
+
+fn named_conf(dir: &Path, port: u16) -> String {
+    let dir = dir.display();
+    // `controls { };` keeps named off the shared rndc port 953, so parallel
+    // servers do not collide; no recursion makes it purely authoritative.
+    format!(
+        r#"options {{
+    directory "{dir}";
+    pid-file "{dir}/named.pid";
+    session-keyfile "{dir}/session.key";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify no;
+}};
+controls {{ }};
+include "{dir}/update.key";
+include "{dir}/readonly.key";
+zone "{ZONE}" {{
+    type primary;
+    file "{dir}/mp.example.zone";
+    update-policy {{ grant {UPDATE_KEY} zonesub ANY; }};
+}};
+"#
+    )
+}
