@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod files;
+pub mod front;
 pub mod helm;
 pub mod kubeconfig;
 pub mod output;

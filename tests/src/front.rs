@@ -80,7 +80,9 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpLis
     if count > MAX_CLUSTERS {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("at most {MAX_CLUSTERS} clusters per sandbox (one front address each), got {count}"),
+            format!(
+                "at most {MAX_CLUSTERS} clusters per sandbox (one front address each), got {count}"
+            ),
         ));
     }
     let mut last_taken = None;
@@ -90,7 +92,9 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpLis
         let mut taken = None;
         for index in 0..count {
             let Some(address) = front_address(block, index) else {
-                return Err(std::io::Error::other(format!("no front address for cluster {index}")));
+                return Err(std::io::Error::other(format!(
+                    "no front address for cluster {index}"
+                )));
             };
             match TcpListener::bind((address, FRONT_PORT)).await {
                 Ok(listener) => listeners.push(listener),
@@ -194,9 +198,7 @@ impl<S: AsRef<Store> + Send + Sync> ResolvesServerCert for StoreCertResolver<S> 
         let version = format!(
             "{}/{}",
             secret["metadata"]["uid"].as_str().unwrap_or(""),
-            secret["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or("")
+            secret["metadata"]["resourceVersion"].as_str().unwrap_or("")
         );
         let mut parsed = self
             .parsed
@@ -254,8 +256,12 @@ impl FrontDoor {
             parsed: Mutex::new(None),
         }));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Decided now rather than at the first tick, so a cluster without
+        // envoy refuses connections as soon as the sandbox has started.
+        let reserved = source.envoy_ready().then_some(listener);
         let task = tokio::spawn(follow_envoy(
-            listener,
+            address,
+            reserved,
             TlsAcceptor::from(Arc::new(config)),
             source,
         ));
@@ -276,19 +282,18 @@ impl Drop for FrontDoor {
 /// Listens while envoy is ready. Closing means dropping the listener (new
 /// connections are refused) and every open connection, as a fenced MP's
 /// load balancer has no endpoints left.
-async fn follow_envoy<S>(listener: TcpListener, acceptor: TlsAcceptor, source: FrontSource<S>)
-where
+async fn follow_envoy<S>(
+    address: SocketAddr,
+    mut reserved: Option<TcpListener>,
+    acceptor: TlsAcceptor,
+    source: FrontSource<S>,
+) where
     S: AsRef<Store> + Send + Sync + 'static,
 {
-    let Ok(address) = listener.local_addr() else {
-        return;
-    };
-    let mut reserved = Some(listener);
     // At most one accept loop; a JoinSet aborts it when this task is aborted.
     let mut serving = JoinSet::new();
-    let body = Bytes::from(
-        json!({"cluster": source.cluster_name, "service": "tsb-front"}).to_string(),
-    );
+    let body =
+        Bytes::from(json!({"cluster": source.cluster_name, "service": "tsb-front"}).to_string());
     let mut ticker = tokio::time::interval(FOLLOW_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -307,8 +312,8 @@ where
             };
             serving.spawn(serve(listener, acceptor.clone(), body.clone()));
         } else if !ready {
-            // Not ready from the start: release the reservation too, so
-            // connections are refused rather than left hanging.
+            // Not ready any more before serving: release the reservation
+            // too, so connections are refused rather than left hanging.
             reserved = None;
             // Only once the listener is really closed is the front door down.
             serving.shutdown().await;
@@ -497,7 +502,10 @@ mod tests {
 
     /// Handshakes with `address` trusting `authority`; returns the served
     /// leaf and the body of `GET /`.
-    async fn fetch(address: SocketAddr, authority: &CertAuthority) -> std::io::Result<(Vec<u8>, String)> {
+    async fn fetch(
+        address: SocketAddr,
+        authority: &CertAuthority,
+    ) -> std::io::Result<(Vec<u8>, String)> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut roots = rustls::RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(authority.cert_pem().as_bytes()) {
@@ -536,7 +544,10 @@ mod tests {
         panic!("{address} still accepts connections");
     }
 
-    async fn eventually_serving(address: SocketAddr, authority: &CertAuthority) -> (Vec<u8>, String) {
+    async fn eventually_serving(
+        address: SocketAddr,
+        authority: &CertAuthority,
+    ) -> (Vec<u8>, String) {
         for _ in 0..100 {
             if let Ok(served) = fetch(address, authority).await {
                 return served;
@@ -554,8 +565,14 @@ mod tests {
         let listener = reserve_front_listeners(1).await.unwrap().remove(0);
         let front = FrontDoor::start(listener, source.clone()).unwrap();
         let address = front.address();
-        // No envoy Deployment: the reservation is released.
-        eventually_refused(address).await;
+        // No envoy Deployment: refused from the start.
+        assert_eq!(
+            tokio::net::TcpStream::connect(address)
+                .await
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
 
         put_envoy(&source, Some(2));
         let (leaf, response) = eventually_serving(address, &authority).await;

@@ -25,8 +25,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::controller::{self, OperatorConfig};
-use crate::front::{self, FrontDoor, FrontSource};
 use crate::faults::{FaultAction, FaultRule, Faults};
+use crate::front::{self, FrontDoor, FrontSource};
 use crate::kubeconfig::{self, KubeconfigCluster};
 use crate::pki::CertAuthority;
 use crate::registry::{Registry, ResourceType};
