@@ -85,9 +85,19 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpLis
             ),
         ));
     }
+    reserve_in_blocks(count, (0..BLOCK_ATTEMPTS).map(|_| next_block())).await
+}
+
+/// The first of `blocks` where the front port is free on all `count`
+/// addresses; the error names the last address found taken.
+async fn reserve_in_blocks(
+    count: usize,
+    blocks: impl Iterator<Item = u32>,
+) -> std::io::Result<Vec<TcpListener>> {
+    let mut attempts = 0;
     let mut last_taken = None;
-    for _ in 0..BLOCK_ATTEMPTS {
-        let block = next_block();
+    for block in blocks {
+        attempts += 1;
         let mut listeners = Vec::with_capacity(count);
         let mut taken = None;
         for index in 0..count {
@@ -122,7 +132,7 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpLis
     Err(std::io::Error::new(
         std::io::ErrorKind::AddrInUse,
         format!(
-            "the MP front door port {FRONT_PORT} is taken on {BLOCK_ATTEMPTS} loopback address \
+            "the MP front door port {FRONT_PORT} is taken on {attempts} loopback address \
              blocks in a row (last {address}): stop whatever listens there (ss -ltnp)"
         ),
     ))
@@ -485,6 +495,37 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("at most 254 clusters")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_front_port_moves_to_the_next_block_or_fails_naming_it() {
+        let held = reserve_front_listeners(2).await.unwrap();
+        let taken = held[0].local_addr().unwrap();
+        let IpAddr::V4(ip) = taken.ip() else {
+            panic!("IPv4 front addresses")
+        };
+        let [_, high, low, _] = ip.octets();
+        let taken_block = (u32::from(high) - 1) * 256 + u32::from(low);
+        let free_block = (taken_block + BLOCKS / 2) % BLOCKS;
+
+        let moved = reserve_in_blocks(2, [taken_block, free_block].into_iter())
+            .await
+            .unwrap();
+        let moved_to = moved[0].local_addr().unwrap();
+        assert_eq!(moved_to.ip(), front_address(free_block, 0).unwrap());
+        assert_eq!(moved_to.port(), FRONT_PORT, "never another port");
+
+        let error = reserve_in_blocks(2, [taken_block, taken_block].into_iter())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "port 8443 is taken on 2 loopback address blocks in a row (last {taken})"
+            )),
+            "{message}"
         );
     }
 
