@@ -425,3 +425,35 @@ async fn run_kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_or_nameless_certificates_are_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = |name: &str, certs| ClusterOptions {
+        name: name.into(),
+        seed: SeedKind::TsbGeneric,
+        certs,
+    };
+    let sandbox = Sandbox::start(SandboxOptions {
+        clusters: vec![
+            cluster("expired", CertVariant::ExpiredLeaf),
+            cluster("nameless", CertVariant::MissingSan),
+        ],
+        kubeconfig_path: dir.path().join("kubeconfig"),
+        namespace: "tsb".into(),
+        ready_delay: Duration::from_millis(100),
+        floating_dns_name: DNS_NAME.into(),
+    })
+    .await
+    .expect("sandbox starts");
+    for (name, finding) in [
+        ("expired", "outside its validity period"),
+        ("nameless", "not valid for tsb.example.com"),
+    ] {
+        let cluster = sandbox.cluster(name);
+        let ca = secret_value(cluster, "tsb-certs", "ca.crt");
+        let error = probe_cluster(cluster, &ca).await.unwrap_err();
+        assert_eq!(error.exit(), Exit::Failed, "{error}");
+        assert!(error.to_string().contains(finding), "{name}: {error}");
+    }
+}
