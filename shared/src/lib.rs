@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod dns;
 pub mod error;
 pub mod files;
+pub mod front;
 pub mod helm;
 pub mod kubeconfig;
 pub mod mp;

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod controller;
 pub mod faults;
+pub mod front;
 pub mod kubeconfig;
 pub mod patch;
 pub mod pki;

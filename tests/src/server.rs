@@ -26,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::controller::{self, OperatorConfig};
 use crate::faults::{FaultAction, FaultRule, Faults};
+use crate::front::{self, FrontDoor, FrontSource};
 use crate::kubeconfig::{self, KubeconfigCluster};
 use crate::pki::CertAuthority;
 use crate::registry::{Registry, ResourceType};
@@ -100,7 +101,9 @@ impl Sandbox {
         let serving_ca = CertAuthority::new_root("mp-sandbox API CA");
         let mut clusters = Vec::with_capacity(options.clusters.len());
         let mut client_certs = Vec::with_capacity(options.clusters.len());
-        for (index, cluster_options) in options.clusters.iter().enumerate() {
+        let front_listeners = front::reserve_front_listeners(options.clusters.len()).await?;
+        for (cluster_options, front_listener) in options.clusters.iter().zip(front_listeners) {
+            let front_address = front_listener.local_addr()?.ip();
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
             let address = listener.local_addr()?;
             let serving = serving_ca.issue_server(
@@ -133,13 +136,7 @@ impl Sandbox {
                 certs: cluster_options.certs,
                 shared_root: &shared_root,
                 floating_dns_name: &options.floating_dns_name,
-                // One TEST-NET-1 address per cluster.
-                front_address: IpAddr::V4(Ipv4Addr::new(
-                    192,
-                    0,
-                    2,
-                    u8::try_from(10 + index).unwrap_or(u8::MAX),
-                )),
+                front_address,
             };
             for object in seed::seed_objects(&context) {
                 cluster.seed(object).map_err(|error| {
@@ -156,7 +153,16 @@ impl Sandbox {
             let listener_task =
                 tokio::spawn(serve_api(listener, Arc::clone(&tls), Arc::clone(&cluster)));
             let controller_task = tokio::spawn(run_controllers(Arc::clone(&cluster)));
+            let front = FrontDoor::start(
+                front_listener,
+                FrontSource {
+                    cluster: Arc::clone(&cluster),
+                    cluster_name: cluster_options.name.clone(),
+                    namespace: options.namespace.clone(),
+                },
+            )?;
             clusters.push(ClusterHandle {
+                front,
                 url: format!("https://{address}"),
                 address,
                 tls,
@@ -239,6 +245,8 @@ impl Drop for Sandbox {
 /// One running cluster: its URL, its objects and its knobs.
 pub struct ClusterHandle {
     cluster: Arc<Cluster>,
+    /// Stops with the handle (its Drop aborts the task).
+    front: FrontDoor,
     url: String,
     address: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
@@ -257,6 +265,12 @@ impl ClusterHandle {
     /// `https://127.0.0.1:PORT`
     pub fn server_url(&self) -> &str {
         &self.url
+    }
+    /// The MP front door's address: what the `envoy` Service reports as its
+    /// LoadBalancer ingress, where TLS is served on [`front::FRONT_PORT`]
+    /// while the `envoy` Deployment has ready replicas.
+    pub fn front_address(&self) -> IpAddr {
+        self.front.address().ip()
     }
     /// The bearer token of the `NAME-token` context.
     pub fn token(&self) -> &str {
@@ -387,6 +401,12 @@ fn tls_config(
         .map_err(|error| invalid("serving certificate", &error))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+impl AsRef<Store> for Cluster {
+    fn as_ref(&self) -> &Store {
+        &self.store
+    }
 }
 
 /// A cluster's state, shared by its connections, its controllers and its handle.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use mp_sandbox::front::FRONT_PORT;
 use mp_sandbox::{CertVariant, ClusterOptions, Sandbox, SandboxOptions, SeedKind};
 use serde_json::json;
 
@@ -19,7 +20,8 @@ struct Args {
     /// Where to write the kubeconfig (contexts NAME and NAME-token per cluster).
     #[arg(long, value_name = "PATH")]
     kubeconfig_out: PathBuf,
-    /// Where to write the state JSON (kubeconfig, admin URL, server URLs).
+    /// Where to write the state JSON (kubeconfig, admin URL, server URLs,
+    /// front addresses).
     #[arg(long, value_name = "PATH")]
     state_file: Option<PathBuf>,
     /// A cluster to start: NAME=SEED[:CERTS]; SEED is tsb-helm, tsb-generic or
@@ -121,7 +123,11 @@ async fn run(args: Args) -> Result<(), String> {
         .map(|cluster| {
             (
                 cluster.name().to_string(),
-                json!({"server": cluster.server_url()}),
+                json!({
+                    "server": cluster.server_url(),
+                    "front_address": cluster.front_address(),
+                    "front_port": FRONT_PORT,
+                }),
             )
         })
         .collect();

@@ -1,0 +1,647 @@
+//! The MP's front door (Service `envoy`, port `https-ingress` 8443): a TLS
+//! listener per cluster on the address the Service reports as its
+//! LoadBalancer ingress, so a failover can check that the standby serves.
+//!
+//! It follows the cluster's objects the way the real envoy would: it listens
+//! only while the `envoy` Deployment of the MP namespace has ready replicas
+//! (otherwise connections are refused), and every handshake serves the
+//! `tsb-certs` Secret as it is in the store at that moment.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use crate::store::{ResourceId, Store};
+
+/// The port of the `envoy` Service's `https-ingress` (what the seeds declare).
+pub const FRONT_PORT: u16 = 8443;
+/// The Deployment whose readiness decides whether the front door serves.
+pub const ENVOY_DEPLOYMENT: &str = "envoy";
+/// The Secret whose `tls.crt`/`tls.key` the front door serves.
+pub const FRONT_CERT_SECRET: &str = "tsb-certs";
+/// How often the front door looks at the envoy Deployment.
+const FOLLOW_PERIOD: Duration = Duration::from_millis(50);
+/// Address blocks a sandbox tries before giving up on a taken front port.
+const BLOCK_ATTEMPTS: u32 = 16;
+/// Front addresses are 127.HI.LO.N with HI in 1..=255: 127.0.0.0/24 is left
+/// alone (127.0.0.1, systemd-resolved's 127.0.0.53, ...).
+const BLOCKS: u32 = 255 * 256;
+/// Clusters one sandbox may have: N runs 1..=254 within a block.
+pub const MAX_CLUSTERS: usize = 254;
+
+/// The next address block of this process: starts at a random block, so
+/// concurrently running processes rarely meet, and counts up, so sandboxes
+/// within a process never share one.
+fn next_block() -> u32 {
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let random = crate::store::random_bytes::<4>();
+        AtomicU32::new(u32::from_be_bytes(random) % BLOCKS)
+    });
+    next.fetch_add(1, Ordering::Relaxed) % BLOCKS
+}
+
+/// The front address of cluster `index` in address block `block`.
+fn front_address(block: u32, index: usize) -> Option<IpAddr> {
+    if index >= MAX_CLUSTERS {
+        return None;
+    }
+    let high = u8::try_from(1 + block / 256).ok()?;
+    let low = u8::try_from(block % 256).ok()?;
+    let host = u8::try_from(index + 1).ok()?;
+    Some(IpAddr::V4(Ipv4Addr::new(127, high, low, host)))
+}
+
+/// Listening sockets reserved for `count` clusters' front doors on
+/// (127.x.y.N, [`FRONT_PORT`]), one per cluster, all in one fresh address
+/// block. Another process holding the port on one of those addresses makes
+/// it try the next block; the Service is seeded afterwards with whatever
+/// address won, so it never disagrees with the listener.
+pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpListener>> {
+    if count > MAX_CLUSTERS {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "at most {MAX_CLUSTERS} clusters per sandbox (one front address each), got {count}"
+            ),
+        ));
+    }
+    reserve_in_blocks(count, (0..BLOCK_ATTEMPTS).map(|_| next_block())).await
+}
+
+/// The first of `blocks` where the front port is free on all `count`
+/// addresses; the error names the last address found taken.
+async fn reserve_in_blocks(
+    count: usize,
+    blocks: impl Iterator<Item = u32>,
+) -> std::io::Result<Vec<TcpListener>> {
+    let mut attempts = 0;
+    let mut last_taken = None;
+    for block in blocks {
+        attempts += 1;
+        let mut listeners = Vec::with_capacity(count);
+        let mut taken = None;
+        for index in 0..count {
+            let Some(address) = front_address(block, index) else {
+                return Err(std::io::Error::other(format!(
+                    "no front address for cluster {index}"
+                )));
+            };
+            match TcpListener::bind((address, FRONT_PORT)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    taken = Some(SocketAddr::new(address, FRONT_PORT));
+                    break;
+                }
+                Err(error) => {
+                    return Err(std::io::Error::new(
+                        error.kind(),
+                        format!(
+                            "binding the MP front door on {address}:{FRONT_PORT}: {error} \
+                             (the sandbox needs the whole 127.0.0.0/8 on loopback, as Linux has)"
+                        ),
+                    ));
+                }
+            }
+        }
+        match taken {
+            None => return Ok(listeners),
+            Some(address) => last_taken = Some(address),
+        }
+    }
+    let address = last_taken.map_or_else(String::new, |address| address.to_string());
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!(
+            "the MP front door port {FRONT_PORT} is taken on {attempts} loopback address \
+             blocks in a row (last {address}): stop whatever listens there (ss -ltnp)"
+        ),
+    ))
+}
+
+/// What the front door reads from the cluster: its objects and its name.
+pub struct FrontSource<S> {
+    /// Owns the cluster's [`Store`].
+    pub cluster: Arc<S>,
+    pub cluster_name: String,
+    /// The MP namespace, where `envoy` and `tsb-certs` live.
+    pub namespace: String,
+}
+
+// Not derived: that would require `S: Clone`, and only the Arc is cloned.
+impl<S> Clone for FrontSource<S> {
+    fn clone(&self) -> Self {
+        FrontSource {
+            cluster: Arc::clone(&self.cluster),
+            cluster_name: self.cluster_name.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+impl<S: AsRef<Store>> FrontSource<S> {
+    fn store(&self) -> &Store {
+        (*self.cluster).as_ref()
+    }
+
+    /// Whether the `envoy` Deployment reports a ready replica.
+    pub fn envoy_ready(&self) -> bool {
+        self.store()
+            .get(
+                &ResourceId::new("apps", "deployments"),
+                &self.namespace,
+                ENVOY_DEPLOYMENT,
+            )
+            .and_then(|deployment| deployment.pointer("/status/readyReplicas")?.as_i64())
+            .is_some_and(|ready| ready > 0)
+    }
+
+    fn certificate_secret(&self) -> Option<Arc<Value>> {
+        self.store().get(
+            &ResourceId::new("", "secrets"),
+            &self.namespace,
+            FRONT_CERT_SECRET,
+        )
+    }
+}
+
+/// Serves the `tsb-certs` Secret's key pair as the store holds it at each
+/// handshake (parsed again only when the Secret's resourceVersion changes).
+/// A missing or unusable Secret fails the handshake, as envoy would.
+struct StoreCertResolver<S> {
+    source: FrontSource<S>,
+    /// (uid/resourceVersion of the Secret, the key pair parsed from it)
+    parsed: Mutex<Option<(String, Arc<CertifiedKey>)>>,
+}
+
+impl<S> fmt::Debug for StoreCertResolver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreCertResolver")
+            .field("cluster", &self.source.cluster_name)
+            .field("namespace", &self.source.namespace)
+            .finish()
+    }
+}
+
+impl<S: AsRef<Store> + Send + Sync> ResolvesServerCert for StoreCertResolver<S> {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let secret = self.source.certificate_secret()?;
+        let version = format!(
+            "{}/{}",
+            secret["metadata"]["uid"].as_str().unwrap_or(""),
+            secret["metadata"]["resourceVersion"].as_str().unwrap_or("")
+        );
+        let mut parsed = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((seen, key)) = parsed.as_ref()
+            && *seen == version
+        {
+            return Some(Arc::clone(key));
+        }
+        let key = Arc::new(certified_key(&secret)?);
+        *parsed = Some((version, Arc::clone(&key)));
+        Some(key)
+    }
+}
+
+/// The key pair of a `kubernetes.io/tls` Secret object (base64 `data`).
+fn certified_key(secret: &Value) -> Option<CertifiedKey> {
+    let field = |name: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(secret["data"][name].as_str()?)
+            .ok()
+    };
+    let chain = CertificateDer::pem_slice_iter(&field("tls.crt")?)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .filter(|chain| !chain.is_empty())?;
+    let key = PrivateKeyDer::from_pem_slice(&field("tls.key")?).ok()?;
+    CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider()).ok()
+}
+
+/// A cluster's front door: follows the envoy Deployment until dropped.
+pub struct FrontDoor {
+    address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FrontDoor {
+    /// Starts following `source` with `listener` (from
+    /// [`reserve_front_listeners`]): kept while envoy is ready, closed (and
+    /// bound again on the same address) as envoy's readiness comes and goes.
+    pub fn start<S>(listener: TcpListener, source: FrontSource<S>) -> std::io::Result<FrontDoor>
+    where
+        S: AsRef<Store> + Send + Sync + 'static,
+    {
+        let address = listener.local_addr()?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(StoreCertResolver {
+            source: source.clone(),
+            parsed: Mutex::new(None),
+        }));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // Decided now rather than at the first tick, so a cluster without
+        // envoy refuses connections as soon as the sandbox has started.
+        let reserved = source.envoy_ready().then_some(listener);
+        let task = tokio::spawn(follow_envoy(
+            address,
+            reserved,
+            TlsAcceptor::from(Arc::new(config)),
+            source,
+        ));
+        Ok(FrontDoor { address, task })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for FrontDoor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Listens while envoy is ready. Closing means dropping the listener (new
+/// connections are refused) and every open connection, as a fenced MP's
+/// load balancer has no endpoints left.
+async fn follow_envoy<S>(
+    address: SocketAddr,
+    mut reserved: Option<TcpListener>,
+    acceptor: TlsAcceptor,
+    source: FrontSource<S>,
+) where
+    S: AsRef<Store> + Send + Sync + 'static,
+{
+    // At most one accept loop; a JoinSet aborts it when this task is aborted.
+    let mut serving = JoinSet::new();
+    let body =
+        Bytes::from(json!({"cluster": source.cluster_name, "service": "tsb-front"}).to_string());
+    let mut ticker = tokio::time::interval(FOLLOW_PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let ready = source.envoy_ready();
+        if ready && serving.is_empty() {
+            let listener = match reserved.take() {
+                Some(listener) => listener,
+                // Bound again on the address the Service reports; if someone
+                // took it meanwhile, keep trying (clients see the front door
+                // down, which is what it is).
+                None => match TcpListener::bind(address).await {
+                    Ok(listener) => listener,
+                    Err(_) => continue,
+                },
+            };
+            serving.spawn(serve(listener, acceptor.clone(), body.clone()));
+        } else if !ready {
+            // Not ready any more before serving: release the reservation
+            // too, so connections are refused rather than left hanging.
+            reserved = None;
+            // Only once the listener is really closed is the front door down.
+            serving.shutdown().await;
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, body: Bytes) {
+    // Owning the connections here means aborting this task drops them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    connections.spawn(serve_connection(tcp, acceptor.clone(), body.clone()));
+                }
+                // Out of file descriptors and the like: back off, keep serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, body: Bytes) {
+    // A failed handshake (no certificate, client gave up) just ends the connection.
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return;
+    };
+    let service = service_fn(move |_request: Request<Incoming>| {
+        let body = body.clone();
+        async move {
+            let response = Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Full::new(body));
+            Ok::<_, Infallible>(response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(tls), service)
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::CertAuthority;
+    use crate::store::WriteOptions;
+
+    struct Objects(Store);
+
+    impl AsRef<Store> for Objects {
+        fn as_ref(&self) -> &Store {
+            &self.0
+        }
+    }
+
+    fn source() -> FrontSource<Objects> {
+        FrontSource {
+            cluster: Arc::new(Objects(Store::new())),
+            cluster_name: "east".into(),
+            namespace: "tsb".into(),
+        }
+    }
+
+    const WRITE: WriteOptions = WriteOptions {
+        dry_run: false,
+        tracks_generation: false,
+    };
+
+    fn put_envoy(source: &FrontSource<Objects>, ready: Option<i64>) {
+        let resource = ResourceId::new("apps", "deployments");
+        let mut deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "envoy", "namespace": "tsb"},
+            "spec": {"replicas": 2},
+            "status": {},
+        });
+        if let Some(ready) = ready {
+            deployment["status"]["readyReplicas"] = json!(ready);
+        }
+        let store = source.store();
+        match store.get(&resource, "tsb", "envoy") {
+            Some(live) => {
+                deployment["metadata"] = live["metadata"].clone();
+                store.update(&resource, deployment, WRITE).unwrap();
+            }
+            None => {
+                store.create(&resource, deployment, WRITE).unwrap();
+            }
+        }
+    }
+
+    fn put_certs(source: &FrontSource<Objects>, authority: &CertAuthority) -> String {
+        let leaf = authority.issue_server(
+            "front",
+            &["tsb.example.com"],
+            &[],
+            Duration::from_secs(3600),
+        );
+        let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let resource = ResourceId::new("", "secrets");
+        let mut secret = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "tsb-certs", "namespace": "tsb"},
+            "data": {"tls.crt": encode(&leaf.cert_pem), "tls.key": encode(&leaf.key_pem)},
+        });
+        let store = source.store();
+        match store.get(&resource, "tsb", "tsb-certs") {
+            Some(live) => {
+                secret["metadata"] = live["metadata"].clone();
+                store.update(&resource, secret, WRITE).unwrap();
+            }
+            None => {
+                store.create(&resource, secret, WRITE).unwrap();
+            }
+        }
+        leaf.cert_pem
+    }
+
+    fn leaf_der(cert_pem: &str) -> Vec<u8> {
+        CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn front_addresses_are_loopback_distinct_and_outside_127_0_0() {
+        let first = front_address(0, 0).unwrap();
+        assert_eq!(first, IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1)));
+        let last = front_address(BLOCKS - 1, MAX_CLUSTERS - 1).unwrap();
+        assert_eq!(last, IpAddr::V4(Ipv4Addr::new(127, 255, 255, 254)));
+        assert!(front_address(0, MAX_CLUSTERS).is_none());
+        let mut seen = std::collections::BTreeSet::new();
+        for block in [0, 1, 255, 256, BLOCKS - 1] {
+            for index in 0..3 {
+                let address = front_address(block, index).unwrap();
+                assert!(address.is_loopback());
+                assert!(seen.insert(address), "{address} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_differ_between_calls() {
+        let blocks: std::collections::BTreeSet<u32> = (0..50).map(|_| next_block()).collect();
+        assert_eq!(blocks.len(), 50);
+        assert!(blocks.iter().all(|block| *block < BLOCKS));
+    }
+
+    #[tokio::test]
+    async fn reserved_listeners_are_on_port_8443_of_distinct_addresses() {
+        let first = reserve_front_listeners(2).await.unwrap();
+        let second = reserve_front_listeners(1).await.unwrap();
+        let addresses: Vec<SocketAddr> = first
+            .iter()
+            .chain(&second)
+            .map(|listener| listener.local_addr().unwrap())
+            .collect();
+        assert!(addresses.iter().all(|address| address.port() == FRONT_PORT));
+        assert_ne!(addresses[0], addresses[1]);
+        assert_ne!(addresses[0].ip(), addresses[2].ip());
+        assert!(
+            reserve_front_listeners(MAX_CLUSTERS + 1)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("at most 254 clusters")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_front_port_moves_to_the_next_block_or_fails_naming_it() {
+        let held = reserve_front_listeners(2).await.unwrap();
+        let taken = held[0].local_addr().unwrap();
+        let IpAddr::V4(ip) = taken.ip() else {
+            panic!("IPv4 front addresses")
+        };
+        let [_, high, low, _] = ip.octets();
+        let taken_block = (u32::from(high) - 1) * 256 + u32::from(low);
+        let free_block = (taken_block + BLOCKS / 2) % BLOCKS;
+
+        let moved = reserve_in_blocks(2, [taken_block, free_block].into_iter())
+            .await
+            .unwrap();
+        let moved_to = moved[0].local_addr().unwrap();
+        assert_eq!(moved_to.ip(), front_address(free_block, 0).unwrap());
+        assert_eq!(moved_to.port(), FRONT_PORT, "never another port");
+
+        let error = reserve_in_blocks(2, [taken_block, taken_block].into_iter())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "port 8443 is taken on 2 loopback address blocks in a row (last {taken})"
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn envoy_is_ready_only_with_ready_replicas() {
+        let source = source();
+        assert!(!source.envoy_ready(), "no deployment");
+        put_envoy(&source, None);
+        assert!(!source.envoy_ready(), "no ready replicas");
+        put_envoy(&source, Some(1));
+        assert!(source.envoy_ready());
+        put_envoy(&source, Some(0));
+        assert!(!source.envoy_ready());
+    }
+
+    /// Handshakes with `address` trusting `authority`; returns the served
+    /// leaf and the body of `GET /`.
+    async fn fetch(
+        address: SocketAddr,
+        authority: &CertAuthority,
+    ) -> std::io::Result<(Vec<u8>, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(authority.cert_pem().as_bytes()) {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(address).await?;
+        let name = rustls::pki_types::ServerName::try_from("tsb.example.com").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: tsb.example.com\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await?;
+        Ok((leaf, response))
+    }
+
+    async fn eventually_refused(address: SocketAddr) {
+        for _ in 0..100 {
+            // A reset can come while the listener closes; refused is the end state.
+            if let Err(error) = tokio::net::TcpStream::connect(address).await
+                && error.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{address} still accepts connections");
+    }
+
+    async fn eventually_serving(
+        address: SocketAddr,
+        authority: &CertAuthority,
+    ) -> (Vec<u8>, String) {
+        for _ in 0..100 {
+            if let Ok(served) = fetch(address, authority).await {
+                return served;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{address} does not serve");
+    }
+
+    #[tokio::test]
+    async fn serves_the_stored_secret_only_while_envoy_is_ready() {
+        let source = source();
+        let authority = CertAuthority::new_root("front test root");
+        let first = put_certs(&source, &authority);
+        let listener = reserve_front_listeners(1).await.unwrap().remove(0);
+        let front = FrontDoor::start(listener, source.clone()).unwrap();
+        let address = front.address();
+        // No envoy Deployment: refused from the start.
+        assert_eq!(
+            tokio::net::TcpStream::connect(address)
+                .await
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
+
+        put_envoy(&source, Some(2));
+        let (leaf, response) = eventually_serving(address, &authority).await;
+        assert_eq!(leaf, leaf_der(&first));
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.ends_with(r#"{"cluster":"east","service":"tsb-front"}"#),
+            "{response}"
+        );
+
+        // A rotated Secret is served at the next handshake.
+        let second = put_certs(&source, &authority);
+        let (leaf, _) = fetch(address, &authority).await.unwrap();
+        assert_eq!(leaf, leaf_der(&second));
+
+        // An unusable Secret fails the handshake instead of serving a stale one.
+        let resource = ResourceId::new("", "secrets");
+        let mut broken = (*source.certificate_secret().unwrap()).clone();
+        broken["data"]["tls.key"] = json!("bm90IGEga2V5");
+        source.store().update(&resource, broken, WRITE).unwrap();
+        assert!(fetch(address, &authority).await.is_err());
+        put_certs(&source, &authority);
+
+        put_envoy(&source, Some(0));
+        eventually_refused(address).await;
+        put_envoy(&source, Some(1));
+        eventually_serving(address, &authority).await;
+        drop(front);
+        eventually_refused(address).await;
+    }
+}
