@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod cluster;
+pub mod database;
 pub mod error;
 pub mod files;
 pub mod helm;
