@@ -31,6 +31,9 @@ pub const CREDENTIALS_SECRET: &str = "postgres-credentials";
 /// spellings of common Postgres images and operators.
 pub const USERNAME_KEYS: [&str; 3] = ["username", "user", "POSTGRES_USER"];
 pub const PASSWORD_KEYS: [&str; 2] = ["password", "POSTGRES_PASSWORD"];
+/// Keys of [`CREDENTIALS_SECRET`] read for the CA of the server's certificate
+/// (the seeds' `ca.crt`, helm values' `cacert`).
+pub const CA_KEYS: [&str; 2] = ["ca.crt", "cacert"];
 
 const DEFAULT_PORT: u16 = 5432;
 /// Where restore connects to create, rename and drop the target database.
@@ -64,6 +67,9 @@ pub struct PgEndpoint {
     /// libpq's `sslmode` (disable, prefer, require, verify-ca, verify-full);
     /// `None` leaves libpq's default (or `PGSSLMODE`).
     pub sslmode: Option<String>,
+    /// PEM of the CA the server's certificate must chain to, given to the
+    /// tools (as `PGSSLROOTCERT`) when `sslmode` is `verify-ca` or `verify-full`.
+    pub ca_cert: Option<String>,
 }
 
 impl PgEndpoint {
@@ -81,6 +87,7 @@ impl PgEndpoint {
             user: user.into(),
             password: password.into(),
             sslmode: None,
+            ca_cert: None,
         }
     }
 
@@ -91,6 +98,11 @@ impl PgEndpoint {
             self.password.len(),
             redact::digest_prefix(self.password.as_bytes())
         )
+    }
+
+    /// Whether the tools check the server's certificate against a CA.
+    fn verifies_server(&self) -> bool {
+        matches!(self.sslmode.as_deref(), Some("verify-ca" | "verify-full"))
     }
 
     fn at(&self, database: &str) -> PgEndpoint {
@@ -152,6 +164,13 @@ impl fmt::Debug for PgEndpoint {
             .field("user", &self.user)
             .field("password", &format_args!("<{}>", self.password_summary()))
             .field("sslmode", &self.sslmode)
+            .field(
+                "ca_cert",
+                &self
+                    .ca_cert
+                    .as_ref()
+                    .map(|pem| format!("<{} B>", pem.len())),
+            )
             .finish()
     }
 }
@@ -166,6 +185,8 @@ pub struct PgOverrides {
     /// A file holding the password (one trailing newline is ignored).
     pub password_file: Option<PathBuf>,
     pub sslmode: Option<String>,
+    /// A PEM file with the CA of the server's certificate.
+    pub ca_file: Option<PathBuf>,
     /// How the flags of this side are spelled, for errors: `--pg` gives
     /// `--pg-host`, `--to-pg` gives `--to-pg-host`.
     pub flag_prefix: String,
@@ -180,6 +201,7 @@ impl Default for PgOverrides {
             user: None,
             password_file: None,
             sslmode: None,
+            ca_file: None,
             flag_prefix: "--pg".to_string(),
         }
     }
@@ -291,6 +313,16 @@ pub fn endpoint_from(
             overrides.flag("password-file")
         ));
     }
+    let ca_cert = match &overrides.ca_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+            Error::usage(format!(
+                "cannot read {} {}: {error}",
+                overrides.flag("ca-file"),
+                path.display()
+            ))
+        })?),
+        None => secret_text(&CA_KEYS),
+    };
     match (host, database, user, password) {
         (Some(host), Some(database), Some(user), Some(password)) => {
             check_password(&password)?;
@@ -309,6 +341,7 @@ pub fn endpoint_from(
                     .clone()
                     .or_else(|| text("sslMode"))
                     .or_else(|| text("sslmode")),
+                ca_cert,
             })
         }
         _ => Err(Error::usage(format!(
@@ -921,6 +954,11 @@ impl ToolFailure {
         let lower = detail.to_ascii_lowercase();
         if matches!(self, ToolFailure::TimedOut) {
             Error::cluster(message).with_next_step("check the server is up, or raise the timeout")
+        } else if lower.contains("root certificate") || lower.contains("certificate verify failed")
+        {
+            Error::cluster(message).with_next_step(
+                "check the Postgres CA (ca.crt in the postgres-credentials Secret, or the CA file flag) and sslmode",
+            )
         } else if lower.contains("password authentication failed")
             || lower.contains("no password supplied")
             || lower.contains("no pg_hba.conf entry")
@@ -963,7 +1001,8 @@ async fn run(
         .write_all(endpoint.passfile_line().as_bytes())
         .and_then(|()| passfile.flush())
         .map_err(spawn_failure)?;
-    let output = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env("PGPASSFILE", passfile.path())
         // An inherited PGPASSWORD would win over the passfile.
@@ -971,13 +1010,27 @@ async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
+        .kill_on_drop(true);
+    let root_cert = match (&endpoint.ca_cert, endpoint.verifies_server()) {
+        (Some(pem), true) => {
+            let mut file = tempfile::Builder::new()
+                .prefix(".kubectl-mp-pgca-")
+                .tempfile()
+                .map_err(spawn_failure)?;
+            file.write_all(pem.as_bytes())
+                .and_then(|()| file.flush())
+                .map_err(spawn_failure)?;
+            command.env("PGSSLROOTCERT", file.path());
+            Some(file)
+        }
+        _ => None,
+    };
+    let output = command.output();
     let output = match tokio::time::timeout(timeout, output).await {
         Err(_) => return Err(ToolFailure::TimedOut),
         Ok(result) => result.map_err(spawn_failure)?,
     };
-    drop(passfile);
+    drop((passfile, root_cert));
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {

@@ -75,6 +75,12 @@ fn endpoint_comes_from_the_seeded_spec_and_secret_of_both_install_models() {
                     .password_summary(),
                 "{kind:?}"
             );
+            // Only the generic seed's Secret carries the Postgres CA.
+            assert_eq!(
+                endpoint.ca_cert.is_some(),
+                kind == SeedKind::TsbGeneric,
+                "{kind:?}"
+            );
         }
     }
 }
@@ -549,5 +555,57 @@ async fn the_password_reaches_the_tools_in_a_private_passfile_never_in_argv() {
             .filter(|line| line.starts_with("pgpassword:"))
             .all(|line| line == "pgpassword: unset"),
         "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_full_checks_the_server_against_the_ca_of_the_credentials() {
+    let ca = CertAuthority::new_root("postgres ca");
+    let certificate = ca.issue_server(
+        "postgres",
+        &["localhost"],
+        &["127.0.0.1".parse().unwrap()],
+        Duration::from_secs(3600),
+    );
+    let cluster = PgCluster::start_with_tls("tls", &certificate);
+    let tools = tools();
+    let spec = json!({"dataStore": {"postgres": {
+        "host": "127.0.0.1", "port": cluster.port, "name": "tsb", "sslMode": "verify-full"
+    }}});
+    let credentials = secret(&[
+        ("username", "tsb"),
+        ("password", &cluster.password),
+        ("ca.crt", ca.root_pem()),
+    ]);
+    let endpoint = endpoint_from(Some(&spec), Some(&credentials), &PgOverrides::default()).unwrap();
+    // verify-full succeeding means TLS with a certificate for 127.0.0.1 from that CA.
+    assert!(check_reachable(&tools, &endpoint, TIMEOUT).await.is_ok());
+
+    let without_ca = secret(&[("username", "tsb"), ("password", &cluster.password)]);
+    let endpoint = endpoint_from(Some(&spec), Some(&without_ca), &PgOverrides::default()).unwrap();
+    let error = check_reachable(&tools, &endpoint, TIMEOUT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("root certificate"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.crt");
+    std::fs::write(
+        &other_ca,
+        CertAuthority::new_root("someone else").root_pem(),
+    )
+    .unwrap();
+    let overrides = PgOverrides {
+        ca_file: Some(other_ca),
+        ..PgOverrides::default()
+    };
+    let wrong = endpoint_from(Some(&spec), Some(&credentials), &overrides).unwrap();
+    let error = check_reachable(&tools, &wrong, TIMEOUT).await.unwrap_err();
+    assert_eq!(error.exit(), Exit::Cluster);
+    assert!(
+        error.to_string().contains("certificate verify failed")
+            && error.to_string().contains("check the Postgres CA"),
+        "{error}"
     );
 }

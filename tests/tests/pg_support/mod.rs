@@ -9,12 +9,13 @@
 //! package creates), in a directory that user owns.
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kubectl_mp::database::{PgEndpoint, PgTools};
+use mp_sandbox::pki::IssuedCert;
 
 /// Debian's postgresql-15 server and client binaries.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -42,6 +43,8 @@ pub struct PgCluster {
     pub password: String,
     data_dir: PathBuf,
     socket_dir: PathBuf,
+    /// Server options that turn TLS on, or empty.
+    tls_options: String,
     run_as_postgres: bool,
     root: tempfile::TempDir,
 }
@@ -49,6 +52,15 @@ pub struct PgCluster {
 impl PgCluster {
     /// initdb, start, and create the `tsb` user (LOGIN CREATEDB) and database.
     pub fn start(name: &str) -> PgCluster {
+        PgCluster::launch(name, None)
+    }
+
+    /// As [`PgCluster::start`], serving TLS with `certificate` too.
+    pub fn start_with_tls(name: &str, certificate: &IssuedCert) -> PgCluster {
+        PgCluster::launch(name, Some(certificate))
+    }
+
+    fn launch(name: &str, tls: Option<&IssuedCert>) -> PgCluster {
         let initdb = Path::new(PG_BIN).join("initdb");
         assert!(
             initdb.is_file(),
@@ -57,14 +69,35 @@ impl PgCluster {
             initdb.display()
         );
         let run_as_postgres = running_as_root();
+        let owner = run_as_postgres.then(postgres_ids);
         let root = tempfile::Builder::new()
             .prefix(&format!("kubectl-mp-pg-{name}-"))
             .tempdir()
             .expect("temporary directory");
-        if run_as_postgres {
-            let (uid, gid) = postgres_ids();
+        if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(root.path(), Some(uid), Some(gid))
                 .expect("chown the cluster directory to postgres");
+        }
+        let mut tls_options = String::new();
+        if let Some(certificate) = tls {
+            for (file, contents) in [
+                ("server.crt", &certificate.cert_pem),
+                ("server.key", &certificate.key_pem),
+            ] {
+                // The server insists on a key only its own user can read.
+                let path = root.path().join(file);
+                std::fs::write(&path, contents).expect("write the server's TLS files");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod the server's TLS files");
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                        .expect("chown the server's TLS files to postgres");
+                }
+            }
+            tls_options = format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                root.path().display()
+            );
         }
         let password = format!("pw:{}\\ 'x", random_hex(12));
         let mut cluster = PgCluster {
@@ -73,6 +106,7 @@ impl PgCluster {
             password,
             data_dir: root.path().join("data"),
             socket_dir: root.path().to_path_buf(),
+            tls_options,
             run_as_postgres,
             root,
         };
@@ -108,9 +142,10 @@ impl PgCluster {
             let options = format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off \
-                 -c shared_buffers=16MB -c max_connections=30",
+                 -c shared_buffers=16MB -c max_connections=30{}",
                 self.port,
-                self.socket_dir.display()
+                self.socket_dir.display(),
+                self.tls_options
             );
             let output = self.try_server_command(
                 "pg_ctl",
