@@ -36,8 +36,10 @@ pub const PASSWORD_KEYS: [&str; 2] = ["password", "POSTGRES_PASSWORD"];
 pub const CA_KEYS: [&str; 2] = ["ca.crt", "cacert"];
 
 const DEFAULT_PORT: u16 = 5432;
-/// Where restore connects to create, rename and drop the target database.
-const MAINTENANCE_DATABASE: &str = "postgres";
+/// Where restore connects to create, rename and drop the target database;
+/// the second when the target is the first (one cannot rename the database
+/// one is connected to).
+const MAINTENANCE_DATABASES: [&str; 2] = ["postgres", "template1"];
 /// Shown in `pg_stat_activity`, so a DBA can tell who is connected.
 const APPLICATION_NAME: &str = "kubectl-mp";
 const STAGING_SUFFIX: &str = "_mp_restore";
@@ -103,6 +105,16 @@ impl PgEndpoint {
     /// Whether the tools check the server's certificate against a CA.
     fn verifies_server(&self) -> bool {
         matches!(self.sslmode.as_deref(), Some("verify-ca" | "verify-full"))
+    }
+
+    /// The endpoint on a maintenance database other than its own.
+    fn maintenance(&self) -> PgEndpoint {
+        let [usual, fallback] = MAINTENANCE_DATABASES;
+        self.at(if self.database == usual {
+            fallback
+        } else {
+            usual
+        })
     }
 
     fn at(&self, database: &str) -> PgEndpoint {
@@ -510,7 +522,8 @@ pub async fn check_reachable(
 }
 
 /// Checks, read-only, that the endpoint's user may replace its database:
-/// it can connect to the `postgres` maintenance database, create databases
+/// it can connect to the `postgres` maintenance database (`template1` when
+/// the target is `postgres`), create databases
 /// (CREATEDB or superuser) and owns the database (or is a superuser).
 /// [`restore`] checks this too before it changes anything.
 pub async fn check_restore_privileges(
@@ -518,7 +531,7 @@ pub async fn check_restore_privileges(
     endpoint: &PgEndpoint,
     timeout: Duration,
 ) -> Result<()> {
-    let maintenance = endpoint.at(MAINTENANCE_DATABASE);
+    let maintenance = endpoint.maintenance();
     let query = format!(
         "SELECT r.rolsuper OR r.rolcreatedb, \
          coalesce((SELECT r.rolsuper OR pg_has_role(current_user, d.datdba, 'USAGE') \
@@ -542,7 +555,7 @@ pub async fn check_restore_privileges(
             sql_identifier(&endpoint.user)
         ))),
         [_, "f", owner] => Err(Error::failed(format!(
-            "database {:?} on {}:{} is owned by {owner:?}, not by {:?}, so it cannot replace it",
+            "database {:?} on {}:{} is owned by {owner:?}, so {:?} cannot replace it",
             endpoint.database, endpoint.host, endpoint.port, endpoint.user
         ))
         .with_next_step(format!(
@@ -630,6 +643,27 @@ pub async fn dump(
     })
 }
 
+/// The sha256 (hex) of a dump file, as [`DumpInfo::sha256`]: to check,
+/// before a resumed restore, that the file is the one the dump wrote.
+pub fn dump_sha256(path: &Path) -> Result<String> {
+    std::fs::File::open(path)
+        .and_then(|file| digest_file(&file))
+        .map(|(_, sha256)| sha256)
+        .map_err(|error| {
+            Error::failed(format!("cannot read the dump {}: {error}", path.display()))
+                .with_next_step("dump again")
+        })
+}
+
+/// A file as a tool's positional argument: never mistaken for an option.
+fn file_argument(path: &Path) -> String {
+    if path.is_absolute() {
+        path.display().to_string()
+    } else {
+        Path::new(".").join(path).display().to_string()
+    }
+}
+
 fn digest_file(mut file: &std::fs::File) -> std::io::Result<(u64, String)> {
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0))?;
@@ -672,7 +706,7 @@ pub async fn restore(
     check_archive(tools, endpoint, path, timeout).await?;
     check_restore_privileges(tools, endpoint, timeout).await?;
     let names = RestoreNames::new(&endpoint.database);
-    let maintenance = endpoint.at(MAINTENANCE_DATABASE);
+    let maintenance = endpoint.maintenance();
     let admin = Admin {
         tools,
         maintenance: &maintenance,
@@ -695,7 +729,7 @@ pub async fn restore(
         "--no-owner".to_string(),
         "--no-privileges".to_string(),
         format!("--dbname={}", endpoint.at(&names.staging).conninfo(timeout)),
-        path.display().to_string(),
+        file_argument(path),
     ];
     run(tools.pg_restore(), &args, endpoint, timeout)
         .await
@@ -747,7 +781,7 @@ async fn check_archive(
                 .with_next_step("pass the file dump wrote"),
         );
     }
-    let args = vec!["--list".to_string(), path.display().to_string()];
+    let args = vec!["--list".to_string(), file_argument(path)];
     run(tools.pg_restore(), &args, endpoint, timeout)
         .await
         .map(|_| ())
@@ -952,7 +986,11 @@ impl ToolFailure {
         let detail = self.detail(endpoint, timeout);
         let message = format!("Postgres: could not {action} {endpoint}: {detail}");
         let lower = detail.to_ascii_lowercase();
-        if matches!(self, ToolFailure::TimedOut) {
+        if lower.contains("server version mismatch") {
+            Error::failed(message).with_next_step(
+                "use client tools as new as the server: install its postgresql-client or pass --pg-bin-dir",
+            )
+        } else if matches!(self, ToolFailure::TimedOut) {
             Error::cluster(message).with_next_step("check the server is up, or raise the timeout")
         } else if lower.contains("root certificate") || lower.contains("certificate verify failed")
         {
@@ -1157,6 +1195,26 @@ mod tests {
         );
         assert_eq!(split_address("fd00::1"), Ok((Some("fd00::1".into()), None)));
         assert!(split_address("pg:http").is_err());
+    }
+
+    #[test]
+    fn dump_digest_is_the_full_sha256_and_file_arguments_never_look_like_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.dump");
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(dump_sha256(&path).unwrap(), redact::hex_digest(b"abc"));
+        assert!(dump_sha256(&dir.path().join("missing")).is_err());
+        assert_eq!(file_argument(Path::new("-x.dump")), "./-x.dump");
+        assert_eq!(file_argument(&path), path.display().to_string());
+    }
+
+    #[test]
+    fn maintenance_is_never_the_target_itself() {
+        assert_eq!(endpoint().maintenance().database, "postgres");
+        assert_eq!(
+            endpoint().at("postgres").maintenance().database,
+            "template1"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kubectl_mp::Exit;
 use kubectl_mp::database::{
-    PgEndpoint, PgOverrides, PgTools, check_reachable, check_restore_privileges, dump,
+    PgEndpoint, PgOverrides, PgTools, check_reachable, check_restore_privileges, dump, dump_sha256,
     endpoint_from, restore,
 };
 use mp_sandbox::pki::CertAuthority;
@@ -312,6 +312,7 @@ async fn dump_of_active_restored_into_standby_leaves_exactly_the_active_rows() {
     assert_eq!(info.bytes, std::fs::metadata(&path).unwrap().len());
     assert!(info.bytes > 1000, "{info}");
     assert_eq!(info.sha256.len(), 64);
+    assert_eq!(dump_sha256(&path).unwrap(), info.sha256);
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
