@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod database;
 pub mod dns;
 pub mod error;
 pub mod files;
