@@ -93,6 +93,10 @@ pub struct Journal {
     pub steps: BTreeMap<Step, StepRecord>,
     /// Replica counts the fenced MP had, so a failback restores them.
     pub fenced_replicas: BTreeMap<String, i32>,
+    /// The standby's writers' replica counts before the database restore
+    /// scaled them to 0, so activation brings them back as they were.
+    #[serde(default)]
+    pub standby_writer_replicas: BTreeMap<String, i32>,
     /// The restore CronJob's `suspend` before the fence, when it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_cronjob_was_suspended: Option<bool>,
@@ -197,7 +201,13 @@ pub async fn save(
         })
 }
 
-/// Who holds the lock, when someone else does and it has not expired.
+/// Holders are "<journal id> <who> pid <n>": a resumed run of the same
+/// failover (same journal id) may take the lock back from its dead predecessor.
+fn same_failover(holder: &str, us: &str) -> bool {
+    holder.split_whitespace().next() == us.split_whitespace().next()
+}
+
+/// Who holds the lock, when another failover does and it has not expired.
 pub async fn lock_holder(cluster: &Cluster, us: &str) -> Result<Option<String>> {
     let api: Api<Lease> = cluster.namespaced();
     let lease = api
@@ -206,7 +216,7 @@ pub async fn lock_holder(cluster: &Cluster, us: &str) -> Result<Option<String>> 
         .map_err(|error| cluster.error(error, &format!("get lease {LOCK_NAME}")))?;
     Ok(lease
         .and_then(|lease| live_holder(&lease))
-        .filter(|holder| holder != us))
+        .filter(|holder| !same_failover(holder, us)))
 }
 
 fn live_holder(lease: &Lease) -> Option<String> {
@@ -237,7 +247,7 @@ pub async fn acquire(cluster: &Cluster, us: &str) -> Result<()> {
     };
     let result = match existing {
         Some(lease) => {
-            if let Some(holder) = live_holder(&lease).filter(|holder| holder != us) {
+            if let Some(holder) = live_holder(&lease).filter(|holder| !same_failover(holder, us)) {
                 return Err(held_by_other(holder));
             }
             let mut lease = lease;
@@ -326,6 +336,7 @@ mod tests {
             disaster: false,
             steps: BTreeMap::new(),
             fenced_replicas: BTreeMap::from([("tsb".into(), 2)]),
+            standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: Some(false),
             finished_at: None,
         };
@@ -364,5 +375,17 @@ mod tests {
         let old = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 61).unwrap();
         lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(old));
         assert_eq!(live_holder(&lease), None);
+    }
+
+    #[test]
+    fn a_resumed_run_of_the_same_failover_may_take_the_lock_back() {
+        assert!(same_failover(
+            "failover-1 ann@vm pid 10",
+            "failover-1 ann@vm pid 99"
+        ));
+        assert!(!same_failover(
+            "failover-1 ann@vm pid 10",
+            "failover-2 ann@vm pid 10"
+        ));
     }
 }

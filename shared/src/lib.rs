@@ -15,7 +15,6 @@ pub mod helm;
 pub mod kubeconfig;
 pub mod mp;
 pub mod output;
-pub mod pending;
 pub mod prompt;
 pub mod redact;
 pub mod seal;

@@ -73,6 +73,11 @@ impl World {
     }
 
     pub async fn start_with(clusters: &[(&str, SeedKind, CertVariant)]) -> World {
+        World::start_for("tsb.example.com", clusters).await
+    }
+
+    /// Clusters whose MP certificates carry `dns_name`, the floating name.
+    pub async fn start_for(dns_name: &str, clusters: &[(&str, SeedKind, CertVariant)]) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
         let sandbox = Sandbox::start(SandboxOptions {
@@ -87,7 +92,7 @@ impl World {
             kubeconfig_path: dir.path().join("kubeconfig"),
             namespace: "tsb".into(),
             ready_delay: Duration::from_millis(100),
-            floating_dns_name: "tsb.example.com".into(),
+            floating_dns_name: dns_name.into(),
         })
         .await
         .expect("sandbox starts");

@@ -1,0 +1,494 @@
+//! `kubectl mp-failover` end to end: two sandbox clusters, a real BIND9 for
+//! the MP's name, real PostgreSQL for the separate-database case.
+
+mod bind_support;
+mod pg_support;
+mod plugin_support;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use bind_support::{Bind, NAME, ZONE};
+use mp_sandbox::faults::{FaultAction, FaultRule};
+use mp_sandbox::{CertVariant, SeedKind};
+use plugin_support::{Out, World};
+use serde_json::Value;
+
+const MP_DEPLOYMENTS: [&str; 9] = [
+    "tsb",
+    "iam",
+    "web",
+    "oap",
+    "otel-collector",
+    "xcp-operator-central",
+    "central",
+    "mpc",
+    "envoy",
+];
+const OPERATOR: &str = "tsb-operator-management-plane";
+
+/// Two installed MPs (tctl model) whose certificates carry the DNS name.
+async fn world() -> World {
+    World::start_for(
+        NAME,
+        &[
+            ("active", SeedKind::TsbGeneric, CertVariant::SharedRoot),
+            ("standby", SeedKind::TsbGeneric, CertVariant::SharedRoot),
+        ],
+    )
+    .await
+}
+
+/// Runbook steps 1-2, so the standby holds the active's secrets.
+async fn sync_secrets(world: &World) {
+    let out = world.shell("kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes").await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+fn failover_args(bind: &Bind, from: &str, to: &str, key_file: &std::path::Path) -> Vec<String> {
+    [
+        "mp-failover",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--database",
+        "shared",
+        "--dns-backend",
+        "rfc2136",
+        "--dns-server",
+        &bind.addr.to_string(),
+        "--dns-zone",
+        ZONE,
+        "--tsig-key-file",
+        &key_file.display().to_string(),
+        "--dns-name",
+        NAME,
+        "--yes",
+        "--ready-timeout",
+        "20s",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
+async fn run(world: &World, args: &[String], extra: &[&str]) -> Out {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend_from_slice(extra);
+    world.kubectl(&all).await
+}
+
+fn deployment(world: &World, cluster: &str, name: &str) -> Value {
+    world
+        .cluster(cluster)
+        .object("apps", "deployments", Some("tsb"), name)
+        .unwrap_or_else(|| panic!("{cluster}/{name}"))
+}
+
+fn replicas(world: &World, cluster: &str) -> BTreeMap<String, (i64, i64)> {
+    std::iter::once(OPERATOR)
+        .chain(MP_DEPLOYMENTS)
+        .map(|name| {
+            let object = deployment(world, cluster, name);
+            let desired = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            let ready = object["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            (name.to_string(), (desired, ready))
+        })
+        .collect()
+}
+
+fn front_address(world: &World, cluster: &str) -> IpAddr {
+    let service = world
+        .cluster(cluster)
+        .object("", "services", Some("tsb"), "envoy")
+        .expect("envoy service");
+    service["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .expect("front ip")
+        .parse()
+        .expect("ip")
+}
+
+async fn dns_answer(bind: &Bind) -> Vec<IpAddr> {
+    kubectl_mp::dns::lookup(bind.addr, NAME)
+        .await
+        .expect("lookup")
+        .map(|(addresses, _)| addresses)
+        .unwrap_or_default()
+}
+
+fn journal(world: &World, cluster: &str) -> Option<Value> {
+    let configmap =
+        world
+            .cluster(cluster)
+            .object("", "configmaps", Some("tsb"), "mp-failover-journal")?;
+    Some(serde_json::from_str(configmap["data"]["journal.json"].as_str()?).expect("journal JSON"))
+}
+
+fn writes(world: &World, cluster: &str) -> u64 {
+    world
+        .cluster(cluster)
+        .counters()
+        .iter()
+        .filter(|(key, _)| {
+            ["create ", "update ", "patch ", "delete "]
+                .iter()
+                .any(|verb| key.starts_with(verb))
+        })
+        .map(|(_, count)| count)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_then_rerun_then_failback() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let (active_front, standby_front) = (
+        front_address(&world, "active"),
+        front_address(&world, "standby"),
+    );
+    assert_ne!(active_front, standby_front);
+
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for step in [
+        "[1/6] preflight",
+        "[2/6] database",
+        "[3/6] fence",
+        "[4/6] activate",
+        "[5/6] dns",
+        "[6/6] verify",
+    ] {
+        assert!(
+            out.stderr.contains(&format!("✔ {step} done in ")),
+            "{step}: {}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .contains("clients may keep the old answer (127.0.0.10,fd00::10 ttl 30s) up to 30s"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(dns_answer(&bind).await, vec![standby_front]);
+    // Fenced, and it stays fenced: the operator went first, so nothing scales the MP back up.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for (name, (desired, ready)) in replicas(&world, "active") {
+        assert_eq!((desired, ready), (0, 0), "active {name} must stay fenced");
+    }
+    for (name, (desired, ready)) in replicas(&world, "standby") {
+        assert!(
+            desired >= 1 && ready == desired,
+            "standby {name} must serve: {desired}/{ready}"
+        );
+    }
+    let recorded = journal(&world, "standby").expect("journal in the standby");
+    assert!(recorded["finishedAt"].is_string(), "{recorded}");
+    assert_eq!(recorded["fencedReplicas"]["envoy"], 2, "{recorded}");
+
+    // Re-running a finished failover changes nothing.
+    world.cluster("active").reset_counters();
+    world.cluster("standby").reset_counters();
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("finished at"), "{}", out.stderr);
+    assert_eq!(writes(&world, "active") + writes(&world, "standby"), 0);
+
+    // Failback: the same flow the other way, with the recorded replica counts.
+    let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    let out = run(&world, &back, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(dns_answer(&bind).await, vec![active_front]);
+    let active = replicas(&world, "active");
+    assert_eq!(
+        active["envoy"],
+        (2, 2),
+        "recorded count restored: {active:?}"
+    );
+    assert_eq!(active[OPERATOR], (1, 1));
+    for (name, (desired, _)) in replicas(&world, "standby") {
+        assert_eq!(desired, 0, "standby {name} fenced after failback");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_shows_every_step_and_changes_nothing() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let before = (
+        replicas(&world, "active"),
+        replicas(&world, "standby"),
+        dns_answer(&bind).await,
+    );
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for needle in [
+        "[2/6] database: shared",
+        "[3/6] fence context \"active\": ",
+        "tsb=0",
+        "[4/6] activate context \"standby\"",
+        &format!("[5/6] DNS: {NAME} A {}", front_address(&world, "standby")),
+        "[6/6] verify",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    assert_eq!(
+        (
+            replicas(&world, "active"),
+            replicas(&world, "standby"),
+            dns_answer(&bind).await
+        ),
+        before
+    );
+    assert!(
+        journal(&world, "standby").is_none(),
+        "a dry run writes no journal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_stops_before_any_change_and_sync_secrets_fixes_it() {
+    let world = world().await;
+    let bind = Bind::start();
+    world.cluster("active").reset_counters();
+    world.cluster("standby").reset_counters();
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ standby secrets match the active's (differ: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(
+        writes(&world, "active") + writes(&world, "standby"),
+        0,
+        "preflight is read-only"
+    );
+
+    let out = run(&world, &args, &["--sync-secrets"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("copied before the failover (--sync-secrets)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let fault = |path: &str| FaultRule {
+        verb: Some("patch".into()),
+        path_contains: Some(path.into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(500),
+    };
+
+    // Step 3, fence: the active refuses to scale tsb once.
+    world
+        .cluster("active")
+        .add_fault(fault("/deployments/tsb/scale"));
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 3 (fence)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("run the same command with --resume"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(
+        out.code,
+        Some(2),
+        "without --resume it refuses: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("stopped before step fence"),
+        "{}",
+        out.stderr
+    );
+
+    // Step 4, activate: the standby refuses to scale web once.
+    world
+        .cluster("standby")
+        .add_fault(fault("/deployments/web/scale"));
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.contains("✔ [3/6] fence done"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 4 (activate)"),
+        "{}",
+        out.stderr
+    );
+
+    // Step 5, DNS: a key the server does not accept, then the right one.
+    let wrong = failover_args(&bind, "active", "standby", &bind.wrong_secret_key_file());
+    let out = run(&world, &wrong, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 5 (dns)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("mp-update"),
+        "the error names the key: {}",
+        out.stderr
+    );
+    assert_ne!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")],
+        "refused update changes nothing"
+    );
+
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[4/6] activate already done at"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+    assert!(journal(&world, "standby").expect("journal")["finishedAt"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disaster_mode_fails_over_without_the_active_and_says_what_was_skipped() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    world.cluster("active").set_down(true).await.expect("down");
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--request-timeout", "3s"]).await;
+    assert_ne!(
+        out.code,
+        Some(0),
+        "without --disaster an unreachable active stops it: {}",
+        out.stderr
+    );
+    let out = run(&world, &args, &["--disaster", "--request-timeout", "3s"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipped (--disaster)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("fence it before it serves again"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+    assert_eq!(
+        journal(&world, "standby").expect("journal")["disaster"],
+        true
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn separate_databases_are_copied_with_real_postgres() {
+    let world = world().await;
+    let bind = Bind::start();
+    let (active_pg, standby_pg) = (
+        pg_support::PgCluster::start("active"),
+        pg_support::PgCluster::start("standby"),
+    );
+    active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate'), ('tenant', 'payments')");
+    standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'stale')");
+    sync_secrets(&world).await;
+    let password_file = |cluster: &pg_support::PgCluster, name: &str| {
+        let path = world.path(name);
+        std::fs::write(&path, &cluster.password).expect("password file");
+        path.display().to_string()
+    };
+    let (active_pw, standby_pw) = (
+        password_file(&active_pg, "active.pw"),
+        password_file(&standby_pg, "standby.pw"),
+    );
+    let mut args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let database = args
+        .iter()
+        .position(|arg| arg == "shared")
+        .expect("--database shared");
+    args[database] = "separate".into();
+    let (active_port, standby_port) = (
+        active_pg.endpoint().port.to_string(),
+        standby_pg.endpoint().port.to_string(),
+    );
+    let out = run(
+        &world,
+        &args,
+        &[
+            "--from-pg-host",
+            "127.0.0.1",
+            "--from-pg-port",
+            &active_port,
+            "--from-pg-password-file",
+            &active_pw,
+            "--to-pg-host",
+            "127.0.0.1",
+            "--to-pg-port",
+            &standby_port,
+            "--to-pg-password-file",
+            &standby_pw,
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        standby_pg.tsb_sql("SELECT name || '=' || value FROM config ORDER BY name"),
+        "org=tetrate\ntenant=payments"
+    );
+    assert_eq!(
+        active_pg.tsb_sql("SELECT count(*) FROM config"),
+        "2",
+        "the active's data is untouched"
+    );
+    let dumps: Vec<_> = std::fs::read_dir(world.path("."))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "dump"))
+        .collect();
+    assert_eq!(
+        dumps.len(),
+        2,
+        "the standby's backup and the active's dump: {dumps:?}"
+    );
+    for dump in dumps {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&dump).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{dump:?}"
+        );
+    }
+    assert!(
+        !out.all().contains(&active_pg.password) && !out.all().contains(&standby_pg.password),
+        "no password in the output"
+    );
+}
