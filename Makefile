@@ -7,17 +7,21 @@ BINDIR := $(PREFIX)/bin
 CARGO_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
 
-.PHONY: all build test demo install uninstall clean
+.PHONY: all build deps test demo install uninstall clean
 
 all: build
 
 build:
 	$(CARGO) build --profile $(CARGO_PROFILE) --workspace --bins
 
-test:
+# kubectl, BIND9 and PostgreSQL 15, installed when missing (needs root).
+deps:
+	bash tests/install-deps.sh
+
+test: deps
 	$(CARGO) test --workspace --all-targets
 
-demo: build
+demo: deps build
 	bash tests/demo.sh
 
 # Installs each plugin under both names kubectl looks for: `kubectl mp export`

@@ -51,25 +51,63 @@ step "Re-running the import changes nothing"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml"
 echo "next, outside the sandbox: helm install mp tetrate-tsb-helm/managementplane -n tsb --values $work/dr_mp_values.yaml" >&2
 
-step "The same for a tctl-installed (generic model) MP, piped straight from export to import"
-"$profile_dir/mp-sandbox" --kubeconfig-out "$work/generic.kubeconfig" --state-file "$work/generic-state.json" \
-  --cluster active=tsb-generic --cluster standby=empty >"$work/generic-sandbox.log" 2>&1 &
-generic_sandbox=$!
-trap 'kill $sandbox $generic_sandbox 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -s "$work/generic-state.json" ] && break; sleep 0.1; done
-KUBECONFIG="$PWD/$work/generic.kubeconfig" run bash -o pipefail -c \
-  'kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes'
+step "A tctl-installed (generic model) pair: the standby MP is installed too (sandbox seed), and a DNS server for the MP's name"
+"$profile_dir/mp-sandbox" --kubeconfig-out "$work/pair.kubeconfig" --state-file "$work/pair-state.json" \
+  --cluster active=tsb-generic --cluster standby=tsb-generic --dns-name tsb.mp.example >"$work/pair-sandbox.log" 2>&1 &
+pair_sandbox=$!
+trap 'kill $sandbox $pair_sandbox ${named_pid:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s "$work/pair-state.json" ] && break; sleep 0.1; done
+export KUBECONFIG="$PWD/$work/pair.kubeconfig"
+front() { kubectl --context "$1" -n tsb get service envoy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+active_front=$(front active)
+standby_front=$(front standby)
+
+# A throwaway authoritative BIND9 for mp.example on 127.0.0.1, updatable with a TSIG key.
+dns_dir="$PWD/$work/dns"
+mkdir -p "$dns_dir"
+named_bin=$(command -v named || echo /usr/sbin/named)
+tsig_keygen=$(command -v tsig-keygen || echo /usr/sbin/tsig-keygen)
+"$tsig_keygen" -a hmac-sha256 mp-update >"$dns_dir/update.key"
+dns_port=$((20000 + RANDOM % 20000))
+printf '$TTL 300\n@ IN SOA ns.mp.example. hostmaster.mp.example. 1 3600 600 86400 30\n@ IN NS ns.mp.example.\nns IN A 127.0.0.1\ntsb 30 IN A %s\n' "$active_front" >"$dns_dir/mp.example.zone"
+cat >"$dns_dir/named.conf" <<CONF
+options { directory "$dns_dir"; pid-file "$dns_dir/named.pid"; session-keyfile "$dns_dir/session.key";
+  listen-on port $dns_port { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; dnssec-validation no; notify no; };
+controls { };
+include "$dns_dir/update.key";
+zone "mp.example" { type primary; file "$dns_dir/mp.example.zone"; update-policy { grant mp-update zonesub ANY; }; };
+CONF
+"$named_bin" -g -4 -c "$dns_dir/named.conf" >"$dns_dir/named.log" 2>&1 &
+named_pid=$!
+for _ in $(seq 1 100); do grep -q ' running$' "$dns_dir/named.log" && break; sleep 0.1; done
+grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo "named did not start" >&2; exit 1; }
+echo "tsb.mp.example A $active_front (active front), served by 127.0.0.1:$dns_port" >&2
+
+step "Runbook steps 1-2, piped: the standby gets the active's secrets"
+run bash -o pipefail -c 'kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes'
+
 step "The CA caution on the pair: both MPs chain to the same root"
-KUBECONFIG="$PWD/$work/generic.kubeconfig" run kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.example.com
+run kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.mp.example
 
-step "Fencing order: the operator must go first, or it scales the MP back up"
-run kubectl --context active -n tsb scale deployment tsb iam --replicas=0
-sleep 1
-run kubectl --context active -n tsb get deployment tsb iam
-run kubectl --context active -n tsb scale deployment tsb-operator-management-plane --replicas=0
-run kubectl --context active -n tsb scale deployment tsb iam --replicas=0
-run kubectl --context active -n tsb rollout status deployment tsb --timeout=30s
-sleep 1
-run kubectl --context active -n tsb get deployment tsb-operator-management-plane tsb iam
+failover=(--database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
+  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 1m)
 
-step "Demo done: the failover plugin takes over the fencing and cut-over as it lands (issue #5)"
+step "Fail over, first as a dry run (every step and change, nothing touched)"
+run kubectl mp-failover --from active --to standby "${failover[@]}" --dry-run
+
+step "Fail over: fence the active (operator first), activate the standby, repoint DNS, verify"
+run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
+run kubectl --context active -n tsb get deployments
+run kubectl --context standby -n tsb get deployments
+
+step "Re-running a finished failover changes nothing"
+run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
+
+step "The CA caution after failover: the new active against the old one"
+run kubectl mp-cacheck --active-context standby --standby-context active --dns-name tsb.mp.example
+
+step "Failback: the same command the other way, restoring the recorded replica counts"
+run kubectl mp-failover --from standby --to active "${failover[@]}" --yes
+run kubectl --context active -n tsb get deployments
+
+step "Demo done: export, import, CA check, failover and failback on two sandbox clusters"
