@@ -3,7 +3,6 @@
 
 mod plugin_support;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 
 use base64::Engine;
@@ -29,23 +28,6 @@ const GENERIC_EXPORTED: [&str; 11] = [
 
 fn data(secret: &Value) -> Value {
     secret["data"].clone()
-}
-
-/// Requests that change something, from the sandbox's counters.
-fn writes(counters: &BTreeMap<String, u64>) -> u64 {
-    counters
-        .iter()
-        .filter(|(key, _)| {
-            ["create ", "update ", "patch ", "delete "]
-                .iter()
-                .any(|verb| key.starts_with(verb))
-        })
-        .map(|(_, count)| count)
-        .sum()
-}
-
-fn total(counters: &BTreeMap<String, u64>) -> u64 {
-    counters.values().sum()
 }
 
 /// Every secret value of `cluster`'s tsb namespace, raw and base64, for leak scans.
@@ -118,10 +100,10 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     let counters = world.cluster("active").counters();
     assert!(
-        total(&counters) <= 2,
+        world.requests("active") <= 2,
         "export budget is 2 requests: {counters:?}"
     );
-    assert_eq!(writes(&counters), 0);
+    assert_eq!(world.writes("active"), 0);
 
     for file in ["b.yaml", "values.yaml"] {
         let mode = std::fs::metadata(world.path(file))
@@ -188,7 +170,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         "{}",
         out.stderr
     );
-    assert_eq!(writes(&world.cluster("standby").counters()), 0);
+    assert_eq!(world.writes("standby"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -282,7 +264,7 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
     );
     let counters = world.cluster("standby").counters();
     assert!(
-        total(&counters) <= 11 + 3 + 1,
+        world.requests("standby") <= 11 + 3 + 1,
         "import budget N+3 (+1 namespace create): {counters:?}"
     );
     for name in GENERIC_EXPORTED {
@@ -387,7 +369,7 @@ async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     }
     assert_eq!(
-        total(&world.cluster("standby").counters()),
+        world.requests("standby"),
         0,
         "a bad bundle never reaches the cluster"
     );

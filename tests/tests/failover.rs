@@ -126,20 +126,6 @@ fn journal(world: &World, cluster: &str) -> Option<Value> {
     Some(serde_json::from_str(configmap["data"]["journal.json"].as_str()?).expect("journal JSON"))
 }
 
-fn writes(world: &World, cluster: &str) -> u64 {
-    world
-        .cluster(cluster)
-        .counters()
-        .iter()
-        .filter(|(key, _)| {
-            ["create ", "update ", "patch ", "delete "]
-                .iter()
-                .any(|verb| key.starts_with(verb))
-        })
-        .map(|(_, count)| count)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_then_rerun_then_failback() {
     let world = world().await;
@@ -196,7 +182,7 @@ async fn failover_then_rerun_then_failback() {
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("finished at"), "{}", out.stderr);
-    assert_eq!(writes(&world, "active") + writes(&world, "standby"), 0);
+    assert_eq!(world.writes("active") + world.writes("standby"), 0);
 
     // Failback: the same flow the other way, with the recorded replica counts.
     let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
@@ -269,7 +255,7 @@ async fn preflight_stops_before_any_change_and_sync_secrets_fixes_it() {
     );
     assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
     assert_eq!(
-        writes(&world, "active") + writes(&world, "standby"),
+        world.writes("active") + world.writes("standby"),
         0,
         "preflight is read-only"
     );

@@ -191,6 +191,25 @@ impl World {
         World::finish(child, b"", script).await
     }
 
+    /// Requests to `cluster` that change something, from the sandbox's counters.
+    pub fn writes(&self, cluster: &str) -> u64 {
+        self.cluster(cluster)
+            .counters()
+            .iter()
+            .filter(|(key, _)| {
+                ["create ", "update ", "patch ", "delete "]
+                    .iter()
+                    .any(|verb| key.starts_with(verb))
+            })
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Every request `cluster` has counted.
+    pub fn requests(&self, cluster: &str) -> u64 {
+        self.cluster(cluster).counters().values().sum()
+    }
+
     /// The sandbox's stored Secret `name` in `tsb` of `cluster`.
     pub fn secret(&self, cluster: &str, name: &str) -> Option<serde_json::Value> {
         self.cluster(cluster)
