@@ -121,40 +121,51 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pair_plugins_check_both_clusters_and_refuse_one_context_for_both_roles() {
+async fn pair_plugins_refuse_one_context_for_both_roles_and_missing_flags() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
     let out = world
-        .kubectl(&["mp-failover", "--from", "active", "--to", "standby"])
+        .kubectl(&[
+            "mp-cacheck",
+            "--active-context",
+            "active",
+            "--standby-context",
+            "active",
+        ])
         .await;
-    assert!(
-        out.stderr.contains("✔ active context \"active\" reachable"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("✔ standby context \"standby\" reachable"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("mp-failover is not built yet (issue #5)"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(out.code, Some(1));
-
-    let out = world
-        .kubectl(&["mp-failover", "--from", "active", "--to", "active"])
-        .await;
-    assert_eq!(out.code, Some(2));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
         out.stderr
             .contains("the active and standby contexts are both \"active\""),
         "{}",
         out.stderr
     );
+
+    let dns = [
+        "--database",
+        "shared",
+        "--dns-backend",
+        "manual",
+        "--dns-server",
+        "127.0.0.1:53",
+        "--dns-name",
+        "tsb.example.com",
+    ];
+    let mut same = vec!["mp-failover", "--from", "active", "--to", "active"];
+    same.extend(dns);
+    let out = world.kubectl(&same).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--from and --to are both \"active\""),
+        "{}",
+        out.stderr
+    );
+
+    // clap's own usage errors use the documented usage code too.
+    let out = world
+        .kubectl(&["mp-failover", "--from", "active", "--to", "standby"])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--database"), "{}", out.stderr);
 }
 
 fn fault(verb: Option<&str>, path: &str, action: FaultAction) -> FaultRule {
