@@ -84,12 +84,12 @@ grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo
 echo "tsb.mp.example A $active_front (active front), served by 127.0.0.1:$dns_port" >&2
 
 step "Runbook steps 1-2, piped: the standby gets the active's secrets"
-run bash -o pipefail -c 'kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes'
+run bash -o pipefail -c "kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes --backup-dir $work"
 
 step "The CA caution on the pair: both MPs chain to the same root"
 run kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.mp.example
 
-failover=(--database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
+failover=(--dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
   --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 1m)
 
 step "Fail over, first as a dry run (every step and change, nothing touched)"
