@@ -395,6 +395,25 @@ impl Failover {
         let preflight = self.preflight(&us).await;
         let preflight = match preflight {
             Ok(preflight) => preflight,
+            Err(error) if journal.is_done(Step::Preflight) => {
+                // Resuming: earlier steps did change things, so this is not
+                // "nothing was changed" but "still stopped midway".
+                progress.fail(Step::Preflight, started);
+                let next = journal
+                    .next_step()
+                    .map_or("the end".to_string(), |step| step.to_string());
+                return Err(Error::new(
+                    Exit::Partial,
+                    format!(
+                        "the failover stays stopped before step {next}: {}",
+                        error.message().trim_end_matches("; nothing was changed")
+                    ),
+                )
+                .with_next_step(format!(
+                    "{}; then run the same command with --resume",
+                    error.next_step().unwrap_or("fix the cause")
+                )));
+            }
             Err(error) => {
                 progress.fail(Step::Preflight, started);
                 return Err(error);

@@ -313,6 +313,23 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         out.stderr
     );
 
+    // A resumed run whose preflight fails is still "stopped midway", not "nothing changed".
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("list".into()),
+        path_contains: Some("/secrets".into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(403),
+    });
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the failover stays stopped before step fence"),
+        "{}",
+        out.stderr
+    );
+
     // Step 4, activate: the standby refuses to scale web once.
     world
         .cluster("standby")
