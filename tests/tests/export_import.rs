@@ -774,3 +774,47 @@ async fn an_encrypted_bundle_travels_and_only_its_identity_opens_it() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_import_asks_and_follows_the_answer() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::TsbHelm).await;
+    assert_eq!(
+        world
+            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .await
+            .code,
+        Some(0)
+    );
+    let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
+    // `script` gives the import a real terminal; the answer is typed into it.
+    let import = "script -qec 'kubectl mp-import --context standby -f b.yaml' /dev/null";
+    let out = world.shell(&format!("printf n | {import}")).await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("change 1 secret in namespace tsb of context \"standby\"? [y/N]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("not confirmed: nothing was changed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        standby_original
+    );
+
+    let out = world.shell(&format!("printf y | {import}")).await;
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("imported: 1 secret changed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        data(&world.secret("standby", "iam-signing-key").unwrap()),
+        data(&world.secret("active", "iam-signing-key").unwrap())
+    );
+}
