@@ -442,6 +442,7 @@ impl Failover {
             }
         }
         journal::acquire(&self.to, &us).await?;
+        let mut renewed = Instant::now();
         if !journal.is_done(Step::Preflight) {
             if let Some(bundle) = &preflight.sync {
                 self.sync_secrets(bundle).await?;
@@ -495,7 +496,12 @@ impl Failover {
             progress.done(step, started, &summary);
             journal.steps.insert(step, record(started, &summary));
             version = Some(journal::save(&self.to, &journal, version.as_deref()).await?);
-            journal::acquire(&self.to, &us).await?;
+            // Renewing costs two round trips: do it only when a quarter of
+            // the lock's lifetime has passed, long before it could expire.
+            if renewed.elapsed() > Duration::from_secs(journal::LOCK_SECONDS as u64 / 4) {
+                journal::acquire(&self.to, &us).await?;
+                renewed = Instant::now();
+            }
         }
         journal.finished_at = Some(journal::now());
         journal::save(&self.to, &journal, version.as_deref()).await?;
@@ -1157,15 +1163,21 @@ impl Failover {
             .await?;
         }
         let targets = self.fence_plan(state);
-        futures::future::try_join_all(
-            targets
-                .iter()
-                .map(|(name, replicas)| mp::scale(&self.from, name, *replicas, false)),
-        )
-        .await?;
-        if state.restore_cronjob_suspended == Some(false) {
-            mp::suspend_cronjob(&self.from, &self.layout.restore_cronjob, true, false).await?;
-        }
+        let suspend = async {
+            if state.restore_cronjob_suspended == Some(false) {
+                mp::suspend_cronjob(&self.from, &self.layout.restore_cronjob, true, false).await
+            } else {
+                Ok(())
+            }
+        };
+        futures::try_join!(
+            futures::future::try_join_all(
+                targets
+                    .iter()
+                    .map(|(name, replicas)| mp::scale(&self.from, name, *replicas, false)),
+            ),
+            suspend,
+        )?;
         mp::wait_for_replicas(&self.from, &targets, self.cli.ready_timeout).await?;
         Ok(format!(
             "context {:?}: {operator} then {} deployments at 0",
@@ -1206,23 +1218,27 @@ impl Failover {
         restore_counts: &BTreeMap<String, i32>,
     ) -> Result<String> {
         let targets = self.activation_targets(&preflight.to_state, journal, restore_counts);
-        let operator = &self.layout.operator_deployment;
-        if let Some(replicas) = targets.get(operator) {
-            mp::scale(&self.to, operator, *replicas, false).await?;
-        }
-        futures::future::try_join_all(
-            targets
-                .iter()
-                .filter(|(name, _)| *name != operator)
-                .map(|(name, replicas)| mp::scale(&self.to, name, *replicas, false)),
-        )
-        .await?;
-        // A restore job on the new primary would overwrite it with an old backup.
-        if preflight.to_state.restore_cronjob_suspended == Some(false) {
-            mp::suspend_cronjob(&self.to, &self.layout.restore_cronjob, true, false).await?;
-        }
-        mp::wait_for_replicas(&self.to, &targets, self.cli.ready_timeout).await?;
-        let state = mp::read_state(&self.to, &self.layout).await?;
+        // Starting, unlike stopping, has no order: the operator only scales up.
+        let suspend = async {
+            // A restore job on the new primary would overwrite it with an old backup.
+            if preflight.to_state.restore_cronjob_suspended == Some(false) {
+                mp::suspend_cronjob(&self.to, &self.layout.restore_cronjob, true, false).await
+            } else {
+                Ok(())
+            }
+        };
+        futures::try_join!(
+            futures::future::try_join_all(
+                targets
+                    .iter()
+                    .map(|(name, replicas)| mp::scale(&self.to, name, *replicas, false)),
+            ),
+            suspend,
+        )?;
+        let (_, state) = futures::try_join!(
+            mp::wait_for_replicas(&self.to, &targets, self.cli.ready_timeout),
+            mp::read_state(&self.to, &self.layout),
+        )?;
         let address = state.front_address.ok_or_else(|| {
             Error::failed(format!(
                 "service {} on context {:?} has no address",
@@ -1289,8 +1305,15 @@ impl Failover {
             })?;
         let port = self.layout.front_service.port;
         let timeout = self.connection_timeout();
-        let probe =
-            crate::front::probe(address, port, &self.cli.dns.dns_name, &ca, timeout).await?;
+        let deadline = Instant::now() + self.cli.ready_timeout;
+        let probe = loop {
+            match crate::front::probe(address, port, &self.cli.dns.dns_name, &ca, timeout).await {
+                Err(error) if error.exit() == Exit::Cluster && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                result => break result?,
+            }
+        };
         let lookup = dns::lookup(self.cli.dns.dns_server, &self.cli.dns.dns_name).await?;
         if !lookup
             .as_ref()

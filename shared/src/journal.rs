@@ -121,7 +121,7 @@ impl Journal {
 
 pub fn now() -> String {
     jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
 }
 
