@@ -95,7 +95,11 @@ const PLUGINS: [Plugin; 4] = [
     },
 ];
 
-const SHELLS: [(Shell, &str); 3] = [(Shell::Bash, "bash"), (Shell::Zsh, "zsh"), (Shell::Fish, "fish")];
+const SHELLS: [(Shell, &str); 3] = [
+    (Shell::Bash, "bash"),
+    (Shell::Zsh, "zsh"),
+    (Shell::Fish, "fish"),
+];
 
 /// File name each shell's completion loader looks for.
 fn completion_file_name(shell: Shell, binary: &str) -> String {
@@ -149,28 +153,45 @@ fn parse_sha256sums(text: &str) -> Result<BTreeMap<String, Vec<Archive>>, String
         let (sha256, file_name) = line
             .split_once("  ")
             .ok_or_else(|| format!("sha256sums.txt: not `<sha256>  <file>`: {line:?}"))?;
-        if sha256.len() != 64 || !sha256.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!("sha256sums.txt: {file_name}: not a lowercase sha256: {sha256:?}"));
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(format!(
+                "sha256sums.txt: {file_name}: not a lowercase sha256: {sha256:?}"
+            ));
         }
-        let unexpected = || format!("sha256sums.txt: {file_name}: not kubectl-mp-<plugin>_<os>_<arch>.tar.gz");
+        let unexpected =
+            || format!("sha256sums.txt: {file_name}: not kubectl-mp-<plugin>_<os>_<arch>.tar.gz");
         let stem = file_name.strip_suffix(".tar.gz").ok_or_else(unexpected)?;
         let (binary, platform) = stem.split_once('_').ok_or_else(unexpected)?;
         let (os, arch) = platform.split_once('_').ok_or_else(unexpected)?;
         let plugin = binary.strip_prefix("kubectl-mp-").ok_or_else(unexpected)?;
         if !PLUGINS.iter().any(|known| known.name == plugin) {
-            return Err(format!("sha256sums.txt: {file_name}: no plugin named {plugin}"));
+            return Err(format!(
+                "sha256sums.txt: {file_name}: no plugin named {plugin}"
+            ));
         }
-        archives.entry(plugin.to_string()).or_default().push(Archive {
-            file_name: file_name.to_string(),
-            os: os.to_string(),
-            arch: arch.to_string(),
-            sha256: sha256.to_string(),
-        });
+        archives
+            .entry(plugin.to_string())
+            .or_default()
+            .push(Archive {
+                file_name: file_name.to_string(),
+                os: os.to_string(),
+                arch: arch.to_string(),
+                sha256: sha256.to_string(),
+            });
     }
     Ok(archives)
 }
 
-fn render_manifest(plugin: &Plugin, archives: &[Archive], version: &str, repository: &str) -> String {
+fn render_manifest(
+    plugin: &Plugin,
+    archives: &[Archive],
+    version: &str,
+    repository: &str,
+) -> String {
     let binary = plugin.binary();
     let mut yaml = String::new();
     // Writing to a String cannot fail.
@@ -210,20 +231,28 @@ fn render_manifest(plugin: &Plugin, archives: &[Archive], version: &str, reposit
 
 fn write_krew_manifests(dist: &Path, out: &Path) -> Result<(), String> {
     let sums_path = dist.join("sha256sums.txt");
-    let sums = fs::read_to_string(&sums_path).map_err(|error| format!("{}: {error}", sums_path.display()))?;
+    let sums = fs::read_to_string(&sums_path)
+        .map_err(|error| format!("{}: {error}", sums_path.display()))?;
     let archives = parse_sha256sums(&sums)?;
     create_dir(out)?;
     for plugin in &PLUGINS {
-        let plugin_archives = archives
-            .get(plugin.name)
-            .ok_or_else(|| format!("{}: no archive of kubectl-mp-{}", sums_path.display(), plugin.name))?;
+        let plugin_archives = archives.get(plugin.name).ok_or_else(|| {
+            format!(
+                "{}: no archive of kubectl-mp-{}",
+                sums_path.display(),
+                plugin.name
+            )
+        })?;
         let manifest = render_manifest(
             plugin,
             plugin_archives,
             env!("CARGO_PKG_VERSION"),
             env!("CARGO_PKG_REPOSITORY"),
         );
-        write_file(&out.join(format!("mp-{}.yaml", plugin.name)), manifest.as_bytes())?;
+        write_file(
+            &out.join(format!("mp-{}.yaml", plugin.name)),
+            manifest.as_bytes(),
+        )?;
     }
     Ok(())
 }
@@ -274,7 +303,10 @@ mod tests {
                 sha256: SHA_B.into(),
             }
         );
-        assert_eq!((export[0].os.as_str(), export[0].arch.as_str()), ("linux", "amd64"));
+        assert_eq!(
+            (export[0].os.as_str(), export[0].arch.as_str()),
+            ("linux", "amd64")
+        );
     }
 
     #[test]
@@ -312,7 +344,10 @@ mod tests {
         let yaml = render_manifest(&PLUGINS[2], &archives, "1.2.3", "https://example.com/o/r");
         assert!(yaml.contains("\nmetadata:\n  name: mp-cacheck\n"), "{yaml}");
         assert!(yaml.contains("\n  version: v1.2.3\n"), "{yaml}");
-        assert!(yaml.contains("\n  homepage: https://example.com/o/r\n"), "{yaml}");
+        assert!(
+            yaml.contains("\n  homepage: https://example.com/o/r\n"),
+            "{yaml}"
+        );
         let amd64 = yaml.find("arch: amd64").unwrap();
         let arm64 = yaml.find("arch: arm64").unwrap();
         assert!(amd64 < arm64, "platforms are sorted: {yaml}");
@@ -329,13 +364,28 @@ mod tests {
         for plugin in &PLUGINS {
             let binary = plugin.binary();
             for (shell, dir) in SHELLS {
-                let path = out.path().join("completions").join(dir).join(completion_file_name(shell, &binary));
+                let path = out
+                    .path()
+                    .join("completions")
+                    .join(dir)
+                    .join(completion_file_name(shell, &binary));
                 let script = fs::read_to_string(&path).unwrap();
-                assert!(script.contains(&binary), "{} does not name {binary}", path.display());
+                assert!(
+                    script.contains(&binary),
+                    "{} does not name {binary}",
+                    path.display()
+                );
             }
             let page = fs::read_to_string(out.path().join(format!("man/man1/{binary}.1"))).unwrap();
-            assert!(page.starts_with(".ie"), "not roff: {}", &page[..40.min(page.len())]);
-            assert!(page.contains(&binary.replace('-', "\\-")), "man page of {binary} does not name it");
+            assert!(
+                page.starts_with(".ie"),
+                "not roff: {}",
+                &page[..40.min(page.len())]
+            );
+            assert!(
+                page.contains(&binary.replace('-', "\\-")),
+                "man page of {binary} does not name it"
+            );
         }
     }
 }
