@@ -44,8 +44,8 @@ const LICENSE_NAMES: [&str; 8] = [
     "copying.txt",
 ];
 
-/// krew's index.Plugin; unknown fields are refused here (krew ignores them)
-/// so that a misspelt field cannot hide.
+/// krew's index.Plugin, less `caveats` (unused here); unknown fields are
+/// refused (krew ignores them) so that a misspelt field cannot hide.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Manifest {
@@ -70,7 +70,6 @@ struct Spec {
     short_description: String,
     #[serde(default)]
     description: String,
-    caveats: Option<String>,
     #[serde(default)]
     homepage: String,
     #[serde(default)]
@@ -585,13 +584,14 @@ fn make_dist_archives_are_reproducible_and_match_the_manifests() {
                 .arg(dist.join(&archive_name)));
             let entries: Vec<&str> = listing.lines().collect();
             assert_eq!(entries.len(), 2, "{archive_name}: {listing}");
+            // The binary, executable, then LICENSE: the order dist.sh names them.
             assert!(
-                entries[0].starts_with("-rw-r--r-- 0/0") && entries[0].ends_with(" LICENSE"),
+                entries[0].starts_with("-rwxr-xr-x 0/0")
+                    && entries[0].ends_with(&format!(" {}", platform.bin)),
                 "{listing}"
             );
             assert!(
-                entries[1].starts_with("-rwxr-xr-x 0/0")
-                    && entries[1].ends_with(&format!(" {}", platform.bin)),
+                entries[1].starts_with("-rw-r--r-- 0/0") && entries[1].ends_with(" LICENSE"),
                 "{listing}"
             );
             assert!(
