@@ -16,8 +16,10 @@ DOCS_DIR := $(TARGET_ROOT)/docs
 # `make dist` builds for DIST_TARGETS (Rust target triples), default the host.
 # Others need their rust-std (`rustup target add`) and a C cross toolchain for
 # ring, e.g. DIST_TARGETS="x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"
-# with CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc.
+# with Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, whose linker
+# is the default below.
 HOST_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER ?= aarch64-linux-gnu-gcc
 DIST_TARGETS ?= $(HOST_TARGET)
 DIST_DIR ?= dist
 KREW_MANIFESTS_DIR ?= krew-manifests

@@ -736,8 +736,10 @@ fn make_install_places_completions_and_man_pages_naming_every_flag() {
         let man_path = share.join("man/man1").join(format!("{binary}.1"));
         let man = fs::read_to_string(&man_path).unwrap();
         assert!(
-            bash.contains(&format!("complete -F _{}", binary.replace('-', "__")))
-                || bash.contains(&binary)
+            bash.lines()
+                .any(|line| line.trim_start().starts_with("complete -F")
+                    && line.ends_with(&format!(" {binary}"))),
+            "bash completion is not registered for {binary}"
         );
         assert!(
             zsh.starts_with(&format!("#compdef {binary}")),
