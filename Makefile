@@ -7,7 +7,7 @@ BINDIR := $(PREFIX)/bin
 CARGO_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
 
-.PHONY: all build deps test demo install uninstall clean
+.PHONY: all build deps test demo bench install uninstall clean
 
 all: build
 
@@ -24,6 +24,12 @@ test: deps
 demo: deps build
 	bash tests/demo.sh
 
+# Plugins vs the runbook by hand, on sandbox clusters; writes BENCHMARKS.md and
+# fails when a request, time or memory budget is missed.
+bench: deps
+	$(CARGO) build --release --workspace --bins
+	bash tests/bench.sh
+
 # Installs each plugin under both names kubectl looks for: `kubectl mp export`
 # finds kubectl-mp-export, `kubectl mp-export` finds kubectl-mp_export.
 install: build
@@ -38,4 +44,4 @@ uninstall:
 
 clean:
 	$(CARGO) clean
-	rm -rf .demo
+	rm -rf .demo .bench
