@@ -12,6 +12,7 @@ reps=${BENCH_REPS:-5}
 out=${BENCH_OUT:-BENCHMARKS.md}
 work=$PWD/.bench
 rm -rf "$work" && mkdir -p "$work/bin" "$work/counters"
+touch "$work/verify-races"
 for plugin in export import cacheck failover; do
   ln -sf "$profile_dir/kubectl-mp-$plugin" "$work/bin/kubectl-mp-$plugin"
 done
@@ -35,11 +36,12 @@ fi
 
 pids=()
 current_case=
+exec 3>&2 # the terminal's stderr, for the EXIT trap while a case's is redirected
 cleanup() {
   local status=$?
   if [ "$status" != 0 ] && [ -n "$current_case" ]; then
-    tail -n 20 "$work/$current_case.err" >&2
-    echo "bench: $current_case failed (exit $status)" >&2
+    tail -n 20 "$work/$current_case.err" >&3
+    echo "bench: $current_case failed (exit $status)" >&3
   fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -107,14 +109,19 @@ measure() {
   printf '%-28s %6s ms  %4s MiB  %4s requests  (%s)\n' "$id" "${WALL[$id]}" "${RSS[$id]}" "$total" "${DETAIL[$id]}" >&2
 }
 nothing() { :; }
+# The failover journal's start time has whole seconds, and a journal started
+# in the same second as the reverse one counts as superseded (--resume then
+# finds nothing): one failover per second, untimed.
+next_second() { sleep 1; }
 
 verdicts=()
 failed=0
 budget() { # NAME MEASURED LIMIT [unit]: PASS when MEASURED <= LIMIT
   local verdict=PASS
   if awk -v m="$2" -v l="$3" 'BEGIN {exit !(m > l)}'; then verdict=FAIL failed=1; fi
-  verdicts+=("| $1 | $2$4 | ≤ $3$4 | **$verdict** |")
-  printf '%s  %s: %s (limit %s)\n' "$verdict" "$1" "$2$4" "$3$4" >&2
+  local unit=${4:-}
+  verdicts+=("| $1 | $2$unit | ≤ $3$unit | **$verdict** |")
+  printf '%s  %s: %s (limit %s)\n' "$verdict" "$1" "$2$unit" "$3$unit" >&2
 }
 
 # --- the clusters ----------------------------------------------------------
@@ -223,7 +230,16 @@ failover_flags=(--database shared --dns-backend rfc2136 --dns-server "127.0.0.1:
 plugin_failover() {
   local from to
   read -r from to <<<"$(direction "$1")"
-  T kubectl-mp-failover --from "$from" --to "$to" "${failover_flags[@]}" >"$work/failover-$1.json"
+  if ! T kubectl-mp-failover --from "$from" --to "$to" "${failover_flags[@]}" >"$work/failover-$1.json" 2>"$work/failover-$1.err"; then
+    cat "$work/failover-$1.err" >&2
+    grep -q 'step 6 (verify).*refused' "$work/failover-$1.err" || return 1
+    # Verify probed the front door before the sandbox opened it (it follows
+    # envoy's readiness every 50 ms) and the plugin does not retry: resume,
+    # inside the timing, and say so in the report.
+    echo "$from -> $to" >>"$work/verify-races"
+    sleep 0.1
+    T kubectl-mp-failover --from "$from" --to "$to" "${failover_flags[@]}" --resume >"$work/failover-$1.json" || return 1
+  fi
   jq -r '.journal.steps.dns.seconds' "$work/failover-$1.json" >>"$work/dns-seconds"
 }
 
@@ -247,7 +263,7 @@ for latency in 0 50; do
   measure "hand_failover_$latency" "$ADMIN_main" "active standby" nothing hand_failover
   if ((reps % 2 == 1)); then hand_failover 1 >/dev/null 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }; fi
   : >"$work/dns-seconds"
-  measure "plugin_failover_$latency" "$ADMIN_main" "active standby" nothing plugin_failover
+  measure "plugin_failover_$latency" "$ADMIN_main" "active standby" next_second plugin_failover
   DNS_MS[$latency]=$(awk '{print int($1 * 1000)}' "$work/dns-seconds" | median)
   # Runs alternate direction: an odd count leaves the standby serving; bring it back.
   if ((reps % 2 == 1)); then plugin_failover 1 >/dev/null 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }; fi
@@ -377,6 +393,14 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "Failover's round-trip floor: preflight 1 (both clusters read concurrently), lock and journal 1, fence 4 (operator to 0, see it at 0, the rest to 0, see them at 0), activate 2 (scale all, see them ready), journal finish 1: $floor_round_trips round trips, $floor_ms ms at 50 ms. Measured API part: $failover_api_0 ms at 0 ms, $failover_api_50 ms at 50 ms, i.e. $(awk -v a="$failover_api_50" -v b="$failover_api_0" 'BEGIN {printf "%.1f", (a - b) / 50}') round trips added by latency."
   echo
+  journal_requests=$(jq '[to_entries[] | select(.key | test("mp-failover-(journal|lock)")) | .value] | add // 0' "$work/counters/plugin_failover_50.standby.json")
+  echo "Why failover misses it: of its ${REQ[plugin_failover_50]} requests, $journal_requests are journal and lock bookkeeping on the new active (ConfigMap \`mp-failover-journal\`, Lease \`mp-failover-lock\`): after each step it saves the journal, then gets and renews the lease, one after the other (about 3 round trips per step), plus get/create of the lease at the start and save, get, delete at the end, which is about 21 sequential round trips the floor does not need. The scale patches are concurrent and the waits use one watch. Renewing the lease with the journal save (or only when near expiry) and keeping the lock in the journal object would remove most of them."
+  echo
+  echo "Import: into a new namespace the plugin sends get namespace and list secrets (concurrently), create namespace, the N creates (concurrently) and a read-back list: N + 4. Into an existing namespace it is N + 3 (no namespace create). Reaching N + 3 for a new namespace means skipping the secrets list of a namespace that does not exist (which costs a round trip when it does) or verifying from the write responses instead of the read-back list; neither was done here."
+  echo
+  races=$(wc -l <"$work/verify-races")
+  echo "Failover runs whose verify step probed the front door before the sandbox opened it (the sandbox follows envoy's readiness every 50 ms; the plugin's verify does not retry a refused connection) and were finished with \`--resume\`, inside the timing: $races of $((reps * 2))."
+  echo
   echo "## Startup and peak memory"
   echo
   echo "| binary | \`--version\` | RSS | real run (0 ms) | RSS |"
@@ -396,7 +420,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
     echo "| $size | ${WALL[scale_plugin_export_$size]} ms | ${RSS[scale_plugin_export_$size]} MiB | ${REQ[scale_plugin_export_$size]} | ${WALL[scale_plugin_cacheck_$size]} ms | ${RSS[scale_plugin_cacheck_$size]} MiB | ${REQ[scale_plugin_cacheck_$size]} | ${WALL[scale_hand_export_$size]} ms | ${WALL[scale_hand_list_$size]} ms | ${RSS[scale_hand_list_$size]} MiB, ${REQ[scale_hand_list_$size]} |"
   done
   echo
-  echo "Growth from 100 to 5,000 secrets (50×): export time $(ratio "${WALL[scale_plugin_export_5000]}" "${WALL[scale_plugin_export_100]}"), memory $(ratio "${RSS[scale_plugin_export_5000]}" "${RSS[scale_plugin_export_100]}"); cacheck time $(ratio "${WALL[scale_plugin_cacheck_5000]}" "${WALL[scale_plugin_cacheck_100]}"), memory $(ratio "${RSS[scale_plugin_cacheck_5000]}" "${RSS[scale_plugin_cacheck_100]}"). Both read the namespace in one unpaginated list, so time and memory grow linearly with its size while the request count stays constant."
+  echo "Growth from 100 to 5,000 secrets (50×): export time $(ratio "${WALL[scale_plugin_export_5000]}" "${WALL[scale_plugin_export_100]}"), memory $(ratio "${RSS[scale_plugin_export_5000]}" "${RSS[scale_plugin_export_100]}"); cacheck time $(ratio "${WALL[scale_plugin_cacheck_5000]}" "${WALL[scale_plugin_cacheck_100]}"), memory $(ratio "${RSS[scale_plugin_cacheck_5000]}" "${RSS[scale_plugin_cacheck_100]}"). Both read the namespace in one unpaginated list: the request count stays constant while time and memory grow with the namespace (above a fixed startup cost, so less than 50×)."
 } >"$out"
 log "Wrote $out"
 if [ "$failed" != 0 ]; then
