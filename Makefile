@@ -80,8 +80,4 @@ uninstall:
 
 clean:
 	$(CARGO) clean
-<<<<<<< HEAD
-	rm -rf .demo dist
-=======
-	rm -rf .demo .bench
->>>>>>> bench
+	rm -rf .demo .bench dist
