@@ -504,8 +504,12 @@ impl Failover {
             }
         }
         journal.finished_at = Some(journal::now());
-        journal::save(&self.to, &journal, version.as_deref()).await?;
-        journal::release(&self.to, &us).await?;
+        // Both at once: should the save fail after the release, the journal
+        // still says "unfinished" and a re-run asks for --resume, which is safe.
+        futures::try_join!(
+            journal::save(&self.to, &journal, version.as_deref()),
+            journal::release(&self.to, &us),
+        )?;
         self.summary(&journal);
         self.finish(&journal, false)
     }
