@@ -443,25 +443,44 @@ async fn separate_databases_are_copied_with_real_postgres() {
         active_pg.endpoint().port.to_string(),
         standby_pg.endpoint().port.to_string(),
     );
-    let out = run(
-        &world,
-        &args,
-        &[
-            "--from-pg-host",
-            "127.0.0.1",
-            "--from-pg-port",
-            &active_port,
-            "--from-pg-password-file",
-            &active_pw,
-            "--to-pg-host",
-            "127.0.0.1",
-            "--to-pg-port",
-            &standby_port,
-            "--to-pg-password-file",
-            &standby_pw,
-        ],
-    )
-    .await;
+    let pg_flags = [
+        "--from-pg-host",
+        "127.0.0.1",
+        "--from-pg-port",
+        &active_port,
+        "--from-pg-password-file",
+        &active_pw,
+        "--to-pg-host",
+        "127.0.0.1",
+        "--to-pg-port",
+        &standby_port,
+        "--to-pg-password-file",
+        &standby_pw,
+    ];
+    // Step 2 interrupted: the standby refuses to stop its tsb writer once.
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("patch".into()),
+        path_contains: Some("/deployments/tsb/scale".into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(500),
+    });
+    let out = run(&world, &args, &pg_flags).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 2 (database)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        standby_pg.tsb_sql("SELECT value FROM config"),
+        "stale",
+        "not restored yet"
+    );
+
+    let mut resume = pg_flags.to_vec();
+    resume.push("--resume");
+    let out = run(&world, &args, &resume).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         standby_pg.tsb_sql("SELECT name || '=' || value FROM config ORDER BY name"),
