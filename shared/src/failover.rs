@@ -536,8 +536,10 @@ impl Failover {
             journal.to.context,
             journal.finished_at.as_deref().unwrap_or("?")
         ));
-        let to_snapshot = cacheck::read_cluster(&self.to, &self.layout, "active").await?;
-        let to_state = mp::read_state(&self.to, &self.layout).await?;
+        let (to_snapshot, to_state) = futures::try_join!(
+            cacheck::read_cluster(&self.to, &self.layout, "active"),
+            mp::read_state(&self.to, &self.layout),
+        )?;
         let preflight = Preflight {
             from_state: None,
             to_state,
