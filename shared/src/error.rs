@@ -76,6 +76,12 @@ impl Error {
         self
     }
 
+    /// The same failure, told differently (e.g. with what it means here).
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub fn exit(&self) -> Exit {
         self.exit
     }

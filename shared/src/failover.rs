@@ -285,6 +285,18 @@ struct Preflight {
     sync: Option<Bundle>,
 }
 
+/// What the preflight reads from a cluster: its CA snapshot, its MP's
+/// state and (for a database copy) its ManagementPlane spec.
+type ClusterRead = (MpSnapshot, MpState, Option<serde_json::Value>);
+
+/// Everything the preflight reads, before it judges it.
+struct PreflightReads {
+    /// None with --disaster.
+    from: Result<Option<ClusterRead>>,
+    to: Result<ClusterRead>,
+    dns: Result<Option<(Vec<IpAddr>, u32)>>,
+}
+
 impl Failover {
     fn side(cluster: &Cluster) -> Side {
         Side {
@@ -307,35 +319,43 @@ impl Failover {
 
     async fn run(self) -> Result<Exit> {
         let disaster = self.cli.disaster;
-        let (existing, reverse) = futures::join!(journal::load(&self.to), async {
-            if disaster {
-                Ok(None)
-            } else {
-                journal::load(&self.from).await
-            }
-        });
+        let started = Instant::now();
+        // The journals and the preflight's reads are all read-only: one round
+        // trip for all of them, even when the journal then says to stop.
+        let (existing, reverse, reads) = futures::join!(
+            journal::load(&self.to),
+            async {
+                if disaster {
+                    Ok(None)
+                } else {
+                    journal::load(&self.from).await
+                }
+            },
+            self.preflight_reads(),
+        );
         let existing = existing?;
-        let reverse = reverse.unwrap_or(None);
+        let reverse = reverse.unwrap_or(None).map(|stored| stored.journal);
         let (from_side, to_side) = (Self::side(&self.from), Self::side(&self.to));
 
         // A failback restores what the failover it undoes recorded.
         let restore_counts = reverse
             .as_ref()
-            .filter(|(journal, _)| journal.same_direction(&to_side, &from_side))
-            .map(|(journal, _)| journal.fenced_replicas.clone())
+            .filter(|journal| journal.same_direction(&to_side, &from_side))
+            .map(|journal| journal.fenced_replicas.clone())
             .unwrap_or_default();
         let superseded = |journal: &Journal| {
-            reverse.as_ref().is_some_and(|(other, _)| {
+            reverse.as_ref().is_some_and(|other| {
                 other.same_direction(&to_side, &from_side) && other.started_at >= journal.started_at
             })
         };
+        let lock_found = existing.as_ref().and_then(|stored| stored.lock.clone());
 
-        let (mut journal, mut version) = match existing {
+        let (mut journal, version) = match existing.map(|stored| (stored.journal, stored.version)) {
             Some((journal, version))
                 if journal.same_direction(&from_side, &to_side) && !superseded(&journal) =>
             {
                 if journal.finished_at.is_some() {
-                    return self.already_done(journal).await;
+                    return self.already_done(journal, reads.to?).await;
                 }
                 if !self.cli.resume && !self.cli.dry_run {
                     let next = journal
@@ -386,13 +406,16 @@ impl Failover {
             }
         };
         let us = Self::holder(&journal);
+        let held_by_other = lock_found
+            .as_ref()
+            .and_then(|lock| lock.held_by_other(&us))
+            .map(String::from);
 
         let progress = Progress::new(&self.ui);
         // Preflight runs on every start (read-only), even when resuming: the
         // steps after it need what it reads.
-        let started = Instant::now();
         progress.start(Step::Preflight);
-        let preflight = self.preflight(&us).await;
+        let preflight = self.preflight(reads, held_by_other).await;
         let preflight = match preflight {
             Ok(preflight) => preflight,
             Err(error) if journal.is_done(Step::Preflight) => {
@@ -441,18 +464,26 @@ impl Failover {
                 return Err(Error::failed("not confirmed: nothing was changed"));
             }
         }
-        journal::acquire(&self.to, &us).await?;
-        let mut renewed = Instant::now();
+        // Taking the lock is the first write, and it already records what
+        // later steps must restore, so no step has to write before it acts.
+        let mut writer = journal::Writer::new(&self.to, journal::Lock::new(&us), version);
         if !journal.is_done(Step::Preflight) {
-            if let Some(bundle) = &preflight.sync {
-                self.sync_secrets(bundle).await?;
-            }
             journal
                 .steps
                 .insert(Step::Preflight, record(started, "every check passed"));
-            version = Some(journal::save(&self.to, &journal, version.as_deref()).await?);
+        }
+        self.record_counts(&preflight, &mut journal);
+        writer.write(&journal).await.map_err(|error| {
+            let message = format!("{}; nothing was changed", error.message());
+            error.with_message(message)
+        })?;
+        if let Some(bundle) = &preflight.sync {
+            self.sync_secrets(bundle).await?;
         }
 
+        // A step's record is written while the next steps run: every step
+        // is safe to repeat, so a record that arrives late (or never, when
+        // the run dies) at worst makes --resume repeat a finished step.
         for step in [
             Step::Database,
             Step::Fence,
@@ -467,8 +498,8 @@ impl Failover {
             let started = Instant::now();
             progress.start(step);
             let result = match step {
-                Step::Database => self.database(&preflight, &mut journal, &mut version).await,
-                Step::Fence => self.fence(&preflight, &mut journal, &mut version).await,
+                Step::Database => self.database(&preflight, &journal).await,
+                Step::Fence => self.fence(&preflight).await,
                 Step::Activate => self.activate(&preflight, &journal, &restore_counts).await,
                 Step::Dns => self.dns(&preflight).await,
                 _ => self.verify(&preflight).await,
@@ -478,7 +509,7 @@ impl Failover {
                 Err(error) => {
                     progress.fail(step, started);
                     // Changes were made since the journal began: say how to converge.
-                    let _ = journal::save(&self.to, &journal, version.as_deref()).await;
+                    let _ = writer.write(&journal).await;
                     return Err(Error::new(
                         Exit::Partial,
                         format!(
@@ -495,21 +526,30 @@ impl Failover {
             };
             progress.done(step, started, &summary);
             journal.steps.insert(step, record(started, &summary));
-            version = Some(journal::save(&self.to, &journal, version.as_deref()).await?);
-            // Renewing costs two round trips: do it only when a quarter of
-            // the lock's lifetime has passed, long before it could expire.
-            if renewed.elapsed() > Duration::from_secs(journal::LOCK_SECONDS as u64 / 4) {
-                journal::acquire(&self.to, &us).await?;
-                renewed = Instant::now();
-            }
+            writer.write_behind(&journal).await.map_err(|error| {
+                Error::new(
+                    Exit::Partial,
+                    format!(
+                        "failover stopped after step {} ({step}): {}",
+                        step.number(),
+                        error.message()
+                    ),
+                )
+                .with_next_step("run the same command with --resume")
+            })?;
         }
         journal.finished_at = Some(journal::now());
-        // Both at once: should the save fail after the release, the journal
-        // still says "unfinished" and a re-run asks for --resume, which is safe.
-        futures::try_join!(
-            journal::save(&self.to, &journal, version.as_deref()),
-            journal::release(&self.to, &us),
-        )?;
+        // The last write records the end and gives the lock up at once.
+        writer.finish(&journal).await.map_err(|error| {
+            Error::new(
+                Exit::Partial,
+                format!(
+                    "the failover is done but its end was not recorded: {}",
+                    error.message()
+                ),
+            )
+            .with_next_step("run the same command with --resume: it re-checks and records it")
+        })?;
         self.summary(&journal);
         self.finish(&journal, false)
     }
@@ -529,17 +569,19 @@ impl Failover {
     }
 
     /// A finished failover is not redone: only checked again, read-only.
-    async fn already_done(&self, journal: Journal) -> Result<Exit> {
+    async fn already_done(
+        &self,
+        journal: Journal,
+        (mut to_snapshot, to_state, _): ClusterRead,
+    ) -> Result<Exit> {
+        // It serves now: name it so in the checks.
+        to_snapshot.role = "active".into();
         self.ui.info(&format!(
             "the failover from {:?} to {:?} finished at {}; nothing to change, checking it still holds",
             journal.from.context,
             journal.to.context,
             journal.finished_at.as_deref().unwrap_or("?")
         ));
-        let (to_snapshot, to_state) = futures::try_join!(
-            cacheck::read_cluster(&self.to, &self.layout, "active"),
-            mp::read_state(&self.to, &self.layout),
-        )?;
         let preflight = Preflight {
             from_state: None,
             to_state,
@@ -554,11 +596,12 @@ impl Failover {
         self.finish(&journal, true)
     }
 
-    async fn preflight(&self, us: &str) -> Result<Preflight> {
+    /// Reads both clusters and asks the DNS server, all at once.
+    async fn preflight_reads(&self) -> PreflightReads {
         let disaster = self.cli.disaster;
         let layout = &self.layout;
         let database = self.cli.database.database;
-        let (from_read, to_read, holder, dns_check) = futures::join!(
+        let (from, to, dns) = futures::join!(
             async {
                 if disaster {
                     return Ok(None);
@@ -577,14 +620,27 @@ impl Failover {
                     self.management_plane_spec(&self.to, database),
                 )
             },
-            journal::lock_holder(&self.to, us),
             async {
                 dns::preflight(&self.backend, &self.cli.dns.dns_name, self.cli.yes).await?;
                 dns::lookup(self.cli.dns.dns_server, &self.cli.dns.dns_name).await
             },
         );
-        let from_read = from_read?;
-        let (to_snapshot, to_state, to_spec) = to_read?;
+        PreflightReads { from, to, dns }
+    }
+
+    /// Judges what [`Failover::preflight_reads`] found, printing a check per
+    /// finding. `held_by_other`: the live lock of another failover, found
+    /// with the journal.
+    async fn preflight(
+        &self,
+        reads: PreflightReads,
+        held_by_other: Option<String>,
+    ) -> Result<Preflight> {
+        let layout = &self.layout;
+        let database = self.cli.database.database;
+        let from_read = reads.from?;
+        let (to_snapshot, to_state, to_spec) = reads.to?;
+        let dns_check = reads.dns;
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut check = |ok: bool, title: String, hint: String| {
             self.ui.check(
@@ -601,7 +657,7 @@ impl Failover {
             }
         };
 
-        if let Some(holder) = holder? {
+        if let Some(holder) = held_by_other {
             check(
                 false,
                 format!(
@@ -1021,12 +1077,48 @@ impl Failover {
         Ok(())
     }
 
-    async fn database(
-        &self,
-        preflight: &Preflight,
-        journal: &mut Journal,
-        version: &mut Option<String>,
-    ) -> Result<String> {
+    /// What the database step scales to 0 on the standby while it restores.
+    fn standby_writers(&self, preflight: &Preflight) -> BTreeMap<String, i32> {
+        self.layout
+            .writer_deployments
+            .iter()
+            .filter(|name| preflight.to_state.deployments.contains_key(*name))
+            .map(|name| (name.clone(), 0))
+            .collect()
+    }
+
+    /// Records, before anything changes, the replica counts later steps
+    /// restore: the fenced MP's (for a failback) and the standby writers'
+    /// the database step stops (for activation). Kept once recorded: a
+    /// resumed run must not record the zeros an earlier run made.
+    fn record_counts(&self, preflight: &Preflight, journal: &mut Journal) {
+        if let Some(state) = &preflight.from_state
+            && journal.fenced_replicas.is_empty()
+        {
+            journal.fenced_replicas = state
+                .deployments
+                .iter()
+                .map(|(name, replicas)| (name.clone(), replicas.desired))
+                .collect();
+            journal.restore_cronjob_was_suspended = state.restore_cronjob_suspended;
+        }
+        let copies_database = self.cli.database.database == DatabaseMode::Separate
+            && preflight.from_endpoint.is_some();
+        if copies_database && journal.standby_writer_replicas.is_empty() {
+            journal.standby_writer_replicas = self
+                .standby_writers(preflight)
+                .keys()
+                .filter_map(|name| {
+                    Some((
+                        name.clone(),
+                        preflight.to_state.deployments.get(name)?.desired,
+                    ))
+                })
+                .collect();
+        }
+    }
+
+    async fn database(&self, preflight: &Preflight, journal: &Journal) -> Result<String> {
         if self.cli.database.database == DatabaseMode::Shared {
             return Ok("shared database: nothing to copy".into());
         }
@@ -1090,28 +1182,13 @@ impl Failover {
             ));
         }
         // Nothing may write to the standby's database while it is replaced.
-        let writers: BTreeMap<String, i32> = self
-            .layout
-            .writer_deployments
-            .iter()
-            .filter(|name| preflight.to_state.deployments.contains_key(*name))
-            .map(|name| (name.clone(), 0))
-            .collect();
-        if journal.standby_writer_replicas.is_empty() {
-            journal.standby_writer_replicas = writers
+        let writers = self.standby_writers(preflight);
+        futures::future::try_join_all(
+            writers
                 .keys()
-                .filter_map(|name| {
-                    Some((
-                        name.clone(),
-                        preflight.to_state.deployments.get(name)?.desired,
-                    ))
-                })
-                .collect();
-            *version = Some(journal::save(&self.to, journal, version.as_deref()).await?);
-        }
-        for name in writers.keys() {
-            mp::scale(&self.to, name, 0, false).await?;
-        }
+                .map(|name| mp::scale(&self.to, name, 0, false)),
+        )
+        .await?;
         mp::wait_for_replicas(&self.to, &writers, self.cli.ready_timeout).await?;
         database::restore(tools, to_endpoint, &source, timeout).await?;
         Ok(format!(
@@ -1131,12 +1208,7 @@ impl Failover {
             .collect()
     }
 
-    async fn fence(
-        &self,
-        preflight: &Preflight,
-        journal: &mut Journal,
-        version: &mut Option<String>,
-    ) -> Result<String> {
+    async fn fence(&self, preflight: &Preflight) -> Result<String> {
         let Some(state) = &preflight.from_state else {
             return Ok(format!(
                 "skipped (--disaster): when context {:?} returns, fence it before it serves again: kubectl --context {} -n {} scale deployment {} --replicas=0, then the MP deployments",
@@ -1146,17 +1218,6 @@ impl Failover {
                 self.layout.operator_deployment
             ));
         };
-        // Record the counts before changing them, once: a resumed fence must
-        // not record the zeros it made.
-        if journal.fenced_replicas.is_empty() {
-            journal.fenced_replicas = state
-                .deployments
-                .iter()
-                .map(|(name, replicas)| (name.clone(), replicas.desired))
-                .collect();
-            journal.restore_cronjob_was_suspended = state.restore_cronjob_suspended;
-            *version = Some(journal::save(&self.to, journal, version.as_deref()).await?);
-        }
         // The operator first: while it runs it scales the MP back up.
         let operator = &self.layout.operator_deployment;
         if state.deployments.contains_key(operator) {
@@ -1311,11 +1372,19 @@ impl Failover {
             })?;
         let port = self.layout.front_service.port;
         let timeout = self.connection_timeout();
-        let deadline = Instant::now() + self.cli.ready_timeout;
+        let started = Instant::now();
+        let deadline = started + self.cli.ready_timeout;
         let probe = loop {
             match crate::front::probe(address, port, &self.cli.dns.dns_name, &ca, timeout).await {
                 Err(error) if error.exit() == Exit::Cluster && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    // A load balancer often opens a moment after its backends
+                    // are ready: look again soon, then less often.
+                    let pause = if started.elapsed() < Duration::from_secs(1) {
+                        25
+                    } else {
+                        500
+                    };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 result => break result?,
             }

@@ -1,23 +1,23 @@
-//! The failover's memory and its lock, kept in the cluster that takes over:
-//! a ConfigMap journal of completed steps (so `--resume` continues and a
-//! finished failover is not redone) and a Lease so two failovers never run at once.
+//! The failover's memory and its lock, kept in the cluster that takes over,
+//! in one ConfigMap: the journal of completed steps (so `--resume` continues
+//! and a finished failover is not redone) and the lock that keeps two
+//! failovers from running at once.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::mp::FIELD_MANAGER;
 
 pub const JOURNAL_NAME: &str = "mp-failover-journal";
-pub const LOCK_NAME: &str = "mp-failover-lock";
 const JOURNAL_KEY: &str = "journal.json";
+const LOCK_KEY: &str = "lock.json";
 /// A lock older than this without renewal is abandoned (its holder died).
 pub const LOCK_SECONDS: i32 = 600;
 
@@ -125,8 +125,65 @@ pub fn now() -> String {
         .to_string()
 }
 
-/// The journal in `cluster`'s namespace, with its resourceVersion.
-pub async fn load(cluster: &Cluster) -> Result<Option<(Journal, String)>> {
+/// The journal ConfigMap as read: the journal, the lock (when one is held)
+/// and the resourceVersion the next write must match.
+#[derive(Debug)]
+pub struct Stored {
+    pub journal: Journal,
+    pub lock: Option<Lock>,
+    pub version: String,
+}
+
+/// Who runs the failover a journal records. It lives in the journal's own
+/// ConfigMap, so taking, renewing and giving it up are the same single
+/// write as recording a step: there is no moment where one is written and
+/// not the other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lock {
+    pub holder: String,
+    pub acquired_at: String,
+    /// Stamped by every journal write.
+    pub renewed_at: String,
+    pub seconds: i32,
+}
+
+impl Lock {
+    pub fn new(holder: &str) -> Self {
+        let now = now();
+        Self {
+            holder: holder.into(),
+            acquired_at: now.clone(),
+            renewed_at: now,
+            seconds: LOCK_SECONDS,
+        }
+    }
+
+    /// The holder, when it is another failover and its lock has not expired.
+    pub fn held_by_other(&self, us: &str) -> Option<&str> {
+        // A time we cannot read counts as live: refusing is the safe mistake.
+        let live = self
+            .renewed_at
+            .parse::<jiff::Timestamp>()
+            .map_or(true, |renewed| {
+                jiff::Timestamp::now().as_second() < renewed.as_second() + i64::from(self.seconds)
+            });
+        (live && !same_failover(&self.holder, us)).then_some(self.holder.as_str())
+    }
+}
+
+fn read_error(cluster: &Cluster, what: impl fmt::Display) -> Error {
+    Error::failed(format!(
+        "context {:?}: configmap {JOURNAL_NAME} {what}",
+        cluster.context()
+    ))
+    .with_next_step(format!(
+        "delete it if no failover is running (kubectl delete configmap {JOURNAL_NAME})"
+    ))
+}
+
+/// The journal in `cluster`'s namespace, with its lock and resourceVersion.
+pub async fn load(cluster: &Cluster) -> Result<Option<Stored>> {
     let api: Api<ConfigMap> = cluster.namespaced();
     let found = api
         .get_opt(JOURNAL_NAME)
@@ -135,51 +192,65 @@ pub async fn load(cluster: &Cluster) -> Result<Option<(Journal, String)>> {
     let Some(configmap) = found else {
         return Ok(None);
     };
-    let text = configmap
-        .data
-        .as_ref()
-        .and_then(|data| data.get(JOURNAL_KEY))
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "context {:?}: configmap {JOURNAL_NAME} has no {JOURNAL_KEY}",
-                cluster.context()
-            ))
-            .with_next_step(format!(
-                "delete it if no failover is running (kubectl delete configmap {JOURNAL_NAME})"
-            ))
+    let data = configmap.data.unwrap_or_default();
+    let text = data
+        .get(JOURNAL_KEY)
+        .ok_or_else(|| read_error(cluster, format_args!("has no {JOURNAL_KEY}")))?;
+    let journal = serde_json::from_str(text)
+        .map_err(|error| read_error(cluster, format_args!("is not a journal: {error}")))?;
+    let lock = data
+        .get(LOCK_KEY)
+        .map(|text| serde_json::from_str(text))
+        .transpose()
+        .map_err(|error| {
+            read_error(
+                cluster,
+                format_args!("has an unreadable {LOCK_KEY}: {error}"),
+            )
         })?;
-    let journal = serde_json::from_str(text).map_err(|error| {
-        Error::failed(format!(
-            "context {:?}: configmap {JOURNAL_NAME} is not a journal: {error}",
-            cluster.context()
-        ))
-        .with_next_step(format!(
-            "delete it if no failover is running (kubectl delete configmap {JOURNAL_NAME})"
-        ))
-    })?;
-    Ok(Some((
+    Ok(Some(Stored {
         journal,
-        configmap.metadata.resource_version.unwrap_or_default(),
-    )))
+        lock,
+        version: configmap.metadata.resource_version.unwrap_or_default(),
+    }))
 }
 
-/// Writes the journal; `resource_version` guards against a concurrent writer
-/// (None creates it, or replaces an old journal unconditionally when `replace_any`).
+/// Writes the journal with `lock` held (renewed now) or, with None, released.
+/// `resource_version` is what the last read or write returned (None creates
+/// the ConfigMap): a conflict means another failover wrote it since.
 pub async fn save(
     cluster: &Cluster,
     journal: &Journal,
+    lock: Option<&Lock>,
     resource_version: Option<&str>,
 ) -> Result<String> {
-    let api: Api<ConfigMap> = cluster.namespaced();
-    let mut configmap = ConfigMap::default();
+    let encode = |what: &str, result: serde_json::Result<String>| {
+        result.map_err(|error| Error::failed(format!("cannot encode the {what}: {error}")))
+    };
+    let mut data = BTreeMap::from([(
+        JOURNAL_KEY.to_string(),
+        encode("journal", serde_json::to_string_pretty(journal))?,
+    )]);
+    if let Some(lock) = lock {
+        let renewed = Lock {
+            renewed_at: now(),
+            ..lock.clone()
+        };
+        data.insert(
+            LOCK_KEY.into(),
+            encode("lock", serde_json::to_string_pretty(&renewed))?,
+        );
+    }
+    let mut configmap = ConfigMap {
+        data: Some(data),
+        ..ConfigMap::default()
+    };
     configmap.metadata.name = Some(JOURNAL_NAME.into());
     configmap.metadata.labels = Some(BTreeMap::from([(
         "app.kubernetes.io/managed-by".into(),
         FIELD_MANAGER.into(),
     )]));
-    let text = serde_json::to_string_pretty(journal)
-        .map_err(|error| Error::failed(format!("cannot encode the journal: {error}")))?;
-    configmap.data = Some(BTreeMap::from([(JOURNAL_KEY.into(), text)]));
+    let api: Api<ConfigMap> = cluster.namespaced();
     let params = PostParams {
         dry_run: false,
         field_manager: Some(FIELD_MANAGER.into()),
@@ -191,127 +262,106 @@ pub async fn save(
         }
         None => api.create(&params, &configmap).await,
     };
-    result
-        .map(|saved| saved.metadata.resource_version.unwrap_or_default())
-        .map_err(|error| {
-            cluster.error(
-                error,
-                &format!("write the failover journal (configmap {JOURNAL_NAME})"),
+    match result {
+        Ok(saved) => Ok(saved.metadata.resource_version.unwrap_or_default()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::failed(format!(
+            "context {:?}: configmap {JOURNAL_NAME} changed since this failover read it: another failover is writing it",
+            cluster.context()
+        ))
+        .with_next_step(format!(
+            "see who holds the lock (kubectl get configmap {JOURNAL_NAME} -o jsonpath='{{.data.lock\\.json}}') and let it finish"
+        ))),
+        Err(error) => Err(cluster.error(
+            error,
+            &format!("write the failover journal (configmap {JOURNAL_NAME})"),
+        )),
+    }
+}
+
+/// The journal's writes during a failover, one at a time, each made with
+/// the resourceVersion the one before it returned, and each renewing the
+/// lock. A write can go on in the background while the failover moves on.
+pub struct Writer {
+    cluster: Cluster,
+    lock: Lock,
+    version: Option<String>,
+    in_flight: Option<JoinHandle<Result<String>>>,
+}
+
+impl Writer {
+    /// `version`: the journal ConfigMap's as loaded, None when there is none.
+    pub fn new(cluster: &Cluster, lock: Lock, version: Option<String>) -> Self {
+        Self {
+            cluster: cluster.clone(),
+            lock,
+            version,
+            in_flight: None,
+        }
+    }
+
+    /// Writes `journal` and waits for it.
+    pub async fn write(&mut self, journal: &Journal) -> Result<()> {
+        self.settle().await?;
+        self.version = Some(
+            save(
+                &self.cluster,
+                journal,
+                Some(&self.lock),
+                self.version.as_deref(),
             )
-        })
+            .await?,
+        );
+        Ok(())
+    }
+
+    /// Starts writing `journal` without waiting. While an earlier write is
+    /// still under way this one is left out: the next write carries
+    /// everything, and [`Writer::finish`] always writes.
+    pub async fn write_behind(&mut self, journal: &Journal) -> Result<()> {
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|write| !write.is_finished())
+        {
+            return Ok(());
+        }
+        self.settle().await?;
+        let (cluster, lock, version) = (
+            self.cluster.clone(),
+            self.lock.clone(),
+            self.version.clone(),
+        );
+        let journal = journal.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            save(&cluster, &journal, Some(&lock), version.as_deref()).await
+        }));
+        Ok(())
+    }
+
+    /// The last write: records `journal` as it ends and gives the lock up.
+    pub async fn finish(mut self, journal: &Journal) -> Result<()> {
+        self.settle().await?;
+        save(&self.cluster, journal, None, self.version.as_deref())
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for the write under way, if any.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some(write) = self.in_flight.take() {
+            let version = write.await.map_err(|error| {
+                Error::failed(format!("writing the failover journal stopped: {error}"))
+            })??;
+            self.version = Some(version);
+        }
+        Ok(())
+    }
 }
 
 /// Holders are "<journal id> <who> pid <n>": a resumed run of the same
 /// failover (same journal id) may take the lock back from its dead predecessor.
 fn same_failover(holder: &str, us: &str) -> bool {
     holder.split_whitespace().next() == us.split_whitespace().next()
-}
-
-/// Who holds the lock, when another failover does and it has not expired.
-pub async fn lock_holder(cluster: &Cluster, us: &str) -> Result<Option<String>> {
-    let api: Api<Lease> = cluster.namespaced();
-    let lease = api
-        .get_opt(LOCK_NAME)
-        .await
-        .map_err(|error| cluster.error(error, &format!("get lease {LOCK_NAME}")))?;
-    Ok(lease
-        .and_then(|lease| live_holder(&lease))
-        .filter(|holder| !same_failover(holder, us)))
-}
-
-fn live_holder(lease: &Lease) -> Option<String> {
-    let spec = lease.spec.as_ref()?;
-    let holder = spec.holder_identity.clone()?;
-    let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?.0;
-    let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(LOCK_SECONDS));
-    (jiff::Timestamp::now().as_second() < renewed.as_second() + seconds).then_some(holder)
-}
-
-/// Takes (or renews) the lock for `us`; refuses when another live holder has it.
-pub async fn acquire(cluster: &Cluster, us: &str) -> Result<()> {
-    let api: Api<Lease> = cluster.namespaced();
-    let params = PostParams {
-        dry_run: false,
-        field_manager: Some(FIELD_MANAGER.into()),
-    };
-    let now = MicroTime(jiff::Timestamp::now());
-    let existing = api
-        .get_opt(LOCK_NAME)
-        .await
-        .map_err(|error| cluster.error(error, &format!("get lease {LOCK_NAME}")))?;
-    let held_by_other = |holder: String| {
-        Error::failed(format!("another failover holds the lock in context {:?}: {holder}", cluster.context()))
-            .with_next_step(format!(
-                "wait for it to finish; if it died, the lock expires {LOCK_SECONDS}s after its last step (or delete lease {LOCK_NAME})"
-            ))
-    };
-    let result = match existing {
-        Some(lease) => {
-            if let Some(holder) = live_holder(&lease).filter(|holder| !same_failover(holder, us)) {
-                return Err(held_by_other(holder));
-            }
-            let mut lease = lease;
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            if spec.holder_identity.as_deref() != Some(us) {
-                spec.acquire_time = Some(now.clone());
-            }
-            spec.holder_identity = Some(us.into());
-            spec.renew_time = Some(now);
-            spec.lease_duration_seconds = Some(LOCK_SECONDS);
-            api.replace(LOCK_NAME, &params, &lease).await
-        }
-        None => {
-            let mut lease = Lease {
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(us.into()),
-                    acquire_time: Some(now.clone()),
-                    renew_time: Some(now),
-                    lease_duration_seconds: Some(LOCK_SECONDS),
-                    ..LeaseSpec::default()
-                }),
-                ..Lease::default()
-            };
-            lease.metadata.name = Some(LOCK_NAME.into());
-            api.create(&params, &lease).await
-        }
-    };
-    match result {
-        Ok(_) => Ok(()),
-        // Someone took or renewed it between our read and our write.
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(held_by_other(
-            lock_holder(cluster, us)
-                .await?
-                .unwrap_or_else(|| "another process".into()),
-        )),
-        Err(error) => Err(cluster.error(
-            error,
-            &format!("take the failover lock (lease {LOCK_NAME})"),
-        )),
-    }
-}
-
-/// Gives the lock up, if it is ours.
-pub async fn release(cluster: &Cluster, us: &str) -> Result<()> {
-    let api: Api<Lease> = cluster.namespaced();
-    let lease = api
-        .get_opt(LOCK_NAME)
-        .await
-        .map_err(|error| cluster.error(error, &format!("get lease {LOCK_NAME}")))?;
-    if lease
-        .and_then(|lease| lease.spec?.holder_identity)
-        .as_deref()
-        == Some(us)
-    {
-        api.delete(LOCK_NAME, &DeleteParams::default())
-            .await
-            .map_err(|error| {
-                cluster.error(
-                    error,
-                    &format!("release the failover lock (lease {LOCK_NAME})"),
-                )
-            })?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -362,19 +412,21 @@ mod tests {
 
     #[test]
     fn a_lock_is_live_until_its_duration_passes_since_renewal() {
-        let mut lease = Lease {
-            spec: Some(LeaseSpec {
-                holder_identity: Some("someone".into()),
-                renew_time: Some(MicroTime(jiff::Timestamp::now())),
-                lease_duration_seconds: Some(60),
-                ..LeaseSpec::default()
-            }),
-            ..Lease::default()
+        let mut lock = Lock {
+            seconds: 60,
+            ..Lock::new("failover-1 someone@vm pid 1")
         };
-        assert_eq!(live_holder(&lease), Some("someone".into()));
+        assert_eq!(
+            lock.held_by_other("failover-2 me@vm pid 2"),
+            Some("failover-1 someone@vm pid 1")
+        );
+        // Our own failover, resumed by another process, may take it back.
+        assert_eq!(lock.held_by_other("failover-1 me@vm pid 2"), None);
         let old = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 61).unwrap();
-        lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(old));
-        assert_eq!(live_holder(&lease), None);
+        lock.renewed_at = old.to_string();
+        assert_eq!(lock.held_by_other("failover-2 me@vm pid 2"), None);
+        lock.renewed_at = "not a time".into();
+        assert!(lock.held_by_other("failover-2 me@vm pid 2").is_some());
     }
 
     #[test]

@@ -201,6 +201,130 @@ async fn failover_then_rerun_then_failback() {
     }
 }
 
+fn lock(world: &World, cluster: &str) -> Option<Value> {
+    let configmap =
+        world
+            .cluster(cluster)
+            .object("", "configmaps", Some("tsb"), "mp-failover-journal")?;
+    Some(serde_json::from_str(configmap["data"]["lock.json"].as_str()?).expect("lock JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    // The standby's journal: a finished failback (standby to active) whose
+    // holder has just taken the lock again, as a second run starting would.
+    let server = |name: &str| world.cluster(name).server_url().to_string();
+    let recorded = serde_json::json!({
+        "id": "failover-other",
+        "from": {"context": "standby", "server": server("standby")},
+        "to": {"context": "active", "server": server("active")},
+        "namespace": "tsb",
+        "startedAt": "2026-01-01T00:00:00.000Z",
+        "disaster": false,
+        "steps": {},
+        "fencedReplicas": {},
+        "finishedAt": "2026-01-01T00:01:00.000Z",
+    });
+    let held = |renewed: jiff::Timestamp| {
+        serde_json::json!({
+            "holder": "failover-other bob@laptop pid 7",
+            "acquiredAt": renewed.to_string(),
+            "renewedAt": renewed.to_string(),
+            "seconds": 600,
+        })
+        .to_string()
+    };
+    std::fs::write(world.path("journal.json"), recorded.to_string()).expect("journal file");
+    std::fs::write(world.path("lock.json"), held(jiff::Timestamp::now())).expect("lock file");
+    let out = world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "-n",
+            "tsb",
+            "create",
+            "configmap",
+            "mp-failover-journal",
+            "--from-file=journal.json",
+            "--from-file=lock.json",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    world.cluster("active").reset_counters();
+    world.cluster("standby").reset_counters();
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ no other failover holds the lock in context \"standby\"")
+            && out
+                .stderr
+                .contains("held by failover-other bob@laptop pid 7"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(world.writes("active") + world.writes("standby"), 0);
+
+    // Another failover wrote the journal between our read and our write.
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("update".into()),
+        path_contains: Some("/configmaps/mp-failover-journal".into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(409),
+    });
+    let expired = held(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(660));
+    let patch = serde_json::json!({"data": {"lock.json": expired}}).to_string();
+    let out = world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "-n",
+            "tsb",
+            "patch",
+            "configmap",
+            "mp-failover-journal",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let before = (replicas(&world, "active"), replicas(&world, "standby"));
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("changed since this failover read it: another failover is writing it; nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        (replicas(&world, "active"), replicas(&world, "standby")),
+        before
+    );
+
+    // Its holder died 11 minutes ago: the lock has expired and is taken over.
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let journal = journal(&world, "standby").expect("journal");
+    assert!(
+        journal["id"] != "failover-other" && journal["finishedAt"].is_string(),
+        "{journal}"
+    );
+    assert_eq!(
+        lock(&world, "standby"),
+        None,
+        "a finished failover gives the lock up"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_shows_every_step_and_changes_nothing() {
     let world = world().await;
@@ -300,6 +424,15 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         "{}",
         out.stderr
     );
+    let interrupted = journal(&world, "standby").expect("journal");
+    let holder = lock(&world, "standby").expect("the lock stays with the stopped failover");
+    assert!(
+        holder["holder"].as_str().is_some_and(
+            |holder| holder.starts_with(&format!("{} ", interrupted["id"].as_str().unwrap()))
+        ),
+        "{holder}"
+    );
+    assert_eq!(interrupted["fencedReplicas"]["envoy"], 2, "{interrupted}");
     let out = run(&world, &args, &[]).await;
     assert_eq!(
         out.code,
@@ -375,6 +508,7 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         vec![front_address(&world, "standby")]
     );
     assert!(journal(&world, "standby").expect("journal")["finishedAt"].is_string());
+    assert_eq!(lock(&world, "standby"), None, "released at the end");
 }
 
 #[tokio::test(flavor = "multi_thread")]
