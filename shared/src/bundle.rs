@@ -299,7 +299,7 @@ fn short(digest: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use k8s_openapi::ByteString;
 
@@ -314,7 +314,7 @@ mod tests {
         }
     }
 
-    fn secret(name: &str, key: &str, value: &[u8]) -> Secret {
+    pub(crate) fn secret(name: &str, key: &str, value: &[u8]) -> Secret {
         let mut secret = Secret::default();
         secret.metadata.name = Some(name.into());
         secret.metadata.namespace = Some("tsb".into());

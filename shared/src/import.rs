@@ -279,7 +279,7 @@ pub async fn import_into(
             return Ok(report);
         }
     }
-    apply(
+    let stored = apply(
         cluster,
         bundle,
         &report.secrets,
@@ -295,7 +295,7 @@ pub async fn import_into(
         ));
         return Ok(report);
     }
-    verify(cluster, bundle, report.backup.as_deref()).await?;
+    verify(bundle, &report.secrets, &stored, report.backup.as_deref())?;
     report.verified = true;
     ui.info(&format!(
         "imported: {changes} secret{} changed, all {} verified by data digest",
@@ -539,8 +539,9 @@ fn post_params(dry_run: bool) -> PostParams {
     }
 }
 
-/// Writes every planned change at once. A failure midway leaves the cluster
-/// in a state the same import converges from.
+/// Writes every planned change at once and returns what the server stored,
+/// by name. A failure midway leaves the cluster in a state the same import
+/// converges from.
 async fn apply(
     cluster: &Cluster,
     bundle: &Bundle,
@@ -549,7 +550,7 @@ async fn apply(
     dry_run: bool,
     backup: Option<&str>,
     ui: &Ui,
-) -> Result<()> {
+) -> Result<BTreeMap<String, Secret>> {
     let api: Api<Secret> = cluster.namespaced();
     let params = post_params(dry_run);
     let writes = plans
@@ -573,11 +574,13 @@ async fn apply(
             }
         });
     let results = futures::future::join_all(writes).await;
-    let mut done = Vec::new();
+    let mut stored = BTreeMap::new();
     let mut failed = Vec::new();
     for (plan, result) in results {
         match result {
-            Ok(_) => done.push(plan.name.clone()),
+            Ok(secret) => {
+                stored.insert(plan.name.clone(), secret);
+            }
             Err(error) => {
                 let verb = if plan.action == Action::Create {
                     "create"
@@ -589,20 +592,20 @@ async fn apply(
         }
     }
     if failed.is_empty() {
-        for name in &done {
+        for name in stored.keys() {
             ui.detail(&format!(
                 "{} secret {name}",
                 if dry_run { "dry-run wrote" } else { "wrote" }
             ));
         }
-        return Ok(());
+        return Ok(stored);
     }
     let reasons = failed
         .iter()
         .map(|error| error.message().to_string())
         .collect::<Vec<_>>()
         .join("; ");
-    if done.is_empty() || dry_run {
+    if stored.is_empty() || dry_run {
         let first = failed.remove(0);
         return Err(
             Error::new(first.exit(), format!("{reasons}; nothing was changed")).with_next_step(
@@ -617,7 +620,7 @@ async fn apply(
         Exit::Partial,
         format!(
             "import stopped midway: wrote {}; failed: {reasons}",
-            done.join(", ")
+            stored.keys().cloned().collect::<Vec<_>>().join(", ")
         ),
     )
     .with_next_step(format!(
@@ -648,17 +651,24 @@ fn updated(existing: &Secret, wanted: &Secret) -> Secret {
     body
 }
 
-/// Reads every secret back (one list) and compares data digests.
-async fn verify(cluster: &Cluster, bundle: &Bundle, backup: Option<&str>) -> Result<()> {
-    let current = list_secrets(cluster).await?;
-    let mismatched: Vec<String> = bundle
-        .secrets
+/// Compares the data digest of each secret the server stored, as its write
+/// answered (after any admission webhook changed it), with the bundle's;
+/// the unchanged ones matched when planned. Reading them back again would
+/// cost a round trip and prove no more.
+fn verify(
+    bundle: &Bundle,
+    plans: &[SecretPlan],
+    stored: &BTreeMap<String, Secret>,
+    backup: Option<&str>,
+) -> Result<()> {
+    let mismatched: Vec<String> = plans
         .iter()
-        .filter(|wanted| {
-            let name = wanted.metadata.name.as_deref().unwrap_or_default();
-            current.get(name).map(data_digest) != Some(data_digest(wanted))
+        .zip(&bundle.secrets)
+        .filter(|(plan, wanted)| {
+            plan.action != Action::Unchanged
+                && stored.get(&plan.name).map(data_digest) != Some(data_digest(wanted))
         })
-        .filter_map(|wanted| wanted.metadata.name.clone())
+        .map(|(plan, _)| plan.name.clone())
         .collect();
     if mismatched.is_empty() {
         return Ok(());
@@ -666,14 +676,68 @@ async fn verify(cluster: &Cluster, bundle: &Bundle, backup: Option<&str>) -> Res
     Err(Error::new(
         Exit::Partial,
         format!(
-            "read-back check failed: the cluster's data differs from the bundle for {}",
+            "check failed: the data the cluster stored differs from the bundle for {}",
             mismatched.join(", ")
         ),
     )
     .with_next_step(format!(
-        "something else writes these secrets; find it, then run the same import again{}",
+        "something changes these secrets as they are written (an admission webhook?); find it, then run the same import again{}",
         backup
             .map(|path| format!(" (backup: {path})"))
             .unwrap_or_default()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::tests::{provenance, secret};
+
+    #[test]
+    fn verify_compares_what_the_server_stored_for_each_write() {
+        let bundle = Bundle::new(
+            provenance(),
+            vec![
+                secret("admin-credentials", "password", b"one"),
+                secret("tsb-certs", "tls.key", b"two"),
+                secret("xcp-central-cert", "tls.key", b"three"),
+            ],
+        );
+        // xcp-central-cert already matched, so it is not written.
+        let current = BTreeMap::from([(
+            "xcp-central-cert".to_string(),
+            secret("xcp-central-cert", "tls.key", b"three"),
+        )]);
+        let plans = plan(&bundle, &current).expect("plan");
+        let stored = BTreeMap::from([
+            ("admin-credentials".to_string(), bundle.secrets[0].clone()),
+            ("tsb-certs".to_string(), bundle.secrets[1].clone()),
+        ]);
+        verify(&bundle, &plans, &stored, None).expect("what was written is what was stored");
+
+        let mut altered = stored.clone();
+        altered.insert(
+            "tsb-certs".into(),
+            secret("tsb-certs", "tls.key", b"changed by a webhook"),
+        );
+        let error = verify(&bundle, &plans, &altered, Some("backup.yaml")).unwrap_err();
+        assert_eq!(error.exit(), Exit::Partial);
+        assert!(
+            error
+                .message()
+                .ends_with("differs from the bundle for tsb-certs"),
+            "{}",
+            error.message()
+        );
+        assert!(error.next_step().unwrap().contains("(backup: backup.yaml)"));
+
+        let mut missing = stored;
+        missing.remove("admin-credentials");
+        let error = verify(&bundle, &plans, &missing, None).unwrap_err();
+        assert!(
+            error.message().ends_with("for admin-credentials"),
+            "{}",
+            error.message()
+        );
+    }
 }
