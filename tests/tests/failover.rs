@@ -118,12 +118,21 @@ async fn dns_answer(bind: &Bind) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-fn journal(world: &World, cluster: &str) -> Option<Value> {
+/// A JSON document of the journal ConfigMap: `journal.json` or `lock.json`.
+fn journal_entry(world: &World, cluster: &str, key: &str) -> Option<Value> {
     let configmap =
         world
             .cluster(cluster)
             .object("", "configmaps", Some("tsb"), "mp-failover-journal")?;
-    Some(serde_json::from_str(configmap["data"]["journal.json"].as_str()?).expect("journal JSON"))
+    Some(serde_json::from_str(configmap["data"][key].as_str()?).expect("JSON in the journal"))
+}
+
+fn journal(world: &World, cluster: &str) -> Option<Value> {
+    journal_entry(world, cluster, "journal.json")
+}
+
+fn lock(world: &World, cluster: &str) -> Option<Value> {
+    journal_entry(world, cluster, "lock.json")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -199,14 +208,6 @@ async fn failover_then_rerun_then_failback() {
     for (name, (desired, _)) in replicas(&world, "standby") {
         assert_eq!(desired, 0, "standby {name} fenced after failback");
     }
-}
-
-fn lock(world: &World, cluster: &str) -> Option<Value> {
-    let configmap =
-        world
-            .cluster(cluster)
-            .object("", "configmaps", Some("tsb"), "mp-failover-journal")?;
-    Some(serde_json::from_str(configmap["data"]["lock.json"].as_str()?).expect("lock JSON"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
