@@ -44,7 +44,7 @@ head -n 10 "$work/active-mp.bundle.yaml" >&2
 step "The CA caution, before import: the active MP's certificates on their own"
 run kubectl mp-cacheck --context active --dns-name tsb.example.com
 
-step "Runbook step 2: import into the standby (plan, namespace creation, apply, read-back check)"
+step "Runbook step 2: import into the standby (plan, namespace creation, apply, digest check of what was stored)"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --diff --dry-run
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --yes
 step "Re-running the import changes nothing"
