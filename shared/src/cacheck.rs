@@ -3,17 +3,19 @@
 //! a failover, and as a library the other plugins call.
 //!
 //! Reading is separate from judging: [`read_cluster`] lists what one cluster
-//! holds (four requests: Secrets, Issuers, Certificates, ClusterIssuers) and
-//! [`check`] judges already-fetched snapshots without any I/O, so the same
-//! checks run on clusters, on export bundles, and in unit tests.
+//! holds (one request: the Secrets of the MP namespace) and [`check`] judges
+//! already-fetched snapshots without any I/O, so the same checks run on
+//! clusters, on export bundles, and in unit tests. cert-manager is judged
+//! from what it leaves on Secrets (its annotations, and the certificates'
+//! signatures), never from its own resources: reading those would cost
+//! three more requests per cluster and RBAC on cert-manager's API.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Parser;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::ListParams;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::bundle::Bundle;
 use crate::certs::{self, Certificate, ChainEnd, KeyMatch};
@@ -22,7 +24,7 @@ use crate::cluster::{Cluster, ClusterPair};
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
 use crate::output::{CheckStatus, OutputFormat, Ui, write_data};
 use crate::redact::secret_values;
-use crate::tsb::{ResourceKind, TsbLayout};
+use crate::tsb::TsbLayout;
 
 /// The version of the `-o json|yaml` document; bumped on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -36,8 +38,13 @@ pub const DEFAULT_DNS_NAME_SECRETS: [&str; 2] = ["tsb-certs", "xcp-central-cert"
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// The annotation cert-manager puts on every Secret a Certificate writes.
-const CERT_MANAGER_CERTIFICATE_ANNOTATION: &str = "cert-manager.io/certificate-name";
+/// The annotations cert-manager puts on every Secret a Certificate fills.
+const CERTIFICATE_NAME_ANNOTATION: &str = "cert-manager.io/certificate-name";
+const ISSUER_NAME_ANNOTATION: &str = "cert-manager.io/issuer-name";
+const ISSUER_KIND_ANNOTATION: &str = "cert-manager.io/issuer-kind";
+
+/// Where cert-manager writes a Certificate's leaf and its chain.
+const TLS_CRT: &str = "tls.crt";
 
 /// The runbook's own words, quoted in the self-signed issuer hint.
 const RUNBOOK_CAUTION: &str = "the runbook: \"Do not use an auto-generated (e.g., by cert-manager) Root CA in each MP instance to procure TLS certificates for TSB, XCP, ElasticSearch and Postgres. If you have to use a self-signed CA, provide it explicitly as part of each Management Plane deployment.\" Both MPs would get out of sync once one rotates its root";
@@ -170,25 +177,6 @@ impl Origin {
     }
 }
 
-/// cert-manager's resources in one cluster.
-#[derive(Debug, Clone, Default)]
-pub struct CertManagerResources {
-    pub issuers: Vec<DynamicObject>,
-    pub cluster_issuers: Vec<DynamicObject>,
-    pub certificates: Vec<DynamicObject>,
-}
-
-/// What we know about cert-manager on one side.
-#[derive(Debug, Clone)]
-pub enum CertManager {
-    /// Its API answered (possibly with empty lists).
-    Installed(CertManagerResources),
-    /// Its API is not served: the CRDs are not installed.
-    NotInstalled,
-    /// Not known: a bundle holds Secrets only.
-    Unknown,
-}
-
 /// One Management Plane's certificate material, however it was read.
 #[derive(Debug, Clone)]
 pub struct MpSnapshot {
@@ -196,7 +184,6 @@ pub struct MpSnapshot {
     pub role: String,
     pub origin: Origin,
     pub secrets: Vec<Secret>,
-    pub cert_manager: CertManager,
 }
 
 /// One check's result.
@@ -337,76 +324,21 @@ impl CheckResult {
 // ---------------------------------------------------------------------------
 // Reading
 
-fn api_resource(kind: &ResourceKind) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
-        &kind.plural,
-    )
-}
-
-/// Lists `api`; a 404 (the CRD is not installed) is `None`.
-async fn list_optional(
+/// Reads one cluster: the Secrets of the MP namespace, in one list. The
+/// layout is not needed to read (every check judges the whole list); the
+/// parameter keeps the callers' signature.
+pub async fn read_cluster(
     cluster: &Cluster,
-    api: Api<DynamicObject>,
-    what: String,
-) -> Result<Option<Vec<DynamicObject>>> {
-    match api.list(&ListParams::default()).await {
-        Ok(list) => Ok(Some(list.items)),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(error) => Err(cluster.error(error, &format!("list {what}"))),
-    }
-}
-
-/// Reads one cluster: Secrets, Issuers and Certificates in the MP namespace,
-/// and ClusterIssuers, in four concurrent requests.
-pub async fn read_cluster(cluster: &Cluster, layout: &TsbLayout, role: &str) -> Result<MpSnapshot> {
+    _layout: &TsbLayout,
+    role: &str,
+) -> Result<MpSnapshot> {
     let namespace = cluster.namespace();
-    let client = cluster.client().clone();
-    let issuer = api_resource(&layout.cert_manager_issuer);
-    let cluster_issuer = api_resource(&layout.cert_manager_cluster_issuer);
-    let certificate = api_resource(&layout.cert_manager_certificate);
-    let secrets = async {
-        cluster
-            .namespaced::<Secret>()
-            .list(&ListParams::default())
-            .await
-            .map(|list| list.items)
-            .map_err(|error| {
-                cluster.error(error, &format!("list secrets in namespace {namespace}"))
-            })
-    };
-    let (secrets, issuers, cluster_issuers, certificates) = futures::try_join!(
-        secrets,
-        list_optional(
-            cluster,
-            Api::namespaced_with(client.clone(), namespace, &issuer),
-            format!(
-                "{} in namespace {namespace}",
-                layout.cert_manager_issuer.plural
-            ),
-        ),
-        list_optional(
-            cluster,
-            Api::all_with(client.clone(), &cluster_issuer),
-            layout.cert_manager_cluster_issuer.plural.clone(),
-        ),
-        list_optional(
-            cluster,
-            Api::namespaced_with(client.clone(), namespace, &certificate),
-            format!(
-                "{} in namespace {namespace}",
-                layout.cert_manager_certificate.plural
-            ),
-        ),
-    )?;
-    let cert_manager = match (issuers, certificates) {
-        (None, None) => CertManager::NotInstalled,
-        (issuers, certificates) => CertManager::Installed(CertManagerResources {
-            issuers: issuers.unwrap_or_default(),
-            cluster_issuers: cluster_issuers.unwrap_or_default(),
-            certificates: certificates.unwrap_or_default(),
-        }),
-    };
+    let secrets = cluster
+        .namespaced::<Secret>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|error| cluster.error(error, &format!("list secrets in namespace {namespace}")))?
+        .items;
     Ok(MpSnapshot {
         role: role.into(),
         origin: Origin::Context {
@@ -415,11 +347,10 @@ pub async fn read_cluster(cluster: &Cluster, layout: &TsbLayout, role: &str) -> 
             namespace: namespace.into(),
         },
         secrets,
-        cert_manager,
     })
 }
 
-/// A bundle as a snapshot: its Secrets, no cert-manager resources.
+/// A bundle as a snapshot: its Secrets, with the annotations the export keeps.
 pub fn bundle_snapshot(bundle: Bundle, path: &str, role: &str) -> MpSnapshot {
     MpSnapshot {
         role: role.into(),
@@ -430,7 +361,6 @@ pub fn bundle_snapshot(bundle: Bundle, path: &str, role: &str) -> MpSnapshot {
             exported_at: bundle.provenance.exported_at,
         },
         secrets: bundle.secrets,
-        cert_manager: CertManager::Unknown,
     }
 }
 
@@ -487,6 +417,32 @@ struct SecretCerts {
     name: String,
     keys: Vec<CertKey>,
     roots: BTreeMap<RootId, String>,
+    /// What cert-manager's annotations say, when it wrote the secret.
+    written: Option<Written>,
+}
+
+/// A secret cert-manager wrote, as its annotations describe it.
+struct Written {
+    /// The Certificate that filled it.
+    certificate: String,
+    /// The issuer that signed it, as `Issuer xcp-identity-issuer`.
+    issuer: String,
+}
+
+fn written_by_cert_manager(secret: &Secret) -> Option<Written> {
+    let annotations = secret.metadata.annotations.as_ref()?;
+    let certificate = annotations.get(CERTIFICATE_NAME_ANNOTATION)?.clone();
+    // cert-manager's own default for an issuerRef without a kind.
+    let kind = annotations
+        .get(ISSUER_KIND_ANNOTATION)
+        .map_or("Issuer", String::as_str);
+    let name = annotations
+        .get(ISSUER_NAME_ANNOTATION)
+        .map_or("(unnamed)", String::as_str);
+    Some(Written {
+        certificate,
+        issuer: format!("{kind} {name}"),
+    })
 }
 
 /// Checks one or two snapshots: every certificate-bearing secret of each,
@@ -518,26 +474,13 @@ pub fn check(layout: &TsbLayout, options: &CheckOptions, snapshots: &[MpSnapshot
 }
 
 /// The names of the secrets to check: the layout's certificate secrets and
-/// every secret cert-manager writes (by Certificate or by annotation).
+/// every secret cert-manager wrote.
 fn certificate_secret_names(layout: &TsbLayout, snapshot: &MpSnapshot) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = layout.certificate_secrets.iter().cloned().collect();
-    if let CertManager::Installed(resources) = &snapshot.cert_manager {
-        names.extend(
-            resources
-                .certificates
-                .iter()
-                .filter_map(|certificate| spec_str(certificate, &["secretName"])),
-        );
-    }
     for secret in &snapshot.secrets {
-        let annotated = secret
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|annotations| {
-                annotations.contains_key(CERT_MANAGER_CERTIFICATE_ANNOTATION)
-            });
-        if annotated && let Some(name) = &secret.metadata.name {
+        if written_by_cert_manager(secret).is_some()
+            && let Some(name) = &secret.metadata.name
+        {
             names.insert(name.clone());
         }
     }
@@ -621,7 +564,7 @@ fn check_snapshot(
     };
     checks.push(listed.cluster(role));
     checks.append(&mut secret_checks);
-    check_cert_manager(snapshot, checks);
+    check_cert_manager(layout, snapshot, &found, checks);
     found
 }
 
@@ -711,6 +654,7 @@ fn check_secret(
         name: name.into(),
         keys,
         roots,
+        written: written_by_cert_manager(secret),
     })
 }
 
@@ -951,165 +895,200 @@ fn key_match_check(
     Some(result.cluster(role).secret(name).key(private_key))
 }
 
-/// A string under an object's `spec`.
-fn spec_str(object: &DynamicObject, path: &[&str]) -> Option<String> {
-    let mut value = object.data.get("spec")?;
-    for step in path {
-        value = value.get(step)?;
-    }
-    value.as_str().map(str::to_string)
+/// `tls.crt`'s first certificate: the one cert-manager issued into the secret.
+fn issued(certs: &SecretCerts) -> Option<&Certificate> {
+    certs
+        .keys
+        .iter()
+        .find(|key| key.key == TLS_CRT)
+        .and_then(|key| key.certificates.first())
 }
 
-fn spec_has(object: &DynamicObject, field: &str) -> bool {
-    object
-        .data
-        .get("spec")
-        .and_then(|spec| spec.get(field))
-        .is_some_and(|value| !value.is_null())
+/// The secret (its index in `found`) of the first of `signers` that the
+/// secret at `index` leads to: one of its certificates is that signer, or
+/// verifies up to it through the certificates it holds. The leaf's chain is
+/// tried first, so a leaf names the CA that issued it even when its `ca.crt`
+/// holds the root above that CA. A secret's own certificate does not count:
+/// a CA secret is fed by the one above it.
+fn signer_of(
+    found: &[SecretCerts],
+    index: usize,
+    signers: &[(usize, &Certificate)],
+) -> Option<usize> {
+    let certs = &found[index];
+    let others: Vec<(usize, &Certificate)> = signers
+        .iter()
+        .copied()
+        .filter(|(owner, _)| *owner != index)
+        .collect();
+    let mut candidates: Vec<Certificate> = certs
+        .keys
+        .iter()
+        .flat_map(|key| key.certificates.iter().cloned())
+        .collect();
+    candidates.extend(others.iter().map(|(_, signer)| (*signer).clone()));
+    let (leaves, bundles): (Vec<&CertKey>, Vec<&CertKey>) =
+        certs.keys.iter().partition(|key| key.leaf().is_some());
+    leaves
+        .into_iter()
+        .chain(bundles)
+        .flat_map(|key| &key.certificates)
+        .find_map(|certificate| {
+            certs::build_chain(certificate, &candidates)
+                .path
+                .iter()
+                .find_map(|step| {
+                    others
+                        .iter()
+                        .find(|(_, signer)| signer.fingerprint == step.fingerprint)
+                        .map(|(owner, _)| *owner)
+                })
+        })
 }
 
-fn object_name(object: &DynamicObject) -> &str {
-    object.metadata.name.as_deref().unwrap_or("")
-}
-
-/// `(kind, name)` of the issuer a Certificate names (kind defaults to Issuer).
-fn issuer_ref(certificate: &DynamicObject) -> Option<(String, String)> {
-    let name = spec_str(certificate, &["issuerRef", "name"])?;
-    let kind = spec_str(certificate, &["issuerRef", "kind"]).unwrap_or_else(|| "Issuer".into());
-    Some((kind, name))
-}
-
-/// A self-signed issuer and the certificates it ends up signing.
-#[derive(Debug, PartialEq, Eq)]
-struct SelfSignedChain {
+/// A root cert-manager generated and what it signs.
+struct AutoGeneratedRoot {
     /// `Issuer xcp-trust-anchor (selfSigned) → Certificate … → …`
     description: String,
-    /// The secrets whose certificates chain to its root.
+    /// The secret holding the root and every secret that leads to it.
     secrets: Vec<String>,
 }
 
-/// Finds every selfSigned Issuer/ClusterIssuer that signs a certificate, and
-/// follows CA certificates it signs through the CA Issuers that use them.
-fn self_signed_chains(resources: &CertManagerResources) -> Vec<SelfSignedChain> {
-    let issuers = resources
-        .issuers
-        .iter()
-        .map(|issuer| ("Issuer", issuer))
-        .chain(
-            resources
-                .cluster_issuers
-                .iter()
-                .map(|issuer| ("ClusterIssuer", issuer)),
-        );
-    let issued_by = |kind: &str, name: &str| -> Vec<&DynamicObject> {
-        resources
-            .certificates
+/// Every root cert-manager generated itself, found from the secrets alone:
+/// a secret cert-manager wrote whose `tls.crt` signs itself, which only a
+/// selfSigned issuer makes it write. What such a root feeds is followed by
+/// signature, through the CA secrets cert-manager issued under it, so that
+/// a renamed or extra CA Issuer cannot hide a secret.
+fn auto_generated_roots(layout: &TsbLayout, found: &[SecretCerts]) -> Vec<AutoGeneratedRoot> {
+    // The MP's own certificates in the layout's order, then the others by name.
+    let shown_order = |name: &str| {
+        let position = layout
+            .certificate_secrets
             .iter()
-            .filter(|certificate| {
-                issuer_ref(certificate)
-                    .is_some_and(|(ref_kind, ref_name)| ref_kind == kind && ref_name == name)
-            })
-            .collect()
+            .position(|known| known == name);
+        (position.unwrap_or(usize::MAX), name.to_string())
     };
-    let mut chains = Vec::new();
-    for (kind, issuer) in issuers.filter(|(_, issuer)| spec_has(issuer, "selfSigned")) {
-        let name = object_name(issuer);
-        let mut steps = vec![format!("{kind} {name} (selfSigned)")];
-        let mut secrets = BTreeSet::new();
-        for certificate in issued_by(kind, name) {
-            let Some(secret) = spec_str(certificate, &["secretName"]) else {
-                continue;
-            };
-            secrets.insert(secret.clone());
-            let is_ca = certificate
-                .data
-                .pointer("/spec/isCA")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if !is_ca {
-                steps.push(format!(
-                    "Certificate {} (secret {secret})",
-                    object_name(certificate)
-                ));
-                continue;
+    let mut roots = Vec::new();
+    for (root_index, root) in found.iter().enumerate() {
+        let (Some(written), Some(certificate)) = (&root.written, issued(root)) else {
+            continue;
+        };
+        if !certificate.is_self_signed() {
+            continue;
+        }
+        // The root, then every CA cert-manager issued under it: they sign for it.
+        let mut signers = vec![(root_index, certificate)];
+        loop {
+            let before = signers.len();
+            for (index, certs) in found.iter().enumerate() {
+                let Some(ca) = issued(certs).filter(|ca| ca.is_ca) else {
+                    continue;
+                };
+                if certs.written.is_some()
+                    && !signers.iter().any(|(owner, _)| *owner == index)
+                    && signer_of(found, index, &signers).is_some()
+                {
+                    signers.push((index, ca));
+                }
             }
-            steps.push(format!(
-                "Certificate {} (isCA, secret {secret})",
-                object_name(certificate)
-            ));
-            // Namespaced CA Issuers read their secret from our namespace.
-            for ca_issuer in resources.issuers.iter().filter(|candidate| {
-                spec_str(candidate, &["ca", "secretName"]).as_deref() == Some(secret.as_str())
-            }) {
-                let issued: Vec<String> = issued_by("Issuer", object_name(ca_issuer))
-                    .into_iter()
-                    .filter_map(|leaf| spec_str(leaf, &["secretName"]))
-                    .collect();
-                steps.push(format!(
-                    "Issuer {} (ca) → {}",
-                    object_name(ca_issuer),
-                    if issued.is_empty() {
-                        "no Certificates".to_string()
-                    } else {
-                        format!("secrets {}", issued.join(", "))
-                    }
-                ));
-                secrets.extend(issued);
+            if signers.len() == before {
+                break;
             }
         }
-        if !secrets.is_empty() {
-            chains.push(SelfSignedChain {
-                description: steps.join(" → "),
-                secrets: secrets.into_iter().collect(),
-            });
+        // Each secret the root feeds, with the secret of the signer above it.
+        let fed: Vec<(usize, usize)> = (0..found.len())
+            .filter(|index| *index != root_index)
+            .filter_map(|index| signer_of(found, index, &signers).map(|by| (index, by)))
+            .collect();
+
+        let mut steps = vec![
+            format!("{} (selfSigned)", written.issuer),
+            format!(
+                "Certificate {} ({}secret {})",
+                written.certificate,
+                if certificate.is_ca { "isCA, " } else { "" },
+                root.name
+            ),
+        ];
+        for (signer, _) in &signers {
+            // By the issuer cert-manager names; None: not written by cert-manager.
+            let mut by_issuer: BTreeMap<Option<&str>, Vec<&str>> = BTreeMap::new();
+            for (index, _) in fed.iter().filter(|(_, by)| by == signer) {
+                let certs = &found[*index];
+                by_issuer
+                    .entry(
+                        certs
+                            .written
+                            .as_ref()
+                            .map(|written| written.issuer.as_str()),
+                    )
+                    .or_default()
+                    .push(&certs.name);
+            }
+            for (issuer, mut names) in by_issuer {
+                names.sort_by_key(|name| shown_order(name));
+                let names = names.join(", ");
+                steps.push(match issuer {
+                    Some(issuer) => format!("{issuer} (ca) → secrets {names}"),
+                    None => format!("secrets {names} (not written by cert-manager)"),
+                });
+            }
         }
+        let secrets: BTreeSet<String> = std::iter::once(root.name.clone())
+            .chain(fed.iter().map(|(index, _)| found[*index].name.clone()))
+            .collect();
+        roots.push(AutoGeneratedRoot {
+            description: steps.join(" → "),
+            secrets: secrets.into_iter().collect(),
+        });
     }
-    chains
+    roots
 }
 
-fn check_cert_manager(snapshot: &MpSnapshot, checks: &mut Vec<CheckResult>) {
+fn check_cert_manager(
+    layout: &TsbLayout,
+    snapshot: &MpSnapshot,
+    found: &[SecretCerts],
+    checks: &mut Vec<CheckResult>,
+) {
     let role = snapshot.role.as_str();
-    let resources = match &snapshot.cert_manager {
-        CertManager::Installed(resources) => resources,
-        CertManager::NotInstalled => {
-            checks.push(
-                CheckResult::new(
-                    id::SELF_SIGNED_ISSUER,
-                    CheckStatus::Pass,
-                    format!("cert-manager on {role}: not installed, so no auto-generated root CA"),
-                )
-                .cluster(role),
-            );
-            return;
-        }
-        // A bundle holds Secrets only: nothing to say about issuers.
-        CertManager::Unknown => return,
-    };
-    let chains = self_signed_chains(resources);
-    if chains.is_empty() {
+    let roots = auto_generated_roots(layout, found);
+    if roots.is_empty() {
+        let mut written: Vec<&str> = found
+            .iter()
+            .filter(|certs| certs.written.is_some())
+            .map(|certs| certs.name.as_str())
+            .collect();
+        written.sort_unstable();
+        let looked_at = if written.is_empty() {
+            "none written by cert-manager".to_string()
+        } else {
+            format!(
+                "cert-manager wrote {}, none self-signed",
+                written.join(", ")
+            )
+        };
         checks.push(
             CheckResult::new(
                 id::SELF_SIGNED_ISSUER,
                 CheckStatus::Pass,
                 format!(
-                    "cert-manager on {role}: no self-signed Issuer/ClusterIssuer feeds the MP's certificates ({} Issuers, {} ClusterIssuers, {} Certificates)",
-                    resources.issuers.len(),
-                    resources.cluster_issuers.len(),
-                    resources.certificates.len()
+                    "cert-manager on {role}: no auto-generated root CA among {} secrets ({looked_at})",
+                    snapshot.secrets.len()
                 ),
             )
             .cluster(role),
         );
     }
-    for chain in chains {
-        let secrets = chain.secrets.join(", ");
+    for root in roots {
+        let secrets = root.secrets.join(", ");
         checks.push(
             CheckResult::new(
                 id::SELF_SIGNED_ISSUER,
                 CheckStatus::Fail,
                 format!(
                     "cert-manager on {role}: an auto-generated self-signed root CA feeds {secrets}: {}",
-                    chain.description
+                    root.description
                 ),
             )
             .cluster(role)
@@ -1412,6 +1391,7 @@ mod tests {
     use super::*;
     use k8s_openapi::ByteString;
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use serde_json::Value;
 
     const FLOATING: &str = "tsb.example.com";
 
@@ -1461,6 +1441,25 @@ mod tests {
             (format!("{pem}{}", self.chain_pem), key.serialize_pem())
         }
 
+        /// The CA's own secret, as cert-manager writes one for an isCA
+        /// Certificate (and as a CA Issuer reads it): tls.crt with what is
+        /// above it, its key, the root in ca.crt.
+        fn ca_secret(&self, name: &str) -> Secret {
+            let crt = if self.chain_pem.is_empty() {
+                &self.pem
+            } else {
+                &self.chain_pem
+            };
+            secret(
+                name,
+                &[
+                    ("tls.crt", crt),
+                    ("tls.key", &self.issuer.key().serialize_pem()),
+                    ("ca.crt", &self.root_pem),
+                ],
+            )
+        }
+
         fn tls_secret(&self, name: &str, names: &[&str]) -> Secret {
             let (crt, key) = self.leaf(names);
             secret(
@@ -1503,7 +1502,24 @@ mod tests {
         ]
     }
 
-    fn cluster(role: &str, secrets: Vec<Secret>, cert_manager: CertManager) -> MpSnapshot {
+    /// `secret` with the annotations cert-manager writes for a Certificate
+    /// of the same name issued by `issuer` (`Issuer x` or `ClusterIssuer x`).
+    fn written(mut secret: Secret, issuer: &str) -> Secret {
+        let (kind, issuer_name) = issuer.split_once(' ').unwrap();
+        let certificate = secret.metadata.name.clone().unwrap();
+        secret.metadata.annotations = Some(BTreeMap::from(
+            [
+                (CERTIFICATE_NAME_ANNOTATION, certificate.as_str()),
+                (ISSUER_NAME_ANNOTATION, issuer_name),
+                (ISSUER_KIND_ANNOTATION, kind),
+                ("cert-manager.io/issuer-group", "cert-manager.io"),
+            ]
+            .map(|(key, value)| (key.to_string(), value.to_string())),
+        ));
+        secret
+    }
+
+    fn cluster(role: &str, secrets: Vec<Secret>) -> MpSnapshot {
         MpSnapshot {
             role: role.into(),
             origin: Origin::Context {
@@ -1512,7 +1528,6 @@ mod tests {
                 namespace: "tsb".into(),
             },
             secrets,
-            cert_manager,
         }
     }
 
@@ -1552,16 +1567,8 @@ mod tests {
     #[test]
     fn a_shared_root_passes_every_check() {
         let root = Ca::root("Shared Root CA");
-        let active = cluster(
-            "active",
-            mp_secrets(&root.intermediate("active CA")),
-            CertManager::NotInstalled,
-        );
-        let standby = cluster(
-            "standby",
-            mp_secrets(&root.intermediate("standby CA")),
-            CertManager::NotInstalled,
-        );
+        let active = cluster("active", mp_secrets(&root.intermediate("active CA")));
+        let standby = cluster("standby", mp_secrets(&root.intermediate("standby CA")));
         let report = run(&[active, standby], &options());
         assert!(failures(&report).is_empty(), "{:#?}", failures(&report));
         assert_eq!(report.exit(true), Exit::Ok);
@@ -1597,10 +1604,10 @@ mod tests {
     fn a_standby_under_its_own_root_fails_naming_the_secret_and_both_fingerprints() {
         let shared = Ca::root("Shared Root CA");
         let own = Ca::root("Standby Root CA");
-        let active = cluster("active", mp_secrets(&shared), CertManager::NotInstalled);
+        let active = cluster("active", mp_secrets(&shared));
         let mut standby_secrets = mp_secrets(&shared);
         standby_secrets[0] = own.tls_secret("tsb-certs", &[FLOATING]);
-        let standby = cluster("standby", standby_secrets, CertManager::NotInstalled);
+        let standby = cluster("standby", standby_secrets);
         let report = run(&[active, standby], &options());
         assert_eq!(report.exit(false), Exit::Failed);
         let problems = failures(&report);
@@ -1643,7 +1650,7 @@ mod tests {
     #[test]
     fn expired_and_expiring_certificates_fail_and_warn() {
         let root = Ca::root("Root CA");
-        let snapshot = cluster("cluster", mp_secrets(&root), CertManager::NotInstalled);
+        let snapshot = cluster("cluster", mp_secrets(&root));
         let leaf = certs::parse_pem_certificates(&secret_values(&snapshot.secrets[0])["tls.crt"])
             .unwrap()[0]
             .clone();
@@ -1705,7 +1712,7 @@ mod tests {
         let root = Ca::root("Root CA");
         let mut secrets = mp_secrets(&root);
         secrets[0] = root.tls_secret("tsb-certs", &["active.example.com"]);
-        let snapshot = cluster("cluster", secrets, CertManager::NotInstalled);
+        let snapshot = cluster("cluster", secrets);
         let report = run(std::slice::from_ref(&snapshot), &options());
         let checks = find(&report, id::DNS_NAME, None, None);
         assert_eq!(checks.len(), 2, "tsb-certs and xcp-central-cert only");
@@ -1744,10 +1751,7 @@ mod tests {
                 ("ca.crt", &root.pem),
             ],
         );
-        let report = run(
-            &[cluster("cluster", secrets, CertManager::NotInstalled)],
-            &options(),
-        );
+        let report = run(&[cluster("cluster", secrets)], &options());
         let check = find(&report, id::KEY_MATCH, Some("tsb-certs"), None)[0];
         assert_eq!(check.status, CheckStatus::Fail);
         assert_eq!(check.key.as_deref(), Some("tls.key"));
@@ -1795,104 +1799,46 @@ mod tests {
         );
     }
 
-    fn object(kind: &str, name: &str, spec: Value) -> DynamicObject {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "cert-manager.io/v1", "kind": kind,
-            "metadata": {"name": name, "namespace": "tsb"}, "spec": spec,
-        }))
-        .unwrap()
-    }
-
-    /// tctl's `--xcp-certs` shape.
-    fn xcp_self_signed_chain() -> CertManagerResources {
-        let issuer = |name: &str| serde_json::json!({"name": name, "kind": "Issuer", "group": "cert-manager.io"});
-        CertManagerResources {
-            issuers: vec![
-                object(
-                    "Issuer",
-                    "xcp-trust-anchor",
-                    serde_json::json!({"selfSigned": {}}),
-                ),
-                object(
-                    "Issuer",
-                    "xcp-identity-issuer",
-                    serde_json::json!({"ca": {"secretName": "xcp-identity-issuer"}}),
-                ),
-            ],
-            cluster_issuers: Vec::new(),
-            certificates: vec![
-                object(
-                    "Certificate",
-                    "xcp-identity-issuer",
-                    serde_json::json!({"isCA": true, "secretName": "xcp-identity-issuer", "issuerRef": issuer("xcp-trust-anchor")}),
-                ),
-                object(
-                    "Certificate",
-                    "xcp-central-cert",
-                    serde_json::json!({"secretName": "xcp-central-cert", "issuerRef": issuer("xcp-identity-issuer")}),
-                ),
-                object(
-                    "Certificate",
-                    "mpc-certs",
-                    serde_json::json!({"secretName": "mpc-certs", "issuerRef": issuer("xcp-identity-issuer")}),
-                ),
-            ],
-        }
-    }
-
-    #[test]
-    fn a_self_signed_issuer_chain_is_found_with_what_it_feeds() {
-        let chains = self_signed_chains(&xcp_self_signed_chain());
-        assert_eq!(
-            chains,
-            [SelfSignedChain {
-                description: "Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca) → secrets xcp-central-cert, mpc-certs".into(),
-                secrets: vec!["mpc-certs".into(), "xcp-central-cert".into(), "xcp-identity-issuer".into()],
-            }]
-        );
-
-        let mut cluster_wide = CertManagerResources::default();
-        cluster_wide.cluster_issuers.push(object(
-            "ClusterIssuer",
-            "selfsigned",
-            serde_json::json!({"selfSigned": {}}),
-        ));
-        cluster_wide.certificates.push(object("Certificate", "tsb-certs", serde_json::json!({"secretName": "tsb-certs", "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"}})));
-        let chains = self_signed_chains(&cluster_wide);
-        assert_eq!(
-            chains[0].description,
-            "ClusterIssuer selfsigned (selfSigned) → Certificate tsb-certs (secret tsb-certs)"
-        );
-
-        let mut unused = CertManagerResources::default();
-        unused.issuers.push(object(
-            "Issuer",
-            "idle",
-            serde_json::json!({"selfSigned": {}}),
-        ));
-        assert!(
-            self_signed_chains(&unused).is_empty(),
-            "a selfSigned issuer that signs nothing is fine"
-        );
-    }
-
-    #[test]
-    fn the_self_signed_chain_fails_with_the_runbooks_warning_and_its_secrets_are_checked() {
-        let root = Ca::root("Root CA");
+    /// tctl's `--xcp-certs` shape, as cert-manager leaves it in Secrets:
+    /// Issuer xcp-trust-anchor (selfSigned) wrote the CA xcp-identity-issuer,
+    /// Issuer xcp-identity-issuer (ca) the leaves. tsb-certs and es-certs
+    /// come from `shared`.
+    fn xcp_self_signed_chain(shared: &Ca) -> Vec<Secret> {
         let identity = Ca::root("xcp-identity-issuer");
-        let mut secrets = mp_secrets(&root);
-        secrets[1] = identity.tls_secret("xcp-central-cert", &[FLOATING]);
-        secrets.push(identity.tls_secret("mpc-certs", &["mpc"]));
-        let snapshot = cluster(
-            "cluster",
-            secrets,
-            CertManager::Installed(xcp_self_signed_chain()),
+        let mut secrets = mp_secrets(shared);
+        secrets[1] = written(
+            identity.tls_secret("xcp-central-cert", &[FLOATING]),
+            "Issuer xcp-identity-issuer",
         );
-        let report = run(&[snapshot], &options());
-        let check = find(&report, id::SELF_SIGNED_ISSUER, None, None)[0];
-        assert_eq!(check.status, CheckStatus::Fail);
-        assert!(check.title.starts_with("cert-manager on cluster: an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor"), "{}", check.title);
-        let hint = check.hint.as_deref().unwrap();
+        secrets.push(written(
+            identity.tls_secret("mpc-certs", &["mpc"]),
+            "Issuer xcp-identity-issuer",
+        ));
+        secrets.push(written(
+            identity.ca_secret("xcp-identity-issuer"),
+            "Issuer xcp-trust-anchor",
+        ));
+        secrets
+    }
+
+    const XCP_CHAIN: &str = "cert-manager on cluster: an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca) → secrets xcp-central-cert, mpc-certs";
+
+    fn self_signed_issuer(report: &Report) -> Vec<&CheckResult> {
+        find(report, id::SELF_SIGNED_ISSUER, None, None)
+    }
+
+    #[test]
+    fn the_xcp_certs_chain_fails_with_the_runbooks_warning_and_its_secrets_are_checked() {
+        let shared = Ca::root("Root CA");
+        let report = run(
+            &[cluster("cluster", xcp_self_signed_chain(&shared))],
+            &options(),
+        );
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1, "one root, one failure");
+        assert_eq!(checks[0].status, CheckStatus::Fail);
+        assert_eq!(checks[0].title, XCP_CHAIN);
+        let hint = checks[0].hint.as_deref().unwrap();
         assert!(
             hint.contains(
                 "\"Do not use an auto-generated (e.g., by cert-manager) Root CA in each MP instance"
@@ -1900,7 +1846,8 @@ mod tests {
             "{hint}"
         );
         assert!(
-            hint.contains("point a CA Issuer (spec.ca.secretName) at it"),
+            hint.contains("point a CA Issuer (spec.ca.secretName) at it")
+                && hint.ends_with("re-issue mpc-certs, xcp-central-cert, xcp-identity-issuer; or use a well-known third-party CA"),
             "{hint}"
         );
         assert!(
@@ -1909,31 +1856,179 @@ mod tests {
                 .contains("\"xcp-identity-issuer\""),
             "cert-manager's secrets are checked too"
         );
-
-        let none = cluster(
-            "cluster",
-            mp_secrets(&root),
-            CertManager::Installed(CertManagerResources::default()),
+        assert!(
+            !find(&report, id::EXPIRY, Some("xcp-identity-issuer"), None).is_empty(),
+            "the root's own secret too"
         );
-        let check = find(
-            &run(&[none], &options()),
-            id::SELF_SIGNED_ISSUER,
-            None,
-            None,
-        )[0]
-        .clone();
-        assert_eq!(check.status, CheckStatus::Pass);
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "no key material in the report"
+        );
     }
 
     #[test]
+    fn a_self_signed_leaf_written_by_cert_manager_fails() {
+        let root = Ca::root("Root CA");
+        let mut params = CertificateParams::new(vec![FLOATING.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "tsb");
+        let key = KeyPair::generate().unwrap();
+        let crt = params.self_signed(&key).unwrap().pem();
+        let mut secrets = mp_secrets(&root);
+        secrets[0] = written(
+            secret(
+                "tsb-certs",
+                &[
+                    ("tls.crt", &crt),
+                    ("tls.key", &key.serialize_pem()),
+                    ("ca.crt", &crt),
+                ],
+            ),
+            "ClusterIssuer selfsigned",
+        );
+        let report = run(&[cluster("cluster", secrets)], &options());
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, CheckStatus::Fail);
+        assert_eq!(
+            checks[0].title,
+            "cert-manager on cluster: an auto-generated self-signed root CA feeds tsb-certs: ClusterIssuer selfsigned (selfSigned) → Certificate tsb-certs (secret tsb-certs)"
+        );
+    }
+
+    #[test]
+    fn what_the_root_feeds_is_followed_by_signature_through_cert_managers_cas() {
+        let anchor = Ca::root("cluster root");
+        let intermediate = anchor.intermediate("cluster intermediate");
+        let user = Ca::root("User Root");
+        let mut secrets = mp_secrets(&user);
+        secrets.extend([
+            written(anchor.ca_secret("cluster-root"), "ClusterIssuer anchor"),
+            written(
+                intermediate.ca_secret("cluster-intermediate"),
+                "ClusterIssuer cluster-root",
+            ),
+            written(
+                intermediate.tls_secret("mpc-certs", &["mpc"]),
+                "Issuer intermediate",
+            ),
+            // Trusts the root without cert-manager.
+            secret("custom-host-ca", &[("ca.crt", &anchor.pem)]),
+            // Names the intermediate's Issuer, but another CA signed it: names prove nothing.
+            written(
+                user.tls_secret("decoy-certs", &["decoy"]),
+                "Issuer intermediate",
+            ),
+        ]);
+        let report = run(&[cluster("cluster", secrets)], &options());
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1, "{checks:#?}");
+        assert_eq!(
+            checks[0].title,
+            "cert-manager on cluster: an auto-generated self-signed root CA feeds cluster-intermediate, cluster-root, custom-host-ca, mpc-certs: ClusterIssuer anchor (selfSigned) → Certificate cluster-root (isCA, secret cluster-root) → secrets custom-host-ca (not written by cert-manager) → ClusterIssuer cluster-root (ca) → secrets cluster-intermediate → Issuer intermediate (ca) → secrets mpc-certs"
+        );
+    }
+
+    #[test]
+    fn a_user_provided_root_behind_a_ca_issuer_passes() {
+        // The runbook's remedy: the root in a plain Secret, a CA Issuer on it.
+        let user = Ca::root("User Root");
+        let mut secrets = vec![
+            written(user.tls_secret("tsb-certs", &[FLOATING]), "Issuer user-ca"),
+            written(
+                user.tls_secret("xcp-central-cert", &[FLOATING]),
+                "Issuer user-ca",
+            ),
+            user.ca_secret("user-root-ca"),
+        ];
+        secrets.extend(mp_secrets(&user).into_iter().skip(2));
+        let report = run(&[cluster("cluster", secrets)], &options());
+        assert!(failures(&report).is_empty(), "{:#?}", failures(&report));
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, CheckStatus::Pass);
+        assert_eq!(
+            checks[0].title,
+            "cert-manager on cluster: no auto-generated root CA among 5 secrets (cert-manager wrote tsb-certs, xcp-central-cert, none self-signed)"
+        );
+    }
+
+    #[test]
+    fn secrets_without_cert_managers_annotations_pass() {
+        let report = run(
+            &[cluster("cluster", mp_secrets(&Ca::root("Root CA")))],
+            &options(),
+        );
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, CheckStatus::Pass);
+        assert_eq!(
+            checks[0].title,
+            "cert-manager on cluster: no auto-generated root CA among 4 secrets (none written by cert-manager)"
+        );
+    }
+
+    #[test]
+    fn cert_managers_certificates_under_a_root_it_did_not_make_pass() {
+        // An ACME-like issuer: the leaf's root is not in the secret at all;
+        // and a CA cert-manager wrote that a user's root signed.
+        let public = Ca::root("Public Root");
+        let (crt, key) = public.intermediate("Public R1").leaf(&[FLOATING]);
+        let user = Ca::root("User Root");
+        let mut secrets = mp_secrets(&user);
+        secrets[0] = written(
+            secret("tsb-certs", &[("tls.crt", &crt), ("tls.key", &key)]),
+            "ClusterIssuer letsencrypt",
+        );
+        secrets.push(written(
+            user.intermediate("MP CA").ca_secret("mp-ca"),
+            "Issuer user-ca",
+        ));
+        let report = run(&[cluster("cluster", secrets)], &options());
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, CheckStatus::Pass);
+        assert_eq!(
+            checks[0].title,
+            "cert-manager on cluster: no auto-generated root CA among 5 secrets (cert-manager wrote mp-ca, tsb-certs, none self-signed)"
+        );
+    }
+
+    #[test]
+    fn a_bundle_is_checked_for_cert_managers_root_from_the_annotations_it_keeps() {
+        let shared = Ca::root("Root CA");
+        // As mp-export writes it (--include xcp-identity-issuer) and as it is read back.
+        let provenance = crate::bundle::Provenance {
+            context: "active".into(),
+            server: "https://active.example:6443".into(),
+            namespace: "tsb".into(),
+            model: crate::bundle::Model::Generic,
+            exported_at: "2026-11-25T17:00:00Z".into(),
+            tool: "kubectl-mp-export".into(),
+        };
+        let exported = Bundle::new(
+            provenance,
+            xcp_self_signed_chain(&shared)
+                .into_iter()
+                .map(|mut secret| {
+                    secret.metadata.namespace = Some("tsb".into());
+                    crate::export::clean_secret(&secret)
+                })
+                .collect(),
+        );
+        let bundle = Bundle::parse(&exported.render().unwrap(), "active.yaml").unwrap();
+        let snapshot = bundle_snapshot(bundle, "active.yaml", "cluster");
+        let report = run(&[snapshot], &options());
+        let checks = self_signed_issuer(&report);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, CheckStatus::Fail);
+        assert_eq!(checks[0].title, XCP_CHAIN);
+    }
+    #[test]
     fn a_secret_missing_on_a_cluster_fails_and_missing_from_a_bundle_warns() {
         let root = Ca::root("Root CA");
-        let active = cluster("active", mp_secrets(&root), CertManager::NotInstalled);
-        let mut standby = cluster(
-            "standby",
-            mp_secrets(&root)[..2].to_vec(),
-            CertManager::NotInstalled,
-        );
+        let active = cluster("active", mp_secrets(&root));
+        let mut standby = cluster("standby", mp_secrets(&root)[..2].to_vec());
         let report = run(&[active.clone(), standby.clone()], &options());
         let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
         assert_eq!(check.status, CheckStatus::Fail);
@@ -1955,13 +2050,13 @@ mod tests {
             namespace: "tsb".into(),
             exported_at: "2026-11-25T17:00:00Z".into(),
         };
-        standby.cert_manager = CertManager::Unknown;
         let report = run(&[active, standby], &options());
         let check = find(&report, id::PRESENT_ON_BOTH, Some("es-certs"), None)[0];
         assert_eq!(check.status, CheckStatus::Warn);
-        assert!(
-            find(&report, id::SELF_SIGNED_ISSUER, None, Some("standby")).is_empty(),
-            "a bundle says nothing of issuers"
+        assert_eq!(
+            find(&report, id::SELF_SIGNED_ISSUER, None, Some("standby"))[0].title,
+            "cert-manager on standby: no auto-generated root CA among 2 secrets (none written by cert-manager)",
+            "a bundle is judged as a cluster is"
         );
         assert!(
             find(&report, id::SOURCE, None, Some("standby"))[0]
@@ -1976,10 +2071,7 @@ mod tests {
         let intermediate = root.intermediate("Public R1");
         let (crt, key) = intermediate.leaf(&[FLOATING]);
         let secret = secret("tsb-certs", &[("tls.crt", &crt), ("tls.key", &key)]);
-        let report = run(
-            &[cluster("cluster", vec![secret], CertManager::NotInstalled)],
-            &options(),
-        );
+        let report = run(&[cluster("cluster", vec![secret])], &options());
         let check = find(&report, id::CHAIN, Some("tsb-certs"), None)[0];
         assert_eq!(check.status, CheckStatus::Warn);
         assert!(
@@ -1995,8 +2087,8 @@ mod tests {
     fn the_json_document_follows_the_documented_schema() {
         let root = Ca::root("Root CA");
         let own = Ca::root("Own Root");
-        let active = cluster("active", mp_secrets(&root), CertManager::NotInstalled);
-        let standby = cluster("standby", mp_secrets(&own), CertManager::NotInstalled);
+        let active = cluster("active", mp_secrets(&root));
+        let standby = cluster("standby", mp_secrets(&own));
         let report = run(&[active, standby], &options());
         let json: Value =
             serde_json::from_str(&crate::output::render_data(&report, OutputFormat::Json).unwrap())

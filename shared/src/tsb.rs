@@ -76,9 +76,6 @@ pub struct TsbLayout {
     /// Usual name of the ManagementPlane resource.
     pub management_plane_name: String,
     pub central_xcp: ResourceKind,
-    pub cert_manager_issuer: ResourceKind,
-    pub cert_manager_cluster_issuer: ResourceKind,
-    pub cert_manager_certificate: ResourceKind,
 }
 
 fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpec {
@@ -170,14 +167,6 @@ impl Default for TsbLayout {
                 "CentralXcp",
                 "centralxcps",
             ),
-            cert_manager_issuer: kind("cert-manager.io", "v1", "Issuer", "issuers"),
-            cert_manager_cluster_issuer: kind(
-                "cert-manager.io",
-                "v1",
-                "ClusterIssuer",
-                "clusterissuers",
-            ),
-            cert_manager_certificate: kind("cert-manager.io", "v1", "Certificate", "certificates"),
         }
     }
 }
