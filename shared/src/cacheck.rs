@@ -324,14 +324,9 @@ impl CheckResult {
 // ---------------------------------------------------------------------------
 // Reading
 
-/// Reads one cluster: the Secrets of the MP namespace, in one list. The
-/// layout is not needed to read (every check judges the whole list); the
-/// parameter keeps the callers' signature.
-pub async fn read_cluster(
-    cluster: &Cluster,
-    _layout: &TsbLayout,
-    role: &str,
-) -> Result<MpSnapshot> {
+/// Reads one cluster: the Secrets of the MP namespace, in one list (every
+/// check judges the whole list).
+pub async fn read_cluster(cluster: &Cluster, role: &str) -> Result<MpSnapshot> {
     let namespace = cluster.namespace();
     let secrets = cluster
         .namespaced::<Secret>()
@@ -362,20 +357,6 @@ pub fn bundle_snapshot(bundle: Bundle, path: &str, role: &str) -> MpSnapshot {
         },
         secrets: bundle.secrets,
     }
-}
-
-/// Reads both clusters concurrently and checks them: what the failover
-/// plugin calls before it moves anything.
-pub async fn check_clusters(
-    pair: &ClusterPair,
-    layout: &TsbLayout,
-    options: &CheckOptions,
-) -> Result<Report> {
-    let (active, standby) = futures::try_join!(
-        read_cluster(&pair.active, layout, "active"),
-        read_cluster(&pair.standby, layout, "standby"),
-    )?;
-    Ok(check(layout, options, &[active, standby]))
 }
 
 // ---------------------------------------------------------------------------
@@ -1285,12 +1266,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
     }
 }
 
-async fn read_source(
-    cli: &Cli,
-    source: &Source,
-    layout: &TsbLayout,
-    role: &str,
-) -> Result<MpSnapshot> {
+async fn read_source(cli: &Cli, source: &Source, role: &str) -> Result<MpSnapshot> {
     let connection = &cli.connection;
     match source {
         Source::Bundle(path) => Bundle::read_with_identity(path, cli.identity.as_deref())
@@ -1299,12 +1275,12 @@ async fn read_source(
             let kubeconfig = connection.load_kubeconfig()?;
             let cluster =
                 Cluster::connect(&kubeconfig, Some(context), &connection.client_settings()).await?;
-            read_cluster(&cluster, layout, role).await
+            read_cluster(&cluster, role).await
         }
     }
 }
 
-async fn read_plan(cli: &Cli, plan: &Plan, layout: &TsbLayout) -> Result<Vec<MpSnapshot>> {
+async fn read_plan(cli: &Cli, plan: &Plan) -> Result<Vec<MpSnapshot>> {
     let connection = &cli.connection;
     match plan {
         Plan::Single(source) => {
@@ -1313,7 +1289,7 @@ async fn read_plan(cli: &Cli, plan: &Plan, layout: &TsbLayout) -> Result<Vec<MpS
                 Source::Context(context) => context.as_str(),
                 Source::Bundle(_) => "bundle",
             };
-            Ok(vec![read_source(cli, source, layout, role).await?])
+            Ok(vec![read_source(cli, source, role).await?])
         }
         Plan::Pair(Source::Context(active), Source::Context(standby)) => {
             let kubeconfig = connection.load_kubeconfig()?;
@@ -1321,15 +1297,15 @@ async fn read_plan(cli: &Cli, plan: &Plan, layout: &TsbLayout) -> Result<Vec<MpS
                 ClusterPair::connect(&kubeconfig, active, standby, &connection.client_settings())
                     .await?;
             let (active, standby) = futures::try_join!(
-                read_cluster(&pair.active, layout, "active"),
-                read_cluster(&pair.standby, layout, "standby"),
+                read_cluster(&pair.active, "active"),
+                read_cluster(&pair.standby, "standby"),
             )?;
             Ok(vec![active, standby])
         }
         Plan::Pair(active, standby) => {
             let (active, standby) = futures::try_join!(
-                read_source(cli, active, layout, "active"),
-                read_source(cli, standby, layout, "standby"),
+                read_source(cli, active, "active"),
+                read_source(cli, standby, "standby"),
             )?;
             Ok(vec![active, standby])
         }
@@ -1377,7 +1353,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     if options.dns_name.is_none() {
         ui.detail("no --dns-name: the SAN check is skipped");
     }
-    let snapshots = read_plan(&cli, &plan, &layout).await?;
+    let snapshots = read_plan(&cli, &plan).await?;
     let report = check(&layout, &options, &snapshots);
     match cli.output.output {
         OutputFormat::Text => show(&ui, &report),

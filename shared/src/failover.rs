@@ -607,7 +607,7 @@ impl Failover {
                     return Ok(None);
                 }
                 let (snapshot, state, spec) = futures::try_join!(
-                    cacheck::read_cluster(&self.from, layout, "active"),
+                    cacheck::read_cluster(&self.from, "active"),
                     mp::read_state(&self.from, layout),
                     self.management_plane_spec(&self.from, database),
                 )?;
@@ -615,7 +615,7 @@ impl Failover {
             },
             async {
                 futures::try_join!(
-                    cacheck::read_cluster(&self.to, layout, "standby"),
+                    cacheck::read_cluster(&self.to, "standby"),
                     mp::read_state(&self.to, layout),
                     self.management_plane_spec(&self.to, database),
                 )
