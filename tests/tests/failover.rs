@@ -513,6 +513,64 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_journal_write_behind_a_step_that_fails_stops_the_failover_and_resume_converges() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    // The first write after taking the lock (the database step's record,
+    // written while the fence runs) is refused.
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("update".into()),
+        path_contains: Some("/configmaps/mp-failover-journal".into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(500),
+    });
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped after step 3 (fence)")
+            && out
+                .stderr
+                .contains("write the failover journal (configmap mp-failover-journal)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("run the same command with --resume"),
+        "{}",
+        out.stderr
+    );
+    // The fence it ran stays done; it stopped before activating and DNS.
+    for (name, (desired, _)) in replicas(&world, "active") {
+        assert_eq!(desired, 0, "active {name} fenced");
+    }
+    assert_ne!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+    assert!(
+        lock(&world, "standby").is_some(),
+        "the stopped failover keeps its lock"
+    );
+
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+    let recorded = journal(&world, "standby").expect("journal");
+    assert!(recorded["finishedAt"].is_string(), "{recorded}");
+    assert_eq!(
+        recorded["fencedReplicas"]["envoy"], 2,
+        "counts recorded before the fence: {recorded}"
+    );
+    assert_eq!(lock(&world, "standby"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn disaster_mode_fails_over_without_the_active_and_says_what_was_skipped() {
     let world = world().await;
     let bind = Bind::start();
