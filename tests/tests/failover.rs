@@ -73,6 +73,17 @@ fn failover_args(bind: &Bind, from: &str, to: &str, key_file: &std::path::Path) 
     .collect()
 }
 
+/// A fault: the next `verb` request whose path contains `path` answers `status`.
+fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
+    FaultRule {
+        verb: Some(verb.into()),
+        path_contains: Some(path.into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(status),
+    }
+}
+
 async fn run(world: &World, args: &[String], extra: &[&str]) -> Out {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend_from_slice(extra);
@@ -273,13 +284,11 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
     assert_eq!(world.writes("active") + world.writes("standby"), 0);
 
     // Another failover wrote the journal between our read and our write.
-    world.cluster("standby").add_fault(FaultRule {
-        verb: Some("update".into()),
-        path_contains: Some("/configmaps/mp-failover-journal".into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(409),
-    });
+    world.cluster("standby").add_fault(refuse_once(
+        "update",
+        "/configmaps/mp-failover-journal",
+        409,
+    ));
     let expired = held(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(660));
     let patch = serde_json::json!({"data": {"lock.json": expired}}).to_string();
     let out = world
@@ -401,13 +410,7 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     let bind = Bind::start();
     sync_secrets(&world).await;
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
-    let fault = |path: &str| FaultRule {
-        verb: Some("patch".into()),
-        path_contains: Some(path.into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(500),
-    };
+    let fault = |path: &str| refuse_once("patch", path, 500);
 
     // Step 3, fence: the active refuses to scale tsb once.
     world
@@ -448,13 +451,9 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     );
 
     // A resumed run whose preflight fails is still "stopped midway", not "nothing changed".
-    world.cluster("standby").add_fault(FaultRule {
-        verb: Some("list".into()),
-        path_contains: Some("/secrets".into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(403),
-    });
+    world
+        .cluster("standby")
+        .add_fault(refuse_once("list", "/secrets", 403));
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
@@ -519,13 +518,11 @@ async fn a_journal_write_behind_a_step_that_fails_stops_the_failover_and_resume_
     sync_secrets(&world).await;
     // The first write after taking the lock (the database step's record,
     // written while the fence runs) is refused.
-    world.cluster("standby").add_fault(FaultRule {
-        verb: Some("update".into()),
-        path_contains: Some("/configmaps/mp-failover-journal".into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(500),
-    });
+    world.cluster("standby").add_fault(refuse_once(
+        "update",
+        "/configmaps/mp-failover-journal",
+        500,
+    ));
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
@@ -651,13 +648,9 @@ async fn separate_databases_are_copied_with_real_postgres() {
         &standby_pw,
     ];
     // Step 2 interrupted: the standby refuses to stop its tsb writer once.
-    world.cluster("standby").add_fault(FaultRule {
-        verb: Some("patch".into()),
-        path_contains: Some("/deployments/tsb/scale".into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(500),
-    });
+    world
+        .cluster("standby")
+        .add_fault(refuse_once("patch", "/deployments/tsb/scale", 500));
     let out = run(&world, &args, &pg_flags).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
