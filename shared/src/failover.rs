@@ -387,10 +387,7 @@ impl Failover {
                 }
                 let started_at = journal::now();
                 let journal = Journal {
-                    id: format!(
-                        "failover-{}",
-                        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
-                    ),
+                    id: journal::new_id(jiff::Timestamp::now()),
                     from: from_side,
                     to: to_side,
                     namespace: self.to.namespace().into(),

@@ -119,6 +119,13 @@ impl Journal {
     }
 }
 
+/// A failover's id, from when it starts: to the millisecond, so that a
+/// failback started right after its failover never shares its id (the lock
+/// treats one id as one failover).
+pub fn new_id(started: jiff::Timestamp) -> String {
+    format!("failover-{}", started.strftime("%Y%m%dT%H%M%S%.3fZ"))
+}
+
 pub fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -427,6 +434,18 @@ mod tests {
         assert_eq!(lock.held_by_other("failover-2 me@vm pid 2"), None);
         lock.renewed_at = "not a time".into();
         assert!(lock.held_by_other("failover-2 me@vm pid 2").is_some());
+    }
+
+    #[test]
+    fn ids_tell_failovers_a_millisecond_apart() {
+        let start = jiff::Timestamp::from_millisecond(1_764_000_000_000).unwrap();
+        let next = start + jiff::SignedDuration::from_millis(1);
+        assert_eq!(new_id(start), "failover-20251124T160000.000Z");
+        assert_ne!(new_id(start), new_id(next));
+        assert!(!same_failover(
+            &format!("{} a", new_id(start)),
+            &format!("{} a", new_id(next))
+        ));
     }
 
     #[test]
