@@ -41,6 +41,8 @@ pub const FRONT_CERT_SECRET: &str = "tsb-certs";
 /// How often the front door looks at the envoy Deployment.
 const FOLLOW_PERIOD: Duration = Duration::from_millis(50);
 /// Address blocks a sandbox tries before giving up on a taken front port.
+/// A block is taken when another sandbox, in this process or another, has
+/// claimed it (see [`claim_block`]) or something else listens there.
 const BLOCK_ATTEMPTS: u32 = 16;
 /// Front addresses are 127.HI.LO.N with HI in 1..=255: 127.0.0.0/24 is left
 /// alone (127.0.0.1, systemd-resolved's 127.0.0.53, ...).
@@ -71,12 +73,49 @@ fn front_address(block: u32, index: usize) -> Option<IpAddr> {
     Some(IpAddr::V4(Ipv4Addr::new(127, high, low, host)))
 }
 
+/// A listening socket on one cluster's front address, and the claim on its
+/// address block that keeps every other sandbox off that block for as long as
+/// the front door lives, including while it refuses connections.
+#[derive(Debug)]
+pub struct FrontListener {
+    listener: TcpListener,
+    claim: Arc<BlockClaim>,
+}
+
+impl FrontListener {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// An address block held by this process: a bound Unix socket in Linux's
+/// abstract namespace, named after the block. Binding that name is exclusive
+/// machine-wide and the kernel releases it when the socket closes (or the
+/// process dies), so no lock file is ever left behind.
+#[derive(Debug)]
+struct BlockClaim {
+    _socket: std::os::unix::net::UnixListener,
+}
+
+/// Claims `block` for this sandbox; `None` when another sandbox holds it.
+fn claim_block(block: u32) -> std::io::Result<Option<BlockClaim>> {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("kubectl-mp-sandbox-front-block-{block}");
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    match std::os::unix::net::UnixListener::bind_addr(&address) {
+        Ok(socket) => Ok(Some(BlockClaim { _socket: socket })),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// Listening sockets reserved for `count` clusters' front doors on
 /// (127.x.y.N, [`FRONT_PORT`]), one per cluster, all in one fresh address
-/// block. Another process holding the port on one of those addresses makes
-/// it try the next block; the Service is seeded afterwards with whatever
+/// block that this sandbox claims. A block claimed by another sandbox, or
+/// where another process holds the port on one of its addresses, makes it
+/// try the next block; the Service is seeded afterwards with whatever
 /// address won, so it never disagrees with the listener.
-pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpListener>> {
+pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<FrontListener>> {
     if count > MAX_CLUSTERS {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -88,16 +127,27 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<TcpLis
     reserve_in_blocks(count, (0..BLOCK_ATTEMPTS).map(|_| next_block())).await
 }
 
-/// The first of `blocks` where the front port is free on all `count`
-/// addresses; the error names the last address found taken.
+/// The first of `blocks` that no other sandbox has claimed and where the
+/// front port is free on all `count` addresses; the error names the last
+/// address found taken.
 async fn reserve_in_blocks(
     count: usize,
     blocks: impl Iterator<Item = u32>,
-) -> std::io::Result<Vec<TcpListener>> {
+) -> std::io::Result<Vec<FrontListener>> {
     let mut attempts = 0;
     let mut last_taken = None;
     for block in blocks {
         attempts += 1;
+        let Some(address) = front_address(block, 0) else {
+            return Err(std::io::Error::other(format!(
+                "no front address block {block}"
+            )));
+        };
+        let Some(claim) = claim_block(block)? else {
+            last_taken = Some(SocketAddr::new(address, FRONT_PORT));
+            continue;
+        };
+        let claim = Arc::new(claim);
         let mut listeners = Vec::with_capacity(count);
         let mut taken = None;
         for index in 0..count {
@@ -107,7 +157,10 @@ async fn reserve_in_blocks(
                 )));
             };
             match TcpListener::bind((address, FRONT_PORT)).await {
-                Ok(listener) => listeners.push(listener),
+                Ok(listener) => listeners.push(FrontListener {
+                    listener,
+                    claim: Arc::clone(&claim),
+                }),
                 Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                     taken = Some(SocketAddr::new(address, FRONT_PORT));
                     break;
@@ -244,16 +297,19 @@ fn certified_key(secret: &Value) -> Option<CertifiedKey> {
 pub struct FrontDoor {
     address: SocketAddr,
     task: JoinHandle<()>,
+    /// Released with the front door, never while it merely refuses.
+    _claim: Arc<BlockClaim>,
 }
 
 impl FrontDoor {
     /// Starts following `source` with `listener` (from
     /// [`reserve_front_listeners`]): kept while envoy is ready, closed (and
     /// bound again on the same address) as envoy's readiness comes and goes.
-    pub fn start<S>(listener: TcpListener, source: FrontSource<S>) -> std::io::Result<FrontDoor>
+    pub fn start<S>(listener: FrontListener, source: FrontSource<S>) -> std::io::Result<FrontDoor>
     where
         S: AsRef<Store> + Send + Sync + 'static,
     {
+        let FrontListener { listener, claim } = listener;
         let address = listener.local_addr()?;
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -275,7 +331,11 @@ impl FrontDoor {
             TlsAcceptor::from(Arc::new(config)),
             source,
         ));
-        Ok(FrontDoor { address, task })
+        Ok(FrontDoor {
+            address,
+            task,
+            _claim: claim,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -498,17 +558,22 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_taken_front_port_moves_to_the_next_block_or_fails_naming_it() {
-        let held = reserve_front_listeners(2).await.unwrap();
-        let taken = held[0].local_addr().unwrap();
-        let IpAddr::V4(ip) = taken.ip() else {
+    /// The block of a front address 127.HI.LO.N.
+    fn block_of(address: SocketAddr) -> u32 {
+        let IpAddr::V4(ip) = address.ip() else {
             panic!("IPv4 front addresses")
         };
         let [_, high, low, _] = ip.octets();
-        let taken_block = (u32::from(high) - 1) * 256 + u32::from(low);
-        let free_block = (taken_block + BLOCKS / 2) % BLOCKS;
+        (u32::from(high) - 1) * 256 + u32::from(low)
+    }
 
+    #[tokio::test]
+    async fn a_claimed_block_or_a_taken_port_moves_to_the_next_block_or_fails_naming_it() {
+        // Another sandbox's block: skipped by its claim.
+        let held = reserve_front_listeners(2).await.unwrap();
+        let taken = held[0].local_addr().unwrap();
+        let taken_block = block_of(taken);
+        let free_block = next_block();
         let moved = reserve_in_blocks(2, [taken_block, free_block].into_iter())
             .await
             .unwrap();
@@ -527,6 +592,49 @@ mod tests {
             )),
             "{message}"
         );
+
+        // Something that is no sandbox listening on the second address of
+        // an unclaimed block: skipped by the port.
+        let foreign_block = next_block();
+        let foreign = SocketAddr::new(front_address(foreign_block, 1).unwrap(), FRONT_PORT);
+        let _foreign = TcpListener::bind(foreign).await.unwrap();
+        let elsewhere = next_block();
+        let moved = reserve_in_blocks(2, [foreign_block, elsewhere].into_iter())
+            .await
+            .unwrap();
+        assert_eq!(block_of(moved[1].local_addr().unwrap()), elsewhere);
+        let error = reserve_in_blocks(2, [foreign_block].into_iter())
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains(&format!("(last {foreign})")),
+            "{error}"
+        );
+    }
+
+    /// A fenced MP's front door refuses connections, and its address must
+    /// stay its own meanwhile: another sandbox that took it would answer for
+    /// the fenced cluster (and a test expecting a refusal would be served).
+    #[tokio::test]
+    async fn a_refusing_front_door_keeps_its_block_until_dropped() {
+        let source = source();
+        let listener = reserve_front_listeners(1).await.unwrap().remove(0);
+        let front = FrontDoor::start(listener, source).unwrap();
+        let address = front.address();
+        eventually_refused(address).await;
+
+        let other = next_block();
+        let reserved = reserve_in_blocks(1, [block_of(address), other].into_iter())
+            .await
+            .unwrap();
+        assert_eq!(block_of(reserved[0].local_addr().unwrap()), other);
+        drop(reserved);
+
+        drop(front);
+        let again = reserve_in_blocks(1, [block_of(address)].into_iter())
+            .await
+            .unwrap();
+        assert_eq!(again[0].local_addr().unwrap(), address);
     }
 
     #[test]
