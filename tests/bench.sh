@@ -7,14 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile_dir=$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)
+. tests/plugins-on-path.sh
+profile_dir=$(profile_dir release)
 reps=${BENCH_REPS:-5}
 out=${BENCH_OUT:-BENCHMARKS.md}
 work=$PWD/.bench
-rm -rf "$work" && mkdir -p "$work/bin" "$work/counters"
-for plugin in export import cacheck failover; do
-  ln -sf "$profile_dir/kubectl-mp-$plugin" "$work/bin/kubectl-mp-$plugin"
-done
+rm -rf "$work" && mkdir -p "$work/counters"
+link_plugins "$profile_dir" "$work/bin"
 export PATH="$work/bin:$PATH"
 # kubectl's discovery cache, warmed once per cluster: as on a person's machine.
 export KUBECACHEDIR="$work/kube-cache"
@@ -158,22 +157,38 @@ mapfile -t mp_deployments < <(kubectl --context active -n tsb get deployments -o
 operator=tsb-operator-management-plane
 
 # --- the cases: by hand (kubectl) and plugin ----------------------------------
+# By hand is the runbook's literal commands: ONE `kubectl get secrets -o yaml
+# NAME...` to a file, then `kubectl create ns` and ONE `kubectl apply -f` of
+# that file. One get per secret is kept as an extra, labelled row.
+runbook_file() { echo "$work/hand/$1/source_mp_all_secrets.yaml"; }
 hand_export() {
   mkdir -p "$work/hand/$1"
+  T kubectl --context active get secrets -n tsb -o yaml "${runbook_secrets[@]}" >"$(runbook_file "$1")"
+}
+hand_export_per_secret() {
+  mkdir -p "$work/hand-each/$1"
   for secret in "${runbook_secrets[@]}"; do
-    T kubectl --context active -n tsb get secret "$secret" -o yaml |
-      sed -E '/^  (resourceVersion|uid|creationTimestamp):/d' >"$work/hand/$1/$secret.yaml"
+    T kubectl --context active -n tsb get secret "$secret" -o yaml >"$work/hand-each/$1/$secret.yaml"
   done
 }
 plugin_export() { T kubectl-mp-export --context active -o "$work/export-$1.yaml" --force; }
 
 reset_target() { kubectl --context target delete namespace tsb --ignore-not-found >/dev/null; }
 hand_import() {
-  T kubectl --context target create namespace tsb
-  T kubectl --context target -n tsb apply -f "$work/hand/0/"
-  T kubectl --context target -n tsb get secrets
+  T kubectl --context target create ns tsb
+  T kubectl --context target apply -n tsb -f "$(runbook_file init)"
 }
 plugin_import() { T kubectl-mp-import --context target -f "$work/bundle.yaml" --yes --backup-dir "$work"; }
+
+# The secret transfer a user would otherwise pick: kubectl piped between contexts.
+hand_transfer() {
+  T kubectl --context target create ns tsb
+  T kubectl --context active get secrets -n tsb -o yaml "${runbook_secrets[@]}" |
+    T kubectl --context target apply -n tsb -f -
+}
+plugin_transfer() {
+  T kubectl-mp-export --context active -o - | T kubectl-mp-import --context target -f - --yes --backup-dir "$work"
+}
 
 # The CA caution by hand: every certificate secret on both clusters, every
 # certificate's issuer, fingerprint and expiry, and the chain verified.
@@ -244,6 +259,9 @@ for latency in 0 50; do
   measure "plugin_export_$latency" "$ADMIN_main" active nothing plugin_export
   measure "hand_import_$latency" "$ADMIN_main" target reset_target hand_import
   measure "plugin_import_$latency" "$ADMIN_main" target reset_target plugin_import
+  measure "hand_transfer_$latency" "$ADMIN_main" "active target" reset_target hand_transfer
+  measure "plugin_transfer_$latency" "$ADMIN_main" "active target" reset_target plugin_transfer
+  measure "hand_export_per_secret_$latency" "$ADMIN_main" active nothing hand_export_per_secret
   measure "hand_cacheck_$latency" "$ADMIN_main" "active standby" nothing hand_cacheck
   measure "plugin_cacheck_$latency" "$ADMIN_main" "active standby" nothing plugin_cacheck
   measure "hand_failover_$latency" "$ADMIN_main" "active standby" nothing hand_failover
@@ -343,7 +361,9 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "One \`mp-sandbox\` with three in-memory clusters (\`active\` and \`standby\`: tctl-installed TSB MPs whose certificates chain to one root; \`target\`: empty, the import's destination, its namespace deleted before each run), \`--ready-delay-ms 0\`, and a throwaway BIND9 for failover's DNS step. Latency is the sandbox's added delay on every API request (\`PUT /clusters/NAME/latency\`). Each figure is the median of $reps runs (startup: $((reps * 4))); wall time from \`date +%s%N\` around the command; peak RSS is \`/usr/bin/time\`'s maximum resident set size of the largest process of the run; requests are the sandbox's counters, reset before each run, all clusters the command touches. kubectl's discovery cache is warm, as on a person's machine."
   echo
-  echo "**By hand** is the runbook as a kubectl script: export = one \`kubectl get secret -o yaml\` per secret ($secret_count) with server fields stripped; import = \`kubectl create namespace\`, \`kubectl apply -f\` of those files, \`kubectl get secrets\`; CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
+  echo "**By hand** is the runbook's own commands, as its page prints them: export = ONE \`kubectl get secrets -n tsb -o yaml NAME...\` of the $secret_count secrets to a file; import = \`kubectl create ns tsb\` and ONE \`kubectl apply -n tsb -f\` of that file; secret transfer = \`kubectl create ns\`, then \`kubectl get secrets -o yaml NAME... | kubectl apply -f -\` piped between contexts (what a user would otherwise pick); CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. The extra row *export, one get per secret* is a script running \`kubectl get secret NAME -o yaml\` once per secret, kept for comparison with earlier runs: quote the **export** row, not this one. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-export -o - | kubectl-mp-import -f - --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
+  echo
+  echo "**Baseline change (issue 11):** until this run, *by hand* export was one kubectl process per secret and *by hand* import added a \`kubectl get secrets\`. The rows **export** and **import** now compare against the runbook's literal commands, so their by-hand figures and speed-ups dropped; **secret transfer** and **export, one get per secret** are new rows. CA check and failover are unchanged."
   echo
   for latency in 0 50; do
     echo "## Side by side at $latency ms added API latency"
@@ -352,6 +372,8 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
     echo "|---|---:|---:|---:|---:|---:|---:|"
     row "export" "hand_export_$latency" "plugin_export_$latency"
     row "import ($secret_count secrets, new namespace)" "hand_import_$latency" "plugin_import_$latency"
+    row "secret transfer, piped between contexts" "hand_transfer_$latency" "plugin_transfer_$latency"
+    row "export, one get per secret (extra, not the runbook)" "hand_export_per_secret_$latency" "plugin_export_$latency"
     row "CA check (both clusters)" "hand_cacheck_$latency" "plugin_cacheck_$latency"
     row "failover (plugin: with its DNS step)" "hand_failover_$latency" "plugin_failover_$latency"
     echo
@@ -367,6 +389,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   done
   echo "| export by hand | ${DETAIL[hand_export_0]} |"
   echo "| import by hand | ${DETAIL[hand_import_0]} |"
+  echo "| transfer by hand | ${DETAIL[hand_transfer_0]} |"
   echo "| failover by hand | ${DETAIL[hand_failover_0]} |"
   echo
   echo "## Budgets"
@@ -395,7 +418,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "## Scale: filler secrets in the MP namespace (0 ms latency, one cluster)"
   echo
-  echo "Opaque secrets with two 1 KiB keys added to namespace \`tsb\` of \`active\`; the runbook's $secret_count secrets are the same. By-hand export stays one get per runbook secret; \`kubectl get secrets -o yaml\` (everything, paginated by kubectl at 500) shows what a full read costs."
+  echo "Opaque secrets with two 1 KiB keys added to namespace \`tsb\` of \`active\`; the runbook's $secret_count secrets are the same. By-hand export stays the runbook's one \`kubectl get secrets -o yaml NAME...\`; \`kubectl get secrets -o yaml\` (everything, paginated by kubectl at 500) shows what a full read costs."
   echo
   echo "| filler secrets | export | export RSS | export requests | cacheck | cacheck RSS | cacheck requests | by-hand export | \`kubectl get secrets -o yaml\` | its RSS, requests |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -5,13 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile_dir=${CARGO_TARGET_DIR:-target}/release
+. tests/plugins-on-path.sh
+profile_dir=$(profile_dir release)
 work=.demo
-rm -rf "$work" && mkdir -p "$work/bin"
-for plugin in export import cacheck failover; do
-  ln -sf "$PWD/$profile_dir/kubectl-mp-$plugin" "$work/bin/kubectl-mp-$plugin"
-  ln -sf "kubectl-mp-$plugin" "$work/bin/kubectl-mp_$plugin"
-done
+rm -rf "$work"
+link_plugins "$profile_dir" "$work/bin"
 export PATH="$PWD/$work/bin:$PATH"
 export KUBECONFIG="$PWD/$work/kubeconfig"
 

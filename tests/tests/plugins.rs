@@ -5,7 +5,10 @@ mod plugin_support;
 
 use mp_sandbox::SeedKind;
 use mp_sandbox::faults::{FaultAction, FaultRule};
-use plugin_support::{PLUGINS, World, bin_dir};
+use std::path::Path;
+use std::process::Command;
+
+use plugin_support::{PLUGINS, World, bin_dir, workspace_root};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_finds_every_plugin_under_both_spellings_without_warnings() {
@@ -240,4 +243,99 @@ async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(out.stderr.contains("timed out"), "{}", out.stderr);
     assert!(!world.path("b.yaml").exists(), "nothing written on failure");
+}
+
+/// demo.sh and bench.sh find cargo's output through tests/plugins-on-path.sh:
+/// with CARGO_TARGET_DIR unset, relative and absolute (a shared target
+/// directory elsewhere), kubectl must find all eight plugin names.
+#[test]
+fn scripts_find_the_built_plugins_whatever_cargo_target_dir_is() {
+    let profile = Path::new(env!("CARGO_BIN_EXE_mp-sandbox"))
+        .parent()
+        .expect("cargo's profile directory");
+    bin_dir(); // builds the plugins into that profile directory
+    let profile_name = profile.file_name().unwrap().to_str().unwrap();
+    let target_root = profile.parent().unwrap();
+    let helper = workspace_root().join("tests/plugins-on-path.sh");
+
+    // The scripts run from the repository root; here a stand-in root whose
+    // `target` and `shared/target` lead to the real target directory.
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(target_root, root.path().join("target")).unwrap();
+    std::fs::create_dir(root.path().join("shared")).unwrap();
+    std::os::unix::fs::symlink(target_root, root.path().join("shared/target")).unwrap();
+    let absolute = root.path().join("shared/target").display().to_string();
+    for (case, target_dir) in [
+        ("unset", None),
+        ("relative", Some("shared/target")),
+        ("absolute", Some(absolute.as_str())),
+    ] {
+        let bin = root.path().join(format!("bin-{case}"));
+        let mut script = Command::new("bash");
+        script
+            .arg("-c")
+            .arg(r#". "$1" && link_plugins "$(profile_dir "$2")" "$3""#)
+            .arg("bash")
+            .arg(&helper)
+            .arg(profile_name)
+            .arg(&bin)
+            .current_dir(root.path())
+            .env_remove("CARGO_TARGET_DIR");
+        if let Some(target_dir) = target_dir {
+            script.env("CARGO_TARGET_DIR", target_dir);
+        }
+        let linked = script.output().unwrap();
+        assert!(
+            linked.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&linked.stderr)
+        );
+
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let listed = Command::new("kubectl")
+            .args(["plugin", "list"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&listed.stdout);
+        let stderr = String::from_utf8_lossy(&listed.stderr);
+        assert!(listed.status.success(), "{case}: {stderr}");
+        assert!(!stderr.contains("warning"), "{case}: {stderr}");
+        for plugin in PLUGINS {
+            for name in [
+                format!("kubectl-mp-{plugin}"),
+                format!("kubectl-mp_{plugin}"),
+            ] {
+                assert!(
+                    stdout.contains(&bin.join(&name).display().to_string()),
+                    "{case}: {name} missing:\n{stdout}"
+                );
+            }
+        }
+        let version = Command::new("kubectl")
+            .args(["mp", "failover", "--version"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            version.status.success(),
+            "{case}: kubectl mp failover --version"
+        );
+    }
+
+    // A directory that is not there is one line saying what to do.
+    let missing = Command::new("bash")
+        .arg("-c")
+        .arg(r#". "$1" && profile_dir release"#)
+        .arg("bash")
+        .arg(&helper)
+        .current_dir(root.path())
+        .env("CARGO_TARGET_DIR", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "no nowhere/release directory: build first (make build), from the repository root"
+    );
 }

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 pub const PLUGINS: [&str; 4] = ["export", "import", "cacheck", "failover"];
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ is inside the workspace")
