@@ -24,7 +24,7 @@ DIST_TARGETS ?= $(HOST_TARGET)
 DIST_DIR ?= dist
 KREW_MANIFESTS_DIR ?= krew-manifests
 
-.PHONY: all build deps test demo bench docs dist install uninstall clean
+.PHONY: all build deps test demo bench docs dist install uninstall clean tools clusters clusters-down
 
 all: build
 
@@ -34,6 +34,20 @@ build:
 # kubectl, BIND9 and PostgreSQL 15, installed when missing (needs root).
 deps:
 	bash tests/install-deps.sh
+
+# The real Kubernetes tools the tests run on (kube-apiserver, etcd, ...), built
+# from their Go modules into ~/.cache/kubectl-mp/kube: ~15-25 min the first
+# time on 2 cores, a second afterwards.
+tools:
+	bash tests/kube/build-tools.sh >/dev/null
+
+# Two real clusters on loopback, contexts `active` and `standby` in
+# .clusters/kubeconfig (tests/kube/clusters.sh says what runs).
+clusters:
+	bash tests/kube/clusters.sh up
+
+clusters-down:
+	bash tests/kube/clusters.sh down
 
 test: deps
 	$(CARGO) test --workspace --all-targets
@@ -78,6 +92,6 @@ uninstall:
 	  "$(DATADIR)/bash-completion/completions/kubectl-mp-$$plugin" "$(DATADIR)/zsh/site-functions/_kubectl-mp-$$plugin" \
 	  "$(DATADIR)/fish/vendor_completions.d/kubectl-mp-$$plugin.fish" "$(DATADIR)/man/man1/kubectl-mp-$$plugin.1"; done
 
-clean:
+clean: clusters-down
 	$(CARGO) clean
 	rm -rf .demo .bench dist
