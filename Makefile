@@ -49,8 +49,13 @@ clusters:
 clusters-down:
 	bash tests/kube/clusters.sh down
 
-test: deps
-	$(CARGO) test --workspace --all-targets
+# The end-to-end tests' own pair of real clusters (tests/tests/real_support):
+# started by the first test that needs it, stopped when the tests end.
+TEST_CLUSTERS ?= $(abspath $(TARGET_ROOT))/test-clusters
+
+test: deps tools
+	CLUSTERS_DIR="$(TEST_CLUSTERS)" $(CARGO) test --workspace --all-targets; \
+	  status=$$?; CLUSTERS_DIR="$(TEST_CLUSTERS)" bash tests/kube/clusters.sh down; exit $$status
 
 demo: deps build
 	bash tests/demo.sh

@@ -1,0 +1,201 @@
+//! The plugins on real Kubernetes: kube-apiserver 1.36 with etcd, its
+//! controllers and kwok (tests/kube), real kubectl 1.36 and real helm.
+
+mod plugin_support;
+mod real_support;
+
+use std::path::Path;
+
+use real_support::{Namespaces, plane, unique_namespace};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+#[test]
+fn both_contexts_are_real_kubernetes_that_kubectl_1_36_uses() {
+    let plane = plane();
+    let ours = std::env::var_os("MP_TEST_KUBECONFIG").is_none();
+    for context in ["active", "standby"] {
+        let version = plane
+            .run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &["--context", context, "version", "-o", "json"],
+            )
+            .ok("kubectl version");
+        let version = json(&version.stdout);
+        assert_eq!(version["clientVersion"]["gitVersion"], "v1.36.3");
+        let server = version["serverVersion"]["gitVersion"]
+            .as_str()
+            .unwrap_or("");
+        if ours {
+            assert_eq!(server, "v1.36.3", "{context}");
+            // The pair's token user is authorised by real RBAC.
+            let token = format!("{context}-token");
+            let can = plane.run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &[
+                    "--context",
+                    &token,
+                    "auth",
+                    "can-i",
+                    "list",
+                    "secrets",
+                    "-A",
+                ],
+            );
+            assert_eq!(can.stdout.trim(), "yes", "{token}: {}", can.stderr);
+        } else {
+            assert!(server.starts_with("v1."), "{context}: {server}");
+        }
+    }
+}
+
+/// Runbook steps 1-2 of the helm model on the real plane: `helm install` of
+/// the managementplane chart writes helm's own release Secret, the operator
+/// Deployment becomes Ready through kwok, and the plugins export the
+/// generated iam-signing-key and the standby's install values, and import
+/// the key into the standby.
+#[test]
+fn helm_model_export_and_import_between_real_clusters() {
+    let plane = plane();
+    let plugins = plugin_support::bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |program: &str, args: &[&str]| plane.run(dir.path(), plugins, program, args);
+    let namespace = unique_namespace("mp-helm");
+    let mut namespaces = Namespaces::new(plane);
+    namespaces.create("active", &namespace);
+
+    std::fs::write(
+        dir.path().join("values.yaml"),
+        "spec:\n  hub: registry.example/tetrate\n  organization: tetrate\n  dataStore:\n    postgres:\n      host: postgres.example\n      port: 5432\n      name: tsb\nsecrets:\n  tsb:\n    adminPassword: s3cret-admin-password\n  postgres:\n    username: tsb\n    password: s3cret-postgres-password\n",
+    )
+    .unwrap();
+    let chart = plane.chart().display().to_string();
+    run(
+        "helm",
+        &[
+            "--kube-context",
+            "active",
+            "install",
+            "mp",
+            &chart,
+            "-n",
+            &namespace,
+            "--values",
+            "values.yaml",
+            "--wait",
+            "--timeout",
+            "90s",
+        ],
+    )
+    .ok("helm install");
+    let release = run(
+        "kubectl",
+        &[
+            "--context",
+            "active",
+            "-n",
+            &namespace,
+            "get",
+            "secret",
+            "sh.helm.release.v1.mp.v1",
+            "-o",
+            "jsonpath={.type}",
+        ],
+    )
+    .ok("helm's release Secret");
+    assert_eq!(release.stdout, "helm.sh/release.v1");
+    let signing_key = |context: &str| {
+        run(
+            "kubectl",
+            &[
+                "--context",
+                context,
+                "-n",
+                &namespace,
+                "get",
+                "secret",
+                "iam-signing-key",
+                "-o",
+                "jsonpath={.data.private\\.key}",
+            ],
+        )
+        .ok("iam-signing-key")
+        .stdout
+    };
+    let active_key = signing_key("active");
+    assert!(active_key.len() > 100, "helm generated a key: {active_key}");
+
+    let export = run(
+        "kubectl",
+        &[
+            "mp-export",
+            "--context",
+            "active",
+            "-n",
+            &namespace,
+            "-o",
+            "bundle.yaml",
+            "--values-out",
+            "dr_mp_values.yaml",
+        ],
+    )
+    .ok("kubectl mp-export");
+    assert!(
+        export.stderr.contains("exported 1 secret"),
+        "{}",
+        export.stderr
+    );
+    assert!(!export.stderr.contains(&active_key), "{}", export.stderr);
+    let values = std::fs::read_to_string(dir.path().join("dr_mp_values.yaml")).unwrap();
+    assert!(values.contains("registry.example/tetrate"), "{values}");
+    assert!(values.contains("postgres.example"), "{values}");
+    assert!(
+        !values.contains("s3cret"),
+        "no secrets in the values: {values}"
+    );
+
+    namespaces.adopt("standby", &namespace);
+    run(
+        "kubectl",
+        &[
+            "mp-import",
+            "--context",
+            "standby",
+            "-n",
+            &namespace,
+            "-f",
+            "bundle.yaml",
+            "--yes",
+        ],
+    )
+    .ok("kubectl mp-import");
+    assert_eq!(signing_key("standby"), active_key);
+
+    let again = run(
+        "kubectl",
+        &[
+            "mp-import",
+            "--context",
+            "standby",
+            "-n",
+            &namespace,
+            "-f",
+            "bundle.yaml",
+            "--yes",
+        ],
+    )
+    .ok("kubectl mp-import, again");
+    assert!(
+        again
+            .stderr
+            .contains("nothing to change: all 1 secrets already match"),
+        "a re-run changes nothing: {}",
+        again.stderr
+    );
+}
