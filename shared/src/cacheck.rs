@@ -1296,17 +1296,19 @@ async fn read_plan(cli: &Cli, plan: &Plan) -> Result<Vec<MpSnapshot>> {
             let pair =
                 ClusterPair::connect(&kubeconfig, active, standby, &connection.client_settings())
                     .await?;
-            let (active, standby) = futures::try_join!(
+            let (active, standby) = crate::error::join_in_order(
                 read_cluster(&pair.active, "active"),
                 read_cluster(&pair.standby, "standby"),
-            )?;
+            )
+            .await?;
             Ok(vec![active, standby])
         }
         Plan::Pair(active, standby) => {
-            let (active, standby) = futures::try_join!(
+            let (active, standby) = crate::error::join_in_order(
                 read_source(cli, active, "active"),
                 read_source(cli, standby, "standby"),
-            )?;
+            )
+            .await?;
             Ok(vec![active, standby])
         }
     }

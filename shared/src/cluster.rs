@@ -107,10 +107,11 @@ impl ClusterPair {
             ))
             .with_next_step("name two different contexts, one per Management Plane cluster"));
         }
-        let (active, standby) = futures::try_join!(
+        let (active, standby) = crate::error::join_in_order(
             Cluster::connect(kubeconfig, Some(active_context), settings),
             Cluster::connect(kubeconfig, Some(standby_context), settings),
-        )?;
+        )
+        .await?;
         if active.server == standby.server {
             return Err(Error::usage(format!(
                 "contexts {active_context:?} and {standby_context:?} point at the same server {}",
@@ -123,9 +124,10 @@ impl ClusterPair {
 
     /// Checks both clusters at once; returns their versions (active, standby).
     pub async fn check_reachable(&self) -> Result<(String, String)> {
-        futures::try_join!(
+        crate::error::join_in_order(
             self.active.check_reachable(),
-            self.standby.check_reachable()
+            self.standby.check_reachable(),
         )
+        .await
     }
 }

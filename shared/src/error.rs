@@ -49,6 +49,19 @@ pub struct Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Awaits two independent reads concurrently and, when both fail, returns the
+/// FIRST one's error: one fault (a cluster down, a denied token) then gives
+/// the same message on every run, whichever answer happened to come back
+/// first. Both always run to completion; for reads, which change nothing,
+/// waiting for the second costs at most its own request timeout.
+pub async fn join_in_order<A, B>(
+    first: impl Future<Output = Result<A>>,
+    second: impl Future<Output = Result<B>>,
+) -> Result<(A, B)> {
+    let (first, second) = futures::join!(first, second);
+    Ok((first?, second?))
+}
+
 impl Error {
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         Error {
@@ -175,6 +188,33 @@ impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn join_in_order_reports_the_first_failure_whichever_ends_first() {
+        let slow_failure = async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            Err::<(), _>(Error::new(Exit::Cluster, "first"))
+        };
+        let quick_failure = async { Err::<(), _>(Error::new(Exit::Cluster, "second")) };
+        let error = join_in_order(slow_failure, quick_failure)
+            .await
+            .unwrap_err();
+        assert_eq!(error.message, "first");
+
+        let quick_success = async { Ok::<_, Error>(1) };
+        let error = join_in_order(quick_success, async {
+            Err::<(), _>(Error::new(Exit::Failed, "second"))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.message, "second");
+        assert_eq!(
+            join_in_order(async { Ok::<_, Error>(1) }, async { Ok::<_, Error>(2) })
+                .await
+                .unwrap(),
+            (1, 2)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -216,7 +216,8 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
             )),
         }
     };
-    let (secrets, management_plane) = futures::try_join!(list_secrets, get_management_plane)?;
+    let (secrets, management_plane) =
+        crate::error::join_in_order(list_secrets, get_management_plane).await?;
 
     let has_helm_release = crate::helm::has_release(&secrets, &layout.helm_release);
     let model = match cli.model {

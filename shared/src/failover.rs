@@ -214,10 +214,11 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
                 .with_next_step("name two different contexts, one per Management Plane cluster"),
         );
     }
-    let (from, to) = futures::try_join!(
+    let (from, to) = crate::error::join_in_order(
         Cluster::connect(&kubeconfig, Some(&cli.from), &settings),
         Cluster::connect(&kubeconfig, Some(&cli.to), &settings),
-    )?;
+    )
+    .await?;
     if from.server() == to.server() {
         return Err(Error::usage(format!(
             "--from and --to point at the same server {}",
