@@ -589,6 +589,12 @@ impl<'a> ManagementPlaneSeed<'a> {
     fn objects(&self) -> Vec<Value> {
         let mut objects = vec![self.management_plane(), self.central_xcp()];
         objects.extend(self.cert_manager_objects());
+        // The operator's pods run as it: a real API server refuses them without it.
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": OPERATOR_DEPLOYMENT, "namespace": self.namespace},
+        }));
         objects.push(self.deployment(&OPERATOR_SHAPE));
         for shape in &MP_DEPLOYMENTS {
             objects.push(self.deployment(shape));

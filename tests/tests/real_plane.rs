@@ -199,3 +199,125 @@ fn helm_model_export_and_import_between_real_clusters() {
         again.stderr
     );
 }
+
+/// A tctl-installed (generic model) pair seeded on the real plane: its
+/// Deployments become Available through kwok, its certificates pass the CA
+/// check, and its secrets move from the active to the standby.
+#[test]
+fn generic_model_pair_passes_cacheck_and_moves_its_secrets_on_real_clusters() {
+    use mp_sandbox::seed::SeedContext;
+    use mp_sandbox::{CertVariant, SeedKind};
+
+    let plane = plane();
+    let plugins = plugin_support::bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |program: &str, args: &[&str]| plane.run(dir.path(), plugins, program, args);
+    let namespace = unique_namespace("mp-generic");
+    let root = mp_sandbox::pki::CertAuthority::new_root("real plane shared root");
+    let mut namespaces = Namespaces::new(plane);
+    for context in ["active", "standby"] {
+        namespaces.create(context, &namespace);
+        real_support::seed(
+            plane,
+            dir.path(),
+            context,
+            &SeedContext {
+                cluster_name: context,
+                namespace: &namespace,
+                kind: SeedKind::TsbGeneric,
+                certs: CertVariant::SharedRoot,
+                shared_root: &root,
+                floating_dns_name: "tsb.example.com",
+                front_address: "127.0.0.1".parse().unwrap(),
+            },
+        );
+        run(
+            "kubectl",
+            &[
+                "--context",
+                context,
+                "-n",
+                &namespace,
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
+                "--timeout=90s",
+            ],
+        )
+        .ok("the MP's Deployments become Available");
+    }
+
+    let cacheck = run(
+        "kubectl",
+        &[
+            "mp-cacheck",
+            "--active-context",
+            "active",
+            "--standby-context",
+            "standby",
+            "-n",
+            &namespace,
+            "--dns-name",
+            "tsb.example.com",
+            "--strict",
+        ],
+    )
+    .ok("kubectl mp-cacheck");
+    for secret in ["tsb-certs", "xcp-central-cert"] {
+        assert!(
+            cacheck.stderr.lines().any(|line| line.starts_with(&format!(
+                "✔ {secret}: same root CA on active and standby: \"real plane shared root\""
+            ))),
+            "{secret}: {}",
+            cacheck.stderr
+        );
+    }
+
+    run(
+        "kubectl",
+        &[
+            "mp-export",
+            "--context",
+            "active",
+            "-n",
+            &namespace,
+            "-o",
+            "bundle.yaml",
+        ],
+    )
+    .ok("kubectl mp-export");
+    run(
+        "kubectl",
+        &[
+            "mp-import",
+            "--context",
+            "standby",
+            "-n",
+            &namespace,
+            "-f",
+            "bundle.yaml",
+            "--yes",
+        ],
+    )
+    .ok("kubectl mp-import");
+    let admin = |context: &str| {
+        run(
+            "kubectl",
+            &[
+                "--context",
+                context,
+                "-n",
+                &namespace,
+                "get",
+                "secret",
+                "admin-credentials",
+                "-o",
+                "jsonpath={.data}",
+            ],
+        )
+        .ok("admin-credentials")
+        .stdout
+    };
+    assert_eq!(admin("standby"), admin("active"));
+}
