@@ -1017,8 +1017,9 @@ impl Failover {
         match self.cli.database.database {
             DatabaseMode::Shared => ui.info("  [2/6] database: shared, nothing to copy"),
             DatabaseMode::Separate => ui.info(&format!(
-                "  [2/6] database: dump the standby's database (backup) and the active's into {}, scale {} on context {:?} to 0, restore the active's dump into the standby's database",
+                "  [2/6] database: dump the standby's database (backup) and the active's into {}, scale {} then {} on context {:?} to 0, restore the active's dump into the standby's database",
                 self.cli.database.dump_dir.display(),
+                self.layout.operator_deployment,
                 self.layout.writer_deployments.join(", "),
                 self.to.context()
             )),
@@ -1075,14 +1076,48 @@ impl Failover {
         Ok(())
     }
 
-    /// What the database step scales to 0 on the standby while it restores.
+    /// What the database step scales to 0 on the standby while it restores:
+    /// its writers, and its operator, which would otherwise scale them back
+    /// up (an installed standby runs it).
     fn standby_writers(&self, preflight: &Preflight) -> BTreeMap<String, i32> {
         self.layout
             .writer_deployments
             .iter()
+            .chain(std::iter::once(&self.layout.operator_deployment))
             .filter(|name| preflight.to_state.deployments.contains_key(*name))
             .map(|name| (name.clone(), 0))
             .collect()
+    }
+
+    /// Scales `targets` of `cluster` to 0: the operator first, once it is
+    /// seen at 0 the rest concurrently, then waits for all. While the
+    /// operator runs it scales the MP back up, so the order matters.
+    async fn stop_operator_first(
+        &self,
+        cluster: &Cluster,
+        targets: &BTreeMap<String, i32>,
+        alongside: impl Future<Output = Result<()>>,
+    ) -> Result<()> {
+        let operator = &self.layout.operator_deployment;
+        if targets.contains_key(operator) {
+            mp::scale(cluster, operator, 0, false).await?;
+            mp::wait_for_replicas(
+                cluster,
+                &BTreeMap::from([(operator.clone(), 0)]),
+                self.cli.ready_timeout,
+            )
+            .await?;
+        }
+        futures::try_join!(
+            futures::future::try_join_all(
+                targets
+                    .keys()
+                    .filter(|name| *name != operator)
+                    .map(|name| mp::scale(cluster, name, 0, false)),
+            ),
+            alongside,
+        )?;
+        mp::wait_for_replicas(cluster, targets, self.cli.ready_timeout).await
     }
 
     /// Records, before anything changes, the replica counts later steps
@@ -1181,13 +1216,8 @@ impl Failover {
         }
         // Nothing may write to the standby's database while it is replaced.
         let writers = self.standby_writers(preflight);
-        futures::future::try_join_all(
-            writers
-                .keys()
-                .map(|name| mp::scale(&self.to, name, 0, false)),
-        )
-        .await?;
-        mp::wait_for_replicas(&self.to, &writers, self.cli.ready_timeout).await?;
+        self.stop_operator_first(&self.to, &writers, async { Ok(()) })
+            .await?;
         database::restore(tools, to_endpoint, &source, timeout).await?;
         Ok(format!(
             "restored the active's database into the standby's ({}); standby backup: {}",
@@ -1216,18 +1246,11 @@ impl Failover {
                 self.layout.operator_deployment
             ));
         };
-        // The operator first: while it runs it scales the MP back up.
+        let mut targets = self.fence_plan(state);
         let operator = &self.layout.operator_deployment;
         if state.deployments.contains_key(operator) {
-            mp::scale(&self.from, operator, 0, false).await?;
-            mp::wait_for_replicas(
-                &self.from,
-                &BTreeMap::from([(operator.clone(), 0)]),
-                self.cli.ready_timeout,
-            )
-            .await?;
+            targets.insert(operator.clone(), 0);
         }
-        let targets = self.fence_plan(state);
         let suspend = async {
             if state.restore_cronjob_suspended == Some(false) {
                 mp::suspend_cronjob(&self.from, &self.layout.restore_cronjob, true, false).await
@@ -1235,19 +1258,12 @@ impl Failover {
                 Ok(())
             }
         };
-        futures::try_join!(
-            futures::future::try_join_all(
-                targets
-                    .iter()
-                    .map(|(name, replicas)| mp::scale(&self.from, name, *replicas, false)),
-            ),
-            suspend,
-        )?;
-        mp::wait_for_replicas(&self.from, &targets, self.cli.ready_timeout).await?;
+        self.stop_operator_first(&self.from, &targets, suspend)
+            .await?;
         Ok(format!(
             "context {:?}: {operator} then {} deployments at 0",
             self.from.context(),
-            targets.len()
+            targets.keys().filter(|name| *name != operator).count()
         ))
     }
 

@@ -663,6 +663,13 @@ async fn separate_databases_are_copied_with_real_postgres() {
         "stale",
         "not restored yet"
     );
+    // The standby's operator was stopped before its writers: iam, which the
+    // interrupted step did scale to 0, stays there. Were the operator still
+    // running, it would scale iam back up within a controller pass (50 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let standby = replicas(&world, "standby");
+    assert_eq!(standby[OPERATOR], (0, 0), "{standby:?}");
+    assert_eq!(standby["iam"].0, 0, "{standby:?}");
 
     let mut resume = pg_flags.to_vec();
     resume.push("--resume");
