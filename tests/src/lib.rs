@@ -9,6 +9,7 @@ pub mod kubeconfig;
 pub mod patch;
 pub mod pki;
 pub mod protobuf;
+pub mod proxy;
 pub mod registry;
 pub mod seed;
 pub mod selector;

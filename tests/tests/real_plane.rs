@@ -321,3 +321,133 @@ fn generic_model_pair_passes_cacheck_and_moves_its_secrets_on_real_clusters() {
     };
     assert_eq!(admin("standby"), admin("active"));
 }
+
+/// The counting, fault and latency proxy in front of a real API server:
+/// real kubectl works through it, it counts by verb and path, an injected
+/// Status reaches the client, down refuses and up serves again, and a
+/// bearer token passes through to the API server's own authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fault_proxy_fronts_a_real_api_server() {
+    use mp_sandbox::faults::{FaultAction, FaultRule};
+    use std::time::{Duration, Instant};
+
+    let plane = plane();
+    let proxy = mp_sandbox::proxy::ApiProxy::start(&real_support::upstream(plane, "active"))
+        .await
+        .expect("proxy starts");
+    let dir = tempfile::tempdir().unwrap();
+    let token = plane
+        .run(
+            dir.path(),
+            Path::new("."),
+            "kubectl",
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "--context",
+                "active-token",
+                "-o",
+                "jsonpath={.users[0].user.token}",
+            ],
+        )
+        .stdout;
+    let ca = dir.path().join("proxy-ca.pem");
+    std::fs::write(&ca, proxy.ca_pem()).unwrap();
+    let (admin_cert, admin_key) = proxy.admin_client();
+    std::fs::write(dir.path().join("admin.crt"), admin_cert).unwrap();
+    std::fs::write(dir.path().join("admin.key"), admin_key).unwrap();
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: proxied\nclusters:\n- name: proxy\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    client-certificate: admin.crt\n    client-key: admin.key\n- name: token\n  user:\n    token: {token}\n- name: bogus\n  user:\n    token: not-a-token\ncontexts:\n- name: proxied\n  context: {{cluster: proxy, user: admin}}\n- name: proxied-token\n  context: {{cluster: proxy, user: token}}\n- name: proxied-bogus\n  context: {{cluster: proxy, user: bogus}}\n",
+            proxy.url(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let kubectl = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", "kubeconfig", "--request-timeout", "10s"];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|arg| arg.to_string()).collect();
+        let dir = dir.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                real_support::plane().run(&dir, Path::new("."), "kubectl", &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    kubectl(&["get", "namespace", "default"])
+        .await
+        .ok("through the proxy");
+    assert_eq!(
+        proxy
+            .faults()
+            .counters()
+            .get("get /api/v1/namespaces/default"),
+        Some(&1),
+        "{:?}",
+        proxy.faults().counters()
+    );
+
+    proxy.faults().add_rule(FaultRule {
+        verb: Some("list".into()),
+        path_contains: Some("/secrets".into()),
+        nth: None,
+        times: Some(1),
+        action: FaultAction::Status(503),
+    });
+    let failed = kubectl(&["get", "secrets", "-n", "default"]).await;
+    assert_eq!(
+        failed.code,
+        Some(1),
+        "{failed:?} {:?}",
+        proxy.faults().counters()
+    );
+    assert!(
+        failed.stderr.contains("injected by the test proxy: 503"),
+        "{}",
+        failed.stderr
+    );
+    kubectl(&["get", "secrets", "-n", "default"])
+        .await
+        .ok("the rule fired once");
+
+    proxy.faults().set_latency(Duration::from_millis(400));
+    let started = Instant::now();
+    kubectl(&["get", "namespace", "default"]).await.ok("slow");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    proxy.faults().clear();
+
+    proxy.set_down(true).await.unwrap();
+    let down = kubectl(&["get", "namespace", "default"]).await;
+    assert_ne!(down.code, Some(0));
+    assert!(
+        down.stderr.contains("was refused"),
+        "{}",
+        down.stderr
+    );
+    proxy.set_down(false).await.unwrap();
+    kubectl(&["get", "namespace", "default"])
+        .await
+        .ok("up again");
+
+    let can = kubectl(&[
+        "--context",
+        "proxied-token",
+        "auth",
+        "can-i",
+        "list",
+        "secrets",
+    ])
+    .await;
+    assert_eq!(can.stdout.trim(), "yes", "{}", can.stderr);
+    let bogus = kubectl(&["--context", "proxied-bogus", "get", "namespace", "default"]).await;
+    assert_eq!(bogus.code, Some(1));
+    assert!(bogus.stderr.contains("Unauthorized"), "{}", bogus.stderr);
+}

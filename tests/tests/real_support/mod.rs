@@ -304,3 +304,49 @@ pub fn seed(plane: &Plane, dir: &Path, context: &str, seed: &mp_sandbox::seed::S
         )
         .ok("setting envoy's LoadBalancer address");
 }
+
+/// How `context` reaches its API server, from the kubeconfig with every
+/// file inlined: what a proxy in front of it needs.
+pub fn upstream(plane: &Plane, context: &str) -> mp_sandbox::proxy::Upstream {
+    use base64::Engine;
+    let view = plane
+        .run(
+            Path::new("."),
+            Path::new("."),
+            "kubectl",
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--flatten",
+                "--minify",
+                "--context",
+                context,
+                "-o",
+                "json",
+            ],
+        )
+        .ok("kubectl config view");
+    let view: serde_json::Value = serde_json::from_str(&view.stdout).expect("kubeconfig JSON");
+    let decode = |value: &serde_json::Value| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().expect("inlined data"))
+            .expect("base64");
+        String::from_utf8(bytes).expect("PEM")
+    };
+    let cluster = &view["clusters"][0]["cluster"];
+    let user = &view["users"][0]["user"];
+    let server = cluster["server"].as_str().expect("server");
+    let host_port = server.trim_start_matches("https://").trim_end_matches('/');
+    let address: std::net::SocketAddr = host_port
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("the pair's servers are IP:port");
+    mp_sandbox::proxy::Upstream {
+        address,
+        server_name: address.ip().to_string(),
+        ca_pem: decode(&cluster["certificate-authority-data"]),
+        client_cert_pem: decode(&user["client-certificate-data"]),
+        client_key_pem: decode(&user["client-key-data"]),
+    }
+}

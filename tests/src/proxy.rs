@@ -1,0 +1,433 @@
+//! A proxy in front of a real kube-apiserver for the failure tests and the
+//! bench: what a real API server cannot be asked to do. It counts requests
+//! by verb and path, adds latency, answers the Nth matching request with a
+//! Status or never, and goes down and up on the same address (the knobs are
+//! [`Faults`], shared with the sandbox).
+//!
+//! Identity: a request carrying `Authorization` (a bearer token) is
+//! forwarded with it, so the API server authenticates and authorises that
+//! user for real (RBAC denials are real); any other request is forwarded
+//! with the cluster admin's client certificate.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, HOST};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::faults::{FaultAction, Faults};
+use crate::pki::CertAuthority;
+
+/// The API server behind a proxy, and how to reach it as the admin.
+pub struct Upstream {
+    /// `host:port` of its HTTPS endpoint.
+    pub address: SocketAddr,
+    /// The name its serving certificate carries for `address` (e.g. `localhost`).
+    pub server_name: String,
+    /// PEM of the CA its serving certificate chains to.
+    pub ca_pem: String,
+    /// PEM of the admin's client certificate and key.
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
+}
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How requests reach the upstream: with the admin's certificate, or
+/// (for requests that bring their own token) without a certificate.
+struct Forwarder {
+    address: SocketAddr,
+    server_name: ServerName<'static>,
+    host: String,
+    as_admin: TlsConnector,
+    as_caller: TlsConnector,
+}
+
+/// A running proxy; dropping it stops it.
+pub struct ApiProxy {
+    address: SocketAddr,
+    ca_pem: String,
+    admin: crate::pki::IssuedCert,
+    faults: Arc<Faults>,
+    forwarder: Arc<Forwarder>,
+    tls: Arc<rustls::ServerConfig>,
+    accept_loop: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn invalid(what: &str, error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {error}"))
+}
+
+fn certificates(pem: &str, what: &str) -> std::io::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| invalid(what, error))
+}
+
+impl Forwarder {
+    fn new(upstream: &Upstream) -> std::io::Result<Forwarder> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in certificates(&upstream.ca_pem, "upstream CA")? {
+            roots
+                .add(ca)
+                .map_err(|error| invalid("upstream CA", error))?;
+        }
+        let roots = Arc::new(roots);
+        let builder = || {
+            rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+                .with_safe_default_protocol_versions()
+                .map(|builder| builder.with_root_certificates(Arc::clone(&roots)))
+                .map_err(|error| invalid("TLS versions", error))
+        };
+        let as_admin = builder()?
+            .with_client_auth_cert(
+                certificates(&upstream.client_cert_pem, "admin certificate")?,
+                PrivateKeyDer::from_pem_slice(upstream.client_key_pem.as_bytes())
+                    .map_err(|error| invalid("admin key", error))?,
+            )
+            .map_err(|error| invalid("admin certificate", error))?;
+        let as_caller = builder()?.with_no_client_auth();
+        Ok(Forwarder {
+            address: upstream.address,
+            server_name: ServerName::try_from(upstream.server_name.clone())
+                .map_err(|error| invalid("upstream server name", error))?,
+            host: upstream.address.to_string(),
+            as_admin: TlsConnector::from(Arc::new(as_admin)),
+            as_caller: TlsConnector::from(Arc::new(as_caller)),
+        })
+    }
+
+    /// Sends `request` upstream on a connection of its own (HTTP/1.1) and
+    /// streams the answer back, watches included.
+    async fn forward(&self, mut request: Request<Incoming>) -> std::io::Result<Response<Body>> {
+        let connector = if request.headers().contains_key(AUTHORIZATION) {
+            &self.as_caller
+        } else {
+            &self.as_admin
+        };
+        let tcp = TcpStream::connect(self.address).await?;
+        let tls = connector.connect(self.server_name.clone(), tcp).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_string();
+        *request.uri_mut() = path
+            .parse()
+            .map_err(|error| invalid("request path", error))?;
+        *request.version_mut() = hyper::Version::HTTP_11;
+        let host = self.host.parse().map_err(|error| invalid("host", error))?;
+        request.headers_mut().insert(HOST, host);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(response.map(BodyExt::boxed))
+    }
+}
+
+/// The Kubernetes verb of a request, from its method and path (a named
+/// object or a collection), as the API server's audit log names it.
+pub fn verb_of(method: &Method, path: &str, query: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match segments.as_slice() {
+        ["api", _version, rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => &[][..],
+    };
+    let named = match rest {
+        // A namespaced resource: /namespaces/NS/PLURAL[/NAME[/SUBRESOURCE]].
+        ["namespaces", _namespace, _plural, tail @ ..] => {
+            tail.first().is_some_and(|name| !name.is_empty())
+        }
+        // A cluster-scoped one, namespaces themselves included: /PLURAL[/NAME].
+        [_plural, name, ..] => !name.is_empty(),
+        _ => false,
+    };
+    let watch = query
+        .split('&')
+        .any(|pair| pair == "watch=true" || pair == "watch=1");
+    match (method, named) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+fn status_response(code: u16) -> Response<Body> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "code": code,
+        "reason": status.canonical_reason().unwrap_or("Unknown").replace(' ', ""),
+        "message": format!("injected by the test proxy: {code}"),
+    });
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("static"));
+    response
+}
+
+async fn handle(
+    faults: &Faults,
+    forwarder: &Forwarder,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    let verb = verb_of(request.method(), &path, request.uri().query().unwrap_or(""));
+    let fault = faults.on_request(verb, &path);
+    let latency = faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(FaultAction::Status(code)) => status_response(code),
+        // Never answered: the client's own timeout ends it.
+        Some(FaultAction::Timeout) => std::future::pending().await,
+        None => match forwarder.forward(request).await {
+            Ok(response) => response,
+            // The API server itself unreachable: what a gateway says.
+            Err(_) => status_response(502),
+        },
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    faults: Arc<Faults>,
+    forwarder: Arc<Forwarder>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    // Owning the connections here means aborting this task drops them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    let (acceptor, faults, forwarder) = (acceptor.clone(), Arc::clone(&faults), Arc::clone(&forwarder));
+                    connections.spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let service = service_fn(move |request| {
+                            let (faults, forwarder) = (Arc::clone(&faults), Arc::clone(&forwarder));
+                            async move { Ok::<_, Infallible>(handle(&faults, &forwarder, request).await) }
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(tls), service)
+                            .await;
+                    });
+                }
+                // Out of file descriptors and the like: back off, keep serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+impl ApiProxy {
+    /// Starts a proxy for `upstream` on 127.0.0.1 (a free port), serving TLS
+    /// with a certificate of its own CA ([`ApiProxy::ca_pem`]).
+    pub async fn start(upstream: &Upstream) -> std::io::Result<ApiProxy> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let authority = CertAuthority::new_root("kubectl-mp test proxy CA");
+        let serving = authority.issue_server(
+            "kubectl-mp test proxy",
+            &["localhost"],
+            &[Ipv4Addr::LOCALHOST.into()],
+            Duration::from_secs(24 * 3600),
+        );
+        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| invalid("TLS versions", error))?
+        .with_no_client_auth()
+        .with_single_cert(
+            certificates(&serving.cert_pem, "proxy certificate")?,
+            PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes())
+                .map_err(|error| invalid("proxy key", error))?,
+        )
+        .map_err(|error| invalid("proxy certificate", error))?;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let proxy = ApiProxy {
+            address: listener.local_addr()?,
+            ca_pem: authority.cert_pem().to_string(),
+            admin: authority.issue_client("kubectl-mp-test-admin", &["system:masters"]),
+            faults: Arc::new(Faults::default()),
+            forwarder: Arc::new(Forwarder::new(upstream)?),
+            tls: Arc::new(tls),
+            accept_loop: Mutex::new(None),
+        };
+        proxy.serve(listener);
+        Ok(proxy)
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&self.tls),
+            Arc::clone(&self.faults),
+            Arc::clone(&self.forwarder),
+        ));
+        let previous = self
+            .accept_loop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .replace(task);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`, for a kubeconfig's `server`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.address)
+    }
+
+    /// The CA of the proxy's serving certificate, for `certificate-authority-data`.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A client certificate (PEM, then its key) for a kubeconfig user: kubectl
+    /// insists on credentials, and requests without a token are forwarded
+    /// as the admin anyway, so the proxy does not check it.
+    pub fn admin_client(&self) -> (&str, &str) {
+        (&self.admin.cert_pem, &self.admin.key_pem)
+    }
+
+    /// Counters, latency and fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Down: the listener and every open connection close, so clients see
+    /// the server refuse. Up: listening again on the same address.
+    pub async fn set_down(&self, down: bool) -> std::io::Result<()> {
+        if down {
+            let task = self
+                .accept_loop
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            if let Some(task) = task {
+                task.abort();
+                let _ = task.await;
+            }
+            return Ok(());
+        }
+        let running = self
+            .accept_loop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some();
+        if !running {
+            self.serve(TcpListener::bind(self.address).await?);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ApiProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .accept_loop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_follow_the_path_shape() {
+        let cases = [
+            (Method::GET, "/api/v1/namespaces/tsb/secrets", "", "list"),
+            (Method::GET, "/api/v1/namespaces/tsb/secrets/x", "", "get"),
+            (Method::GET, "/api/v1/namespaces/tsb", "", "get"),
+            (Method::GET, "/api/v1/namespaces", "", "list"),
+            (
+                Method::GET,
+                "/apis/apps/v1/namespaces/tsb/deployments",
+                "watch=true&resourceVersion=1",
+                "watch",
+            ),
+            (
+                Method::PATCH,
+                "/apis/apps/v1/namespaces/tsb/deployments/tsb/scale",
+                "",
+                "patch",
+            ),
+            (Method::POST, "/api/v1/namespaces/tsb/secrets", "", "create"),
+            (
+                Method::PUT,
+                "/api/v1/namespaces/tsb/configmaps/j",
+                "",
+                "update",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/tsb/secrets/x",
+                "",
+                "delete",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/tsb/secrets",
+                "",
+                "deletecollection",
+            ),
+            (
+                Method::GET,
+                "/apis/install.tetrate.io/v1alpha1/namespaces/tsb/managementplanes/managementplane",
+                "",
+                "get",
+            ),
+            (Method::GET, "/version", "", "list"),
+        ];
+        for (method, path, query, verb) in cases {
+            assert_eq!(
+                verb_of(&method, path, query),
+                verb,
+                "{method} {path}?{query}"
+            );
+        }
+    }
+}
