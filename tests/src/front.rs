@@ -191,7 +191,18 @@ async fn reserve_in_blocks(
     ))
 }
 
-/// What the front door reads from the cluster: its objects and its name.
+/// What the front door follows: the `envoy` Deployment's readiness and the
+/// `tsb-certs` Secret, from the sandbox's store or from a real cluster.
+pub trait FrontState: Send + Sync + 'static {
+    /// The cluster's name, in the body the front door answers.
+    fn cluster_name(&self) -> &str;
+    /// Whether the `envoy` Deployment reports a ready replica.
+    fn envoy_ready(&self) -> bool;
+    /// The `tsb-certs` Secret as the cluster holds it now (its JSON, data in base64).
+    fn certificate_secret(&self) -> Option<Arc<Value>>;
+}
+
+/// What the front door reads from a sandbox cluster: its objects and its name.
 pub struct FrontSource<S> {
     /// Owns the cluster's [`Store`].
     pub cluster: Arc<S>,
@@ -200,36 +211,32 @@ pub struct FrontSource<S> {
     pub namespace: String,
 }
 
-// Not derived: that would require `S: Clone`, and only the Arc is cloned.
-impl<S> Clone for FrontSource<S> {
-    fn clone(&self) -> Self {
-        FrontSource {
-            cluster: Arc::clone(&self.cluster),
-            cluster_name: self.cluster_name.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
+/// Whether a Deployment object reports a ready replica.
+pub fn deployment_ready(deployment: &Value) -> bool {
+    deployment
+        .pointer("/status/readyReplicas")
+        .and_then(Value::as_i64)
+        .is_some_and(|ready| ready > 0)
 }
 
-impl<S: AsRef<Store>> FrontSource<S> {
-    fn store(&self) -> &Store {
-        (*self.cluster).as_ref()
+impl<S: AsRef<Store> + Send + Sync + 'static> FrontState for FrontSource<S> {
+    fn cluster_name(&self) -> &str {
+        &self.cluster_name
     }
 
-    /// Whether the `envoy` Deployment reports a ready replica.
-    pub fn envoy_ready(&self) -> bool {
-        self.store()
+    fn envoy_ready(&self) -> bool {
+        (*self.cluster)
+            .as_ref()
             .get(
                 &ResourceId::new("apps", "deployments"),
                 &self.namespace,
                 ENVOY_DEPLOYMENT,
             )
-            .and_then(|deployment| deployment.pointer("/status/readyReplicas")?.as_i64())
-            .is_some_and(|ready| ready > 0)
+            .is_some_and(|deployment| deployment_ready(&deployment))
     }
 
     fn certificate_secret(&self) -> Option<Arc<Value>> {
-        self.store().get(
+        (*self.cluster).as_ref().get(
             &ResourceId::new("", "secrets"),
             &self.namespace,
             FRONT_CERT_SECRET,
@@ -240,22 +247,21 @@ impl<S: AsRef<Store>> FrontSource<S> {
 /// Serves the `tsb-certs` Secret's key pair as the store holds it at each
 /// handshake (parsed again only when the Secret's resourceVersion changes).
 /// A missing or unusable Secret fails the handshake, as envoy would.
-struct StoreCertResolver<S> {
-    source: FrontSource<S>,
+struct StoreCertResolver<F> {
+    source: Arc<F>,
     /// (uid/resourceVersion of the Secret, the key pair parsed from it)
     parsed: Mutex<Option<(String, Arc<CertifiedKey>)>>,
 }
 
-impl<S> fmt::Debug for StoreCertResolver<S> {
+impl<F: FrontState> fmt::Debug for StoreCertResolver<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreCertResolver")
-            .field("cluster", &self.source.cluster_name)
-            .field("namespace", &self.source.namespace)
+            .field("cluster", &self.source.cluster_name())
             .finish()
     }
 }
 
-impl<S: AsRef<Store> + Send + Sync> ResolvesServerCert for StoreCertResolver<S> {
+impl<F: FrontState> ResolvesServerCert for StoreCertResolver<F> {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let secret = self.source.certificate_secret()?;
         let version = format!(
@@ -305,10 +311,10 @@ impl FrontDoor {
     /// Starts following `source` with `listener` (from
     /// [`reserve_front_listeners`]): kept while envoy is ready, closed (and
     /// bound again on the same address) as envoy's readiness comes and goes.
-    pub fn start<S>(listener: FrontListener, source: FrontSource<S>) -> std::io::Result<FrontDoor>
-    where
-        S: AsRef<Store> + Send + Sync + 'static,
-    {
+    pub fn start<F: FrontState>(
+        listener: FrontListener,
+        source: Arc<F>,
+    ) -> std::io::Result<FrontDoor> {
         let FrontListener { listener, claim } = listener;
         let address = listener.local_addr()?;
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -318,7 +324,7 @@ impl FrontDoor {
         .map_err(std::io::Error::other)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(StoreCertResolver {
-            source: source.clone(),
+            source: Arc::clone(&source),
             parsed: Mutex::new(None),
         }));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -352,18 +358,16 @@ impl Drop for FrontDoor {
 /// Listens while envoy is ready. Closing means dropping the listener (new
 /// connections are refused) and every open connection, as a fenced MP's
 /// load balancer has no endpoints left.
-async fn follow_envoy<S>(
+async fn follow_envoy<F: FrontState>(
     address: SocketAddr,
     mut reserved: Option<TcpListener>,
     acceptor: TlsAcceptor,
-    source: FrontSource<S>,
-) where
-    S: AsRef<Store> + Send + Sync + 'static,
-{
+    source: Arc<F>,
+) {
     // At most one accept loop; a JoinSet aborts it when this task is aborted.
     let mut serving = JoinSet::new();
     let body =
-        Bytes::from(json!({"cluster": source.cluster_name, "service": "tsb-front"}).to_string());
+        Bytes::from(json!({"cluster": source.cluster_name(), "service": "tsb-front"}).to_string());
     let mut ticker = tokio::time::interval(FOLLOW_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -442,12 +446,12 @@ mod tests {
         }
     }
 
-    fn source() -> FrontSource<Objects> {
-        FrontSource {
+    fn source() -> Arc<FrontSource<Objects>> {
+        Arc::new(FrontSource {
             cluster: Arc::new(Objects(Store::new())),
             cluster_name: "east".into(),
             namespace: "tsb".into(),
-        }
+        })
     }
 
     const WRITE: WriteOptions = WriteOptions {
@@ -466,7 +470,7 @@ mod tests {
         if let Some(ready) = ready {
             deployment["status"]["readyReplicas"] = json!(ready);
         }
-        let store = source.store();
+        let store = &source.cluster.0;
         match store.get(&resource, "tsb", "envoy") {
             Some(live) => {
                 deployment["metadata"] = live["metadata"].clone();
@@ -492,7 +496,7 @@ mod tests {
             "metadata": {"name": "tsb-certs", "namespace": "tsb"},
             "data": {"tls.crt": encode(&leaf.cert_pem), "tls.key": encode(&leaf.key_pem)},
         });
-        let store = source.store();
+        let store = &source.cluster.0;
         match store.get(&resource, "tsb", "tsb-certs") {
             Some(live) => {
                 secret["metadata"] = live["metadata"].clone();
@@ -712,7 +716,7 @@ mod tests {
         let authority = CertAuthority::new_root("front test root");
         let first = put_certs(&source, &authority);
         let listener = reserve_front_listeners(1).await.unwrap().remove(0);
-        let front = FrontDoor::start(listener, source.clone()).unwrap();
+        let front = FrontDoor::start(listener, Arc::clone(&source)).unwrap();
         let address = front.address();
         // No envoy Deployment: refused from the start.
         assert_eq!(
@@ -741,7 +745,7 @@ mod tests {
         let resource = ResourceId::new("", "secrets");
         let mut broken = (*source.certificate_secret().unwrap()).clone();
         broken["data"]["tls.key"] = json!("bm90IGEga2V5");
-        source.store().update(&resource, broken, WRITE).unwrap();
+        source.cluster.0.update(&resource, broken, WRITE).unwrap();
         assert!(fetch(address, &authority).await.is_err());
         put_certs(&source, &authority);
 

@@ -6,6 +6,7 @@ pub mod controller;
 pub mod faults;
 pub mod front;
 pub mod kubeconfig;
+pub mod live;
 pub mod patch;
 pub mod pki;
 pub mod protobuf;

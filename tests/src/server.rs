@@ -155,11 +155,11 @@ impl Sandbox {
             let controller_task = tokio::spawn(run_controllers(Arc::clone(&cluster)));
             let front = FrontDoor::start(
                 front_listener,
-                FrontSource {
+                Arc::new(FrontSource {
                     cluster: Arc::clone(&cluster),
                     cluster_name: cluster_options.name.clone(),
                     namespace: options.namespace.clone(),
-                },
+                }),
             )?;
             clusters.push(ClusterHandle {
                 front,

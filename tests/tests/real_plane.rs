@@ -1,6 +1,7 @@
 //! The plugins on real Kubernetes: kube-apiserver 1.36 with etcd, its
 //! controllers and kwok (tests/kube), real kubectl 1.36 and real helm.
 
+mod bind_support;
 mod plugin_support;
 mod real_support;
 
@@ -427,11 +428,7 @@ async fn the_fault_proxy_fronts_a_real_api_server() {
     proxy.set_down(true).await.unwrap();
     let down = kubectl(&["get", "namespace", "default"]).await;
     assert_ne!(down.code, Some(0));
-    assert!(
-        down.stderr.contains("was refused"),
-        "{}",
-        down.stderr
-    );
+    assert!(down.stderr.contains("was refused"), "{}", down.stderr);
     proxy.set_down(false).await.unwrap();
     kubectl(&["get", "namespace", "default"])
         .await
@@ -450,4 +447,183 @@ async fn the_fault_proxy_fronts_a_real_api_server() {
     let bogus = kubectl(&["--context", "proxied-bogus", "get", "namespace", "default"]).await;
     assert_eq!(bogus.code, Some(1));
     assert!(bogus.stderr.contains("Unauthorized"), "{}", bogus.stderr);
+}
+
+/// The whole failover, and the failback, on real Kubernetes: two
+/// tctl-installed MPs seeded on the real pair, the TSB operator and the MP
+/// front door played against the real API, a real BIND9 for the MP's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failover_and_failback_between_real_clusters() {
+    use bind_support::{Bind, NAME, ZONE};
+    use mp_sandbox::live::LiveNamespace;
+    use mp_sandbox::seed::SeedContext;
+    use mp_sandbox::{CertVariant, SeedKind};
+
+    let plane = real_support::plane();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().to_path_buf();
+    let run = |program: &'static str, args: Vec<String>| {
+        let work = work.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                real_support::plane().run(&work, plugin_support::bin_dir(), program, &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let strings = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+
+    let namespace = unique_namespace("mp-failover");
+    let root = mp_sandbox::pki::CertAuthority::new_root("real plane shared root");
+    let listeners = mp_sandbox::front::reserve_front_listeners(2).await.unwrap();
+    let fronts: Vec<std::net::IpAddr> = listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().ip())
+        .collect();
+    let mut namespaces = Namespaces::new(plane);
+    for (context, front) in ["active", "standby"].into_iter().zip(&fronts) {
+        namespaces.create(context, &namespace);
+        real_support::seed(
+            plane,
+            dir.path(),
+            context,
+            &SeedContext {
+                cluster_name: context,
+                namespace: &namespace,
+                kind: SeedKind::TsbGeneric,
+                certs: CertVariant::SharedRoot,
+                shared_root: &root,
+                floating_dns_name: NAME,
+                front_address: *front,
+            },
+        );
+    }
+    let mut followers = Vec::new();
+    let mut doors = Vec::new();
+    for (context, listener) in ["active", "standby"].into_iter().zip(listeners) {
+        let live = LiveNamespace::connect(&plane.kubeconfig, context, &namespace)
+            .await
+            .unwrap();
+        followers.push(live.run_operator());
+        doors.push(live.run_front(listener).unwrap());
+        run(
+            "kubectl",
+            strings(&[
+                "--context",
+                context,
+                "-n",
+                &namespace,
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
+                "--timeout=90s",
+            ]),
+        )
+        .await
+        .ok("the MP's Deployments become Available");
+    }
+
+    // Runbook steps 1-2: the standby gets the active's secrets.
+    run(
+        "bash",
+        strings(&[
+            "-o",
+            "pipefail",
+            "-c",
+            &format!("kubectl mp-export --context active -n {namespace} -o - | kubectl mp-import --context standby -n {namespace} -f - --yes"),
+        ]),
+    )
+    .await
+    .ok("export | import");
+
+    let bind = Bind::start();
+    let failover = |from: &str, to: &str| {
+        strings(&[
+            "mp-failover",
+            "--from",
+            from,
+            "--to",
+            to,
+            "-n",
+            &namespace,
+            "--database",
+            "shared",
+            "--dns-backend",
+            "rfc2136",
+            "--dns-server",
+            &bind.addr.to_string(),
+            "--dns-zone",
+            ZONE,
+            "--tsig-key-file",
+            &bind.update_key_file().display().to_string(),
+            "--dns-name",
+            NAME,
+            "--yes",
+            "--ready-timeout",
+            "90s",
+        ])
+    };
+    let out = run("kubectl", failover("active", "standby")).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for step in [
+        "preflight",
+        "database",
+        "fence",
+        "activate",
+        "dns",
+        "verify",
+    ] {
+        assert!(
+            out.stderr.contains(&format!("] {step} done in ")),
+            "{step}: {}",
+            out.stderr
+        );
+    }
+    let answer = kubectl_mp::dns::lookup(bind.addr, NAME).await.unwrap();
+    assert_eq!(
+        answer.map(|(addresses, _)| addresses),
+        Some(vec![fronts[1]])
+    );
+
+    // Fenced, and it stays fenced: the operator went first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let replicas = |context: &str| {
+        strings(&[
+            "--context",
+            context,
+            "-n",
+            &namespace,
+            "get",
+            "deployments",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas}/{.status.readyReplicas}{\"\\n\"}{end}",
+        ])
+    };
+    let active = run("kubectl", replicas("active"))
+        .await
+        .ok("active deployments");
+    for line in active.stdout.lines() {
+        assert!(line.ends_with("=0/"), "active must stay fenced: {line}");
+    }
+    let standby = run("kubectl", replicas("standby"))
+        .await
+        .ok("standby deployments");
+    assert!(standby.stdout.contains("envoy=2/2"), "{}", standby.stdout);
+
+    // Failback: the same command the other way restores the recorded counts.
+    let out = run("kubectl", failover("standby", "active")).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let answer = kubectl_mp::dns::lookup(bind.addr, NAME).await.unwrap();
+    assert_eq!(
+        answer.map(|(addresses, _)| addresses),
+        Some(vec![fronts[0]])
+    );
+    let active = run("kubectl", replicas("active"))
+        .await
+        .ok("active deployments");
+    assert!(active.stdout.contains("envoy=2/2"), "{}", active.stdout);
+    drop((doors, followers));
 }

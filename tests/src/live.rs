@@ -1,0 +1,181 @@
+//! The parts of a TSB Management Plane a real test cluster does not run,
+//! played against its real API: the TSB operator (it scales the MP's
+//! workloads back up while its own Deployment is ready) and the MP's front
+//! door (TLS with `tsb-certs`, open while `envoy` is ready). Both follow the
+//! cluster by polling the API server directly, not through a test proxy, so
+//! they never show in a test's request counts.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::controller::{OperatorConfig, operator_corrections};
+use crate::front::{
+    ENVOY_DEPLOYMENT, FRONT_CERT_SECRET, FrontDoor, FrontListener, FrontState, deployment_ready,
+};
+
+/// How often the operator and the front door look at the cluster.
+const FOLLOW_PERIOD: Duration = Duration::from_millis(50);
+
+/// One namespace of a real cluster, as the admin sees it.
+#[derive(Clone)]
+pub struct LiveNamespace {
+    pub cluster_name: String,
+    pub namespace: String,
+    client: kube::Client,
+}
+
+/// A task that stops when this is dropped.
+pub struct Follower(JoinHandle<()>);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The front door of a live cluster and what keeps its state current.
+pub struct LiveFront {
+    pub door: FrontDoor,
+    _follower: Follower,
+}
+
+fn io_error(what: &str, error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{what}: {error}"))
+}
+
+impl LiveNamespace {
+    /// `namespace` of the cluster `context` of `kubeconfig` names.
+    pub async fn connect(
+        kubeconfig: &Path,
+        context: &str,
+        namespace: &str,
+    ) -> std::io::Result<LiveNamespace> {
+        let kubeconfig =
+            Kubeconfig::read_from(kubeconfig).map_err(|error| io_error("kubeconfig", error))?;
+        let options = KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..KubeConfigOptions::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|error| io_error(context, error))?;
+        let client = kube::Client::try_from(config).map_err(|error| io_error(context, error))?;
+        Ok(LiveNamespace {
+            cluster_name: context.to_string(),
+            namespace: namespace.to_string(),
+            client,
+        })
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The TSB operator's emulation: every 50 ms, while the operator's own
+    /// Deployment has a ready replica, every managed Deployment scaled below
+    /// its desired count is scaled back to it (see [`operator_corrections`]).
+    pub fn run_operator(&self) -> Follower {
+        let live = self.clone();
+        Follower(tokio::spawn(async move {
+            let config = OperatorConfig::default();
+            let api = live.deployments();
+            loop {
+                if let Ok(list) = api.list(&ListParams::default()).await {
+                    let deployments: Vec<Value> = list
+                        .items
+                        .iter()
+                        .filter_map(|deployment| serde_json::to_value(deployment).ok())
+                        .collect();
+                    for (name, replicas) in operator_corrections(&deployments, &config) {
+                        let scale = json!({"spec": {"replicas": replicas}});
+                        let _ = api
+                            .patch_scale(&name, &PatchParams::default(), &Patch::Merge(&scale))
+                            .await;
+                    }
+                }
+                tokio::time::sleep(FOLLOW_PERIOD).await;
+            }
+        }))
+    }
+
+    /// The MP's front door on `listener`, open while `envoy` is ready and
+    /// serving `tsb-certs` as the cluster holds it (read every 50 ms).
+    pub fn run_front(&self, listener: FrontListener) -> std::io::Result<LiveFront> {
+        let state = Arc::new(LiveFrontState {
+            cluster_name: self.cluster_name.clone(),
+            seen: RwLock::new(Seen::default()),
+        });
+        let live = self.clone();
+        let watched = Arc::clone(&state);
+        let follower = Follower(tokio::spawn(async move {
+            let deployments = live.deployments();
+            let secrets: Api<Secret> = Api::namespaced(live.client.clone(), &live.namespace);
+            loop {
+                let (envoy, certs) = futures::join!(
+                    deployments.get_opt(ENVOY_DEPLOYMENT),
+                    secrets.get_opt(FRONT_CERT_SECRET)
+                );
+                let seen = Seen {
+                    envoy_ready: envoy.ok().flatten().is_some_and(|deployment| {
+                        serde_json::to_value(deployment).is_ok_and(|value| deployment_ready(&value))
+                    }),
+                    certificate: certs
+                        .ok()
+                        .flatten()
+                        .and_then(|secret| serde_json::to_value(secret).ok())
+                        .map(Arc::new),
+                };
+                *watched
+                    .seen
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = seen;
+                tokio::time::sleep(FOLLOW_PERIOD).await;
+            }
+        }));
+        Ok(LiveFront {
+            door: FrontDoor::start(listener, state)?,
+            _follower: follower,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    envoy_ready: bool,
+    certificate: Option<Arc<Value>>,
+}
+
+/// The front door's view of a live cluster, as last read.
+struct LiveFrontState {
+    cluster_name: String,
+    seen: RwLock<Seen>,
+}
+
+impl FrontState for LiveFrontState {
+    fn cluster_name(&self) -> &str {
+        &self.cluster_name
+    }
+
+    fn envoy_ready(&self) -> bool {
+        self.seen
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .envoy_ready
+    }
+
+    fn certificate_secret(&self) -> Option<Arc<Value>> {
+        self.seen
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .certificate
+            .clone()
+    }
+}
