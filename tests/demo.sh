@@ -1,67 +1,93 @@
 #!/usr/bin/env bash
-# `make demo`: two sandbox clusters and the runbook, as far as the plugins go
-# today. Each step says which runbook step it is; the plugins replace the
-# kubectl steps as they land.
+# `make demo`: the runbook on two REAL Kubernetes clusters (tests/kube:
+# kube-apiserver 1.36 with etcd, controllers and kwok), with the real kubectl
+# 1.36 and helm 3.22 built beside them. Each step says which runbook step it
+# is. The first run builds those tools (about 15-25 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . tests/plugins-on-path.sh
 profile_dir=$(profile_dir release)
-work=.demo
-rm -rf "$work"
+work=$PWD/.demo
+rm -rf "$work" && mkdir -p "$work"
 link_plugins "$profile_dir" "$work/bin"
-export PATH="$PWD/$work/bin:$PATH"
-export KUBECONFIG="$PWD/$work/kubeconfig"
+tools=$(bash tests/kube/build-tools.sh)
+export PATH="$work/bin:$tools:$PATH"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 run() { printf '$ %s\n' "$*" >&2; "$@"; }
 
-step "Start two sandbox clusters: active (helm-installed TSB MP) and standby (empty)"
-"$profile_dir/mp-sandbox" --kubeconfig-out "$KUBECONFIG" --state-file "$work/state.json" \
-  --cluster active=tsb-helm --cluster standby=empty >"$work/sandbox.log" 2>&1 &
-sandbox=$!
-trap 'kill $sandbox 2>/dev/null || true; wait $sandbox 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -s "$work/state.json" ] && break; sleep 0.1; done
-[ -s "$work/state.json" ] || { cat "$work/sandbox.log" >&2; echo "sandbox did not start" >&2; exit 1; }
+export CLUSTERS_DIR="$work/clusters"
+cleanup() {
+  kill ${live_pid:-} ${named_pid:-} 2>/dev/null || true
+  wait 2>/dev/null || true
+  bash tests/kube/clusters.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "Start two real clusters, active and standby (etcd, kube-apiserver, controllers, kwok)"
+export KUBECONFIG=$(bash tests/kube/clusters.sh up)
 run kubectl config get-contexts
+run kubectl version
 
 step "The plugins are on PATH, under both kubectl spellings"
 run kubectl plugin list
 run kubectl mp-export --version
 run kubectl mp failover --version
 
-step "The active Management Plane"
-run kubectl --context active -n tsb get deployments
-run kubectl --context active -n tsb get secrets
+step "The active Management Plane, installed with helm (the runbook's helm model; chart: tests/kube/charts/managementplane)"
+cat >"$work/active-values.yaml" <<'VALUES'
+spec:
+  hub: containers.dl.tetrate.io
+  organization: tetrate
+  dataStore:
+    postgres:
+      host: postgres.tsb.internal
+      port: 5432
+      name: tsb
+secrets:
+  tsb:
+    adminPassword: demo-admin-password
+  postgres:
+    username: tsb
+    password: demo-postgres-password
+VALUES
+run helm --kube-context active install mp tests/kube/charts/managementplane -n tsb --create-namespace \
+  --values "$work/active-values.yaml" --wait --timeout 2m
+run kubectl --context active -n tsb get deployments,secrets
 
 step "Runbook step 1 (helm model): export the active MP's secrets and the standby's install values"
 run kubectl mp-export --context active -o "$work/active-mp.bundle.yaml" --values-out "$work/dr_mp_values.yaml"
 ls -l "$work/active-mp.bundle.yaml" "$work/dr_mp_values.yaml" >&2
 head -n 10 "$work/active-mp.bundle.yaml" >&2
 
-step "The CA caution, before import: the active MP's certificates on their own"
-run kubectl mp-cacheck --context active --dns-name tsb.example.com
-
 step "Runbook step 2: import into the standby (plan, namespace creation, apply, digest check of what was stored)"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --diff --dry-run
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --yes
 step "Re-running the import changes nothing"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml"
-echo "next, outside the sandbox: helm install mp tetrate-tsb-helm/managementplane -n tsb --values $work/dr_mp_values.yaml" >&2
 
-step "A tctl-installed (generic model) pair: the standby MP is installed too (sandbox seed), and a DNS server for the MP's name"
-"$profile_dir/mp-sandbox" --kubeconfig-out "$work/pair.kubeconfig" --state-file "$work/pair-state.json" \
-  --cluster active=tsb-generic --cluster standby=tsb-generic --dns-name tsb.mp.example >"$work/pair-sandbox.log" 2>&1 &
-pair_sandbox=$!
-trap 'kill $sandbox $pair_sandbox ${named_pid:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -s "$work/pair-state.json" ] && break; sleep 0.1; done
-export KUBECONFIG="$PWD/$work/pair.kubeconfig"
-front() { kubectl --context "$1" -n tsb get service envoy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+step "Runbook step 3: install the standby MP with the exported values; it keeps the imported iam-signing-key"
+run helm --kube-context standby install mp tests/kube/charts/managementplane -n tsb \
+  --values "$work/dr_mp_values.yaml" --wait --timeout 2m
+key() { kubectl --context "$1" -n tsb get secret iam-signing-key -o jsonpath='{.data.private\.key}' | sha256sum | cut -c1-16; }
+echo "iam-signing-key sha256: active $(key active), standby $(key standby)" >&2
+[ "$(key active)" = "$(key standby)" ] || { echo "the standby's install replaced the signing key" >&2; exit 1; }
+
+step "A tctl-installed (generic model) pair in namespace mp-pair, with the TSB operator and the MP front door played against the real API (mp-live), and a DNS server for the MP's name"
+"$profile_dir/mp-live" --kubeconfig "$KUBECONFIG" -n mp-pair --cluster active=tsb-generic --cluster standby=tsb-generic \
+  --dns-name tsb.mp.example --state-file "$work/live.json" --work-dir "$work/live" >"$work/live.log" 2>&1 &
+live_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/live.json" ] && break; kill -0 "$live_pid" 2>/dev/null || break; sleep 0.1; done
+[ -s "$work/live.json" ] || { cat "$work/live.log" >&2; echo "mp-live did not start" >&2; exit 1; }
+for cluster in active standby; do
+  run kubectl --context "$cluster" -n mp-pair wait --for=condition=Available deployment --all --timeout=2m >/dev/null
+done
+front() { kubectl --context "$1" -n mp-pair get service envoy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
 active_front=$(front active)
-standby_front=$(front standby)
 
 # A throwaway authoritative BIND9 for mp.example on 127.0.0.1, updatable with a TSIG key.
-dns_dir="$PWD/$work/dns"
+dns_dir="$work/dns"
 mkdir -p "$dns_dir"
 named_bin=$(command -v named || echo /usr/sbin/named)
 tsig_keygen=$(command -v tsig-keygen || echo /usr/sbin/tsig-keygen)
@@ -82,30 +108,30 @@ grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo
 echo "tsb.mp.example A $active_front (active front), served by 127.0.0.1:$dns_port" >&2
 
 step "Runbook steps 1-2, piped: the standby gets the active's secrets"
-run bash -o pipefail -c "kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes --backup-dir $work"
+run bash -o pipefail -c "kubectl mp-export --context active -n mp-pair -o - | kubectl mp-import --context standby -n mp-pair -f - --yes --backup-dir $work"
 
 step "The CA caution on the pair: both MPs chain to the same root"
-run kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.mp.example
+run kubectl mp-cacheck --active-context active --standby-context standby -n mp-pair --dns-name tsb.mp.example
 
-failover=(--dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
-  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 1m)
+failover=(-n mp-pair --dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
+  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 2m)
 
 step "Fail over, first as a dry run (every step and change, nothing touched)"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --dry-run
 
 step "Fail over: fence the active (operator first), activate the standby, repoint DNS, verify"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
-run kubectl --context active -n tsb get deployments
-run kubectl --context standby -n tsb get deployments
+run kubectl --context active -n mp-pair get deployments
+run kubectl --context standby -n mp-pair get deployments
 
 step "Re-running a finished failover changes nothing"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
 
 step "The CA caution after failover: the new active against the old one"
-run kubectl mp-cacheck --active-context standby --standby-context active --dns-name tsb.mp.example
+run kubectl mp-cacheck --active-context standby --standby-context active -n mp-pair --dns-name tsb.mp.example
 
 step "Failback: the same command the other way, restoring the recorded replica counts"
 run kubectl mp-failover --from standby --to active "${failover[@]}" --yes
-run kubectl --context active -n tsb get deployments
+run kubectl --context active -n mp-pair get deployments
 
-step "Demo done: export, import, CA check, failover and failback on two sandbox clusters"
+step "Demo done: export, import, standby install, CA check, failover and failback on two real clusters"

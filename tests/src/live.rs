@@ -179,3 +179,127 @@ impl FrontState for LiveFrontState {
             .clone()
     }
 }
+
+/// Objects as a `v1 List` a real API server accepts from server-side apply:
+/// no status (the controllers' to write), no server-assigned metadata, and
+/// Services without addresses or node ports (the API server allocates them).
+fn apply_list(items: Vec<Value>) -> String {
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|mut object| {
+            if let Some(fields) = object.as_object_mut() {
+                fields.remove("status");
+            }
+            if object["kind"] == "Service"
+                && let Some(spec) = object["spec"].as_object_mut()
+            {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+                for port in spec
+                    .get_mut("ports")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(port) = port.as_object_mut() {
+                        port.remove("nodePort");
+                    }
+                }
+            }
+            if let Some(metadata) = object["metadata"].as_object_mut() {
+                for server_field in ["resourceVersion", "uid", "creationTimestamp", "generation"] {
+                    metadata.remove(server_field);
+                }
+            }
+            object
+        })
+        .collect();
+    json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+/// Seeds a TSB Management Plane (the sandbox's seeds: real X.509 chains,
+/// the MP's Secrets, Deployments, Services and custom resources) into
+/// `seed.namespace` of `context` with `kubectl apply --server-side`. The CRDs
+/// go first and must be Established before their resources; the Deployments
+/// become Ready through the cluster's own controllers (kwok); the `envoy`
+/// Service's LoadBalancer address, which nothing assigns without a cloud,
+/// is set on its status. `work_dir` receives the applied files.
+///
+/// # Errors
+/// kubectl's own message when a step fails.
+pub fn apply_seed(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    context: &str,
+    seed: &crate::seed::SeedContext,
+    work_dir: &Path,
+) -> std::io::Result<()> {
+    let run = |what: &str, args: &[&str]| -> std::io::Result<()> {
+        let output = std::process::Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--context", context])
+            .args(args)
+            .output()?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "{what}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    };
+    let (definitions, resources): (Vec<_>, Vec<_>) = crate::seed::seed_objects(seed)
+        .into_iter()
+        .partition(|object| object["kind"] == "CustomResourceDefinition");
+    let has_front = resources
+        .iter()
+        .any(|object| object["kind"] == "Service" && object["metadata"]["name"] == "envoy");
+    let names: Vec<String> = definitions
+        .iter()
+        .map(|definition| {
+            format!(
+                "crd/{}",
+                definition["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let file = work_dir.join(format!("{context}-{}-definitions.json", seed.namespace));
+    std::fs::write(&file, apply_list(definitions))?;
+    let file = file.display().to_string();
+    run(
+        "applying the seed's CRDs",
+        &["apply", "--server-side", "--force-conflicts", "-f", &file],
+    )?;
+    let mut wait = vec!["wait", "--for", "condition=Established", "--timeout", "60s"];
+    wait.extend(names.iter().map(String::as_str));
+    run("waiting for the seed's CRDs", &wait)?;
+
+    let file = work_dir.join(format!("{context}-{}.json", seed.namespace));
+    std::fs::write(&file, apply_list(resources))?;
+    let file = file.display().to_string();
+    run(
+        "applying the seed",
+        &["apply", "--server-side", "-f", &file],
+    )?;
+    if !has_front {
+        return Ok(());
+    }
+    let ingress =
+        json!({"status": {"loadBalancer": {"ingress": [{"ip": seed.front_address.to_string()}]}}});
+    run(
+        "setting envoy's LoadBalancer address",
+        &[
+            "-n",
+            seed.namespace,
+            "patch",
+            "service",
+            "envoy",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &ingress.to_string(),
+        ],
+    )
+}

@@ -176,133 +176,17 @@ impl Drop for Namespaces<'_> {
     }
 }
 
-/// Seeds a TSB Management Plane (the sandbox's seeds: real X.509 chains,
-/// the MP's Secrets, Deployments, Services and custom resources) into
-/// `namespace` of `context` on the real plane, with server-side apply. The
-/// CRDs go first and must be Established before their resources; the
-/// Deployments become Ready through kwok; the `envoy` Service's LoadBalancer
-/// address, which nothing assigns without a cloud, is set on its status.
+/// Seeds a TSB Management Plane into `namespace` of `context` on the real
+/// plane, with the built kubectl (see [`mp_sandbox::live::apply_seed`]).
 pub fn seed(plane: &Plane, dir: &Path, context: &str, seed: &mp_sandbox::seed::SeedContext) {
-    let objects = mp_sandbox::seed::seed_objects(seed);
-    let (definitions, resources): (Vec<_>, Vec<_>) = objects
-        .into_iter()
-        .partition(|object| object["kind"] == "CustomResourceDefinition");
-    let list = |items: Vec<serde_json::Value>| {
-        let items: Vec<serde_json::Value> = items
-            .into_iter()
-            .map(|mut object| {
-                // Status is the controllers' to write, and the API refuses
-                // server-side apply of fields it owns.
-                if let Some(fields) = object.as_object_mut() {
-                    fields.remove("status");
-                }
-                // Addresses and node ports are the API server's to allocate.
-                if object["kind"] == "Service"
-                    && let Some(spec) = object["spec"].as_object_mut()
-                {
-                    spec.remove("clusterIP");
-                    spec.remove("clusterIPs");
-                    for port in spec
-                        .get_mut("ports")
-                        .and_then(serde_json::Value::as_array_mut)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(port) = port.as_object_mut() {
-                            port.remove("nodePort");
-                        }
-                    }
-                }
-                if let Some(metadata) = object["metadata"].as_object_mut() {
-                    for server_field in
-                        ["resourceVersion", "uid", "creationTimestamp", "generation"]
-                    {
-                        metadata.remove(server_field);
-                    }
-                }
-                object
-            })
-            .collect();
-        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
-    };
-    let nothing = Path::new(".");
-    let file = dir.join(format!("{context}-definitions.json"));
-    std::fs::write(&file, list(definitions.clone())).unwrap();
-    let file = file.display().to_string();
-    plane
-        .run(
-            dir,
-            nothing,
-            "kubectl",
-            &[
-                "--context",
-                context,
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-f",
-                &file,
-            ],
-        )
-        .ok("applying the seed's CRDs");
-    let names: Vec<String> = definitions
-        .iter()
-        .map(|definition| {
-            format!(
-                "crd/{}",
-                definition["metadata"]["name"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    let mut wait = vec![
-        "--context",
+    mp_sandbox::live::apply_seed(
+        &plane.tools.join("kubectl"),
+        &plane.kubeconfig,
         context,
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout",
-        "60s",
-    ];
-    wait.extend(names.iter().map(String::as_str));
-    plane
-        .run(dir, nothing, "kubectl", &wait)
-        .ok("waiting for the seed's CRDs");
-
-    let file = dir.join(format!("{context}-{}.json", seed.namespace));
-    std::fs::write(&file, list(resources)).unwrap();
-    let file = file.display().to_string();
-    plane
-        .run(
-            dir,
-            nothing,
-            "kubectl",
-            &["--context", context, "apply", "--server-side", "-f", &file],
-        )
-        .ok("applying the seed");
-    let ingress = format!(
-        r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{}"}}]}}}}}}"#,
-        seed.front_address
-    );
-    plane
-        .run(
-            dir,
-            nothing,
-            "kubectl",
-            &[
-                "--context",
-                context,
-                "-n",
-                seed.namespace,
-                "patch",
-                "service",
-                "envoy",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &ingress,
-            ],
-        )
-        .ok("setting envoy's LoadBalancer address");
+        seed,
+        dir,
+    )
+    .unwrap_or_else(|error| panic!("seeding {context}: {error}"));
 }
 
 /// How `context` reaches its API server, from the kubeconfig with every
