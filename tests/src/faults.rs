@@ -6,6 +6,23 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The Kubernetes verb of a request, as the API server's audit log names it,
+/// from its method, whether its path names one object, and `?watch`.
+pub fn kubernetes_verb(method: &hyper::Method, named: bool, watch: bool) -> &'static str {
+    use hyper::Method;
+    match (method, named) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
 /// What a matching request gets instead of its answer.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case")]

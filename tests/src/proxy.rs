@@ -164,17 +164,7 @@ pub fn verb_of(method: &Method, path: &str, query: &str) -> &'static str {
     let watch = query
         .split('&')
         .any(|pair| pair == "watch=true" || pair == "watch=1");
-    match (method, named) {
-        (&Method::GET, _) if watch => "watch",
-        (&Method::GET, true) => "get",
-        (&Method::GET, false) => "list",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, true) => "delete",
-        (&Method::DELETE, false) => "deletecollection",
-        _ => "unknown",
-    }
+    crate::faults::kubernetes_verb(method, named, watch)
 }
 
 fn status_response(code: u16) -> Response<Body> {

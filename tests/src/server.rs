@@ -870,17 +870,11 @@ impl Target {
 }
 
 fn verb_of(request: &ApiRequest, target: &Target) -> &'static str {
-    match (&request.method, target.name.is_some()) {
-        (&Method::GET, _) if request.flag("watch") => "watch",
-        (&Method::GET, true) => "get",
-        (&Method::GET, false) => "list",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, true) => "delete",
-        (&Method::DELETE, false) => "deletecollection",
-        _ => "unknown",
-    }
+    crate::faults::kubernetes_verb(
+        &request.method,
+        target.name.is_some(),
+        request.flag("watch"),
+    )
 }
 
 fn parse_target(
