@@ -97,6 +97,24 @@ impl std::str::FromStr for CertVariant {
     }
 }
 
+/// A `NAME=SEED[:CERTS]` argument (mp-sandbox's and mp-live's `--cluster`).
+///
+/// # Errors
+/// A message naming the malformed part.
+pub fn parse_cluster_spec(text: &str) -> Result<(String, SeedKind, CertVariant), String> {
+    let (name, spec) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=SEED[:CERTS], got {text:?}"))?;
+    if name.is_empty() {
+        return Err(format!("empty cluster name in {text:?}"));
+    }
+    let (seed, certs) = match spec.split_once(':') {
+        Some((seed, certs)) => (seed, certs.parse::<CertVariant>()?),
+        None => (spec, CertVariant::default()),
+    };
+    Ok((name.to_string(), seed.parse::<SeedKind>()?, certs))
+}
+
 /// Everything a seed needs to know about its cluster.
 pub struct SeedContext<'a> {
     pub cluster_name: &'a str,

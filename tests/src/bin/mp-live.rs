@@ -43,21 +43,14 @@ struct Args {
 }
 
 fn parse_cluster(text: &str) -> Result<(String, SeedKind, CertVariant), String> {
-    let (name, spec) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected CONTEXT=SEED[:CERTS], got {text:?}"))?;
-    let (seed, certs) = match spec.split_once(':') {
-        Some((seed, certs)) => (seed, certs.parse::<CertVariant>()?),
-        None => (spec, CertVariant::default()),
-    };
-    let seed = seed.parse::<SeedKind>()?;
-    if seed == SeedKind::TsbHelm {
+    let cluster = mp_sandbox::seed::parse_cluster_spec(text)?;
+    if cluster.1 == SeedKind::TsbHelm {
         return Err(
             "tsb-helm: install the chart with helm (tests/kube/charts/managementplane) instead"
                 .into(),
         );
     }
-    Ok((name.to_string(), seed, certs))
+    Ok(cluster)
 }
 
 async fn run(args: Args) -> std::io::Result<()> {

@@ -41,21 +41,8 @@ struct Args {
 }
 
 fn parse_cluster(text: &str) -> Result<ClusterOptions, String> {
-    let (name, spec) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=SEED[:CERTS], got {text:?}"))?;
-    if name.is_empty() {
-        return Err(format!("empty cluster name in {text:?}"));
-    }
-    let (seed, certs) = match spec.split_once(':') {
-        Some((seed, certs)) => (seed, certs.parse::<CertVariant>()?),
-        None => (spec, CertVariant::default()),
-    };
-    Ok(ClusterOptions {
-        name: name.to_string(),
-        seed: seed.parse::<SeedKind>()?,
-        certs,
-    })
+    let (name, seed, certs) = mp_sandbox::seed::parse_cluster_spec(text)?;
+    Ok(ClusterOptions { name, seed, certs })
 }
 
 fn default_clusters() -> Vec<ClusterOptions> {
