@@ -49,17 +49,30 @@ pub struct Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Awaits two independent reads concurrently and, when both fail, returns the
-/// FIRST one's error: one fault (a cluster down, a denied token) then gives
-/// the same message on every run, whichever answer happened to come back
-/// first. Both always run to completion; for reads, which change nothing,
-/// waiting for the second costs at most its own request timeout.
+/// Awaits two independent operations concurrently and, when both fail,
+/// returns the FIRST one's error: one fault (a cluster down, a denied token)
+/// then gives the same message on every run, whichever answer happened to
+/// come back first. Both always run to completion, so a write is never
+/// abandoned mid-request because its sibling failed: what the cluster holds
+/// afterwards follows from the answers, not from a race. Waiting for the
+/// second costs at most its own request timeout.
 pub async fn join_in_order<A, B>(
     first: impl Future<Output = Result<A>>,
     second: impl Future<Output = Result<B>>,
 ) -> Result<(A, B)> {
     let (first, second) = futures::join!(first, second);
     Ok((first?, second?))
+}
+
+/// [`join_in_order`] for any number of operations of one kind: all run
+/// concurrently to their end; the first error in `operations`' order wins.
+pub async fn join_all_in_order<T>(
+    operations: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
+) -> Result<Vec<T>> {
+    futures::future::join_all(operations)
+        .await
+        .into_iter()
+        .collect()
 }
 
 impl Error {
@@ -212,6 +225,42 @@ mod tests {
                 .await
                 .unwrap(),
             (1, 2)
+        );
+    }
+
+    /// A failed write never abandons a sibling mid-request.
+    #[tokio::test]
+    async fn join_all_in_order_finishes_every_operation_and_reports_the_first_failure() {
+        let finished = std::sync::atomic::AtomicUsize::new(0);
+        let operation = |index: usize, fails: bool| {
+            let finished = &finished;
+            async move {
+                if !fails {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if fails {
+                    Err(Error::new(Exit::Cluster, format!("operation {index}")))
+                } else {
+                    Ok(index)
+                }
+            }
+        };
+        let error = join_all_in_order([
+            operation(0, false),
+            operation(1, true),
+            operation(2, false),
+            operation(3, true),
+        ])
+        .await
+        .unwrap_err();
+        assert_eq!(error.message, "operation 1");
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 4);
+        assert_eq!(
+            join_all_in_order([operation(5, false), operation(6, false)])
+                .await
+                .unwrap(),
+            [5, 6]
         );
     }
 

@@ -19,7 +19,7 @@ use crate::cli::{ConnectionArgs, OutputArgs, VERSION, parse_duration};
 use crate::cluster::Cluster;
 use crate::database::{self, PgEndpoint, PgOverrides, PgTools};
 use crate::dns::{self, DnsBackend, DnsRecord, TsigKey};
-use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
+use crate::error::{EXIT_CODES_HELP, Error, Exit, Result, join_all_in_order, join_in_order};
 use crate::journal::{self, Journal, Side, Step, StepRecord};
 use crate::mp::{self, MpState};
 use crate::output::{CheckStatus, OutputFormat, Ui, write_data};
@@ -214,7 +214,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
                 .with_next_step("name two different contexts, one per Management Plane cluster"),
         );
     }
-    let (from, to) = crate::error::join_in_order(
+    let (from, to) = join_in_order(
         Cluster::connect(&kubeconfig, Some(&cli.from), &settings),
         Cluster::connect(&kubeconfig, Some(&cli.to), &settings),
     )
@@ -1108,15 +1108,16 @@ impl Failover {
             )
             .await?;
         }
-        futures::try_join!(
-            futures::future::try_join_all(
+        join_in_order(
+            join_all_in_order(
                 targets
                     .keys()
                     .filter(|name| *name != operator)
                     .map(|name| mp::scale(cluster, name, 0, false)),
             ),
             alongside,
-        )?;
+        )
+        .await?;
         mp::wait_for_replicas(cluster, targets, self.cli.ready_timeout).await
     }
 
@@ -1182,7 +1183,7 @@ impl Failover {
         let timeout = self.cli.database.database_timeout;
         let backup = dir.join(format!("{}-standby-before.dump", journal.id));
         let source = dir.join(format!("{}-active.dump", journal.id));
-        let (backup_info, source_info) = futures::try_join!(
+        let (backup_info, source_info) = join_in_order(
             async {
                 if backup.exists() {
                     Ok(None)
@@ -1201,7 +1202,8 @@ impl Failover {
                         .map(Some)
                 }
             },
-        )?;
+        )
+        .await?;
         if let Some(info) = &backup_info {
             self.ui.detail(&format!(
                 "standby database backed up to {} ({info})",
@@ -1308,14 +1310,15 @@ impl Failover {
                 Ok(())
             }
         };
-        futures::try_join!(
-            futures::future::try_join_all(
+        join_in_order(
+            join_all_in_order(
                 targets
                     .iter()
                     .map(|(name, replicas)| mp::scale(&self.to, name, *replicas, false)),
             ),
             suspend,
-        )?;
+        )
+        .await?;
         let (_, state) = futures::try_join!(
             mp::wait_for_replicas(&self.to, &targets, self.cli.ready_timeout),
             mp::read_state(&self.to, &self.layout),

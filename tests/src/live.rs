@@ -79,6 +79,92 @@ impl LiveNamespace {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
+    /// The object as the API server holds it now, or `None` when it does
+    /// not exist. `group` is "" for the core group; a named group is read
+    /// at its preferred version (one more GET). `namespace` `None` is a
+    /// cluster-scoped object.
+    ///
+    /// # Errors
+    /// The API server's answer other than 404, or an unreachable server.
+    pub async fn object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> kube::Result<Option<Value>> {
+        let prefix = if group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            let discovered: Value = self.get(format!("/apis/{group}")).await?;
+            let version = discovered["preferredVersion"]["version"]
+                .as_str()
+                .unwrap_or("v1")
+                .to_string();
+            format!("/apis/{group}/{version}")
+        };
+        let path = match namespace {
+            Some(namespace) => format!("{prefix}/namespaces/{namespace}/{plural}/{name}"),
+            None => format!("{prefix}/{plural}/{name}"),
+        };
+        match self.get(path).await {
+            Ok(object) => Ok(Some(object)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn get(&self, path: String) -> kube::Result<Value> {
+        let request = hyper::Request::get(path)
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        self.client.request(request).await
+    }
+
+    /// Returns once every Deployment of the namespace reports the
+    /// `Available` condition True (polled every 50 ms).
+    ///
+    /// # Errors
+    /// The Deployments still unavailable after `timeout`.
+    pub async fn wait_available(&self, timeout: Duration) -> std::io::Result<()> {
+        let api = self.deployments();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let unavailable: Vec<String> = match api.list(&ListParams::default()).await {
+                Ok(list) => list
+                    .items
+                    .iter()
+                    .filter(|deployment| {
+                        !deployment
+                            .status
+                            .as_ref()
+                            .and_then(|status| status.conditions.as_ref())
+                            .is_some_and(|conditions| {
+                                conditions.iter().any(|condition| {
+                                    condition.type_ == "Available" && condition.status == "True"
+                                })
+                            })
+                    })
+                    .map(|deployment| deployment.metadata.name.clone().unwrap_or_default())
+                    .collect(),
+                Err(error) => vec![error.to_string()],
+            };
+            if unavailable.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(io_error(
+                    &format!("namespace {}", self.namespace),
+                    format!(
+                        "not Available after {timeout:?}: {}",
+                        unavailable.join(", ")
+                    ),
+                ));
+            }
+            tokio::time::sleep(FOLLOW_PERIOD).await;
+        }
+    }
+
     /// The TSB operator's emulation: every 50 ms, while the operator's own
     /// Deployment has a ready replica, every managed Deployment scaled below
     /// its desired count is scaled back to it (see [`operator_corrections`]).

@@ -43,6 +43,73 @@ pub struct Upstream {
     pub client_key_pem: String,
 }
 
+impl Upstream {
+    /// How `context` of `kubeconfig` reaches its API server, as `kubectl
+    /// config view --raw --flatten --minify` shows it (files inlined): an
+    /// `https://IP:PORT` (or `localhost`) server and an admin client
+    /// certificate, as the real plane's contexts have.
+    ///
+    /// # Errors
+    /// kubectl's message, or what the context lacks.
+    pub fn from_kubectl(
+        kubectl: &std::path::Path,
+        kubeconfig: &std::path::Path,
+        context: &str,
+    ) -> std::io::Result<Upstream> {
+        use base64::Engine;
+        let output = std::process::Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "config",
+                "view",
+                "--raw",
+                "--flatten",
+                "--minify",
+                "--context",
+                context,
+                "-o",
+                "json",
+            ])
+            .output()?;
+        if !output.status.success() {
+            return Err(invalid(
+                context,
+                String::from_utf8_lossy(&output.stderr).trim(),
+            ));
+        }
+        let view: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|error| invalid(context, error))?;
+        let decode = |value: &serde_json::Value, what: &str| -> std::io::Result<String> {
+            let text = value
+                .as_str()
+                .ok_or_else(|| invalid(context, format!("no {what}")))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|error| invalid(what, error))?;
+            String::from_utf8(bytes).map_err(|error| invalid(what, error))
+        };
+        let cluster = &view["clusters"][0]["cluster"];
+        let user = &view["users"][0]["user"];
+        let server = cluster["server"].as_str().unwrap_or("");
+        let host_port = server.trim_start_matches("https://").trim_end_matches('/');
+        let address: SocketAddr = host_port
+            .replace("localhost", "127.0.0.1")
+            .parse()
+            .map_err(|_| invalid(context, format!("server {server:?} is not https://IP:PORT")))?;
+        Ok(Upstream {
+            address,
+            server_name: address.ip().to_string(),
+            ca_pem: decode(
+                &cluster["certificate-authority-data"],
+                "certificate-authority-data",
+            )?,
+            client_cert_pem: decode(&user["client-certificate-data"], "client-certificate-data")?,
+            client_key_pem: decode(&user["client-key-data"], "client-key-data")?,
+        })
+    }
+}
+
 type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How requests reach the upstream: with the admin's certificate, or
@@ -359,6 +426,118 @@ impl Drop for ApiProxy {
         {
             task.abort();
         }
+    }
+}
+
+/// The proxies' knobs over plain HTTP on 127.0.0.1, for scripts (the bench):
+/// `GET|DELETE /clusters/NAME/counters`, `PUT /clusters/NAME/latency` with
+/// `{"ms": N}`, `POST|DELETE /clusters/NAME/faults` (a [`crate::faults::FaultRule`]
+/// as JSON), `POST /clusters/NAME/down` and `/up`. Answers JSON; stops when
+/// the returned task is aborted.
+pub async fn serve_admin(
+    proxies: Vec<(String, Arc<ApiProxy>)>,
+) -> std::io::Result<(String, JoinHandle<()>)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let proxies = Arc::new(proxies);
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let proxies = Arc::clone(&proxies);
+                    connections.spawn(async move {
+                        let service = service_fn(move |request| {
+                            let proxies = Arc::clone(&proxies);
+                            async move { Ok::<_, Infallible>(admin(&proxies, request).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tcp), service)
+                            .await;
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    Ok((url, task))
+}
+
+fn json_answer(code: u16, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("static"));
+    response
+}
+
+async fn admin(proxies: &[(String, Arc<ApiProxy>)], request: Request<Incoming>) -> Response<Body> {
+    use serde_json::json;
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return json_answer(400, &json!({"error": error.to_string()})),
+    };
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    let ["clusters", name, knob] = segments.as_slice() else {
+        return json_answer(404, &json!({"error": format!("no such path {path}")}));
+    };
+    let Some((_, proxy)) = proxies.iter().find(|(known, _)| known == name) else {
+        return json_answer(404, &json!({"error": format!("no cluster named {name}")}));
+    };
+    let faults = proxy.faults();
+    let ok = || json_answer(200, &json!({"ok": true}));
+    match (&method, *knob) {
+        (&Method::GET, "counters") => json_answer(200, &json!(faults.counters())),
+        (&Method::DELETE, "counters") => {
+            faults.reset_counters();
+            ok()
+        }
+        (&Method::PUT, "latency") => match serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|value| value["ms"].as_u64())
+        {
+            Some(ms) => {
+                faults.set_latency(Duration::from_millis(ms));
+                ok()
+            }
+            None => json_answer(400, &json!({"error": "expected {\"ms\": N}"})),
+        },
+        (&Method::POST, "faults") => match serde_json::from_slice(&body) {
+            Ok(rule) => {
+                faults.add_rule(rule);
+                ok()
+            }
+            Err(error) => json_answer(
+                400,
+                &json!({"error": format!("invalid fault rule: {error}")}),
+            ),
+        },
+        (&Method::DELETE, "faults") => {
+            faults.clear();
+            ok()
+        }
+        (&Method::POST, "down" | "up") => match proxy.set_down(*knob == "down").await {
+            Ok(()) => ok(),
+            Err(error) => json_answer(500, &json!({"error": error.to_string()})),
+        },
+        _ => json_answer(
+            405,
+            &json!({"error": format!("{method} {path} is not supported")}),
+        ),
     }
 }
 

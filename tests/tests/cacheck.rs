@@ -1,4 +1,4 @@
-//! `kubectl mp-cacheck` on the sandbox's certificate variants, run as users
+//! `kubectl mp-cacheck` on the seeded certificate variants, run as users
 //! run it: installed, through the real kubectl.
 
 mod plugin_support;
@@ -61,8 +61,8 @@ fn fingerprint(world: &World, cluster: &str, secret: &str, key: &str) -> String 
 }
 
 /// What cacheck may ask of a cluster: one list of the namespace's Secrets.
-fn one_secrets_list() -> BTreeMap<String, u64> {
-    BTreeMap::from([("list /api/v1/namespaces/tsb/secrets".to_string(), 1)])
+fn one_secrets_list(world: &World) -> BTreeMap<String, u64> {
+    BTreeMap::from([(format!("list /api/v1/namespaces/{}/secrets", world.ns), 1)])
 }
 
 /// No private key or secret value anywhere in what the plugin printed.
@@ -126,7 +126,7 @@ async fn a_shared_root_passes_in_one_request_per_cluster() {
     for cluster in ["active", "standby"] {
         assert_eq!(
             world.cluster(cluster).counters(),
-            one_secrets_list(),
+            one_secrets_list(&world),
             "{cluster}"
         );
     }
@@ -214,8 +214,8 @@ async fn a_key_that_does_not_match_its_certificate_fails() {
     let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
     let out = world
         .shell(
-            "key=$(kubectl --context standby -n tsb get secret xcp-central-cert -o 'jsonpath={.data.tls\\.key}') && \
-             kubectl --context standby -n tsb patch secret tsb-certs --type merge -p \"{\\\"data\\\":{\\\"tls.key\\\":\\\"$key\\\"}}\"",
+            "key=$(kubectl --context standby -n \"$NS\" get secret xcp-central-cert -o 'jsonpath={.data.tls\\.key}') && \
+             kubectl --context standby -n \"$NS\" patch secret tsb-certs --type merge -p \"{\\\"data\\\":{\\\"tls.key\\\":\\\"$key\\\"}}\"",
         )
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -246,7 +246,7 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster_from_its_sec
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert_eq!(
         world.cluster("active").counters(),
-        one_secrets_list(),
+        one_secrets_list(&world),
         "cert-manager's own resources are not read"
     );
     let chain = "an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca) → secrets xcp-central-cert, mpc-certs";
@@ -463,7 +463,7 @@ async fn json_output_follows_the_documented_schema() {
     assert_eq!(report["sources"][0]["role"], "active");
     assert_eq!(report["sources"][0]["kind"], "context");
     assert_eq!(report["sources"][0]["context"], "active");
-    assert_eq!(report["sources"][0]["namespace"], "tsb");
+    assert_eq!(report["sources"][0]["namespace"], world.ns.as_str());
     let checks = report["checks"].as_array().unwrap();
     let failed = checks
         .iter()
@@ -506,8 +506,10 @@ async fn a_denied_list_exits_3_with_one_line() {
     let out = cacheck_pair(&world, &[]).await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("context \"standby\": forbidden to list secrets in namespace tsb"),
+        out.stderr.contains(&format!(
+            "context \"standby\": forbidden to list secrets in namespace {}",
+            world.ns
+        )),
         "{}",
         out.stderr
     );

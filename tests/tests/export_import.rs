@@ -1,4 +1,4 @@
-//! Runbook steps 1-2 end to end: `kubectl mp-export` on the active sandbox
+//! Runbook steps 1-2 end to end: `kubectl mp-export` on the active
 //! cluster, `kubectl mp-import` on the standby, with real kubectl as referee.
 
 mod plugin_support;
@@ -30,7 +30,7 @@ fn data(secret: &Value) -> Value {
     secret["data"].clone()
 }
 
-/// Every secret value of `cluster`'s tsb namespace, raw and base64, for leak scans.
+/// Every secret value of `cluster`'s MP namespace, raw and base64, for leak scans.
 fn secret_values(world: &World, cluster: &str, names: &[&str]) -> Vec<String> {
     let mut values = Vec::new();
     for name in names {
@@ -81,9 +81,10 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.contains(
-            "exported 1 secret from context \"active\" (namespace tsb, helm model) to b.yaml:"
-        ),
+        out.stderr.contains(&format!(
+            "exported 1 secret from context \"active\" (namespace {}, helm model) to b.yaml:",
+            world.ns
+        )),
         "{}",
         out.stderr
     );
@@ -134,7 +135,8 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.contains("created namespace tsb"),
+        out.stderr
+            .contains(&format!("created namespace {}", world.ns)),
         "{}",
         out.stderr
     );
@@ -189,8 +191,10 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("exported 11 secrets from context \"active\" (namespace tsb, generic model)"),
+        out.stderr.contains(&format!(
+            "exported 11 secrets from context \"active\" (namespace {}, generic model)",
+            world.ns
+        )),
         "{}",
         out.stderr
     );
@@ -284,7 +288,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
             "--context",
             "active",
             "-n",
-            "tsb",
+            &world.ns,
             "delete",
             "secret",
             "tsb-certs",
@@ -296,7 +300,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
         .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("required secrets missing in namespace tsb: postgres-credentials, tsb-certs; nothing was written"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("required secrets missing in namespace {}: postgres-credentials, tsb-certs; nothing was written", world.ns)), "{}", out.stderr);
     assert!(!world.path("b.yaml").exists());
 
     // Knowingly leaving them out is the user's call.
@@ -332,6 +336,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
 #[tokio::test(flavor = "multi_thread")]
 async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let remapped = world.remap_namespace();
     let out = world
         .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
         .await;
@@ -380,7 +385,7 @@ async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
             "--context",
             "standby",
             "-n",
-            "tsb-dr",
+            &remapped,
             "-f",
             "b.yaml",
             "--yes",
@@ -388,8 +393,10 @@ async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("holds namespace \"tsb\", the target is \"tsb-dr\""),
+        out.stderr.contains(&format!(
+            "holds namespace \"{}\", the target is \"{remapped}\"",
+            world.ns
+        )),
         "{}",
         out.stderr
     );
@@ -402,14 +409,14 @@ async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
             "b.yaml",
             "--yes",
             "--namespace-remap",
-            "tsb=tsb-dr",
+            &format!("{}={remapped}", world.ns),
         ])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         world
             .cluster("standby")
-            .object("", "secrets", Some("tsb-dr"), "tsb-certs")
+            .object("", "secrets", Some(&remapped), "tsb-certs")
             .is_some()
     );
 }
@@ -466,7 +473,7 @@ async fn output_files_are_never_overwritten_without_force_nor_printed_to_a_termi
 #[tokio::test(flavor = "multi_thread")]
 async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
-    let out = world.shell("kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes").await;
+    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
 
@@ -481,7 +488,7 @@ async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
     );
     assert_eq!(
         world
-            .kubectl(&["--context", "standby", "create", "namespace", "tsb"])
+            .kubectl(&["--context", "standby", "create", "namespace", &world.ns])
             .await
             .code,
         Some(0)
@@ -559,7 +566,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
         .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("refusing to change 1 secret in namespace tsb of context \"standby\" without confirmation"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("refusing to change 1 secret in namespace {} of context \"standby\" without confirmation", world.ns)), "{}", out.stderr);
     assert_eq!(
         data(&world.secret("standby", "iam-signing-key").unwrap()),
         standby_original
@@ -576,7 +583,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     let backup = std::fs::read_dir(world.path("."))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .find(|name| name.starts_with("mp-import-backup-standby-tsb-"))
+        .find(|name| name.starts_with(&format!("mp-import-backup-standby-{}-", world.ns)))
         .expect("a backup bundle");
     assert_eq!(
         std::fs::metadata(world.path(&backup))
@@ -586,7 +593,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
             & 0o777,
         0o600
     );
-    assert!(out.stderr.contains(&format!("backup of the 1 secret it replaces: ./{backup} (restore: kubectl mp-import --context standby -n tsb -f ./{backup} --yes)")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("backup of the 1 secret it replaces: ./{backup} (restore: kubectl mp-import --context standby -n {} -f ./{backup} --yes)", world.ns)), "{}", out.stderr);
 
     let restore = format!("./{backup}");
     let out = world
@@ -787,12 +794,14 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     );
     let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
     // `script` gives the import a real terminal; the answer is typed into it.
-    let import = "script -qec 'kubectl mp-import --context standby -f b.yaml' /dev/null";
+    let import = "script -qec \"kubectl mp-import --context standby -n $NS -f b.yaml\" /dev/null";
     let out = world.shell(&format!("printf n | {import}")).await;
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
-        out.stdout
-            .contains("change 1 secret in namespace tsb of context \"standby\"? [y/N]"),
+        out.stdout.contains(&format!(
+            "change 1 secret in namespace {} of context \"standby\"? [y/N]",
+            world.ns
+        )),
         "{}",
         out.stdout
     );

@@ -1,4 +1,4 @@
-//! `kubectl mp-failover` end to end: two sandbox clusters, a real BIND9 for
+//! `kubectl mp-failover` end to end: the real plane's two clusters, a real BIND9 for
 //! the MP's name, real PostgreSQL for the separate-database case.
 
 mod bind_support;
@@ -41,7 +41,7 @@ async fn world() -> World {
 
 /// Runbook steps 1-2, so the standby holds the active's secrets.
 async fn sync_secrets(world: &World) {
-    let out = world.shell("kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes").await;
+    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
@@ -93,7 +93,7 @@ async fn run(world: &World, args: &[String], extra: &[&str]) -> Out {
 fn deployment(world: &World, cluster: &str, name: &str) -> Value {
     world
         .cluster(cluster)
-        .object("apps", "deployments", Some("tsb"), name)
+        .object("apps", "deployments", Some(&world.ns), name)
         .unwrap_or_else(|| panic!("{cluster}/{name}"))
 }
 
@@ -112,7 +112,7 @@ fn replicas(world: &World, cluster: &str) -> BTreeMap<String, (i64, i64)> {
 fn front_address(world: &World, cluster: &str) -> IpAddr {
     let service = world
         .cluster(cluster)
-        .object("", "services", Some("tsb"), "envoy")
+        .object("", "services", Some(&world.ns), "envoy")
         .expect("envoy service");
     service["status"]["loadBalancer"]["ingress"][0]["ip"]
         .as_str()
@@ -134,7 +134,7 @@ fn journal_entry(world: &World, cluster: &str, key: &str) -> Option<Value> {
     let configmap =
         world
             .cluster(cluster)
-            .object("", "configmaps", Some("tsb"), "mp-failover-journal")?;
+            .object("", "configmaps", Some(&world.ns), "mp-failover-journal")?;
     Some(serde_json::from_str(configmap["data"][key].as_str()?).expect("JSON in the journal"))
 }
 
@@ -233,7 +233,7 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
         "id": "failover-other",
         "from": {"context": "standby", "server": server("standby")},
         "to": {"context": "active", "server": server("active")},
-        "namespace": "tsb",
+        "namespace": world.ns,
         "startedAt": "2026-01-01T00:00:00.000Z",
         "disaster": false,
         "steps": {},
@@ -256,7 +256,7 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
             "--context",
             "standby",
             "-n",
-            "tsb",
+            &world.ns,
             "create",
             "configmap",
             "mp-failover-journal",
@@ -296,7 +296,7 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
             "--context",
             "standby",
             "-n",
-            "tsb",
+            &world.ns,
             "patch",
             "configmap",
             "mp-failover-journal",

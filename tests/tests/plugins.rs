@@ -200,9 +200,10 @@ async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
         .await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
-        out.stderr.contains(
-            "context \"active\": cluster unreachable while trying to list secrets in namespace tsb"
-        ),
+        out.stderr.contains(&format!(
+            "context \"active\": cluster unreachable while trying to list secrets in namespace {}",
+            world.ns
+        )),
         "{}",
         out.stderr
     );
@@ -220,8 +221,10 @@ async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
         .await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("context \"active\": forbidden to list secrets in namespace tsb"),
+        out.stderr.contains(&format!(
+            "context \"active\": forbidden to list secrets in namespace {}",
+            world.ns
+        )),
         "{}",
         out.stderr
     );

@@ -3,11 +3,10 @@
 
 mod bind_support;
 mod plugin_support;
-mod real_support;
 
 use std::path::Path;
 
-use real_support::{Namespaces, plane, unique_namespace};
+use plugin_support::{Namespaces, plane, unique_namespace};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
@@ -218,7 +217,7 @@ fn generic_model_pair_passes_cacheck_and_moves_its_secrets_on_real_clusters() {
     let mut namespaces = Namespaces::new(plane);
     for context in ["active", "standby"] {
         namespaces.create(context, &namespace);
-        real_support::seed(
+        plugin_support::seed(
             plane,
             dir.path(),
             context,
@@ -333,7 +332,7 @@ async fn the_fault_proxy_fronts_a_real_api_server() {
     use std::time::{Duration, Instant};
 
     let plane = plane();
-    let proxy = mp_sandbox::proxy::ApiProxy::start(&real_support::upstream(plane, "active"))
+    let proxy = mp_sandbox::proxy::ApiProxy::start(plane.upstream_of("active"))
         .await
         .expect("proxy starts");
     let dir = tempfile::tempdir().unwrap();
@@ -376,7 +375,7 @@ async fn the_fault_proxy_fronts_a_real_api_server() {
         async move {
             tokio::task::spawn_blocking(move || {
                 let args: Vec<&str> = all.iter().map(String::as_str).collect();
-                real_support::plane().run(&dir, Path::new("."), "kubectl", &args)
+                plugin_support::plane().run(&dir, Path::new("."), "kubectl", &args)
             })
             .await
             .unwrap()
@@ -459,7 +458,7 @@ async fn failover_and_failback_between_real_clusters() {
     use mp_sandbox::seed::SeedContext;
     use mp_sandbox::{CertVariant, SeedKind};
 
-    let plane = real_support::plane();
+    let plane = plugin_support::plane();
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().to_path_buf();
     let run = |program: &'static str, args: Vec<String>| {
@@ -467,7 +466,7 @@ async fn failover_and_failback_between_real_clusters() {
         async move {
             tokio::task::spawn_blocking(move || {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                real_support::plane().run(&work, plugin_support::bin_dir(), program, &args)
+                plugin_support::plane().run(&work, plugin_support::bin_dir(), program, &args)
             })
             .await
             .unwrap()
@@ -485,7 +484,7 @@ async fn failover_and_failback_between_real_clusters() {
     let mut namespaces = Namespaces::new(plane);
     for (context, front) in ["active", "standby"].into_iter().zip(&fronts) {
         namespaces.create(context, &namespace);
-        real_support::seed(
+        plugin_support::seed(
             plane,
             dir.path(),
             context,

@@ -1,16 +1,39 @@
-//! Runs the plugins as users do: installed with `make install`, on PATH, found
-//! by the real kubectl, against in-process sandbox clusters.
+//! Runs the plugins as users do: installed with `make install`, on PATH,
+//! found by the real kubectl 1.36, against the real plane (tests/kube): two
+//! real clusters, contexts `active` and `standby`, of kube-apiserver 1.36,
+//! etcd, controllers and kwok, shared by every test of a binary.
+//!
+//! Each [`World`] isolates itself by namespace: one fresh namespace (the
+//! same name on both clusters) holds its seeded Management Plane, and its
+//! own kubeconfig reaches each cluster through a counting, fault-injecting
+//! proxy ([`mp_sandbox::proxy`]), so a test's request counts are its own.
+//! What the real plane does not run, the TSB operator and the MP's front
+//! door, is played against the real API ([`mp_sandbox::live`]).
+//!
+//! MP_TEST_KUBECONFIG points the tests at a pair you run yourself (a
+//! kubeconfig with contexts `active` and `standby`, admin rights); otherwise
+//! the first test brings up `make clusters`' pair (`tests/kube/clusters.sh
+//! up`), which `make test` stops afterwards.
 #![allow(dead_code)] // each test file uses its own part of this
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mp_sandbox::{CertVariant, ClusterHandle, ClusterOptions, Sandbox, SandboxOptions, SeedKind};
+use mp_sandbox::faults::FaultRule;
+use mp_sandbox::live::{LiveFront, LiveNamespace};
+use mp_sandbox::proxy::{ApiProxy, Upstream};
+use mp_sandbox::seed::SeedContext;
+use mp_sandbox::{CertVariant, SeedKind};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 pub const PLUGINS: [&str; 4] = ["export", "import", "cacheck", "failover"];
+
+/// The clusters of the real plane, as contexts of its kubeconfig.
+pub const CONTEXTS: [&str; 2] = ["active", "standby"];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +49,7 @@ pub fn bin_dir() -> &'static Path {
     BIN.get_or_init(|| {
         let prefix =
             std::env::temp_dir().join(format!("kubectl-mp-install-{}", std::process::id()));
-        let output = std::process::Command::new("make")
+        let output = Command::new("make")
             .args(["-s", "install", "CARGO_PROFILE=dev"])
             .arg(format!("PREFIX={}", prefix.display()))
             .current_dir(workspace_root())
@@ -39,6 +62,91 @@ pub fn bin_dir() -> &'static Path {
         );
         prefix.join("bin")
     })
+}
+
+/// The real plane: its kubeconfig and the tools built beside it.
+pub struct Plane {
+    /// Contexts `active` and `standby` (and `NAME-token` on our own pair).
+    pub kubeconfig: PathBuf,
+    /// kubectl 1.36, helm, kwokctl, ... as tests/kube/build-tools.sh built them.
+    pub tools: PathBuf,
+    /// How each context reaches its API server as the admin, in [`CONTEXTS`] order.
+    upstreams: Vec<Upstream>,
+    /// The bearer token of each `NAME-token` context (empty on your own pair).
+    tokens: Vec<String>,
+}
+
+fn stdout_line(what: &str, output: std::io::Result<Output>) -> PathBuf {
+    let output = output.unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// The pair, started on first use (once per test binary). Blocking: call
+/// it from a blocking context ([`World::start`] does).
+pub fn plane() -> &'static Plane {
+    static PLANE: OnceLock<Plane> = OnceLock::new();
+    PLANE.get_or_init(|| {
+        let root = workspace_root();
+        let tools = stdout_line(
+            "tests/kube/build-tools.sh",
+            Command::new("bash")
+                .arg(root.join("tests/kube/build-tools.sh"))
+                .output(),
+        );
+        let kubeconfig = match std::env::var_os("MP_TEST_KUBECONFIG") {
+            Some(kubeconfig) => PathBuf::from(kubeconfig),
+            None => stdout_line(
+                "tests/kube/clusters.sh up",
+                Command::new("bash")
+                    .arg(root.join("tests/kube/clusters.sh"))
+                    .arg("up")
+                    .output(),
+            ),
+        };
+        let mut plane = Plane {
+            kubeconfig,
+            tools,
+            upstreams: Vec::new(),
+            tokens: Vec::new(),
+        };
+        for context in CONTEXTS {
+            plane.upstreams.push(plane.upstream(context));
+            let token = plane.run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &[
+                    "config",
+                    "view",
+                    "--raw",
+                    "--minify",
+                    "--context",
+                    &format!("{context}-token"),
+                    "-o",
+                    "jsonpath={.users[0].user.token}",
+                ],
+            );
+            plane.tokens.push(token.stdout.trim().to_string());
+        }
+        plane
+    })
+}
+
+/// A namespace name no other test (or earlier run) uses: `PREFIX-XXXXXXXX`.
+pub fn unique_namespace(prefix: &str) -> String {
+    let mut random = [0u8; 4];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").expect("/dev/urandom"),
+        &mut random,
+    )
+    .expect("4 random bytes");
+    let suffix: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{prefix}-{suffix}")
 }
 
 /// What one command printed, and how it exited.
@@ -54,12 +162,228 @@ impl Out {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// Panics with the command's stderr unless it exited 0.
+    pub fn ok(self, what: &str) -> Out {
+        assert_eq!(self.code, Some(0), "{what}: {}", self.stderr);
+        self
+    }
 }
 
-/// Sandbox clusters `active` and `standby`, a working directory, and a
-/// runner for kubectl with the plugins on PATH.
+impl Plane {
+    /// Runs `program ARGS` in `dir` with the pair's kubeconfig and, first on
+    /// PATH, `extra_path` (the installed plugins) and the built tools.
+    pub fn run(&self, dir: &Path, extra_path: &Path, program: &str, args: &[&str]) -> Out {
+        let output = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .env("PATH", self.path_with(extra_path))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECTL_MP_LAYOUT")
+            .output()
+            .unwrap_or_else(|error| panic!("{program} {args:?}: {error}"));
+        Out {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `extra` and the built tools ahead of the inherited PATH.
+    pub fn path_with(&self, extra: &Path) -> String {
+        format!(
+            "{}:{}:{}",
+            extra.display(),
+            self.tools.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// The local stand-in of Tetrate's managementplane chart.
+    pub fn chart(&self) -> PathBuf {
+        workspace_root().join("tests/kube/charts/managementplane")
+    }
+
+    fn index(context: &str) -> usize {
+        CONTEXTS
+            .iter()
+            .position(|known| *known == context)
+            .unwrap_or_else(|| panic!("the real plane has contexts {CONTEXTS:?}, not {context:?}"))
+    }
+
+    /// How `context` reaches its API server as the admin: what a proxy in
+    /// front of it needs.
+    pub fn upstream_of(&self, context: &str) -> &Upstream {
+        &self.upstreams[Plane::index(context)]
+    }
+
+    fn upstream(&self, context: &str) -> Upstream {
+        Upstream::from_kubectl(&self.tools.join("kubectl"), &self.kubeconfig, context)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+/// Namespaces a test made, deleted (without waiting) when it ends.
+pub struct Namespaces<'a> {
+    plane: &'a Plane,
+    created: Vec<(String, String)>,
+}
+
+impl<'a> Namespaces<'a> {
+    pub fn new(plane: &'a Plane) -> Namespaces<'a> {
+        Namespaces {
+            plane,
+            created: Vec::new(),
+        }
+    }
+
+    /// Creates `name` in `context`.
+    pub fn create(&mut self, context: &str, name: &str) {
+        self.plane
+            .run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &["--context", context, "create", "namespace", name],
+            )
+            .ok("kubectl create namespace");
+        self.created.push((context.to_string(), name.to_string()));
+    }
+
+    /// Records `name` in `context` for deletion (made by someone else).
+    pub fn adopt(&mut self, context: &str, name: &str) {
+        self.created.push((context.to_string(), name.to_string()));
+    }
+}
+
+impl Drop for Namespaces<'_> {
+    fn drop(&mut self) {
+        for (context, name) in &self.created {
+            let _ = self.plane.run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &[
+                    "--context",
+                    context,
+                    "delete",
+                    "namespace",
+                    name,
+                    "--wait=false",
+                    "--ignore-not-found",
+                ],
+            );
+        }
+    }
+}
+
+/// Seeds a TSB Management Plane into `namespace` of `context` on the real
+/// plane, with the built kubectl (see [`mp_sandbox::live::apply_seed`]).
+pub fn seed(plane: &Plane, dir: &Path, context: &str, seed: &SeedContext) {
+    mp_sandbox::live::apply_seed(
+        &plane.tools.join("kubectl"),
+        &plane.kubeconfig,
+        context,
+        seed,
+        dir,
+    )
+    .unwrap_or_else(|error| panic!("seeding {context}: {error}"));
+}
+
+/// One cluster of a [`World`]: its proxy, its namespace as the admin sees
+/// it (outside the proxy, so never counted), and for a seeded MP the
+/// operator and front door played against it.
+pub struct WorldCluster {
+    name: String,
+    proxy: ApiProxy,
+    live: LiveNamespace,
+    front: Option<LiveFront>,
+    _operator: Option<mp_sandbox::live::Follower>,
+    token: String,
+}
+
+impl WorldCluster {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The proxy's `https://127.0.0.1:PORT`, the kubeconfig's `server`.
+    pub fn server_url(&self) -> String {
+        self.proxy.url()
+    }
+
+    /// Where the seeded MP's front door serves TLS (the `envoy` Service's
+    /// LoadBalancer address). Panics for a cluster seeded empty.
+    pub fn front_address(&self) -> IpAddr {
+        self.front
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no MP seeded, so no front door", self.name))
+            .door
+            .address()
+            .ip()
+    }
+
+    /// The bearer token of the `NAME-token` context.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The object as the API server holds it now (`group` "" for core), read
+    /// as the admin outside the proxy. Blocks: call from a multi-thread runtime.
+    pub fn object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let live = self.live.clone();
+        let (group, plural, name) = (group.to_string(), plural.to_string(), name.to_string());
+        let namespace = namespace.map(str::to_string);
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                live.object(&group, &plural, namespace.as_deref(), &name)
+                    .await
+                    .unwrap_or_else(|error| panic!("reading {plural}/{name}: {error}"))
+            })
+        })
+    }
+
+    /// Request counts through the proxy by "VERB PATH".
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.proxy.faults().counters()
+    }
+    pub fn reset_counters(&self) {
+        self.proxy.faults().reset_counters()
+    }
+    pub fn set_latency(&self, latency: Duration) {
+        self.proxy.faults().set_latency(latency)
+    }
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.proxy.faults().add_rule(rule)
+    }
+    /// Clears the fault rules and the latency.
+    pub fn clear_faults(&self) {
+        self.proxy.faults().clear()
+    }
+    /// Closes (true) or reopens (false) the proxy, keeping its port.
+    pub async fn set_down(&self, down: bool) -> std::io::Result<()> {
+        self.proxy.set_down(down).await
+    }
+}
+
+/// Clusters `active` and `standby` of the real plane as one test sees them:
+/// a namespace of its own ([`World::ns`]) holding what it seeded, a
+/// kubeconfig through proxies, a working directory, and a runner for kubectl
+/// with the plugins on PATH.
 pub struct World {
-    pub sandbox: Sandbox,
+    /// The test's namespace, the same name on both clusters: plugin commands
+    /// get `-n NS` unless the test passes one, shells see it as `$NS`, and
+    /// the kubeconfig's contexts default to it.
+    pub ns: String,
+    clusters: Vec<WorldCluster>,
+    kubeconfig: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -77,34 +401,142 @@ impl World {
     }
 
     /// Clusters whose MP certificates carry `dns_name`, the floating name.
+    /// Seeded MPs are Available (every Deployment) when this returns.
     pub async fn start_for(dns_name: &str, clusters: &[(&str, SeedKind, CertVariant)]) -> World {
+        let plane = tokio::task::spawn_blocking(plane).await.expect("plane");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
-        let sandbox = Sandbox::start(SandboxOptions {
-            clusters: clusters
-                .iter()
-                .map(|(name, seed, certs)| ClusterOptions {
-                    name: name.to_string(),
-                    seed: *seed,
-                    certs: *certs,
-                })
-                .collect(),
-            kubeconfig_path: dir.path().join("kubeconfig"),
-            namespace: "tsb".into(),
-            ready_delay: Duration::from_millis(100),
-            floating_dns_name: dns_name.into(),
-        })
-        .await
-        .expect("sandbox starts");
-        World { sandbox, dir }
+        let ns = unique_namespace("tsb");
+        let root = std::sync::Arc::new(mp_sandbox::pki::CertAuthority::new_root(
+            "mp-sandbox shared root CA",
+        ));
+        let listeners = mp_sandbox::front::reserve_front_listeners(clusters.len())
+            .await
+            .expect("front addresses");
+        let mut seeding = Vec::new();
+        for ((name, kind, certs), listener) in clusters.iter().zip(&listeners) {
+            let (name, kind, certs) = (name.to_string(), *kind, *certs);
+            let (ns, dns_name, work) = (ns.clone(), dns_name.to_string(), dir.path().to_owned());
+            let root = std::sync::Arc::clone(&root);
+            let front_address = listener.local_addr().expect("front address").ip();
+            seeding.push(tokio::task::spawn_blocking(move || {
+                if kind == SeedKind::Empty {
+                    return;
+                }
+                seed(
+                    plane,
+                    &work,
+                    &name,
+                    &SeedContext {
+                        cluster_name: &name,
+                        namespace: &ns,
+                        kind,
+                        certs,
+                        shared_root: &root,
+                        floating_dns_name: &dns_name,
+                        front_address,
+                    },
+                );
+            }));
+        }
+        for seeding in seeding {
+            seeding.await.expect("seeding");
+        }
+
+        let mut world_clusters = Vec::new();
+        let mut waits = Vec::new();
+        for ((name, kind, _), listener) in clusters.iter().zip(listeners) {
+            let live = LiveNamespace::connect(&plane.kubeconfig, name, &ns)
+                .await
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            let proxy = ApiProxy::start(plane.upstream_of(name))
+                .await
+                .expect("proxy starts");
+            let (front, operator) = if *kind == SeedKind::Empty {
+                (None, None)
+            } else {
+                let front = live.run_front(listener).expect("front door");
+                waits.push(live.clone());
+                (Some(front), Some(live.run_operator()))
+            };
+            world_clusters.push(WorldCluster {
+                name: name.to_string(),
+                proxy,
+                live,
+                front,
+                _operator: operator,
+                token: plane.tokens[Plane::index(name)].clone(),
+            });
+        }
+        for live in waits {
+            live.wait_available(Duration::from_secs(90))
+                .await
+                .unwrap_or_else(|error| panic!("{}: {error}", live.cluster_name));
+        }
+        // The front doors follow envoy within a poll: wait until they listen.
+        for cluster in world_clusters
+            .iter()
+            .filter(|cluster| cluster.front.is_some())
+        {
+            let address = (cluster.front_address(), mp_sandbox::front::FRONT_PORT);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while tokio::net::TcpStream::connect(address).await.is_err() {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{}: the front door did not open",
+                    cluster.name
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        let kubeconfig = dir.path().join("kubeconfig");
+        let entries: Vec<(String, String, String, String)> = world_clusters
+            .iter()
+            .map(|cluster| {
+                let (cert, key) = cluster.proxy.admin_client();
+                (
+                    cluster.proxy.url(),
+                    cluster.proxy.ca_pem().to_string(),
+                    cert.to_string(),
+                    key.to_string(),
+                )
+            })
+            .collect();
+        let kubeconfig_clusters: Vec<mp_sandbox::kubeconfig::KubeconfigCluster> = world_clusters
+            .iter()
+            .zip(&entries)
+            .map(
+                |(cluster, (server, ca, cert, key))| mp_sandbox::kubeconfig::KubeconfigCluster {
+                    name: &cluster.name,
+                    server,
+                    ca_pem: ca,
+                    client_cert_pem: cert,
+                    client_key_pem: key,
+                    token: &cluster.token,
+                    namespace: &ns,
+                },
+            )
+            .collect();
+        mp_sandbox::kubeconfig::write_kubeconfig(&kubeconfig, &kubeconfig_clusters)
+            .expect("kubeconfig");
+        World {
+            ns,
+            clusters: world_clusters,
+            kubeconfig,
+            dir,
+        }
     }
 
-    pub fn cluster(&self, name: &str) -> &ClusterHandle {
-        self.sandbox.cluster(name)
+    pub fn cluster(&self, name: &str) -> &WorldCluster {
+        self.clusters
+            .iter()
+            .find(|cluster| cluster.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name} in this world"))
     }
 
     pub fn kubeconfig(&self) -> &Path {
-        self.sandbox.kubeconfig()
+        &self.kubeconfig
     }
 
     /// A path in the test's working directory (where commands run).
@@ -115,21 +547,18 @@ impl World {
     fn command(
         &self,
         program: &str,
-        args: &[&str],
+        args: &[String],
         kubeconfig: &std::ffi::OsStr,
     ) -> tokio::process::Command {
-        let path = format!(
-            "{}:{}",
-            bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let plane = plane();
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
             .current_dir(self.dir.path())
-            .env("PATH", path)
+            .env("PATH", plane.path_with(bin_dir()))
             .env("HOME", self.dir.path().join("home"))
             .env("KUBECONFIG", kubeconfig)
+            .env("NS", &self.ns)
             .env("NO_COLOR", "1")
             .env_remove("KUBECTL_MP_LAYOUT")
             .stdin(Stdio::piped())
@@ -154,7 +583,8 @@ impl World {
         }
     }
 
-    /// `kubectl ARGS` (plugins included) with the sandbox kubeconfig.
+    /// `kubectl ARGS` (plugins included) with the world's kubeconfig; a
+    /// plugin command (`mp-…`) gets `-n NS` unless it has `-n`/`--namespace`.
     pub async fn kubectl(&self, args: &[&str]) -> Out {
         self.kubectl_with_stdin(args, b"").await
     }
@@ -171,27 +601,33 @@ impl World {
         stdin: &[u8],
         kubeconfig: &std::ffi::OsStr,
     ) -> Out {
+        let mut full: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let plugin = args.first().is_some_and(|first| first.starts_with("mp-"));
+        let has_namespace = args
+            .iter()
+            .any(|arg| *arg == "-n" || *arg == "--namespace" || arg.starts_with("--namespace="));
+        if plugin && !has_namespace {
+            full.splice(1..1, ["-n".to_string(), self.ns.clone()]);
+        }
         let child = self
-            .command("kubectl", args, kubeconfig)
+            .command("kubectl", &full, kubeconfig)
             .spawn()
-            .unwrap_or_else(|error| panic!("kubectl not runnable ({error}); .ci/run installs it"));
+            .unwrap_or_else(|error| panic!("kubectl not runnable ({error})"));
         World::finish(child, stdin, &format!("kubectl {args:?}")).await
     }
 
-    /// A bash pipeline, for `mp-export -o - | mp-import -f -`.
+    /// A bash pipeline, for `mp-export -o - | mp-import -f -`; the world's
+    /// namespace is `$NS`.
     pub async fn shell(&self, script: &str) -> Out {
+        let args = ["-o", "pipefail", "-c", script].map(str::to_string);
         let child = self
-            .command(
-                "bash",
-                &["-o", "pipefail", "-c", script],
-                self.kubeconfig().as_os_str(),
-            )
+            .command("bash", &args, self.kubeconfig().as_os_str())
             .spawn()
             .expect("bash");
         World::finish(child, b"", script).await
     }
 
-    /// Requests to `cluster` that change something, from the sandbox's counters.
+    /// Requests to `cluster` that change something, from the proxy's counters.
     pub fn writes(&self, cluster: &str) -> u64 {
         self.cluster(cluster)
             .counters()
@@ -205,14 +641,48 @@ impl World {
             .sum()
     }
 
+    /// `NS-dr`: the other namespace a test may import into (e.g. with
+    /// `--namespace-remap`); deleted with the world's own.
+    pub fn remap_namespace(&self) -> String {
+        format!("{}-dr", self.ns)
+    }
+
     /// Every request `cluster` has counted.
     pub fn requests(&self, cluster: &str) -> u64 {
         self.cluster(cluster).counters().values().sum()
     }
 
-    /// The sandbox's stored Secret `name` in `tsb` of `cluster`.
-    pub fn secret(&self, cluster: &str, name: &str) -> Option<serde_json::Value> {
+    /// Secret `name` in the world's namespace of `cluster`, as stored now.
+    pub fn secret(&self, cluster: &str, name: &str) -> Option<Value> {
         self.cluster(cluster)
-            .object("", "secrets", Some("tsb"), name)
+            .object("", "secrets", Some(&self.ns), name)
+    }
+}
+
+impl Drop for World {
+    /// Deletes the namespace on both clusters without waiting for its
+    /// objects to go (the namespace controller finishes that).
+    fn drop(&mut self) {
+        for (context, namespace) in CONTEXTS.into_iter().flat_map(|context| {
+            [
+                (context, self.ns.clone()),
+                (context, self.remap_namespace()),
+            ]
+        }) {
+            let _ = plane().run(
+                Path::new("."),
+                Path::new("."),
+                "kubectl",
+                &[
+                    "--context",
+                    context,
+                    "delete",
+                    "namespace",
+                    &namespace,
+                    "--wait=false",
+                    "--ignore-not-found",
+                ],
+            );
+        }
     }
 }
