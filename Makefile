@@ -31,7 +31,7 @@ all: build
 build:
 	$(CARGO) build --profile $(CARGO_PROFILE) --workspace --bins
 
-# kubectl, BIND9 and PostgreSQL 15, installed when missing (needs root).
+# BIND9 and PostgreSQL 15, installed when missing (needs root).
 deps:
 	bash tests/install-deps.sh
 
@@ -49,7 +49,7 @@ clusters:
 clusters-down:
 	bash tests/kube/clusters.sh down
 
-# The end-to-end tests' own pair of real clusters (tests/tests/real_support):
+# The end-to-end tests' own pair of real clusters (tests/tests/plugin_support):
 # started by the first test that needs it, stopped when the tests end.
 TEST_CLUSTERS ?= $(abspath $(TARGET_ROOT))/test-clusters
 
@@ -71,7 +71,7 @@ dist: build
 	  DIST_DIR="$(DIST_DIR)" KREW_MANIFESTS_DIR="$(KREW_MANIFESTS_DIR)" MP_DIST="$(MP_DIST)" \
 	  PLUGINS="$(PLUGINS)" bash tests/dist.sh
 
-# Plugins vs the runbook by hand, on sandbox clusters; writes BENCHMARKS.md and
+# Plugins vs the runbook by hand, on three real clusters; writes BENCHMARKS.md and
 # fails when a request, time or memory budget is missed.
 bench: deps
 	$(CARGO) build --release --workspace --bins
@@ -99,4 +99,4 @@ uninstall:
 
 clean: clusters-down
 	$(CARGO) clean
-	rm -rf .demo .bench dist
+	rm -rf .demo .bench .bench-clusters dist

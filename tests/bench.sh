@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the runbook done by hand with kubectl vs the plugins, side by
-# side in one run on sandbox clusters, at 0 ms and 50 ms added API latency;
+# side in one run on three real clusters (tests/kube: kube-apiserver 1.36,
+# etcd, controllers, kwok), at 0 ms and 50 ms added API latency;
 # request counts, startup, peak RSS and growth with the namespace's size.
 # Writes BENCHMARKS.md, prints PASS/FAIL per budget and exits 1 when one is
 # missed. Speed and memory targets live here, never in timed tests.
@@ -14,7 +15,10 @@ out=${BENCH_OUT:-BENCHMARKS.md}
 work=$PWD/.bench
 rm -rf "$work" && mkdir -p "$work/counters"
 link_plugins "$profile_dir" "$work/bin"
-export PATH="$work/bin:$PATH"
+# kubectl 1.36, built with the clusters (tests/kube/build-tools.sh), not the machine's.
+tools=$(bash tests/kube/build-tools.sh)
+export PATH="$work/bin:$tools:$PATH"
+export CLUSTERS_DIR=$PWD/.bench-clusters CLUSTER_NAMES="active standby target"
 # kubectl's discovery cache, warmed once per cluster: as on a person's machine.
 export KUBECACHEDIR="$work/kube-cache"
 export NO_COLOR=1
@@ -43,20 +47,22 @@ cleanup() {
   fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bash tests/kube/clusters.sh down 2>/dev/null || true
 }
 trap cleanup EXIT
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
-# start_sandbox NAME ARGS...: a sandbox with its own kubeconfig; sets ADMIN_NAME.
-start_sandbox() {
+# start_live NAME ARGS...: mp-live seeding the clusters and putting a proxy in
+# front of each (counters, latency), with its own kubeconfig; sets ADMIN_NAME.
+start_live() {
   local name=$1
   shift
-  "$profile_dir/mp-sandbox" --kubeconfig-out "$work/$name.kubeconfig" --state-file "$work/$name.state.json" \
-    "$@" >"$work/$name.log" 2>&1 &
+  "$profile_dir/mp-live" --kubeconfig "$cluster_kubeconfig" --proxy-kubeconfig-out "$work/$name.kubeconfig" \
+    --state-file "$work/$name.state.json" --work-dir "$work/$name-seed" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 200); do [ -s "$work/$name.state.json" ] && break; sleep 0.1; done
-  [ -s "$work/$name.state.json" ] || { cat "$work/$name.log" >&2; echo "sandbox $name did not start" >&2; exit 1; }
+  for _ in $(seq 1 600); do [ -s "$work/$name.state.json" ] && break; sleep 0.1; done
+  [ -s "$work/$name.state.json" ] || { cat "$work/$name.log" >&2; echo "mp-live $name did not start" >&2; exit 1; }
   printf -v "ADMIN_$name" '%s' "$(jq -r .admin "$work/$name.state.json")"
 }
 
@@ -119,10 +125,14 @@ budget() { # NAME MEASURED LIMIT [unit]: PASS when MEASURED <= LIMIT
 }
 
 # --- the clusters ----------------------------------------------------------
-log "Sandboxes: active and standby (tctl-installed TSB MPs, one root CA), target (empty) for imports"
-start_sandbox main --cluster active=tsb-generic --cluster standby=tsb-generic --cluster target=empty \
-  --ready-delay-ms 0 --dns-name tsb.mp.example
+log "Real clusters: active and standby (tctl-installed TSB MPs, one root CA), target (empty) for imports"
+cluster_kubeconfig=$(bash tests/kube/clusters.sh up)
+start_live main --cluster active=tsb-generic --cluster standby=tsb-generic --cluster target=empty \
+  --dns-name tsb.mp.example
 export KUBECONFIG="$work/main.kubeconfig"
+for cluster in active standby; do
+  kubectl --context "$cluster" -n tsb wait --for=condition=Available deployment --all --timeout=2m >/dev/null
+done
 for cluster in active standby target; do kubectl --context "$cluster" get ns >/dev/null; done
 
 # A throwaway authoritative BIND9 for mp.example (failover's DNS step).
@@ -359,7 +369,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "## Method"
   echo
-  echo "One \`mp-sandbox\` with three in-memory clusters (\`active\` and \`standby\`: tctl-installed TSB MPs whose certificates chain to one root; \`target\`: empty, the import's destination, its namespace deleted before each run), \`--ready-delay-ms 0\`, and a throwaway BIND9 for failover's DNS step. Latency is the sandbox's added delay on every API request (\`PUT /clusters/NAME/latency\`). Each figure is the median of $reps runs (startup: $((reps * 4))); wall time from \`date +%s%N\` around the command; peak RSS is \`/usr/bin/time\`'s maximum resident set size of the largest process of the run; requests are the sandbox's counters, reset before each run, all clusters the command touches. kubectl's discovery cache is warm, as on a person's machine."
+  echo "Three real clusters on loopback (\`tests/kube/clusters.sh\`: kube-apiserver, kube-controller-manager and kube-scheduler 1.36.3, etcd 3.6.16, kwok 0.8.0 making Pods Ready on a fake Node): \`active\` and \`standby\` hold tctl-installed TSB MPs whose certificates chain to one root, seeded by \`mp-live\`, which also plays the TSB operator and the MP front door against them; \`target\` is empty, the import's destination, its namespace deleted (and waited for) before each run. Every command reaches its cluster through \`mp-live\`'s proxy (TLS in, a new TLS connection to the API server per request): latency is the proxy's added delay on every request (\`PUT /clusters/NAME/latency\`), requests are its counters, reset before each run, all clusters the command touches. kubectl is the 1.36.3 built with the clusters. A throwaway BIND9 serves failover's DNS step. Each figure is the median of $reps runs (startup: $((reps * 4))); wall time from \`date +%s%N\` around the command; peak RSS is \`/usr/bin/time\`'s maximum resident set size of the largest process of the run. kubectl's discovery cache is warm, as on a person's machine."
   echo
   echo "**By hand** is the runbook's own commands, as its page prints them: export = ONE \`kubectl get secrets -n tsb -o yaml NAME...\` of the $secret_count secrets to a file; import = \`kubectl create ns tsb\` and ONE \`kubectl apply -n tsb -f\` of that file; secret transfer = \`kubectl create ns\`, then \`kubectl get secrets -o yaml NAME... | kubectl apply -f -\` piped between contexts (what a user would otherwise pick); CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. The extra row *export, one get per secret* is a script running \`kubectl get secret NAME -o yaml\` once per secret, kept for comparison with earlier runs: quote the **export** row, not this one. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-export -o - | kubectl-mp-import -f - --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
   echo

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what the tests and the demo need on a machine that
-# may be new: kubectl, BIND9 (named, tsig-keygen) and PostgreSQL 15 (server
-# for the throwaway test clusters, client tools for mp-failover). Used by
-# `.ci/run` and `make deps` (which `make demo` and `make test` run first).
+# may be new: BIND9 (named, tsig-keygen) and PostgreSQL 15 (server for the
+# throwaway test clusters, client tools for mp-failover). kubectl is not
+# among them: the tests use the 1.36 tests/kube/build-tools.sh builds. Used
+# by `.ci/run` and `make deps` (which `make demo` and `make test` run first).
 set -euo pipefail
 
 log() { printf '==> %s\n' "$*" >&2; }
 
 missing=()
-command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 { command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ]; } || missing+=(bind9)
 { [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v pg_restore >/dev/null 2>&1; } || missing+=(postgresql-15 postgresql-client-15)
 
@@ -22,11 +22,5 @@ fi
 log "installing ${missing[*]}"
 apt-get update -qq
 for package in "${missing[@]}"; do
-  if [ "$package" = kubectl ]; then
-    # The vendor package where its repository is configured, else Debian's.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null 2>&1 \
-      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
-  else
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
-  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
 done

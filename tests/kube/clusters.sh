@@ -7,16 +7,18 @@
 # them with the binaries tests/kube/build-tools.sh builds; nothing downloads.
 #
 #   tests/kube/clusters.sh up     start both (reuses running ones), prints the kubeconfig path
-#   tests/kube/clusters.sh down   stop both and remove their state
+#   tests/kube/clusters.sh down   stop every cluster of CLUSTERS_DIR and remove its state
 #
 # CLUSTERS_DIR (default .clusters) holds the state and `kubeconfig`, whose
 # contexts are NAME (admin client certificate) and NAME-token (bearer token
-# of user NAME-token, bound to cluster-admin through RBAC).
+# of user NAME-token, bound to cluster-admin through RBAC). CLUSTER_NAMES
+# (default "active standby") names the clusters `up` starts; the bench adds
+# a third, `target`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/kube
 state=$(realpath -m "${CLUSTERS_DIR:-.clusters}")
-names=(active standby)
+read -r -a names <<<"${CLUSTER_NAMES:-active standby}"
 export KWOK_WORKDIR="$state/kwok"
 kubeconfig="$state/kubeconfig"
 
@@ -111,16 +113,20 @@ case "${1:-}" in
     for name in "${names[@]}"; do start_cluster "$name"; done
     for name in "${names[@]}"; do check_deployment "$name" & done
     for job in $(jobs -p); do wait "$job" || { echo "a test Deployment did not become Ready" >&2; exit 1; }; done
-    k config use-context active >/dev/null
+    k config use-context "${names[0]}" >/dev/null
     log "clusters ${names[*]} ready in $((SECONDS - start)) s: KUBECONFIG=$kubeconfig (kubectl $(kubectl version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -n 1) in $bin)"
     echo "$kubeconfig"
     ;;
   down)
     # Nothing started, nothing to build just to stop it.
-    [ -d "$KWOK_WORKDIR/clusters" ] && use_tools
-    for name in "${names[@]}"; do stop_cluster "$name"; done
+    running=()
+    if [ -d "$KWOK_WORKDIR/clusters" ]; then
+      use_tools
+      for dir in "$KWOK_WORKDIR/clusters"/*/; do [ -d "$dir" ] && running+=("$(basename "$dir")"); done
+    fi
+    for name in "${running[@]}"; do stop_cluster "$name"; done
     rm -rf "$state"
-    log "clusters ${names[*]} stopped, $state removed"
+    log "clusters ${running[*]:-(none)} stopped, $state removed"
     ;;
   *)
     echo "usage: $0 up|down" >&2

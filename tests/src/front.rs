@@ -5,7 +5,8 @@
 //! It follows the cluster's objects the way the real envoy would: it listens
 //! only while the `envoy` Deployment of the MP namespace has ready replicas
 //! (otherwise connections are refused), and every handshake serves the
-//! `tsb-certs` Secret as it is in the store at that moment.
+//! `tsb-certs` Secret as last read from the cluster ([`FrontState`];
+//! [`crate::live`] reads a real cluster).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -30,8 +31,6 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::store::{ResourceId, Store};
-
 /// The port of the `envoy` Service's `https-ingress` (what the seeds declare).
 pub const FRONT_PORT: u16 = 8443;
 /// The Deployment whose readiness decides whether the front door serves.
@@ -55,11 +54,24 @@ pub const MAX_CLUSTERS: usize = 254;
 /// within a process never share one.
 fn next_block() -> u32 {
     static NEXT: OnceLock<AtomicU32> = OnceLock::new();
-    let next = NEXT.get_or_init(|| {
-        let random = crate::store::random_bytes::<4>();
-        AtomicU32::new(u32::from_be_bytes(random) % BLOCKS)
-    });
+    let next = NEXT.get_or_init(|| AtomicU32::new(random_u32() % BLOCKS));
     next.fetch_add(1, Ordering::Relaxed) % BLOCKS
+}
+
+/// Four random bytes from the OS, or, without /dev/urandom, the clock's
+/// nanoseconds and the pid: unique enough to spread processes over blocks.
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes));
+    if from_os.is_ok() {
+        return u32::from_be_bytes(bytes);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    nanos ^ std::process::id().rotate_left(16)
 }
 
 /// The front address of cluster `index` in address block `block`.
@@ -192,7 +204,7 @@ async fn reserve_in_blocks(
 }
 
 /// What the front door follows: the `envoy` Deployment's readiness and the
-/// `tsb-certs` Secret, from the sandbox's store or from a real cluster.
+/// `tsb-certs` Secret of one cluster's MP namespace.
 pub trait FrontState: Send + Sync + 'static {
     /// The cluster's name, in the body the front door answers.
     fn cluster_name(&self) -> &str;
@@ -200,15 +212,6 @@ pub trait FrontState: Send + Sync + 'static {
     fn envoy_ready(&self) -> bool;
     /// The `tsb-certs` Secret as the cluster holds it now (its JSON, data in base64).
     fn certificate_secret(&self) -> Option<Arc<Value>>;
-}
-
-/// What the front door reads from a sandbox cluster: its objects and its name.
-pub struct FrontSource<S> {
-    /// Owns the cluster's [`Store`].
-    pub cluster: Arc<S>,
-    pub cluster_name: String,
-    /// The MP namespace, where `envoy` and `tsb-certs` live.
-    pub namespace: String,
 }
 
 /// Whether a Deployment object reports a ready replica.
@@ -219,49 +222,24 @@ pub fn deployment_ready(deployment: &Value) -> bool {
         .is_some_and(|ready| ready > 0)
 }
 
-impl<S: AsRef<Store> + Send + Sync + 'static> FrontState for FrontSource<S> {
-    fn cluster_name(&self) -> &str {
-        &self.cluster_name
-    }
-
-    fn envoy_ready(&self) -> bool {
-        (*self.cluster)
-            .as_ref()
-            .get(
-                &ResourceId::new("apps", "deployments"),
-                &self.namespace,
-                ENVOY_DEPLOYMENT,
-            )
-            .is_some_and(|deployment| deployment_ready(&deployment))
-    }
-
-    fn certificate_secret(&self) -> Option<Arc<Value>> {
-        (*self.cluster).as_ref().get(
-            &ResourceId::new("", "secrets"),
-            &self.namespace,
-            FRONT_CERT_SECRET,
-        )
-    }
-}
-
-/// Serves the `tsb-certs` Secret's key pair as the store holds it at each
+/// Serves the `tsb-certs` Secret's key pair as the cluster holds it at each
 /// handshake (parsed again only when the Secret's resourceVersion changes).
 /// A missing or unusable Secret fails the handshake, as envoy would.
-struct StoreCertResolver<F> {
+struct SecretCertResolver<F> {
     source: Arc<F>,
     /// (uid/resourceVersion of the Secret, the key pair parsed from it)
     parsed: Mutex<Option<(String, Arc<CertifiedKey>)>>,
 }
 
-impl<F: FrontState> fmt::Debug for StoreCertResolver<F> {
+impl<F: FrontState> fmt::Debug for SecretCertResolver<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreCertResolver")
+        f.debug_struct("SecretCertResolver")
             .field("cluster", &self.source.cluster_name())
             .finish()
     }
 }
 
-impl<F: FrontState> ResolvesServerCert for StoreCertResolver<F> {
+impl<F: FrontState> ResolvesServerCert for SecretCertResolver<F> {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let secret = self.source.certificate_secret()?;
         let version = format!(
@@ -323,7 +301,7 @@ impl FrontDoor {
         .with_safe_default_protocol_versions()
         .map_err(std::io::Error::other)?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(StoreCertResolver {
+        .with_cert_resolver(Arc::new(SecretCertResolver {
             source: Arc::clone(&source),
             parsed: Mutex::new(None),
         }));
@@ -436,53 +414,50 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, bod
 mod tests {
     use super::*;
     use crate::pki::CertAuthority;
-    use crate::store::WriteOptions;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
 
-    struct Objects(Store);
+    /// A cluster as the front door sees it, changed by the tests.
+    #[derive(Default)]
+    struct Objects {
+        envoy_ready: AtomicBool,
+        secret: Mutex<Option<Arc<Value>>>,
+        resource_version: AtomicU64,
+    }
 
-    impl AsRef<Store> for Objects {
-        fn as_ref(&self) -> &Store {
-            &self.0
+    impl FrontState for Objects {
+        fn cluster_name(&self) -> &str {
+            "east"
+        }
+        fn envoy_ready(&self) -> bool {
+            self.envoy_ready.load(Ordering::SeqCst)
+        }
+        fn certificate_secret(&self) -> Option<Arc<Value>> {
+            self.secret.lock().unwrap().clone()
         }
     }
 
-    fn source() -> Arc<FrontSource<Objects>> {
-        Arc::new(FrontSource {
-            cluster: Arc::new(Objects(Store::new())),
-            cluster_name: "east".into(),
-            namespace: "tsb".into(),
-        })
-    }
-
-    const WRITE: WriteOptions = WriteOptions {
-        dry_run: false,
-        tracks_generation: false,
-    };
-
-    fn put_envoy(source: &FrontSource<Objects>, ready: Option<i64>) {
-        let resource = ResourceId::new("apps", "deployments");
-        let mut deployment = json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "envoy", "namespace": "tsb"},
-            "spec": {"replicas": 2},
-            "status": {},
-        });
-        if let Some(ready) = ready {
-            deployment["status"]["readyReplicas"] = json!(ready);
-        }
-        let store = &source.cluster.0;
-        match store.get(&resource, "tsb", "envoy") {
-            Some(live) => {
-                deployment["metadata"] = live["metadata"].clone();
-                store.update(&resource, deployment, WRITE).unwrap();
-            }
-            None => {
-                store.create(&resource, deployment, WRITE).unwrap();
-            }
+    impl Objects {
+        /// Stores `secret` as the API server would: a new resourceVersion.
+        fn put_secret(&self, mut secret: Value) {
+            let version = self.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+            secret["metadata"]["uid"] = json!("front-test-uid");
+            secret["metadata"]["resourceVersion"] = json!(version.to_string());
+            *self.secret.lock().unwrap() = Some(Arc::new(secret));
         }
     }
 
-    fn put_certs(source: &FrontSource<Objects>, authority: &CertAuthority) -> String {
+    fn source() -> Arc<Objects> {
+        Arc::new(Objects::default())
+    }
+
+    fn put_envoy(source: &Objects, ready: Option<i64>) {
+        let deployment = json!({"status": {"readyReplicas": ready}});
+        source
+            .envoy_ready
+            .store(deployment_ready(&deployment), Ordering::SeqCst);
+    }
+
+    fn put_certs(source: &Objects, authority: &CertAuthority) -> String {
         let leaf = authority.issue_server(
             "front",
             &["tsb.example.com"],
@@ -490,22 +465,11 @@ mod tests {
             Duration::from_secs(3600),
         );
         let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-        let resource = ResourceId::new("", "secrets");
-        let mut secret = json!({
+        source.put_secret(json!({
             "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": "tsb-certs", "namespace": "tsb"},
             "data": {"tls.crt": encode(&leaf.cert_pem), "tls.key": encode(&leaf.key_pem)},
-        });
-        let store = &source.cluster.0;
-        match store.get(&resource, "tsb", "tsb-certs") {
-            Some(live) => {
-                secret["metadata"] = live["metadata"].clone();
-                store.update(&resource, secret, WRITE).unwrap();
-            }
-            None => {
-                store.create(&resource, secret, WRITE).unwrap();
-            }
-        }
+        }));
         leaf.cert_pem
     }
 
@@ -742,10 +706,9 @@ mod tests {
         assert_eq!(leaf, leaf_der(&second));
 
         // An unusable Secret fails the handshake instead of serving a stale one.
-        let resource = ResourceId::new("", "secrets");
         let mut broken = (*source.certificate_secret().unwrap()).clone();
         broken["data"]["tls.key"] = json!("bm90IGEga2V5");
-        source.cluster.0.update(&resource, broken, WRITE).unwrap();
+        source.put_secret(broken);
         assert!(fetch(address, &authority).await.is_err());
         put_certs(&source, &authority);
 

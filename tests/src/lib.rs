@@ -1,22 +1,18 @@
-//! In-memory Kubernetes API servers over HTTPS for tests and the demo.
-//! See `tests/README.md` for what it serves and how to drive it.
+//! What the real test clusters (tests/kube) do not run, for the end-to-end
+//! tests, `make demo` and `make bench`: a TSB Management Plane's objects with
+//! real X.509 chains ([`seed`]), the TSB operator and the MP's front door
+//! played against a real cluster ([`live`], [`controller`], [`front`]), a
+//! counting, latency and fault proxy in front of a real API server
+//! ([`proxy`], [`faults`]), and the kubeconfig and PKI helpers they share.
+//! See `tests/README.md`.
 
-pub mod apply;
 pub mod controller;
 pub mod faults;
 pub mod front;
 pub mod kubeconfig;
 pub mod live;
-pub mod patch;
 pub mod pki;
-pub mod protobuf;
 pub mod proxy;
-pub mod registry;
 pub mod seed;
-pub mod selector;
-pub mod server;
-pub mod store;
-pub mod table;
 
 pub use seed::{CertVariant, SeedKind};
-pub use server::{ClusterHandle, ClusterOptions, Sandbox, SandboxOptions};

@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -945,13 +944,7 @@ impl<'a> ManagementPlaneSeed<'a> {
             "revisionHistoryLimit": 10,
             "progressDeadlineSeconds": 600,
         });
-        // Seeded as the deployment controller leaves a settled rollout, so
-        // the controller loop finds nothing to change.
-        if let Some(status) =
-            crate::controller::next_deployment_status(&object, Duration::ZERO, Duration::ZERO)
-        {
-            object["status"] = status;
-        }
+        // No status: the cluster's deployment controller writes it.
         object
     }
 
@@ -1319,7 +1312,7 @@ mod tests {
     use x509_parser::pem::Pem;
 
     use super::*;
-    use crate::controller::{OperatorConfig, next_deployment_status, operator_corrections};
+    use crate::controller::{OperatorConfig, operator_corrections};
 
     const FLOATING: &str = "tsb.example.com";
 
@@ -1691,7 +1684,7 @@ mod tests {
     }
 
     #[test]
-    fn deployments_run_ready_with_operator_labels() {
+    fn deployments_carry_operator_labels_and_no_status() {
         let root = CertAuthority::new_root("root");
         let objects = seed(
             &root,
@@ -1729,20 +1722,9 @@ mod tests {
             let name = deployment["metadata"]["name"].as_str().unwrap();
             let replicas = deployment["spec"]["replicas"].as_i64().unwrap();
             assert_eq!(replicas, if name == "envoy" { 2 } else { 1 });
-            let status = &deployment["status"];
-            for field in [
-                "replicas",
-                "readyReplicas",
-                "availableReplicas",
-                "updatedReplicas",
-            ] {
-                assert_eq!(status[field], replicas, "{name} {field}");
-            }
-            assert_eq!(status["observedGeneration"], 1);
-            assert_eq!(
-                next_deployment_status(deployment, Duration::ZERO, Duration::from_secs(5)),
-                None,
-                "{name}'s seeded status is settled"
+            assert!(
+                deployment.get("status").is_none(),
+                "{name}: the controller's to write"
             );
             let selector = deployment["spec"]["selector"]["matchLabels"]
                 .as_object()
@@ -1767,10 +1749,13 @@ mod tests {
             operator["spec"]["template"]["metadata"]["labels"]["name"],
             "tsb-operator"
         );
-        assert!(operator_corrections(&deployments, &config).is_empty());
+        // Once the cluster runs them (the operator ready), nothing needs correcting...
+        let mut running = deployments.clone();
+        running[0]["status"] = json!({"readyReplicas": 1});
+        assert!(operator_corrections(&running, &config).is_empty());
 
-        // Scaling envoy to zero is undone to its recorded count of 2.
-        let mut scaled = deployments.clone();
+        // ...and scaling envoy to zero is undone to its recorded count of 2.
+        let mut scaled = running.clone();
         scaled[9]["spec"]["replicas"] = json!(0);
         assert_eq!(
             operator_corrections(&scaled, &config),

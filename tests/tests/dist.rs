@@ -633,15 +633,9 @@ fn make_dist_archives_are_reproducible_and_match_the_manifests() {
 /// kubectl-<name with _ for ->, and kubectl finds the plugin.
 #[test]
 fn a_krew_style_install_from_the_archive_runs_under_kubectl() {
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("kubectl is not installed: skipped (make deps installs it)");
-        return;
-    }
+    // kubectl 1.36, built with the test clusters (tests/kube/build-tools.sh).
+    let tools = run(Command::new("bash").arg(workspace_root().join("tests/kube/build-tools.sh")));
+    let kubectl = std::path::Path::new(tools.trim()).join("kubectl");
     let scratch = tempfile::tempdir().unwrap();
     let dist = scratch.path().join("dist");
     let krew = scratch.path().join("krew");
@@ -692,7 +686,7 @@ fn a_krew_style_install_from_the_archive_runs_under_kubectl() {
         std::env::var("PATH").unwrap_or_default()
     );
     for plugin in PLUGINS {
-        let stdout = run(Command::new("kubectl")
+        let stdout = run(Command::new(&kubectl)
             .args([&format!("mp-{plugin}"), "--version"])
             .env("PATH", &path)
             .env("KUBECONFIG", scratch.path().join("no-kubeconfig")));

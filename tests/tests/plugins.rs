@@ -253,13 +253,14 @@ async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
 /// directory elsewhere), kubectl must find all eight plugin names.
 #[test]
 fn scripts_find_the_built_plugins_whatever_cargo_target_dir_is() {
-    let profile = Path::new(env!("CARGO_BIN_EXE_mp-sandbox"))
+    let profile = Path::new(env!("CARGO_BIN_EXE_mp-live"))
         .parent()
         .expect("cargo's profile directory");
     bin_dir(); // builds the plugins into that profile directory
     let profile_name = profile.file_name().unwrap().to_str().unwrap();
     let target_root = profile.parent().unwrap();
     let helper = workspace_root().join("tests/plugins-on-path.sh");
+    let kubectl = plugin_support::plane().tools.join("kubectl");
 
     // The scripts run from the repository root; here a stand-in root whose
     // `target` and `shared/target` lead to the real target directory.
@@ -295,7 +296,7 @@ fn scripts_find_the_built_plugins_whatever_cargo_target_dir_is() {
         );
 
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-        let listed = Command::new("kubectl")
+        let listed = Command::new(&kubectl)
             .args(["plugin", "list"])
             .env("PATH", &path)
             .output()
@@ -315,7 +316,7 @@ fn scripts_find_the_built_plugins_whatever_cargo_target_dir_is() {
                 );
             }
         }
-        let version = Command::new("kubectl")
+        let version = Command::new(&kubectl)
             .args(["mp", "failover", "--version"])
             .env("PATH", &path)
             .output()
