@@ -494,20 +494,24 @@ async fn json_output_follows_the_documented_schema() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denied_list_exits_3_with_one_line() {
     let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
-    world
-        .cluster("standby")
-        .add_fault(mp_sandbox::faults::FaultRule {
-            verb: Some("list".into()),
-            path_contains: Some("/secrets".into()),
-            nth: None,
-            times: None,
-            action: mp_sandbox::faults::FaultAction::Status(403),
-        });
-    let out = cacheck_pair(&world, &[]).await;
+    // RBAC's own denial: a ServiceAccount allowed nothing.
+    let denied = world.denied_context("standby").await;
+    let out = cacheck(
+        &world,
+        &[
+            "--active-context",
+            "active",
+            "--standby-context",
+            &denied,
+            "--dns-name",
+            FLOATING,
+        ],
+    )
+    .await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "context \"standby\": forbidden to list secrets in namespace {}",
+            "context \"{denied}\": forbidden to list secrets in namespace {}",
             world.ns
         )),
         "{}",

@@ -215,21 +215,22 @@ async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     active.set_down(false).await.expect("up");
 
-    active.add_fault(fault(Some("list"), "/secrets", FaultAction::Status(403)));
+    // RBAC's own denial: a ServiceAccount allowed nothing.
+    let denied = world.denied_context("active").await;
     let out = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .kubectl(&["mp-export", "--context", &denied, "-o", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "context \"active\": forbidden to list secrets in namespace {}",
+            "context \"{denied}\": forbidden to list secrets in namespace {}",
             world.ns
         )),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains("auth can-i"), "{}", out.stderr);
-    active.clear_faults();
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 
     active.add_fault(fault(None, "/secrets", FaultAction::Timeout));
     let out = world

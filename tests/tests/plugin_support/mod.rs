@@ -641,6 +641,50 @@ impl World {
             .sum()
     }
 
+    /// Adds context `CLUSTER-denied` to the world's kubeconfig and returns
+    /// its name: `cluster` through its proxy as ServiceAccount `mp-denied` of
+    /// the world's namespace, whom RBAC allows nothing, so every request
+    /// gets the API server's own 403. The namespace must exist (a seeded MP).
+    pub async fn denied_context(&self, cluster: &str) -> String {
+        let ns = self.ns.as_str();
+        self.kubectl(&[
+            "--context",
+            cluster,
+            "-n",
+            ns,
+            "create",
+            "serviceaccount",
+            "mp-denied",
+        ])
+        .await
+        .ok("kubectl create serviceaccount");
+        let token = self
+            .kubectl(&[
+                "--context",
+                cluster,
+                "-n",
+                ns,
+                "create",
+                "token",
+                "mp-denied",
+                "--duration=1h",
+            ])
+            .await
+            .ok("kubectl create token")
+            .stdout;
+        let context = format!("{cluster}-denied");
+        let token = format!("--token={}", token.trim());
+        self.kubectl(&["config", "set-credentials", &context, &token])
+            .await
+            .ok("kubectl config set-credentials");
+        let (cluster_flag, user_flag) =
+            (format!("--cluster={cluster}"), format!("--user={context}"));
+        self.kubectl(&["config", "set-context", &context, &cluster_flag, &user_flag])
+            .await
+            .ok("kubectl config set-context");
+        context
+    }
+
     /// `NS-dr`: the other namespace a test may import into (e.g. with
     /// `--namespace-remap`); deleted with the world's own.
     pub fn remap_namespace(&self) -> String {
