@@ -39,19 +39,19 @@ pub const ENVOY_DEPLOYMENT: &str = "envoy";
 pub const FRONT_CERT_SECRET: &str = "tsb-certs";
 /// How often the front door looks at the envoy Deployment.
 const FOLLOW_PERIOD: Duration = Duration::from_millis(50);
-/// Address blocks a sandbox tries before giving up on a taken front port.
-/// A block is taken when another sandbox, in this process or another, has
+/// Address blocks a process tries before giving up on a taken front port.
+/// A block is taken when another user of front doors, in this process or another, has
 /// claimed it (see [`claim_block`]) or something else listens there.
 const BLOCK_ATTEMPTS: u32 = 16;
 /// Front addresses are 127.HI.LO.N with HI in 1..=255: 127.0.0.0/24 is left
 /// alone (127.0.0.1, systemd-resolved's 127.0.0.53, ...).
 const BLOCKS: u32 = 255 * 256;
-/// Clusters one sandbox may have: N runs 1..=254 within a block.
+/// Front doors one reservation may have: N runs 1..=254 within a block.
 pub const MAX_CLUSTERS: usize = 254;
 
 /// The next address block of this process: starts at a random block, so
-/// concurrently running processes rarely meet, and counts up, so sandboxes
-/// within a process never share one.
+/// concurrently running processes rarely meet, and counts up, so
+/// reservations within a process never share one.
 fn next_block() -> u32 {
     static NEXT: OnceLock<AtomicU32> = OnceLock::new();
     let next = NEXT.get_or_init(|| AtomicU32::new(random_u32() % BLOCKS));
@@ -86,7 +86,7 @@ fn front_address(block: u32, index: usize) -> Option<IpAddr> {
 }
 
 /// A listening socket on one cluster's front address, and the claim on its
-/// address block that keeps every other sandbox off that block for as long as
+/// address block that keeps every other process off that block for as long as
 /// the front door lives, including while it refuses connections.
 #[derive(Debug)]
 pub struct FrontListener {
@@ -109,7 +109,7 @@ struct BlockClaim {
     _socket: std::os::unix::net::UnixListener,
 }
 
-/// Claims `block` for this sandbox; `None` when another sandbox holds it.
+/// Claims `block` for this reservation; `None` when another holds it.
 fn claim_block(block: u32) -> std::io::Result<Option<BlockClaim>> {
     use std::os::linux::net::SocketAddrExt;
     let name = format!("kubectl-mp-sandbox-front-block-{block}");
@@ -123,7 +123,7 @@ fn claim_block(block: u32) -> std::io::Result<Option<BlockClaim>> {
 
 /// Listening sockets reserved for `count` clusters' front doors on
 /// (127.x.y.N, [`FRONT_PORT`]), one per cluster, all in one fresh address
-/// block that this sandbox claims. A block claimed by another sandbox, or
+/// block that this reservation claims. A block claimed by another, or
 /// where another process holds the port on one of its addresses, makes it
 /// try the next block; the Service is seeded afterwards with whatever
 /// address won, so it never disagrees with the listener.
@@ -132,14 +132,14 @@ pub async fn reserve_front_listeners(count: usize) -> std::io::Result<Vec<FrontL
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!(
-                "at most {MAX_CLUSTERS} clusters per sandbox (one front address each), got {count}"
+                "at most {MAX_CLUSTERS} clusters per reservation (one front address each), got {count}"
             ),
         ));
     }
     reserve_in_blocks(count, (0..BLOCK_ATTEMPTS).map(|_| next_block())).await
 }
 
-/// The first of `blocks` that no other sandbox has claimed and where the
+/// The first of `blocks` that no one else has claimed and where the
 /// front port is free on all `count` addresses; the error names the last
 /// address found taken.
 async fn reserve_in_blocks(
@@ -182,7 +182,7 @@ async fn reserve_in_blocks(
                         error.kind(),
                         format!(
                             "binding the MP front door on {address}:{FRONT_PORT}: {error} \
-                             (the sandbox needs the whole 127.0.0.0/8 on loopback, as Linux has)"
+                             (front doors need the whole 127.0.0.0/8 on loopback, as Linux has)"
                         ),
                     ));
                 }
@@ -307,7 +307,7 @@ impl FrontDoor {
         }));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         // Decided now rather than at the first tick, so a cluster without
-        // envoy refuses connections as soon as the sandbox has started.
+        // envoy refuses connections as soon as the front door has started.
         let reserved = source.envoy_ready().then_some(listener);
         let task = tokio::spawn(follow_envoy(
             address,
@@ -380,6 +380,7 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, body: Bytes) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true); // no ~40 ms Nagle stalls on small answers
                     connections.spawn(serve_connection(tcp, acceptor.clone(), body.clone()));
                 }
                 // Out of file descriptors and the like: back off, keep serving.
@@ -537,7 +538,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_claimed_block_or_a_taken_port_moves_to_the_next_block_or_fails_naming_it() {
-        // Another sandbox's block: skipped by its claim.
+        // Another process's block: skipped by its claim.
         let held = reserve_front_listeners(2).await.unwrap();
         let taken = held[0].local_addr().unwrap();
         let taken_block = block_of(taken);
@@ -561,7 +562,7 @@ mod tests {
             "{message}"
         );
 
-        // Something that is no sandbox listening on the second address of
+        // Something that is no front door listening on the second address of
         // an unclaimed block: skipped by the port.
         let foreign_block = next_block();
         let foreign = SocketAddr::new(front_address(foreign_block, 1).unwrap(), FRONT_PORT);
@@ -581,7 +582,7 @@ mod tests {
     }
 
     /// A fenced MP's front door refuses connections, and its address must
-    /// stay its own meanwhile: another sandbox that took it would answer for
+    /// stay its own meanwhile: another process that took it would answer for
     /// the fenced cluster (and a test expecting a refusal would be served).
     #[tokio::test]
     async fn a_refusing_front_door_keeps_its_block_until_dropped() {

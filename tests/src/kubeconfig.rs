@@ -1,4 +1,4 @@
-//! Writes the kubeconfig that points kubectl and the plugins at the sandbox.
+//! Writes a kubeconfig (the tests' and mp-live's, through the proxies).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -308,11 +308,23 @@ mod tests {
         let dir = temp_dir("kubectl");
         let path = dir.join("kubeconfig");
         write_kubeconfig(&path, &clusters()).unwrap();
-        let output = std::process::Command::new("kubectl")
+        // kubectl 1.36, built with the test clusters (kube/build-tools.sh).
+        let tools = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/kube/build-tools.sh"))
+            .output()
+            .expect("bash runs kube/build-tools.sh");
+        assert!(
+            tools.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tools.stderr)
+        );
+        let kubectl =
+            std::path::Path::new(String::from_utf8_lossy(&tools.stdout).trim()).join("kubectl");
+        let output = std::process::Command::new(kubectl)
             .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
             .arg(&path)
             .output()
-            .expect("kubectl is installed for the sandbox's tests");
+            .expect("the built kubectl runs");
         assert!(
             output.status.success(),
             "{}",

@@ -303,7 +303,7 @@ fn apply_list(items: Vec<Value>) -> String {
     json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
 }
 
-/// Seeds a TSB Management Plane (the sandbox's seeds: real X.509 chains,
+/// Seeds a TSB Management Plane ([`crate::seed`]: real X.509 chains,
 /// the MP's Secrets, Deployments, Services and custom resources) into
 /// `seed.namespace` of `context` with `kubectl apply --server-side`. The CRDs
 /// go first and must be Established before their resources; the Deployments

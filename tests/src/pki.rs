@@ -1,10 +1,10 @@
 //! Certificate authorities and certificates, made with rcgen at start.
 //!
-//! Keys are ECDSA P-256: generating them takes microseconds, and the sandbox
-//! makes a handful of CAs and leaves at every start.
+//! Keys are ECDSA P-256: generating them takes microseconds, and a seed
+//! makes a handful of CAs and leaves.
 //!
 //! The issuing methods return plain values, not `Result`: every input comes
-//! from the sandbox's own configuration, and the only way rcgen can refuse
+//! from the tests' own configuration, and the only way rcgen can refuse
 //! one is a DNS name that is not ASCII (an IA5String in X.509), which is a
 //! bug in the caller. They panic on it, saying which name was refused.
 
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 /// is slightly behind ours still accepts a certificate made a moment ago.
 const CLOCK_SKEW_ALLOWANCE: time::Duration = time::Duration::minutes(5);
 
-/// How long the CAs are valid: longer than any sandbox run.
+/// How long the CAs are valid: longer than any test run.
 pub const CA_VALIDITY: time::Duration = time::Duration::days(3650);
 
 /// How long client certificates are valid.

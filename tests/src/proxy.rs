@@ -2,7 +2,7 @@
 //! bench: what a real API server cannot be asked to do. It counts requests
 //! by verb and path, adds latency, answers the Nth matching request with a
 //! Status or never, and goes down and up on the same address (the knobs are
-//! [`Faults`], shared with the sandbox).
+//! [`Faults`]), with an admin API for scripts ([`serve_admin`]).
 //!
 //! Identity: a request carrying `Authorization` (a bearer token) is
 //! forwarded with it, so the API server authenticates and authorises that
@@ -186,6 +186,9 @@ impl Forwarder {
             &self.as_admin
         };
         let tcp = TcpStream::connect(self.address).await?;
+        // Without it, Nagle's algorithm and delayed ACKs hold a request's
+        // second write (hyper sends headers and body apart) for ~40 ms.
+        tcp.set_nodelay(true)?;
         let tls = connector.connect(self.server_name.clone(), tcp).await?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -291,6 +294,7 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true); // as upstream: no ~40 ms Nagle stalls
                     let (acceptor, faults, forwarder) = (acceptor.clone(), Arc::clone(&faults), Arc::clone(&forwarder));
                     connections.spawn(async move {
                         let Ok(tls) = acceptor.accept(tcp).await else { return };

@@ -1,4 +1,4 @@
-//! What each sandbox cluster holds at start: a realistic TSB Management Plane.
+//! What a seeded cluster holds: a realistic TSB Management Plane.
 //!
 //! The shapes follow `/work/shared/reference/tsb-facts.md`. Values a real
 //! install generates at random (passwords, keys) differ per cluster, as they
@@ -96,7 +96,7 @@ impl std::str::FromStr for CertVariant {
     }
 }
 
-/// A `NAME=SEED[:CERTS]` argument (mp-sandbox's and mp-live's `--cluster`).
+/// A `NAME=SEED[:CERTS]` argument (mp-live's `--cluster`).
 ///
 /// # Errors
 /// A message naming the malformed part.

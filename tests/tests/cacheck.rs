@@ -48,7 +48,7 @@ fn lines(out: &Out, mark: &str) -> Vec<String> {
         .collect()
 }
 
-/// The sha256 fingerprint of a certificate in a sandbox secret, as the
+/// The sha256 fingerprint of a certificate in a seeded secret, as the
 /// plugin prints it (uppercase hex pairs joined by colons).
 fn fingerprint(world: &World, cluster: &str, secret: &str, key: &str) -> String {
     use base64::Engine;

@@ -357,18 +357,7 @@ async fn mp_live_reports_each_front_address_and_serves_it() {
             .ok("kubectl")
             .stdout
     };
-    let wait = [
-        "--context",
-        "active",
-        "-n",
-        &namespace,
-        "wait",
-        "--for=condition=Available",
-        "deployment",
-        "--all",
-        "--timeout=90s",
-    ];
-    kubectl(&wait);
+    plane.wait_available("active", &namespace);
     let service_ip = kubectl(&[
         "--context",
         "active",

@@ -29,8 +29,8 @@ struct Args {
     /// The kubeconfig holding every context named by --cluster.
     #[arg(long, value_name = "PATH")]
     kubeconfig: PathBuf,
-    /// A cluster to seed: CONTEXT=SEED[:CERTS], as mp-sandbox's --cluster
-    /// (SEED: tsb-generic or empty; CERTS: shared-root, own-root, ...).
+    /// A cluster to seed: CONTEXT=SEED[:CERTS] (SEED: tsb-generic or
+    /// empty; CERTS: shared-root, own-root, ...; see tests/README.md).
     #[arg(long = "cluster", value_name = "CONTEXT=SEED[:CERTS]", required = true, value_parser = parse_cluster)]
     clusters: Vec<(String, SeedKind, CertVariant)>,
     /// The Management Plane namespace.

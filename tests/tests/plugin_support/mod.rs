@@ -200,6 +200,50 @@ impl Plane {
         )
     }
 
+    /// The bearer token of `context`'s `NAME-token` context (empty on your own pair).
+    pub fn token_of(&self, context: &str) -> &str {
+        &self.tokens[Plane::index(context)]
+    }
+
+    /// `kubectl delete namespace NAME` without waiting; an absent one is fine.
+    pub fn delete_namespace(&self, context: &str, name: &str) {
+        let _ = self.run(
+            Path::new("."),
+            Path::new("."),
+            "kubectl",
+            &[
+                "--context",
+                context,
+                "delete",
+                "namespace",
+                name,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+        );
+    }
+
+    /// Waits until every Deployment of `namespace` in `context` is Available.
+    pub fn wait_available(&self, context: &str, namespace: &str) {
+        self.run(
+            Path::new("."),
+            Path::new("."),
+            "kubectl",
+            &[
+                "--context",
+                context,
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
+                "--timeout=90s",
+            ],
+        )
+        .ok("the MP's Deployments become Available");
+    }
+
     /// The local stand-in of Tetrate's managementplane chart.
     pub fn chart(&self) -> PathBuf {
         workspace_root().join("tests/kube/charts/managementplane")
@@ -260,20 +304,7 @@ impl<'a> Namespaces<'a> {
 impl Drop for Namespaces<'_> {
     fn drop(&mut self) {
         for (context, name) in &self.created {
-            let _ = self.plane.run(
-                Path::new("."),
-                Path::new("."),
-                "kubectl",
-                &[
-                    "--context",
-                    context,
-                    "delete",
-                    "namespace",
-                    name,
-                    "--wait=false",
-                    "--ignore-not-found",
-                ],
-            );
+            self.plane.delete_namespace(context, name);
         }
     }
 }
@@ -465,7 +496,7 @@ impl World {
                 live,
                 front,
                 _operator: operator,
-                token: plane.tokens[Plane::index(name)].clone(),
+                token: plane.token_of(name).to_string(),
             });
         }
         for live in waits {
@@ -704,29 +735,12 @@ impl World {
 }
 
 impl Drop for World {
-    /// Deletes the namespace on both clusters without waiting for its
-    /// objects to go (the namespace controller finishes that).
+    /// Deletes the world's namespaces on both clusters without waiting for
+    /// their objects to go (the namespace controller finishes that).
     fn drop(&mut self) {
-        for (context, namespace) in CONTEXTS.into_iter().flat_map(|context| {
-            [
-                (context, self.ns.clone()),
-                (context, self.remap_namespace()),
-            ]
-        }) {
-            let _ = plane().run(
-                Path::new("."),
-                Path::new("."),
-                "kubectl",
-                &[
-                    "--context",
-                    context,
-                    "delete",
-                    "namespace",
-                    &namespace,
-                    "--wait=false",
-                    "--ignore-not-found",
-                ],
-            );
+        for context in CONTEXTS {
+            plane().delete_namespace(context, &self.ns);
+            plane().delete_namespace(context, &self.remap_namespace());
         }
     }
 }
