@@ -41,6 +41,9 @@ pub struct Certificate {
     pub not_before: i64,
     pub not_after: i64,
     pub is_ca: bool,
+    /// May serve TLS: no extendedKeyUsage, or one listing serverAuth or
+    /// anyExtendedKeyUsage (Go's rule for a server certificate).
+    pub allows_server_auth: bool,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<IpAddr>,
     /// SHA-256 over the DER, as `openssl x509 -noout -fingerprint -sha256` prints it.
@@ -74,6 +77,10 @@ impl Certificate {
             not_before: parsed.validity().not_before.timestamp(),
             not_after: parsed.validity().not_after.timestamp(),
             is_ca: parsed.is_ca(),
+            allows_server_auth: match parsed.extended_key_usage() {
+                Ok(Some(usage)) => usage.value.server_auth || usage.value.any,
+                _ => true,
+            },
             dns_names,
             ip_addresses,
             fingerprint: fingerprint(&der),

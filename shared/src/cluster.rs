@@ -23,7 +23,7 @@ impl Cluster {
         settings: &ClientSettings,
     ) -> Result<Self> {
         let resolved = kubeconfig.resolve(context, settings).await?;
-        let client = Client::try_from(resolved.config).map_err(|error| {
+        let client = crate::transport::client(&resolved.config).map_err(|error| {
             Error::usage(format!(
                 "context {:?}: cannot build a client: {error}",
                 resolved.context

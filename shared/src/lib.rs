@@ -18,6 +18,7 @@ pub mod output;
 pub mod prompt;
 pub mod redact;
 pub mod seal;
+pub mod transport;
 pub mod tsb;
 pub mod yaml;
 

@@ -319,7 +319,6 @@ impl ApiProxy {
     /// Starts a proxy for `upstream` on 127.0.0.1 (a free port), serving TLS
     /// with a certificate of its own CA ([`ApiProxy::ca_pem`]).
     pub async fn start(upstream: &Upstream) -> std::io::Result<ApiProxy> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let authority = CertAuthority::new_root("kubectl-mp test proxy CA");
         let serving = authority.issue_server(
             "kubectl-mp test proxy",
@@ -327,6 +326,18 @@ impl ApiProxy {
             &[Ipv4Addr::LOCALHOST.into()],
             Duration::from_secs(24 * 3600),
         );
+        ApiProxy::start_serving(upstream, &serving, authority.cert_pem()).await
+    }
+
+    /// As [`ApiProxy::start`], serving `serving` (its chain and key) as it
+    /// is, for tests of what clients accept; `ca_pem` is what
+    /// [`ApiProxy::ca_pem`] then returns.
+    pub async fn start_serving(
+        upstream: &Upstream,
+        serving: &crate::pki::IssuedCert,
+        ca_pem: &str,
+    ) -> std::io::Result<ApiProxy> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -341,10 +352,13 @@ impl ApiProxy {
         .map_err(|error| invalid("proxy certificate", error))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        // Not checked by the proxy (requests without a token go upstream as
+        // the admin): kubectl only insists that a user has credentials.
+        let clients = CertAuthority::new_root("kubectl-mp test proxy client CA");
         let proxy = ApiProxy {
             address: listener.local_addr()?,
-            ca_pem: authority.cert_pem().to_string(),
-            admin: authority.issue_client("kubectl-mp-test-admin", &["system:masters"]),
+            ca_pem: ca_pem.to_string(),
+            admin: clients.issue_client("kubectl-mp-test-admin", &["system:masters"]),
             faults: Arc::new(Faults::default()),
             forwarder: Arc::new(Forwarder::new(upstream)?),
             tls: Arc::new(tls),

@@ -1,0 +1,364 @@
+//! How a client reaches its API server: kube's request layers (base URI,
+//! credentials, headers, retries) over a TLS configuration of ours that
+//! accepts what kubectl's Go TLS accepts and refuses what it refuses.
+//!
+//! kube's own TLS set-up (rustls with webpki) refuses two kubeconfigs that
+//! kubectl uses:
+//! - a client certificate in X.509 **v1** (what `openssl x509 -req` makes
+//!   without extensions, and microk8s writes): rustls checks the key against
+//!   the certificate by parsing it with webpki, which reads v3 only. Here the
+//!   chain goes to rustls unparsed, and the key is checked against it with
+//!   x509-parser, which reads v1 ([`crate::certs::key_matches`]), as Go's
+//!   `tls.X509KeyPair` checks it.
+//! - a `certificate-authority` holding the server's own certificate: Go
+//!   trusts a certificate found in the CA file as it is (crypto/x509
+//!   `Verify`: a leaf in the roots is its own chain), webpki needs its
+//!   issuer. Here a server certificate found byte for byte in the CA file is
+//!   trusted once it is within its validity and names the server; any other
+//!   goes through webpki, for which every certificate of the file is an
+//!   anchor (an intermediate included, as in Go).
+//!
+//! As with kubectl, a server certificate naming the server only in its CN
+//! is refused (no subjectAltName), and `insecure-skip-tls-verify` together
+//! with a CA is an error.
+
+use std::sync::Arc;
+
+use kube::client::{ClientBuilder, ConfigExt};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// Builds the client for a resolved kubeconfig context. Makes no request.
+///
+/// # Errors
+/// What is wrong with the context, in one line: an unreadable certificate,
+/// key or token file, a key that is not the certificate's, a CA together
+/// with `insecure-skip-tls-verify`, a malformed server name, a proxy.
+pub fn client(config: &kube::Config) -> Result<kube::Client, String> {
+    if let Some(proxy) = &config.proxy_url {
+        // Refused rather than bypassed: a proxy the user set is there for a reason.
+        return Err(format!(
+            "proxy {proxy} (proxy-url, or HTTPS_PROXY): connecting through a proxy is not supported yet; reach the server directly (unset HTTPS_PROXY/https_proxy for this command)"
+        ));
+    }
+    let config = &with_token_file_read(config)?;
+    let tls = tls_config(config)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let https = match &config.tls_server_name {
+        Some(name) => {
+            let name = ServerName::try_from(name.clone())
+                .map_err(|error| format!("tls-server-name {name:?}: {error}"))?;
+            https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => https,
+    };
+    let mut connector =
+        hyper_timeout::TimeoutConnector::new(https.enable_http1().wrap_connector(http));
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let http_client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build::<_, kube::client::Body>(connector);
+    let auth = config.auth_layer().map_err(|error| error.to_string())?;
+    let headers = config
+        .extra_headers_layer()
+        .map_err(|error| error.to_string())?;
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.default_retry.then(|| {
+            tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
+        }))
+        .option_layer(auth)
+        .layer(headers)
+        .map_err(tower::BoxError::from)
+        .service(http_client);
+    Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// `tokenFile` read once and trimmed, as client-go reads it: kube sends the
+/// file as it is, and the newline most files end with makes the header
+/// invalid. The file wins over an inline `token`, as in client-go. Read once:
+/// a run lasts minutes, a projected token an hour.
+fn with_token_file_read(config: &kube::Config) -> Result<kube::Config, String> {
+    let mut config = config.clone();
+    if let Some(path) = config.auth_info.token_file.take() {
+        let token = std::fs::read_to_string(&path)
+            .map_err(|error| format!("cannot read tokenFile {path}: {error}"))?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(format!("tokenFile {path} is empty"));
+        }
+        config.auth_info.token = Some(secrecy::SecretString::from(token.to_string()));
+    }
+    Ok(config)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The rustls configuration of `config`'s context: its trust (CA, system
+/// roots or none) and its client certificate, if any.
+fn tls_config(config: &kube::Config) -> Result<rustls::ClientConfig, String> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?;
+    let builder = match (&config.root_cert, config.accept_invalid_certs) {
+        // client-go's own words (transport.TLSConfigFor).
+        (Some(_), true) => {
+            return Err(
+                "specifying a root certificates file with the insecure flag is not allowed".into(),
+            );
+        }
+        (None, true) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider.clone()))),
+        (Some(roots), false) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(GoVerifier::new(roots, &provider)?)),
+        (None, false) => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|error| format!("the system's trusted CAs: {error}"))?
+        }
+    };
+    match identity(&config.auth_info)? {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => {
+            let signing_key = provider
+                .key_provider
+                .load_private_key(key)
+                .map_err(|error| format!("client key: {error}"))?;
+            let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+            Ok(
+                builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                    certified,
+                ))),
+            )
+        }
+    }
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// The context's client certificate chain and key, or `None` without one.
+/// A certificate without a key (or the reverse) is an error, as a key that
+/// is not the certificate's.
+fn identity(auth: &kube::config::AuthInfo) -> Result<Option<Identity>, String> {
+    use base64::Engine;
+    use secrecy::ExposeSecret;
+    let decode = |data: &str, what: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|error| format!("{what}-data is not base64: {error}"))
+    };
+    let read = |path: &str, what: &str| {
+        std::fs::read(path).map_err(|error| format!("cannot read {what} {path}: {error}"))
+    };
+    let certificate = match (&auth.client_certificate_data, &auth.client_certificate) {
+        (Some(data), _) => Some(decode(data, "client-certificate")?),
+        (None, Some(path)) => Some(read(path, "client-certificate")?),
+        (None, None) => None,
+    };
+    let key = match (&auth.client_key_data, &auth.client_key) {
+        (Some(data), _) => Some(decode(data.expose_secret(), "client-key")?),
+        (None, Some(path)) => Some(read(path, "client-key")?),
+        (None, None) => None,
+    };
+    let (certificate, key) = match (certificate, key) {
+        (None, None) => return Ok(None),
+        (Some(certificate), Some(key)) => (certificate, key),
+        (Some(_), None) => return Err("a client certificate without its client-key".into()),
+        (None, Some(_)) => return Err("a client-key without its client-certificate".into()),
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&certificate)
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("client-certificate: {error}"))?;
+    let leaf = chain
+        .first()
+        .ok_or("client-certificate holds no PEM certificate")?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key)
+        .map_err(|error| format!("client-key holds no PEM private key ({error})"))?;
+    let parsed = crate::certs::Certificate::from_der(leaf.to_vec())
+        .map_err(|error| format!("client-certificate: {error}"))?;
+    match crate::certs::key_matches(&key, &parsed) {
+        crate::certs::KeyMatch::Mismatch => {
+            Err("client-key is not the key of client-certificate".into())
+        }
+        // A key type x509-parser and ring cannot compare: rustls's signing
+        // decides, as the server's check of the handshake does.
+        crate::certs::KeyMatch::Matches | crate::certs::KeyMatch::Unknown(_) => {
+            Ok(Some((chain, private_key)))
+        }
+    }
+}
+
+/// Server certificate checks as Go's crypto/x509 makes them for kubectl,
+/// see the module documentation.
+#[derive(Debug)]
+struct GoVerifier {
+    trusted: Vec<CertificateDer<'static>>,
+    webpki: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl GoVerifier {
+    fn new(roots: &[Vec<u8>], provider: &Arc<CryptoProvider>) -> Result<GoVerifier, String> {
+        let trusted: Vec<CertificateDer<'static>> = roots
+            .iter()
+            .map(|der| CertificateDer::from(der.clone()))
+            .collect();
+        let mut store = rustls::RootCertStore::empty();
+        // As Go's AppendCertsFromPEM: a certificate that cannot be an anchor is skipped.
+        let (added, _) = store.add_parsable_certificates(trusted.iter().cloned());
+        if added == 0 && trusted.is_empty() {
+            return Err("certificate-authority holds no certificate".into());
+        }
+        let webpki =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(provider))
+                .build()
+                .map_err(|error| format!("certificate-authority: {error}"))?;
+        Ok(GoVerifier {
+            trusted,
+            webpki,
+            provider: Arc::clone(provider),
+        })
+    }
+}
+
+impl ServerCertVerifier for GoVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self
+            .trusted
+            .iter()
+            .any(|trusted| trusted.as_ref() == end_entity.as_ref())
+        {
+            return self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+        }
+        // The CA file holds this very certificate: trusted as it is, if it is
+        // valid now, may serve TLS, and names the server.
+        let certificate =
+            crate::certs::Certificate::from_der(end_entity.to_vec()).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
+        let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if seconds < certificate.not_before {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidYet,
+            ));
+        }
+        if seconds > certificate.not_after {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired,
+            ));
+        }
+        if !certificate.allows_server_auth {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::InvalidPurpose,
+            ));
+        }
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// `insecure-skip-tls-verify: true`: any server certificate, as kubectl.
+/// The handshake's signatures are not checked either: checking them parses
+/// the server certificate with webpki, which refuses a v1 one kubectl takes.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,375 @@
+//! Connect wherever kubectl connects (issue 12): each kubeconfig goes to
+//! real kubectl 1.36 and to a plugin; kubectl's outcome is the expected one.
+//! The API servers are the real plane's, or the test proxy in front of one
+//! when a case needs a server certificate of its own.
+
+mod plugin_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use mp_sandbox::SeedKind;
+use mp_sandbox::pki::CertAuthority;
+use mp_sandbox::proxy::ApiProxy;
+use plugin_support::{Out, World, plane};
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A kubeconfig with one context, `parity`, of `cluster` and `user` (YAML
+/// mappings' bodies, indented by 4).
+fn kubeconfig(world: &World, name: &str, cluster: &str, user: &str) -> PathBuf {
+    let path = world.path(name);
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: parity\nclusters:\n- name: c\n  cluster:\n{cluster}users:\n- name: u\n  user:\n{user}contexts:\n- name: parity\n  context: {{cluster: c, user: u}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The real `active` API server, trusted through its own CA.
+fn real_cluster() -> String {
+    let upstream = plane().upstream_of("active");
+    format!(
+        "    server: https://{}\n    certificate-authority-data: {}\n",
+        upstream.address,
+        b64(&upstream.ca_pem)
+    )
+}
+
+/// The admin's client certificate on the real plane.
+fn admin_user() -> String {
+    let upstream = plane().upstream_of("active");
+    format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(&upstream.client_cert_pem),
+        b64(&upstream.client_key_pem)
+    )
+}
+
+/// kubectl reading the world's Secrets, and mp-export of them, with the
+/// same kubeconfig: (kubectl, plugin).
+async fn both(world: &World, kubeconfig: &Path) -> (Out, Out) {
+    let kubeconfig = kubeconfig.as_os_str();
+    let kubectl = world
+        .kubectl_with_kubeconfig(
+            &[
+                "get",
+                "secrets",
+                "-n",
+                &world.ns,
+                "--request-timeout",
+                "10s",
+            ],
+            b"",
+            kubeconfig,
+        )
+        .await;
+    let plugin = world
+        .kubectl_with_kubeconfig(
+            &[
+                "mp-export",
+                "-o",
+                "b.yaml",
+                "--force",
+                "--request-timeout",
+                "10s",
+            ],
+            b"",
+            kubeconfig,
+        )
+        .await;
+    (kubectl, plugin)
+}
+
+/// Both connect (kubectl lists, the plugin exports).
+async fn assert_both_connect(world: &World, kubeconfig: &Path, case: &str) {
+    let (kubectl, plugin) = both(world, kubeconfig).await;
+    assert_eq!(kubectl.code, Some(0), "{case}: kubectl: {}", kubectl.stderr);
+    assert_eq!(plugin.code, Some(0), "{case}: plugin: {}", plugin.stderr);
+}
+
+/// Both refuse; the plugin in one line naming the context. Returns its line.
+async fn assert_both_refuse(world: &World, kubeconfig: &Path, case: &str) -> String {
+    let (kubectl, plugin) = both(world, kubeconfig).await;
+    assert_ne!(kubectl.code, Some(0), "{case}: kubectl connected");
+    assert_ne!(
+        plugin.code,
+        Some(0),
+        "{case}: plugin connected: {}",
+        plugin.stderr
+    );
+    assert_eq!(
+        plugin.stderr.lines().count(),
+        1,
+        "{case}: {}",
+        plugin.stderr
+    );
+    assert!(
+        plugin.stderr.contains("\"parity\""),
+        "{case}: {}",
+        plugin.stderr
+    );
+    plugin.stderr
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The real `active` cluster's CA key, which kwokctl keeps beside its state.
+fn active_ca_files() -> Option<(PathBuf, PathBuf)> {
+    let pki = plane()
+        .kubeconfig
+        .parent()?
+        .join("kwok/clusters/active/pki");
+    let files = (pki.join("ca.crt"), pki.join("ca.key"));
+    (files.0.is_file() && files.1.is_file()).then_some(files)
+}
+
+/// X.509 v1 client certificates (`openssl x509 -req` with no extensions, as
+/// microk8s writes them), with keys in every encoding kubectl reads: the
+/// real API server accepts them, so must every plugin.
+#[tokio::test(flavor = "multi_thread")]
+async fn v1_client_certificates_with_every_key_encoding_connect() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let Some((ca_crt, ca_key)) = active_ca_files() else {
+        eprintln!(
+            "needs the CA key of `make clusters`' own pair, not MP_TEST_KUBECONFIG's: skipped"
+        );
+        return;
+    };
+    let dir = world.path("v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys: [(&str, &[&[&str]]); 5] = [
+        (
+            "ec-p256-sec1",
+            &[&[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "KEY",
+            ]],
+        ),
+        (
+            "ec-p384-sec1",
+            &[&[
+                "ecparam",
+                "-name",
+                "secp384r1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "KEY",
+            ]],
+        ),
+        (
+            "ec-p256-pkcs8",
+            &[&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "KEY",
+            ]],
+        ),
+        (
+            "rsa-pkcs1",
+            &[&["genrsa", "-traditional", "-out", "KEY", "2048"]],
+        ),
+        (
+            "rsa-pkcs8",
+            &[&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "KEY",
+            ]],
+        ),
+    ];
+    for (kind, commands) in keys {
+        let key = format!("{kind}.key");
+        for command in commands {
+            let args: Vec<&str> = command
+                .iter()
+                .map(|arg| if *arg == "KEY" { key.as_str() } else { arg })
+                .collect();
+            openssl(&dir, &args);
+        }
+        let (csr, crt) = (format!("{kind}.csr"), format!("{kind}.crt"));
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-subj",
+                "/CN=v1-user/O=system:masters",
+                "-out",
+                &csr,
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                ca_crt.to_str().unwrap(),
+                "-CAkey",
+                ca_key.to_str().unwrap(),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                &crt,
+            ],
+        );
+        let pem = std::fs::read_to_string(dir.join(&crt)).unwrap();
+        let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+            .map(|der: rustls::pki_types::CertificateDer| der.to_vec())
+            .unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(
+            parsed.version(),
+            x509_parser::x509::X509Version::V1,
+            "{kind}: openssl made a v1 certificate"
+        );
+        let key_pem = std::fs::read_to_string(dir.join(&key)).unwrap();
+        let user = format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(&pem),
+            b64(&key_pem)
+        );
+        let path = kubeconfig(
+            &world,
+            &format!("{kind}.kubeconfig"),
+            &real_cluster(),
+            &user,
+        );
+        assert_both_connect(&world, &path, kind).await;
+    }
+}
+
+/// The server's own (leaf) certificate as `certificate-authority`: Go
+/// trusts a certificate found in the CA file as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_servers_own_certificate_as_ca_connects() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let address = plane().upstream_of("active").address.to_string();
+    let output = Command::new("openssl")
+        .args(["s_client", "-connect", &address, "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    let begin = shown
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a served certificate");
+    let end = shown[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    let leaf = format!("{}\n", &shown[begin..end]);
+    let cluster = format!(
+        "    server: https://{address}\n    certificate-authority-data: {}\n",
+        b64(&leaf)
+    );
+    let path = kubeconfig(&world, "leaf-ca.kubeconfig", &cluster, &admin_user());
+    assert_both_connect(&world, &path, "the server's leaf as CA").await;
+}
+
+/// A server chained through an intermediate, with only the intermediate as
+/// `certificate-authority`; then a server certificate naming the server in
+/// its CN alone, which kubectl refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intermediate_as_ca_connects_and_a_cn_only_server_is_refused() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let upstream = plane().upstream_of("active");
+    let root = CertAuthority::new_root("parity root");
+    let intermediate = root.issue_intermediate("parity intermediate");
+    let serving = intermediate.issue_server(
+        "parity server",
+        &["localhost"],
+        &[std::net::Ipv4Addr::LOCALHOST.into()],
+        Duration::from_secs(3600),
+    );
+    let proxy = ApiProxy::start_serving(upstream, &serving, intermediate.cert_pem())
+        .await
+        .unwrap();
+    let (cert, key) = proxy.admin_client();
+    let user = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(cert),
+        b64(key)
+    );
+    let cluster = format!(
+        "    server: {}\n    certificate-authority-data: {}\n",
+        proxy.url(),
+        b64(intermediate.cert_pem())
+    );
+    let path = kubeconfig(&world, "intermediate.kubeconfig", &cluster, &user);
+    assert_both_connect(&world, &path, "an intermediate as CA").await;
+
+    let cn_only = root.issue_server("127.0.0.1", &[], &[], Duration::from_secs(3600));
+    let proxy = ApiProxy::start_serving(upstream, &cn_only, root.cert_pem())
+        .await
+        .unwrap();
+    let cluster = format!(
+        "    server: {}\n    certificate-authority-data: {}\n",
+        proxy.url(),
+        b64(root.cert_pem())
+    );
+    let path = kubeconfig(&world, "cn-only.kubeconfig", &cluster, &user);
+    let line = assert_both_refuse(&world, &path, "a CN-only server certificate").await;
+    assert_eq!(line.split(':').next(), Some("error"), "{line}");
+}
+
+/// `insecure-skip-tls-verify` alone connects; with a CA it is kubectl's
+/// error, and ours; a `tokenFile` ending in a newline (as `echo` and most
+/// editors leave it) is read as kubectl reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_alone_connects_insecure_with_a_ca_is_refused_and_token_files_are_trimmed() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let address = plane().upstream_of("active").address;
+    let insecure = format!("    server: https://{address}\n    insecure-skip-tls-verify: true\n");
+    let path = kubeconfig(&world, "insecure.kubeconfig", &insecure, &admin_user());
+    assert_both_connect(&world, &path, "insecure-skip-tls-verify").await;
+
+    let both_ways = format!("{}    insecure-skip-tls-verify: true\n", real_cluster());
+    let path = kubeconfig(&world, "insecure-ca.kubeconfig", &both_ways, &admin_user());
+    let line = assert_both_refuse(&world, &path, "insecure with a CA").await;
+    assert!(
+        line.contains("specifying a root certificates file with the insecure flag is not allowed"),
+        "{line}"
+    );
+
+    let token_file = world.path("token");
+    std::fs::write(&token_file, format!("{}\n", plane().token_of("active"))).unwrap();
+    let user = format!("    tokenFile: {}\n", token_file.display());
+    let path = kubeconfig(&world, "token-file.kubeconfig", &real_cluster(), &user);
+    assert_both_connect(&world, &path, "a tokenFile ending in a newline").await;
+}
