@@ -222,8 +222,8 @@ impl GoVerifier {
             .collect();
         let mut store = rustls::RootCertStore::empty();
         // As Go's AppendCertsFromPEM: a certificate that cannot be an anchor is skipped.
-        let (added, _) = store.add_parsable_certificates(trusted.iter().cloned());
-        if added == 0 && trusted.is_empty() {
+        store.add_parsable_certificates(trusted.iter().cloned());
+        if trusted.is_empty() {
             return Err("certificate-authority holds no certificate".into());
         }
         let webpki =

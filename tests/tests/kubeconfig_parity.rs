@@ -373,3 +373,138 @@ async fn insecure_alone_connects_insecure_with_a_ca_is_refused_and_token_files_a
     let path = kubeconfig(&world, "token-file.kubeconfig", &real_cluster(), &user);
     assert_both_connect(&world, &path, "a tokenFile ending in a newline").await;
 }
+
+/// The proxy in front of the real `active` API server, serving a
+/// certificate of `root` for `dns_names` and `ips`, and a user it forwards.
+async fn proxy_for(
+    root: &CertAuthority,
+    dns_names: &[&str],
+    ips: &[std::net::IpAddr],
+) -> (ApiProxy, String) {
+    let serving = root.issue_server("parity server", dns_names, ips, Duration::from_secs(3600));
+    let proxy = ApiProxy::start_serving(plane().upstream_of("active"), &serving, root.cert_pem())
+        .await
+        .unwrap();
+    let (cert, key) = proxy.admin_client();
+    let user = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(cert),
+        b64(key)
+    );
+    (proxy, user)
+}
+
+/// The server named by an IPv4 address or a DNS name, each matched against
+/// the certificate's subjectAltNames only; `tls-server-name` names a server
+/// reached by address, and without it the same server is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_names_and_tls_server_name_are_checked_as_kubectl_checks_them() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let root = CertAuthority::new_root("parity names root");
+    let (proxy, user) = proxy_for(
+        &root,
+        &["localhost"],
+        &[std::net::Ipv4Addr::LOCALHOST.into()],
+    )
+    .await;
+    let port = proxy.url().rsplit(':').next().unwrap().to_string();
+    let ca = b64(root.cert_pem());
+    for host in ["127.0.0.1", "localhost"] {
+        let cluster =
+            format!("    server: https://{host}:{port}\n    certificate-authority-data: {ca}\n");
+        let path = kubeconfig(&world, &format!("{host}.kubeconfig"), &cluster, &user);
+        assert_both_connect(&world, &path, host).await;
+    }
+
+    let (named, user) = proxy_for(&root, &["kubernetes.parity.example"], &[]).await;
+    let by_address = format!(
+        "    server: {}\n    certificate-authority-data: {ca}\n",
+        named.url()
+    );
+    let path = kubeconfig(&world, "unnamed.kubeconfig", &by_address, &user);
+    assert_both_refuse(&world, &path, "an address the certificate does not name").await;
+    let with_name = format!("{by_address}    tls-server-name: kubernetes.parity.example\n");
+    let path = kubeconfig(&world, "tls-server-name.kubeconfig", &with_name, &user);
+    assert_both_connect(&world, &path, "tls-server-name").await;
+}
+
+/// Certificate, key and CA files named relative to the kubeconfig's folder
+/// (not to where the command runs), as kubectl resolves them.
+#[tokio::test(flavor = "multi_thread")]
+async fn relative_certificate_paths_are_relative_to_the_kubeconfig() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let upstream = plane().upstream_of("active");
+    let dir = world.path("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, pem) in [
+        ("ca.crt", &upstream.ca_pem),
+        ("admin.crt", &upstream.client_cert_pem),
+        ("admin.key", &upstream.client_key_pem),
+    ] {
+        std::fs::write(dir.join(file), pem).unwrap();
+    }
+    let cluster = format!(
+        "    server: https://{}\n    certificate-authority: ca.crt\n",
+        upstream.address
+    );
+    let user = "    client-certificate: admin.crt\n    client-key: admin.key\n";
+    let path = kubeconfig(&world, "elsewhere/kubeconfig", &cluster, user);
+    assert_both_connect(&world, &path, "relative paths").await;
+}
+
+/// KUBECONFIG with two files defining the same context: the first file's
+/// wins, as in kubectl; a kubeconfig without current-context and no
+/// --context: both refuse.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_kubeconfig_file_wins_and_no_current_context_is_refused() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let good = kubeconfig(&world, "good.kubeconfig", &real_cluster(), &admin_user());
+    let unreachable = "    server: https://127.0.0.1:9\n    insecure-skip-tls-verify: true\n";
+    let bad = kubeconfig(&world, "bad.kubeconfig", unreachable, &admin_user());
+    let list = |first: &Path, second: &Path| {
+        std::env::join_paths([first, second])
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    let (kubectl, plugin) = both(&world, Path::new(&list(&good, &bad))).await;
+    assert_eq!(
+        kubectl.code,
+        Some(0),
+        "good first: kubectl: {}",
+        kubectl.stderr
+    );
+    assert_eq!(
+        plugin.code,
+        Some(0),
+        "good first: plugin: {}",
+        plugin.stderr
+    );
+    let (kubectl, plugin) = both(&world, Path::new(&list(&bad, &good))).await;
+    assert_ne!(kubectl.code, Some(0), "bad first: kubectl connected");
+    assert_eq!(plugin.code, Some(3), "bad first: plugin: {}", plugin.stderr);
+
+    let text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replace("current-context: parity\n", "");
+    let none = world.path("no-current.kubeconfig");
+    std::fs::write(&none, text).unwrap();
+    let (kubectl, plugin) = both(&world, &none).await;
+    assert_ne!(
+        kubectl.code,
+        Some(0),
+        "no current-context: kubectl connected"
+    );
+    assert_eq!(
+        plugin.code,
+        Some(2),
+        "no current-context: plugin: {}",
+        plugin.stderr
+    );
+    assert!(
+        plugin.stderr.contains("no current-context"),
+        "{}",
+        plugin.stderr
+    );
+    assert_eq!(plugin.stderr.lines().count(), 1, "{}", plugin.stderr);
+}
