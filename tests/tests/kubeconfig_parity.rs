@@ -308,24 +308,10 @@ async fn the_servers_own_certificate_as_ca_connects() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_intermediate_as_ca_connects_and_a_cn_only_server_is_refused() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
-    let upstream = plane().upstream_of("active");
     let root = CertAuthority::new_root("parity root");
     let intermediate = root.issue_intermediate("parity intermediate");
-    let serving = intermediate.issue_server(
-        "parity server",
-        &["localhost"],
-        &[std::net::Ipv4Addr::LOCALHOST.into()],
-        Duration::from_secs(3600),
-    );
-    let proxy = ApiProxy::start_serving(upstream, &serving, intermediate.cert_pem())
-        .await
-        .unwrap();
-    let (cert, key) = proxy.admin_client();
-    let user = format!(
-        "    client-certificate-data: {}\n    client-key-data: {}\n",
-        b64(cert),
-        b64(key)
-    );
+    let localhost = [std::net::Ipv4Addr::LOCALHOST.into()];
+    let (proxy, user) = proxy_for(&intermediate, "parity server", &["localhost"], &localhost).await;
     let cluster = format!(
         "    server: {}\n    certificate-authority-data: {}\n",
         proxy.url(),
@@ -334,10 +320,7 @@ async fn an_intermediate_as_ca_connects_and_a_cn_only_server_is_refused() {
     let path = kubeconfig(&world, "intermediate.kubeconfig", &cluster, &user);
     assert_both_connect(&world, &path, "an intermediate as CA").await;
 
-    let cn_only = root.issue_server("127.0.0.1", &[], &[], Duration::from_secs(3600));
-    let proxy = ApiProxy::start_serving(upstream, &cn_only, root.cert_pem())
-        .await
-        .unwrap();
+    let (proxy, user) = proxy_for(&root, "127.0.0.1", &[], &[]).await;
     let cluster = format!(
         "    server: {}\n    certificate-authority-data: {}\n",
         proxy.url(),
@@ -367,6 +350,10 @@ async fn insecure_alone_connects_insecure_with_a_ca_is_refused_and_token_files_a
         "{line}"
     );
 
+    if plane().token_of("active").is_empty() {
+        eprintln!("the tokenFile case needs the token user of `make clusters`' own pair: skipped");
+        return;
+    }
     let token_file = world.path("token");
     std::fs::write(&token_file, format!("{}\n", plane().token_of("active"))).unwrap();
     let user = format!("    tokenFile: {}\n", token_file.display());
@@ -375,14 +362,16 @@ async fn insecure_alone_connects_insecure_with_a_ca_is_refused_and_token_files_a
 }
 
 /// The proxy in front of the real `active` API server, serving a
-/// certificate of `root` for `dns_names` and `ips`, and a user it forwards.
+/// certificate `issuer` makes for `common_name`, `dns_names` and `ips`, and
+/// a user it forwards.
 async fn proxy_for(
-    root: &CertAuthority,
+    issuer: &CertAuthority,
+    common_name: &str,
     dns_names: &[&str],
     ips: &[std::net::IpAddr],
 ) -> (ApiProxy, String) {
-    let serving = root.issue_server("parity server", dns_names, ips, Duration::from_secs(3600));
-    let proxy = ApiProxy::start_serving(plane().upstream_of("active"), &serving, root.cert_pem())
+    let serving = issuer.issue_server(common_name, dns_names, ips, Duration::from_secs(3600));
+    let proxy = ApiProxy::start_serving(plane().upstream_of("active"), &serving, issuer.cert_pem())
         .await
         .unwrap();
     let (cert, key) = proxy.admin_client();
@@ -403,6 +392,7 @@ async fn server_names_and_tls_server_name_are_checked_as_kubectl_checks_them() {
     let root = CertAuthority::new_root("parity names root");
     let (proxy, user) = proxy_for(
         &root,
+        "parity server",
         &["localhost"],
         &[std::net::Ipv4Addr::LOCALHOST.into()],
     )
@@ -416,7 +406,8 @@ async fn server_names_and_tls_server_name_are_checked_as_kubectl_checks_them() {
         assert_both_connect(&world, &path, host).await;
     }
 
-    let (named, user) = proxy_for(&root, &["kubernetes.parity.example"], &[]).await;
+    let (named, user) =
+        proxy_for(&root, "parity server", &["kubernetes.parity.example"], &[]).await;
     let by_address = format!(
         "    server: {}\n    certificate-authority-data: {ca}\n",
         named.url()
