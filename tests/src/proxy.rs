@@ -326,16 +326,23 @@ impl ApiProxy {
             &[Ipv4Addr::LOCALHOST.into()],
             Duration::from_secs(24 * 3600),
         );
-        ApiProxy::start_serving(upstream, &serving, authority.cert_pem()).await
+        ApiProxy::start_serving(
+            upstream,
+            &serving,
+            authority.cert_pem(),
+            Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
     }
 
-    /// As [`ApiProxy::start`], serving `serving` (its chain and key) as it
-    /// is, for tests of what clients accept; `ca_pem` is what
-    /// [`ApiProxy::ca_pem`] then returns.
+    /// As [`ApiProxy::start`], on a free port of `listen` (e.g. `::1`),
+    /// serving `serving` (its chain and key) as it is, for tests of what
+    /// clients accept; `ca_pem` is what [`ApiProxy::ca_pem`] then returns.
     pub async fn start_serving(
         upstream: &Upstream,
         serving: &crate::pki::IssuedCert,
         ca_pem: &str,
+        listen: std::net::IpAddr,
     ) -> std::io::Result<ApiProxy> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -351,7 +358,7 @@ impl ApiProxy {
         )
         .map_err(|error| invalid("proxy certificate", error))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = TcpListener::bind((listen, 0)).await?;
         // Not checked by the proxy (requests without a token go upstream as
         // the admin): kubectl only insists that a user has credentials.
         let clients = CertAuthority::new_root("kubectl-mp test proxy client CA");
@@ -385,7 +392,7 @@ impl ApiProxy {
         }
     }
 
-    /// `https://127.0.0.1:PORT`, for a kubeconfig's `server`.
+    /// `https://127.0.0.1:PORT` (`https://[::1]:PORT` on IPv6), for a kubeconfig's `server`.
     pub fn url(&self) -> String {
         format!("https://{}", self.address)
     }

@@ -361,19 +361,42 @@ async fn insecure_alone_connects_insecure_with_a_ca_is_refused_and_token_files_a
     assert_both_connect(&world, &path, "a tokenFile ending in a newline").await;
 }
 
-/// The proxy in front of the real `active` API server, serving a
-/// certificate `issuer` makes for `common_name`, `dns_names` and `ips`, and
-/// a user it forwards.
+/// The proxy in front of the real `active` API server, on 127.0.0.1,
+/// serving a certificate `issuer` makes for `common_name`, `dns_names` and
+/// `ips`, and a user it forwards.
 async fn proxy_for(
     issuer: &CertAuthority,
     common_name: &str,
     dns_names: &[&str],
     ips: &[std::net::IpAddr],
 ) -> (ApiProxy, String) {
+    proxy_on(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        issuer,
+        common_name,
+        dns_names,
+        ips,
+    )
+    .await
+}
+
+/// [`proxy_for`] listening on `listen`.
+async fn proxy_on(
+    listen: std::net::IpAddr,
+    issuer: &CertAuthority,
+    common_name: &str,
+    dns_names: &[&str],
+    ips: &[std::net::IpAddr],
+) -> (ApiProxy, String) {
     let serving = issuer.issue_server(common_name, dns_names, ips, Duration::from_secs(3600));
-    let proxy = ApiProxy::start_serving(plane().upstream_of("active"), &serving, issuer.cert_pem())
-        .await
-        .unwrap();
+    let proxy = ApiProxy::start_serving(
+        plane().upstream_of("active"),
+        &serving,
+        issuer.cert_pem(),
+        listen,
+    )
+    .await
+    .unwrap();
     let (cert, key) = proxy.admin_client();
     let user = format!(
         "    client-certificate-data: {}\n    client-key-data: {}\n",
@@ -383,7 +406,7 @@ async fn proxy_for(
     (proxy, user)
 }
 
-/// The server named by an IPv4 address or a DNS name, each matched against
+/// The server named by an IPv4 or IPv6 address or a DNS name, each matched against
 /// the certificate's subjectAltNames only; `tls-server-name` names a server
 /// reached by address, and without it the same server is refused.
 #[tokio::test(flavor = "multi_thread")]
@@ -405,6 +428,17 @@ async fn server_names_and_tls_server_name_are_checked_as_kubectl_checks_them() {
         let path = kubeconfig(&world, &format!("{host}.kubeconfig"), &cluster, &user);
         assert_both_connect(&world, &path, host).await;
     }
+
+    // IPv6: https://[::1]:PORT, matched against the certificate's IP SAN.
+    let ipv6: std::net::IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
+    let (proxy6, user6) = proxy_on(ipv6, &root, "parity server", &[], &[ipv6]).await;
+    let cluster = format!(
+        "    server: {}\n    certificate-authority-data: {ca}\n",
+        proxy6.url()
+    );
+    assert!(cluster.contains("https://[::1]:"), "{cluster}");
+    let path = kubeconfig(&world, "ipv6.kubeconfig", &cluster, &user6);
+    assert_both_connect(&world, &path, "an IPv6 server").await;
 
     let (named, user) =
         proxy_for(&root, "parity server", &["kubernetes.parity.example"], &[]).await;
