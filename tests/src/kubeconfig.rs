@@ -308,18 +308,9 @@ mod tests {
         let dir = temp_dir("kubectl");
         let path = dir.join("kubeconfig");
         write_kubeconfig(&path, &clusters()).unwrap();
-        // kubectl 1.36, built with the test clusters (kube/build-tools.sh).
-        let tools = std::process::Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/kube/build-tools.sh"))
-            .output()
-            .expect("bash runs kube/build-tools.sh");
-        assert!(
-            tools.status.success(),
-            "{}",
-            String::from_utf8_lossy(&tools.stderr)
-        );
-        let kubectl =
-            std::path::Path::new(String::from_utf8_lossy(&tools.stdout).trim()).join("kubectl");
+        let kubectl = crate::tools::kube_tools_dir()
+            .expect("the built tools")
+            .join("kubectl");
         let output = std::process::Command::new(kubectl)
             .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
             .arg(&path)

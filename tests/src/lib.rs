@@ -14,5 +14,6 @@ pub mod live;
 pub mod pki;
 pub mod proxy;
 pub mod seed;
+pub mod tools;
 
 pub use seed::{CertVariant, SeedKind};

@@ -634,8 +634,9 @@ fn make_dist_archives_are_reproducible_and_match_the_manifests() {
 #[test]
 fn a_krew_style_install_from_the_archive_runs_under_kubectl() {
     // kubectl 1.36, built with the test clusters (tests/kube/build-tools.sh).
-    let tools = run(Command::new("bash").arg(workspace_root().join("tests/kube/build-tools.sh")));
-    let kubectl = std::path::Path::new(tools.trim()).join("kubectl");
+    let kubectl = mp_sandbox::tools::kube_tools_dir()
+        .expect("the built tools")
+        .join("kubectl");
     let scratch = tempfile::tempdir().unwrap();
     let dist = scratch.path().join("dist");
     let krew = scratch.path().join("krew");

@@ -357,7 +357,12 @@ async fn mp_live_reports_each_front_address_and_serves_it() {
             .ok("kubectl")
             .stdout
     };
-    plane.wait_available("active", &namespace);
+    mp_sandbox::live::LiveNamespace::connect(&plane.kubeconfig, "active", &namespace)
+        .await
+        .unwrap()
+        .wait_available(Duration::from_secs(90))
+        .await
+        .unwrap();
     let service_ip = kubectl(&[
         "--context",
         "active",

@@ -92,12 +92,7 @@ pub fn plane() -> &'static Plane {
     static PLANE: OnceLock<Plane> = OnceLock::new();
     PLANE.get_or_init(|| {
         let root = workspace_root();
-        let tools = stdout_line(
-            "tests/kube/build-tools.sh",
-            Command::new("bash")
-                .arg(root.join("tests/kube/build-tools.sh"))
-                .output(),
-        );
+        let tools = mp_sandbox::tools::kube_tools_dir().unwrap_or_else(|error| panic!("{error}"));
         let kubeconfig = match std::env::var_os("MP_TEST_KUBECONFIG") {
             Some(kubeconfig) => PathBuf::from(kubeconfig),
             None => stdout_line(
@@ -205,43 +200,13 @@ impl Plane {
         &self.tokens[Plane::index(context)]
     }
 
-    /// `kubectl delete namespace NAME` without waiting; an absent one is fine.
-    pub fn delete_namespace(&self, context: &str, name: &str) {
-        let _ = self.run(
-            Path::new("."),
-            Path::new("."),
-            "kubectl",
-            &[
-                "--context",
-                context,
-                "delete",
-                "namespace",
-                name,
-                "--wait=false",
-                "--ignore-not-found",
-            ],
-        );
-    }
-
-    /// Waits until every Deployment of `namespace` in `context` is Available.
-    pub fn wait_available(&self, context: &str, namespace: &str) {
-        self.run(
-            Path::new("."),
-            Path::new("."),
-            "kubectl",
-            &[
-                "--context",
-                context,
-                "-n",
-                namespace,
-                "wait",
-                "--for=condition=Available",
-                "deployment",
-                "--all",
-                "--timeout=90s",
-            ],
-        )
-        .ok("the MP's Deployments become Available");
+    /// `kubectl delete namespace NAME...` (one command) without waiting;
+    /// absent ones are fine.
+    pub fn delete_namespaces(&self, context: &str, names: &[&str]) {
+        let mut args = vec!["--context", context, "delete", "namespace"];
+        args.extend_from_slice(names);
+        args.extend(["--wait=false", "--ignore-not-found"]);
+        let _ = self.run(Path::new("."), Path::new("."), "kubectl", &args);
     }
 
     /// The local stand-in of Tetrate's managementplane chart.
@@ -304,7 +269,7 @@ impl<'a> Namespaces<'a> {
 impl Drop for Namespaces<'_> {
     fn drop(&mut self) {
         for (context, name) in &self.created {
-            self.plane.delete_namespace(context, name);
+            self.plane.delete_namespaces(context, &[name]);
         }
     }
 }
@@ -499,11 +464,12 @@ impl World {
                 token: plane.token_of(name).to_string(),
             });
         }
-        for live in waits {
+        let available = waits.iter().map(|live| async move {
             live.wait_available(Duration::from_secs(90))
                 .await
                 .unwrap_or_else(|error| panic!("{}: {error}", live.cluster_name));
-        }
+        });
+        futures::future::join_all(available).await;
         // The front doors follow envoy within a poll: wait until they listen.
         for cluster in world_clusters
             .iter()
@@ -739,8 +705,7 @@ impl Drop for World {
     /// their objects to go (the namespace controller finishes that).
     fn drop(&mut self) {
         for context in CONTEXTS {
-            plane().delete_namespace(context, &self.ns);
-            plane().delete_namespace(context, &self.remap_namespace());
+            plane().delete_namespaces(context, &[&self.ns, &self.remap_namespace()]);
         }
     }
 }
