@@ -71,17 +71,13 @@ impl Cluster {
             .await
             .map(|info| info.git_version)
             .map_err(|error| {
-                Error::from_kube(
-                    error,
-                    &self.context,
-                    &format!("reach the API server at {}", self.server),
-                )
+                Error::from_kube(error, &self.context, &self.server, "reach the API server")
             })
     }
 
     /// Maps a kube error from `action` on this cluster to a user-facing error.
     pub fn error(&self, error: kube::Error, action: &str) -> Error {
-        Error::from_kube(error, &self.context, action)
+        Error::from_kube(error, &self.context, &self.server, action)
     }
 }
 

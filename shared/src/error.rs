@@ -121,38 +121,41 @@ impl Error {
     }
 
     /// Classifies a Kubernetes API failure while doing `action` (e.g. `list secrets
-    /// in tsb`) against `context`: denial, timeouts and unreachable servers are
-    /// cluster errors (exit 3); anything the server refused otherwise is a failure.
-    pub fn from_kube(error: kube::Error, context: &str, action: &str) -> Self {
+    /// in tsb`) against `context`'s API server at `server`: denial, timeouts and
+    /// unreachable servers are cluster errors (exit 3); anything the server
+    /// refused otherwise is a failure. The line names the context and the
+    /// server, as kubectl's does, and holds one cause, never a chain of them.
+    pub fn from_kube(error: kube::Error, context: &str, server: &str, action: &str) -> Self {
+        let at = format!("context {context:?} ({server})");
         match &error {
             kube::Error::Api(status) if status.code == 401 => Error::cluster(format!(
-                "context {context:?}: unauthorized to {action}: {}",
+                "{at}: unauthorized to {action}: {}",
                 status.message
             ))
             .with_next_step("refresh the credentials of that context (kubectl auth whoami tells who you are)"),
             kube::Error::Api(status) if status.code == 403 => Error::cluster(format!(
-                "context {context:?}: forbidden to {action}: {}",
+                "{at}: forbidden to {action}: {}",
                 status.message
             ))
             .with_next_step(format!(
                 "ask for RBAC that allows it (check with: kubectl --context {context} auth can-i ...)"
             )),
             kube::Error::Api(status) if status.code == 504 || status.reason == "Timeout" => {
-                Error::cluster(format!("context {context:?}: timed out trying to {action}: {}", status.message))
+                Error::cluster(format!("{at}: timed out trying to {action}: {}", status.message))
                     .with_next_step("retry, or raise --request-timeout")
             }
             kube::Error::Api(status) => Error::failed(format!(
-                "context {context:?}: could not {action}: {} ({} {})",
+                "{at}: could not {action}: {} ({} {})",
                 status.message, status.code, status.reason
             )),
-            _ if is_timeout(&error) => Error::cluster(format!("context {context:?}: timed out trying to {action}"))
+            _ if is_timeout(&error) => Error::cluster(format!("{at}: timed out trying to {action}"))
                 .with_next_step("check the cluster is up, or raise --request-timeout"),
             _ if is_transport(&error) => Error::cluster(format!(
-                "context {context:?}: cluster unreachable while trying to {action}: {}",
+                "{at}: cluster unreachable while trying to {action}: {}",
                 root_cause(&error)
             ))
             .with_next_step("check the cluster is up and the context's server address is right"),
-            _ => Error::failed(format!("context {context:?}: could not {action}: {}", root_cause(&error))),
+            _ => Error::failed(format!("{at}: could not {action}: {}", root_cause(&error))),
         }
     }
 }
@@ -299,15 +302,23 @@ mod tests {
 
     #[test]
     fn kube_denials_are_cluster_errors_and_other_api_errors_failures() {
-        let denied = Error::from_kube(api_error(403, "Forbidden"), "active", "list secrets in tsb");
-        assert_eq!(denied.exit(), Exit::Cluster);
-        assert!(
-            denied
-                .to_string()
-                .contains("context \"active\": forbidden to list secrets in tsb")
+        let denied = Error::from_kube(
+            api_error(403, "Forbidden"),
+            "active",
+            "https://10.0.0.1:6443",
+            "list secrets in tsb",
         );
+        assert_eq!(denied.exit(), Exit::Cluster);
+        assert!(denied.to_string().contains(
+            "context \"active\" (https://10.0.0.1:6443): forbidden to list secrets in tsb"
+        ));
         assert!(denied.to_string().contains("auth can-i"));
-        let conflict = Error::from_kube(api_error(409, "Conflict"), "active", "update secret x");
+        let conflict = Error::from_kube(
+            api_error(409, "Conflict"),
+            "active",
+            "https://10.0.0.1:6443",
+            "update secret x",
+        );
         assert_eq!(conflict.exit(), Exit::Failed);
     }
 }

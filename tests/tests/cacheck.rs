@@ -511,7 +511,8 @@ async fn a_denied_list_exits_3_with_one_line() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "context \"{denied}\": forbidden to list secrets in namespace {}",
+            "context \"{denied}\" ({}): forbidden to list secrets in namespace {}",
+            world.cluster("standby").server_url(),
             world.ns
         )),
         "{}",

@@ -181,72 +181,112 @@ fn fault(verb: Option<&str>, path: &str, action: FaultAction) -> FaultRule {
     }
 }
 
+/// A refused connection, a 401, a 403 and a timeout: kubectl fails on each
+/// with the same kubeconfig, and the plugin says so in one line naming the
+/// context and its server, exit 3, writing nothing.
 #[tokio::test(flavor = "multi_thread")]
-async fn unreachable_denied_and_silent_clusters_exit_3_with_one_line() {
+async fn unreachable_unauthorized_denied_and_silent_clusters_exit_3_with_one_line() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
     let active = world.cluster("active");
-
-    active.set_down(true).await.expect("down");
-    let out = world
+    let server = active.server_url();
+    let secrets = format!("list secrets in namespace {}", world.ns);
+    let unknown_token = format!("{}-unknown", world.ns);
+    world
         .kubectl(&[
-            "mp-export",
-            "--context",
-            "active",
-            "-o",
-            "b.yaml",
-            "--request-timeout",
-            "5s",
+            "config",
+            "set-credentials",
+            &unknown_token,
+            "--token=not-a-token",
         ])
-        .await;
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "context \"active\": cluster unreachable while trying to list secrets in namespace {}",
-            world.ns
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("check the cluster is up"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    active.set_down(false).await.expect("up");
-
-    // RBAC's own denial: a ServiceAccount allowed nothing.
+        .await
+        .ok("kubectl config set-credentials");
+    world
+        .kubectl(&[
+            "config",
+            "set-context",
+            &unknown_token,
+            "--cluster=active",
+            &format!("--user={unknown_token}"),
+        ])
+        .await
+        .ok("kubectl config set-context");
     let denied = world.denied_context("active").await;
-    let out = world
-        .kubectl(&["mp-export", "--context", &denied, "-o", "b.yaml"])
-        .await;
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "context \"{denied}\": forbidden to list secrets in namespace {}",
-            world.ns
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("auth can-i"), "{}", out.stderr);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 
-    active.add_fault(fault(None, "/secrets", FaultAction::Timeout));
-    let out = world
-        .kubectl(&[
-            "mp-export",
-            "--context",
-            "active",
-            "-o",
-            "b.yaml",
+    let case = |context: String, setup: Setup, expected: &'static str, hint: &'static str| {
+        (context, setup, expected, hint)
+    };
+    let cases = [
+        case(
+            "active".into(),
+            Setup::Down,
+            "cluster unreachable while trying to",
+            "check the cluster is up",
+        ),
+        case(
+            unknown_token.clone(),
+            Setup::None,
+            "unauthorized to",
+            "refresh the credentials",
+        ),
+        case(denied.clone(), Setup::None, "forbidden to", "auth can-i"),
+        case(
+            "active".into(),
+            Setup::Silent,
+            "timed out trying to",
             "--request-timeout",
-            "1s",
-        ])
-        .await;
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
-    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
-    assert!(!world.path("b.yaml").exists(), "nothing written on failure");
+        ),
+    ];
+    for (context, setup, expected, hint) in cases {
+        match setup {
+            Setup::Down => active.set_down(true).await.expect("down"),
+            Setup::Silent => active.add_fault(fault(None, "", FaultAction::Timeout)),
+            Setup::None => {}
+        }
+        let kubectl = world
+            .kubectl(&[
+                "--context",
+                &context,
+                "get",
+                "secrets",
+                "-n",
+                &world.ns,
+                "--request-timeout",
+                "2s",
+            ])
+            .await;
+        let out = world
+            .kubectl(&[
+                "mp-export",
+                "--context",
+                &context,
+                "-o",
+                "b.yaml",
+                "--request-timeout",
+                "2s",
+            ])
+            .await;
+        active.set_down(false).await.expect("up");
+        active.clear_faults();
+        let case = format!("{context} / {expected}");
+        assert_ne!(kubectl.code, Some(0), "{case}: kubectl got through");
+        assert_eq!(out.code, Some(3), "{case}: {}", out.stderr);
+        let line = out.stderr.trim_end();
+        assert_eq!(line.lines().count(), 1, "{case}: {line}");
+        assert!(
+            line.contains(&format!(
+                "context {context:?} ({server}): {expected} {secrets}"
+            )),
+            "{case}: {line}"
+        );
+        assert!(line.contains(hint), "{case}: {line}");
+        assert!(!world.path("b.yaml").exists(), "{case}: nothing written");
+    }
+}
+
+enum Setup {
+    None,
+    Down,
+    Silent,
 }
 
 /// demo.sh and bench.sh find cargo's output through tests/plugins-on-path.sh:
