@@ -23,13 +23,12 @@ impl Cluster {
         settings: &ClientSettings,
     ) -> Result<Self> {
         let resolved = kubeconfig.resolve(context, settings).await?;
-        let client = crate::transport::client(&resolved.config).map_err(|error| {
-            Error::usage(format!(
-                "context {:?}: cannot build a client: {error}",
-                resolved.context
-            ))
-            .with_next_step("check that context's certificates and credentials in the kubeconfig")
-        })?;
+        let client = crate::transport::client(&resolved.config)
+            .await
+            .map_err(|error| {
+                let message = format!("context {:?}: {}", resolved.context, error.message());
+                error.with_message(message)
+            })?;
         Ok(Cluster {
             context: resolved.context,
             server: resolved.server,

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod database;
 pub mod dns;
 pub mod error;
+pub mod exec_credential;
 pub mod files;
 pub mod front;
 pub mod helm;

@@ -31,22 +31,34 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use secrecy::ExposeSecret;
 
-/// Builds the client for a resolved kubeconfig context. Makes no request.
+use crate::error::Error;
+use crate::exec_credential::{Credential, ExecPlugin, ExecToken};
+
+/// Builds the client for a resolved kubeconfig context. Makes no request;
+/// runs the context's exec credential plugin, if any, once.
 ///
 /// # Errors
-/// What is wrong with the context, in one line: an unreadable certificate,
-/// key or token file, a key that is not the certificate's, a CA together
-/// with `insecure-skip-tls-verify`, a malformed server name, a proxy.
-pub fn client(config: &kube::Config) -> Result<kube::Client, String> {
+/// A usage error (exit 2) saying what is wrong with the context, in one
+/// line: an unreadable certificate, key or token file, a key that is not the
+/// certificate's, a CA together with `insecure-skip-tls-verify`, a malformed
+/// server name, a proxy, an exec plugin that is invalid, missing or fails.
+pub async fn client(config: &kube::Config) -> Result<kube::Client, Error> {
+    let generic = |error: String| {
+        Error::usage(error)
+            .with_next_step("check that context's certificates and credentials in the kubeconfig")
+    };
     if let Some(proxy) = &config.proxy_url {
         // Refused rather than bypassed: a proxy the user set is there for a reason.
-        return Err(format!(
-            "proxy {proxy} (proxy-url, or HTTPS_PROXY): connecting through a proxy is not supported yet; reach the server directly (unset HTTPS_PROXY/https_proxy for this command)"
-        ));
+        return Err(Error::usage(format!(
+            "proxy {proxy} (proxy-url, or HTTPS_PROXY): connecting through a proxy is not supported yet"
+        ))
+        .with_next_step("reach the server directly (unset HTTPS_PROXY/https_proxy for this command)"));
     }
-    let config = &with_token_file_read(config)?;
-    let tls = tls_config(config)?;
+    let (config, exec_token) = with_exec_credential(config).await?;
+    let config = &with_token_file_read(&config).map_err(generic)?;
+    let tls = tls_config(config).map_err(generic)?;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -55,7 +67,7 @@ pub fn client(config: &kube::Config) -> Result<kube::Client, String> {
     let https = match &config.tls_server_name {
         Some(name) => {
             let name = ServerName::try_from(name.clone())
-                .map_err(|error| format!("tls-server-name {name:?}: {error}"))?;
+                .map_err(|error| generic(format!("tls-server-name {name:?}: {error}")))?;
             https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
         }
         None => https,
@@ -69,20 +81,60 @@ pub fn client(config: &kube::Config) -> Result<kube::Client, String> {
     let http_client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build::<_, kube::client::Body>(connector);
-    let auth = config.auth_layer().map_err(|error| error.to_string())?;
+    let auth = config
+        .auth_layer()
+        .map_err(|error| generic(error.to_string()))?;
     let headers = config
         .extra_headers_layer()
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| generic(error.to_string()))?;
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.default_retry.then(|| {
             tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
         }))
         .option_layer(auth)
+        .option_layer(exec_token)
         .layer(headers)
         .map_err(tower::BoxError::from)
         .service(http_client);
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// The context's exec credential plugin run once (see
+/// [`crate::exec_credential`]): a certificate it gives joins the TLS
+/// configuration, a token it gives is sent by the returned layer, which runs
+/// the plugin again when the token expires. `exec` is then taken out of the
+/// config, so kube does not run the plugin again itself.
+async fn with_exec_credential(
+    config: &kube::Config,
+) -> Result<(kube::Config, Option<ExecToken>), Error> {
+    // One terminal: two contexts' plugins must not prompt at once.
+    static TERMINAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let mut config = config.clone();
+    let Some(exec) = config.auth_info.exec.take() else {
+        return Ok((config, None));
+    };
+    let plugin = ExecPlugin::new(&exec)?;
+    let _terminal = TERMINAL.lock().await;
+    let (plugin, credential) = tokio::task::spawn_blocking(move || {
+        let credential = plugin.run();
+        (plugin, credential)
+    })
+    .await
+    .map_err(|error| Error::failed(format!("exec plugin {:?}: {error}", exec.command)))?;
+    match credential? {
+        Credential::Token { token, expires } => {
+            Ok((config, Some(ExecToken::new(plugin, token, expires))))
+        }
+        Credential::Certificate { chain_pem, key_pem } => {
+            use base64::Engine;
+            let encode = |pem: &[u8]| base64::engine::general_purpose::STANDARD.encode(pem);
+            config.auth_info.client_certificate_data = Some(encode(&chain_pem));
+            config.auth_info.client_key_data =
+                Some(encode(key_pem.expose_secret().as_bytes()).into());
+            Ok((config, None))
+        }
+    }
 }
 
 /// `tokenFile` read once and trimmed, as client-go reads it: kube sends the
@@ -158,7 +210,6 @@ type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 /// is not the certificate's.
 fn identity(auth: &kube::config::AuthInfo) -> Result<Option<Identity>, String> {
     use base64::Engine;
-    use secrecy::ExposeSecret;
     let decode = |data: &str, what: &str| {
         base64::engine::general_purpose::STANDARD
             .decode(data.trim())

@@ -533,3 +533,195 @@ async fn the_first_kubeconfig_file_wins_and_no_current_context_is_refused() {
     );
     assert_eq!(plugin.stderr.lines().count(), 1, "{}", plugin.stderr);
 }
+
+/// A client-go credential plugin for the exec cases: it logs the
+/// KUBERNETES_EXEC_INFO of each run to `exec-runs.log`, then prints
+/// `response.json` or, with MODE=fail, a message on stderr and exit 7.
+fn exec_plugin(world: &World) -> PathBuf {
+    let path = world.path("mp-parity-credential");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/bash\nprintf '%s\\n' \"$KUBERNETES_EXEC_INFO\" >> {log}\nif [ \"$MODE\" = fail ]; then echo 'parity plugin: the session expired' >&2; exit 7; fi\ncat {response}\n",
+            log = world.path("exec-runs.log").display(),
+            response = world.path("response.json").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The runs logged since the last call, each run's KUBERNETES_EXEC_INFO.
+fn exec_runs(world: &World) -> Vec<serde_json::Value> {
+    let log = world.path("exec-runs.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    // kubectl's KUBERNETES_EXEC_INFO ends in a newline, ours does not.
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {text:?}")))
+        .collect()
+}
+
+/// `exec` credential plugins as kubectl runs them: v1 and v1beta1, a token
+/// or a certificate, `provideClusterInfo` (the same KUBERNETES_EXEC_INFO,
+/// field for field, as kubectl's), run once; refused alike: a v1 plugin
+/// without interactiveMode, `Always` without a terminal, a failing plugin
+/// (its own message passed on), one missing from PATH (its installHint).
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_credential_plugins_run_as_kubectl_runs_them() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let token = plane().token_of("active").to_string();
+    if token.is_empty() {
+        eprintln!("needs the token user of `make clusters`' own pair: skipped");
+        return;
+    }
+    let plugin = exec_plugin(&world);
+    let upstream = plane().upstream_of("active");
+    let respond = |api_version: &str, status: serde_json::Value| {
+        let response = serde_json::json!({
+            "kind": "ExecCredential", "apiVersion": api_version, "status": status,
+        });
+        std::fs::write(world.path("response.json"), response.to_string()).unwrap();
+    };
+    let user = |fields: &str| format!("    exec:\n      command: {}\n{fields}", plugin.display());
+    const V1: &str = "client.authentication.k8s.io/v1";
+    const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
+
+    // A v1 token, never interactive: one run each, the same request.
+    respond(V1, serde_json::json!({ "token": token }));
+    let fields = format!("      apiVersion: {V1}\n      interactiveMode: Never\n");
+    let path = kubeconfig(
+        &world,
+        "exec-v1.kubeconfig",
+        &real_cluster(),
+        &user(&fields),
+    );
+    assert_both_connect(&world, &path, "a v1 exec token").await;
+    let runs = exec_runs(&world);
+    assert_eq!(
+        runs.len(),
+        2,
+        "one run by kubectl, one by the plugin: {runs:?}"
+    );
+    assert_eq!(
+        runs[1], runs[0],
+        "the plugin's KUBERNETES_EXEC_INFO is kubectl's"
+    );
+    assert_eq!(runs[0]["spec"]["interactive"], false);
+
+    // v1beta1 without interactiveMode (IfAvailable: no terminal here), with
+    // the cluster's details and its exec extension.
+    respond(V1BETA1, serde_json::json!({ "token": token }));
+    let cluster = format!(
+        "{}    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension: {{audience: parity}}\n",
+        real_cluster()
+    );
+    let fields = format!("      apiVersion: {V1BETA1}\n      provideClusterInfo: true\n");
+    let path = kubeconfig(&world, "exec-v1beta1.kubeconfig", &cluster, &user(&fields));
+    assert_both_connect(&world, &path, "a v1beta1 exec token with cluster info").await;
+    let runs = exec_runs(&world);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        runs[1], runs[0],
+        "the plugin's KUBERNETES_EXEC_INFO is kubectl's"
+    );
+    assert_eq!(
+        runs[0]["spec"]["cluster"]["server"],
+        format!("https://{}", upstream.address)
+    );
+    assert_eq!(runs[0]["spec"]["cluster"]["config"]["audience"], "parity");
+
+    // A client certificate and key from the plugin.
+    respond(
+        V1,
+        serde_json::json!({
+            "clientCertificateData": upstream.client_cert_pem,
+            "clientKeyData": upstream.client_key_pem,
+        }),
+    );
+    let fields = format!("      apiVersion: {V1}\n      interactiveMode: IfAvailable\n");
+    let path = kubeconfig(
+        &world,
+        "exec-cert.kubeconfig",
+        &real_cluster(),
+        &user(&fields),
+    );
+    assert_both_connect(&world, &path, "an exec client certificate").await;
+    assert_eq!(exec_runs(&world).len(), 2);
+
+    // Refused before the plugin runs.
+    respond(V1, serde_json::json!({ "token": token }));
+    for (case, fields, expected) in [
+        (
+            "v1 without interactiveMode",
+            format!("      apiVersion: {V1}\n"),
+            "interactiveMode must be specified",
+        ),
+        (
+            "Always without a terminal",
+            format!("      apiVersion: {V1}\n      interactiveMode: Always\n"),
+            "standard input is not a terminal",
+        ),
+        (
+            "no apiVersion",
+            "      interactiveMode: Never\n".to_string(),
+            "apiVersion must be specified",
+        ),
+    ] {
+        let path = kubeconfig(
+            &world,
+            "exec-refused.kubeconfig",
+            &real_cluster(),
+            &user(&fields),
+        );
+        let line = assert_both_refuse(&world, &path, case).await;
+        assert!(line.contains(expected), "{case}: {line}");
+        assert_eq!(
+            exec_runs(&world),
+            Vec::<serde_json::Value>::new(),
+            "{case}: ran"
+        );
+    }
+
+    // A plugin that fails: its message passes through, then our one line.
+    let fields = format!(
+        "      apiVersion: {V1}\n      interactiveMode: Never\n      env:\n      - {{name: MODE, value: fail}}\n"
+    );
+    let path = kubeconfig(
+        &world,
+        "exec-fails.kubeconfig",
+        &real_cluster(),
+        &user(&fields),
+    );
+    let (kubectl, ours) = both(&world, &path).await;
+    assert_ne!(kubectl.code, Some(0), "a failing plugin: kubectl connected");
+    assert!(
+        kubectl.stderr.contains("the session expired"),
+        "{}",
+        kubectl.stderr
+    );
+    assert_eq!(ours.code, Some(2), "{}", ours.stderr);
+    let lines: Vec<&str> = ours.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", ours.stderr);
+    assert_eq!(lines[0], "parity plugin: the session expired");
+    assert!(
+        lines[1].contains("\"parity\"") && lines[1].contains("exit code 7"),
+        "{}",
+        lines[1]
+    );
+
+    // A plugin missing from PATH: its installHint, on one line.
+    let fields = format!(
+        "      apiVersion: {V1}\n      interactiveMode: Never\n      installHint: |\n        Install mp-parity-missing with:\n          apt install mp-parity-missing\n"
+    );
+    let missing = user(&fields).replace(&plugin.display().to_string(), "mp-parity-missing");
+    let path = kubeconfig(&world, "exec-missing.kubeconfig", &real_cluster(), &missing);
+    let line = assert_both_refuse(&world, &path, "a plugin missing from PATH").await;
+    assert!(line.contains("\"mp-parity-missing\" not found"), "{line}");
+    assert!(
+        line.contains("Install mp-parity-missing with: apt install mp-parity-missing"),
+        "{line}"
+    );
+}
