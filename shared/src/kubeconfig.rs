@@ -147,6 +147,15 @@ impl LoadedKubeconfig {
                 Error::usage(format!("context {name:?} in {}: {error}", self.sources()))
                     .with_next_step("fix that context's cluster and user entries")
             })?;
+        // kube folds HTTPS_PROXY into proxy_url; the transport applies the
+        // environment by Go's rules itself, so only the kubeconfig's own stays.
+        config.proxy_url = self.proxy_url_of(&name).map_err(|error| {
+            Error::usage(format!(
+                "context {name:?} in {}: proxy-url: {error}",
+                self.sources()
+            ))
+            .with_next_step("use http://HOST:PORT or socks5://HOST:PORT")
+        })?;
         config.default_namespace = settings.namespace.clone();
         if let Some(timeout) = settings.request_timeout {
             config.connect_timeout = Some(
@@ -170,6 +179,26 @@ impl LoadedKubeconfig {
             server,
             config,
         })
+    }
+
+    /// The `proxy-url` of context `name`'s cluster, if it has one.
+    fn proxy_url_of(&self, name: &str) -> Result<Option<http::Uri>, http::uri::InvalidUri> {
+        let cluster = self
+            .config
+            .contexts
+            .iter()
+            .find(|context| context.name == name)
+            .and_then(|context| context.context.as_ref())
+            .map(|context| context.cluster.as_str());
+        self.config
+            .clusters
+            .iter()
+            .find(|named| Some(named.name.as_str()) == cluster)
+            .and_then(|named| named.cluster.as_ref())
+            .and_then(|cluster| cluster.proxy_url.as_deref())
+            .filter(|url| !url.is_empty())
+            .map(str::parse)
+            .transpose()
     }
 
     fn pick_context_hint(&self) -> String {

@@ -45,35 +45,125 @@ use crate::exec_credential::{Credential, ExecPlugin, ExecToken};
 /// certificate's, a CA together with `insecure-skip-tls-verify`, a malformed
 /// server name, a proxy, an exec plugin that is invalid, missing or fails.
 pub async fn client(config: &kube::Config) -> Result<kube::Client, Error> {
-    let generic = |error: String| {
-        Error::usage(error)
-            .with_next_step("check that context's certificates and credentials in the kubeconfig")
-    };
-    if let Some(proxy) = &config.proxy_url {
-        // Refused rather than bypassed: a proxy the user set is there for a reason.
-        return Err(Error::usage(format!(
-            "proxy {proxy} (proxy-url, or HTTPS_PROXY): connecting through a proxy is not supported yet"
-        ))
-        .with_next_step("reach the server directly (unset HTTPS_PROXY/https_proxy for this command)"));
-    }
     let (config, exec_token) = with_exec_credential(config).await?;
-    let config = &with_token_file_read(&config).map_err(generic)?;
-    let tls = tls_config(config).map_err(generic)?;
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.enforce_http(false);
+    let config = &with_token_file_read(&config).map_err(usage)?;
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    let Some(proxy) = proxy_for(config)? else {
+        return client_over(tcp, config, exec_token);
+    };
+    use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+    match proxy.uri().scheme_str() {
+        Some("http") => {
+            let tunnel = Tunnel::new(proxy.uri().clone(), tcp);
+            let tunnel = match proxy.basic_auth() {
+                Some(credentials) => tunnel.with_auth(credentials.clone()),
+                None => tunnel,
+            };
+            client_over(tunnel, config, exec_token)
+        }
+        // socks5h and socks5 alike send the server's name to the proxy, as Go's do.
+        Some("socks5" | "socks5h") => {
+            let socks = SocksV5::new(proxy.uri().clone(), tcp).local_dns(false);
+            let socks = match proxy.raw_auth() {
+                Some((user, password)) => socks.with_auth(user.into(), password.into()),
+                None => socks,
+            };
+            client_over(socks, config, exec_token)
+        }
+        scheme => Err(Error::usage(format!(
+            "proxy {}: a {} proxy is not supported",
+            proxy.uri(),
+            scheme.unwrap_or("schemeless")
+        ))
+        .with_next_step("use an http:// or socks5:// proxy")),
+    }
+}
+
+fn usage(error: String) -> Error {
+    Error::usage(error)
+        .with_next_step("check that context's certificates and credentials in the kubeconfig")
+}
+
+/// The proxy kubectl would use for the context's server, as Go's net/http
+/// picks it: the cluster's `proxy-url` always; else `HTTPS_PROXY` (or
+/// `HTTP_PROXY` for an http:// server), upper case first, unless `NO_PROXY`
+/// names the server or the server is localhost or a loopback address, which
+/// Go never proxies. `ALL_PROXY` is not read, as Go does not read it.
+fn proxy_for(
+    config: &kube::Config,
+) -> Result<Option<hyper_util::client::proxy::matcher::Intercept>, Error> {
+    use hyper_util::client::proxy::matcher::Matcher;
+    let server = &config.cluster_url;
+    if let Some(proxy_url) = &config.proxy_url {
+        let proxy = Matcher::builder()
+            .all(proxy_url.to_string())
+            .build()
+            .intercept(server);
+        return match proxy {
+            Some(proxy) => Ok(Some(proxy)),
+            None => Err(
+                Error::usage(format!("proxy-url {proxy_url} is not a proxy URL"))
+                    .with_next_step("use http://HOST:PORT or socks5://HOST:PORT"),
+            ),
+        };
+    }
+    let host = server.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host
+        .parse::<std::net::IpAddr>()
+        .map_or(host.eq_ignore_ascii_case("localhost"), |ip| {
+            ip.is_loopback()
+        });
+    if loopback {
+        return Ok(None);
+    }
+    let variable = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+            .unwrap_or_default()
+    };
+    Ok(Matcher::builder()
+        .https(variable(["HTTPS_PROXY", "https_proxy"]))
+        .http(variable(["HTTP_PROXY", "http_proxy"]))
+        .no(variable(["NO_PROXY", "no_proxy"]))
+        .build()
+        .intercept(server))
+}
+
+/// The client over `connector` (a TCP connector, or a proxy's over one):
+/// our TLS, kube's timeouts and request layers.
+fn client_over<C>(
+    connector: C,
+    config: &kube::Config,
+    exec_token: Option<ExecToken>,
+) -> Result<kube::Client, Error>
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper_util::client::legacy::connect::Connection
+        + hyper::rt::Read
+        + hyper::rt::Write
+        + Send
+        + Unpin
+        + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<tower::BoxError>,
+{
+    let tls = tls_config(config).map_err(usage)?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();
     let https = match &config.tls_server_name {
         Some(name) => {
             let name = ServerName::try_from(name.clone())
-                .map_err(|error| generic(format!("tls-server-name {name:?}: {error}")))?;
+                .map_err(|error| usage(format!("tls-server-name {name:?}: {error}")))?;
             https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
         }
         None => https,
     };
     let mut connector =
-        hyper_timeout::TimeoutConnector::new(https.enable_http1().wrap_connector(http));
+        hyper_timeout::TimeoutConnector::new(https.enable_http1().wrap_connector(connector));
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
@@ -83,10 +173,10 @@ pub async fn client(config: &kube::Config) -> Result<kube::Client, Error> {
             .build::<_, kube::client::Body>(connector);
     let auth = config
         .auth_layer()
-        .map_err(|error| generic(error.to_string()))?;
+        .map_err(|error| usage(error.to_string()))?;
     let headers = config
         .extra_headers_layer()
-        .map_err(|error| generic(error.to_string()))?;
+        .map_err(|error| usage(error.to_string()))?;
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.default_retry.then(|| {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use mp_sandbox::SeedKind;
+use mp_sandbox::forward_proxy::{ForwardProxy, PROXIED_DOMAIN, ProxyKind};
 use mp_sandbox::pki::CertAuthority;
 use mp_sandbox::proxy::ApiProxy;
 use plugin_support::{Out, World, plane};
@@ -56,9 +57,16 @@ fn admin_user() -> String {
 /// kubectl reading the world's Secrets, and mp-export of them, with the
 /// same kubeconfig: (kubectl, plugin).
 async fn both(world: &World, kubeconfig: &Path) -> (Out, Out) {
-    let kubeconfig = kubeconfig.as_os_str();
-    let kubectl = world
-        .kubectl_with_kubeconfig(
+    (
+        kubectl_lists(world, kubeconfig, &[]).await,
+        plugin_exports(world, kubeconfig, &[]).await,
+    )
+}
+
+/// kubectl reading the world's Secrets with `kubeconfig` and `env`.
+async fn kubectl_lists(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
+    world
+        .kubectl_with_env(
             &[
                 "get",
                 "secrets",
@@ -68,11 +76,16 @@ async fn both(world: &World, kubeconfig: &Path) -> (Out, Out) {
                 "10s",
             ],
             b"",
-            kubeconfig,
+            kubeconfig.as_os_str(),
+            env,
         )
-        .await;
-    let plugin = world
-        .kubectl_with_kubeconfig(
+        .await
+}
+
+/// mp-export of the world's Secrets with `kubeconfig` and `env`.
+async fn plugin_exports(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
+    world
+        .kubectl_with_env(
             &[
                 "mp-export",
                 "-o",
@@ -82,10 +95,10 @@ async fn both(world: &World, kubeconfig: &Path) -> (Out, Out) {
                 "10s",
             ],
             b"",
-            kubeconfig,
+            kubeconfig.as_os_str(),
+            env,
         )
-        .await;
-    (kubectl, plugin)
+        .await
 }
 
 /// Both connect (kubectl lists, the plugin exports).
@@ -724,4 +737,104 @@ async fn exec_credential_plugins_run_as_kubectl_runs_them() {
         line.contains("Install mp-parity-missing with: apt install mp-parity-missing"),
         "{line}"
     );
+}
+
+/// kubectl, then the plugin, with `kubeconfig` and `env`, each with the
+/// targets `proxy` was asked for during its run.
+async fn through(
+    world: &World,
+    kubeconfig: &Path,
+    env: &[(&str, &str)],
+    proxy: &ForwardProxy,
+) -> [(Out, Vec<String>); 2] {
+    proxy.take_targets();
+    let kubectl = kubectl_lists(world, kubeconfig, env).await;
+    let kubectl_targets = proxy.take_targets();
+    let plugin = plugin_exports(world, kubeconfig, env).await;
+    [(kubectl, kubectl_targets), (plugin, proxy.take_targets())]
+}
+
+/// Proxies as kubectl uses them: the cluster's `proxy-url` (HTTP CONNECT
+/// and SOCKS5), `HTTPS_PROXY` in either case; `NO_PROXY` naming the server
+/// bypasses it; a loopback server is never proxied. The server's name
+/// resolves only inside the proxy, so connecting proves the proxy was used.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxies_are_used_where_kubectl_uses_them() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let root = CertAuthority::new_root("parity proxied root");
+    let name = format!("mp-api.{PROXIED_DOMAIN}");
+    let (server, user) = proxy_for(&root, "parity server", &[&name], &[]).await;
+    let target = format!("{name}:{}", server.url().rsplit(':').next().unwrap());
+    let cluster = format!(
+        "    server: https://{target}\n    certificate-authority-data: {}\n",
+        b64(root.cert_pem())
+    );
+    let connect = ForwardProxy::start(ProxyKind::Connect).await.unwrap();
+    let socks = ForwardProxy::start(ProxyKind::Socks5).await.unwrap();
+    let assert_through = |runs: [(Out, Vec<String>); 2], proxy: &ForwardProxy, case: &str| {
+        for ((out, targets), who) in runs.into_iter().zip(["kubectl", "plugin"]) {
+            assert_eq!(out.code, Some(0), "{case}: {who}: {}", out.stderr);
+            assert!(
+                !targets.is_empty(),
+                "{case}: {who} did not use {}",
+                proxy.url()
+            );
+            assert!(
+                targets.iter().all(|asked| *asked == target),
+                "{case}: {who}: {targets:?}"
+            );
+        }
+    };
+
+    for proxy in [&connect, &socks] {
+        let with = format!("{cluster}    proxy-url: {}\n", proxy.url());
+        let path = kubeconfig(&world, "proxy-url.kubeconfig", &with, &user);
+        let runs = through(&world, &path, &[], proxy).await;
+        assert_through(runs, proxy, &format!("proxy-url {}", proxy.url()));
+    }
+
+    let path = kubeconfig(&world, "env-proxy.kubeconfig", &cluster, &user);
+    for variable in ["HTTPS_PROXY", "https_proxy"] {
+        let runs = through(&world, &path, &[(variable, &connect.url())], &connect).await;
+        assert_through(runs, &connect, variable);
+    }
+
+    let bypassed = [
+        ("HTTPS_PROXY", connect.url()),
+        ("NO_PROXY", PROXIED_DOMAIN.into()),
+    ];
+    let bypassed: Vec<(&str, &str)> = bypassed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let [(kubectl, kubectl_targets), (plugin, plugin_targets)] =
+        through(&world, &path, &bypassed, &connect).await;
+    assert_ne!(kubectl.code, Some(0), "NO_PROXY: kubectl reached {name}");
+    assert_eq!(plugin.code, Some(3), "NO_PROXY: {}", plugin.stderr);
+    assert_eq!(plugin.stderr.lines().count(), 1, "{}", plugin.stderr);
+    assert!(
+        plugin.stderr.contains(&format!("(https://{target})")),
+        "{}",
+        plugin.stderr
+    );
+    assert!(
+        kubectl_targets.is_empty() && plugin_targets.is_empty(),
+        "NO_PROXY: proxied"
+    );
+
+    let path = kubeconfig(
+        &world,
+        "loopback.kubeconfig",
+        &real_cluster(),
+        &admin_user(),
+    );
+    let dead = [("HTTPS_PROXY", "http://127.0.0.1:9")];
+    let (kubectl, plugin) = (
+        kubectl_lists(&world, &path, &dead).await,
+        plugin_exports(&world, &path, &dead).await,
+    );
+    assert_eq!(
+        kubectl.code,
+        Some(0),
+        "loopback: kubectl: {}",
+        kubectl.stderr
+    );
+    assert_eq!(plugin.code, Some(0), "loopback: plugin: {}", plugin.stderr);
 }

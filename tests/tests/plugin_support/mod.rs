@@ -176,6 +176,12 @@ impl Plane {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("KUBECTL_MP_LAYOUT")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
             .output()
             .unwrap_or_else(|error| panic!("{program} {args:?}: {error}"));
         Out {
@@ -558,6 +564,12 @@ impl World {
             .env("NS", &self.ns)
             .env("NO_COLOR", "1")
             .env_remove("KUBECTL_MP_LAYOUT")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -598,6 +610,19 @@ impl World {
         stdin: &[u8],
         kubeconfig: &std::ffi::OsStr,
     ) -> Out {
+        self.kubectl_with_env(args, stdin, kubeconfig, &[]).await
+    }
+
+    /// [`World::kubectl_with_kubeconfig`] with environment variables `env`
+    /// (e.g. HTTPS_PROXY; the test process's own proxy variables are never
+    /// passed on).
+    pub async fn kubectl_with_env(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        kubeconfig: &std::ffi::OsStr,
+        env: &[(&str, &str)],
+    ) -> Out {
         let mut full: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
         let plugin = args.first().is_some_and(|first| first.starts_with("mp-"));
         let has_namespace = args
@@ -608,6 +633,7 @@ impl World {
         }
         let child = self
             .command("kubectl", &full, kubeconfig)
+            .envs(env.iter().copied())
             .spawn()
             .unwrap_or_else(|error| panic!("kubectl not runnable ({error})"));
         World::finish(child, stdin, &format!("kubectl {args:?}")).await
