@@ -120,6 +120,8 @@ struct Forwarder {
     host: String,
     as_admin: TlsConnector,
     as_caller: TlsConnector,
+    /// Served under this path only (e.g. Rancher's `/k8s/clusters/c-abc`).
+    path_prefix: std::sync::OnceLock<String>,
 }
 
 /// A running proxy; dropping it stops it.
@@ -174,7 +176,18 @@ impl Forwarder {
             host: upstream.address.to_string(),
             as_admin: TlsConnector::from(Arc::new(as_admin)),
             as_caller: TlsConnector::from(Arc::new(as_caller)),
+            path_prefix: std::sync::OnceLock::new(),
         })
+    }
+
+    /// `path_and_query` without the proxy's path prefix; `None` outside it.
+    fn unprefixed<'a>(&self, path_and_query: &'a str) -> Option<&'a str> {
+        match self.path_prefix.get() {
+            None => Some(path_and_query),
+            Some(prefix) => path_and_query
+                .strip_prefix(prefix.as_str())
+                .filter(|rest| rest.starts_with('/')),
+        }
     }
 
     /// Sends `request` upstream on a connection of its own (HTTP/1.1) and
@@ -197,8 +210,8 @@ impl Forwarder {
         let path = request
             .uri()
             .path_and_query()
-            .map_or("/", |path| path.as_str())
-            .to_string();
+            .map_or("/", |path| path.as_str());
+        let path = self.unprefixed(path).unwrap_or(path).to_string();
         *request.uri_mut() = path
             .parse()
             .map_err(|error| invalid("request path", error))?;
@@ -262,7 +275,10 @@ async fn handle(
     forwarder: &Forwarder,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let path = request.uri().path().to_string();
+    let Some(path) = forwarder.unprefixed(request.uri().path()) else {
+        return status_response(404);
+    };
+    let path = path.to_string();
     let verb = verb_of(request.method(), &path, request.uri().query().unwrap_or(""));
     let fault = faults.on_request(verb, &path);
     let latency = faults.latency();
@@ -390,6 +406,15 @@ impl ApiProxy {
         if let Some(previous) = previous {
             previous.abort();
         }
+    }
+
+    /// Serves the API under `prefix` (e.g. `/k8s/clusters/c-abc`, as
+    /// Rancher does) and nowhere else (404), from now on. Set once.
+    pub fn serve_under(&self, prefix: &str) {
+        let _ = self
+            .forwarder
+            .path_prefix
+            .set(prefix.trim_end_matches('/').to_string());
     }
 
     /// `https://127.0.0.1:PORT` (`https://[::1]:PORT` on IPv6), for a kubeconfig's `server`.

@@ -467,7 +467,8 @@ async fn server_names_and_tls_server_name_are_checked_as_kubectl_checks_them() {
 }
 
 /// Certificate, key and CA files named relative to the kubeconfig's folder
-/// (not to where the command runs), as kubectl resolves them.
+/// (not to where the command runs), as kubectl resolves them; a path that
+/// starts with `~` is one of them (kubectl does not expand `~` to HOME).
 #[tokio::test(flavor = "multi_thread")]
 async fn relative_certificate_paths_are_relative_to_the_kubeconfig() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
@@ -488,6 +489,19 @@ async fn relative_certificate_paths_are_relative_to_the_kubeconfig() {
     let user = "    client-certificate: admin.crt\n    client-key: admin.key\n";
     let path = kubeconfig(&world, "elsewhere/kubeconfig", &cluster, user);
     assert_both_connect(&world, &path, "relative paths").await;
+
+    let tilde = dir.join("~/certs");
+    std::fs::create_dir_all(&tilde).unwrap();
+    for file in ["ca.crt", "admin.crt", "admin.key"] {
+        std::fs::rename(dir.join(file), tilde.join(file)).unwrap();
+    }
+    let cluster = format!(
+        "    server: https://{}\n    certificate-authority: ~/certs/ca.crt\n",
+        upstream.address
+    );
+    let user = "    client-certificate: ~/certs/admin.crt\n    client-key: ~/certs/admin.key\n";
+    let path = kubeconfig(&world, "elsewhere/tilde.kubeconfig", &cluster, user);
+    assert_both_connect(&world, &path, "paths starting with ~").await;
 }
 
 /// KUBECONFIG with two files defining the same context: the first file's
@@ -837,4 +851,31 @@ async fn proxies_are_used_where_kubectl_uses_them() {
         kubectl.stderr
     );
     assert_eq!(plugin.code, Some(0), "loopback: plugin: {}", plugin.stderr);
+}
+
+/// A server URL with a path (Rancher's `https://host/k8s/clusters/c-abc`):
+/// every request goes under it, as kubectl sends them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_url_with_a_path_prefix_connects() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let root = CertAuthority::new_root("parity prefix root");
+    let localhost = [std::net::Ipv4Addr::LOCALHOST.into()];
+    let (proxy, user) = proxy_for(&root, "parity server", &[], &localhost).await;
+    proxy.serve_under("/k8s/clusters/c-parity");
+    let cluster = format!(
+        "    server: {}/k8s/clusters/c-parity\n    certificate-authority-data: {}\n",
+        proxy.url(),
+        b64(root.cert_pem())
+    );
+    let path = kubeconfig(&world, "prefix.kubeconfig", &cluster, &user);
+    assert_both_connect(&world, &path, "a server URL with a path").await;
+    let outside = format!(
+        "    server: {}/k8s/clusters/c-other\n    certificate-authority-data: {}\n",
+        proxy.url(),
+        b64(root.cert_pem())
+    );
+    let path = kubeconfig(&world, "other-prefix.kubeconfig", &outside, &user);
+    let (kubectl, plugin) = both(&world, &path).await;
+    assert_ne!(kubectl.code, Some(0), "another prefix: kubectl connected");
+    assert_ne!(plugin.code, Some(0), "another prefix: plugin connected");
 }
