@@ -29,7 +29,7 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Namespace of the Management Plane
+    /// Namespace of the Management Plane. Unlike kubectl, a context's own namespace is not used: TSB installs its MP in tsb
     #[arg(
         short = 'n',
         long,

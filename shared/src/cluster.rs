@@ -12,6 +12,7 @@ pub struct Cluster {
     context: String,
     server: String,
     namespace: String,
+    context_namespace: Option<String>,
     client: Client,
 }
 
@@ -33,6 +34,7 @@ impl Cluster {
             context: resolved.context,
             server: resolved.server,
             namespace: settings.namespace.clone(),
+            context_namespace: resolved.context_namespace,
             client,
         })
     }
@@ -47,6 +49,22 @@ impl Cluster {
 
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// What to check when no MP is found in the namespace: `-n`, and the
+    /// context's own namespace when it names another one. kubectl uses a
+    /// context's namespace when `-n` is absent; the plugins do not, because
+    /// that is the namespace one works in, and TSB installs its MP in `tsb`
+    /// (tsb-facts.md): at 3 a.m. the MP is not looked for where an
+    /// application happened to be debugged last.
+    pub fn namespace_hint(&self) -> String {
+        match &self.context_namespace {
+            Some(theirs) if *theirs != self.namespace => format!(
+                "check -n/--namespace (context {:?} sets namespace {theirs:?}, which kubectl would use; the plugins use -n, else tsb: pass -n {theirs} if the MP is there)",
+                self.context
+            ),
+            _ => "check -n/--namespace".into(),
+        }
     }
 
     pub fn client(&self) -> &Client {

@@ -233,7 +233,7 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
                 layout.management_plane.kind,
                 layout.management_plane_name
             ))
-            .with_next_step("check -n/--namespace, or name the model with --model (names can be changed with --layout)"));
+            .with_next_step(format!("{}, or name the model with --model (names can be changed with --layout)", cluster.namespace_hint())));
         }
     };
 

@@ -30,6 +30,9 @@ pub struct ClientSettings {
 pub struct ResolvedContext {
     pub context: String,
     pub server: String,
+    /// The context's own `namespace`, which kubectl uses without `-n` and
+    /// the plugins do not (see [`crate::Cluster::namespace_hint`]).
+    pub context_namespace: Option<String>,
     pub config: kube::Config,
 }
 
@@ -156,6 +159,14 @@ impl LoadedKubeconfig {
             ))
             .with_next_step("use http://HOST:PORT or socks5://HOST:PORT")
         })?;
+        let context_namespace = self
+            .config
+            .contexts
+            .iter()
+            .find(|context| context.name == name)
+            .and_then(|context| context.context.as_ref())
+            .and_then(|context| context.namespace.clone())
+            .filter(|namespace| !namespace.is_empty());
         config.default_namespace = settings.namespace.clone();
         if let Some(timeout) = settings.request_timeout {
             config.connect_timeout = Some(
@@ -177,6 +188,7 @@ impl LoadedKubeconfig {
         Ok(ResolvedContext {
             context: name,
             server,
+            context_namespace,
             config,
         })
     }

@@ -879,3 +879,53 @@ async fn a_server_url_with_a_path_prefix_connects() {
     assert_ne!(kubectl.code, Some(0), "another prefix: kubectl connected");
     assert_ne!(plugin.code, Some(0), "another prefix: plugin connected");
 }
+
+/// A context's own `namespace`: kubectl lists it without `-n`; the plugins
+/// look for the MP in `-n`, else `tsb`, and name the context's namespace in
+/// their hint when no MP is found (the decision is in the README).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contexts_namespace_is_named_but_the_mp_namespace_is_n_or_tsb() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let path = kubeconfig(
+        &world,
+        "namespaced.kubeconfig",
+        &real_cluster(),
+        &admin_user(),
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "context: {cluster: c, user: u}",
+        &format!("context: {{cluster: c, user: u, namespace: {}}}", world.ns),
+    );
+    std::fs::write(&path, text).unwrap();
+    let run = async |command: &str| {
+        world
+            .shell(&format!("KUBECONFIG={} {command}", path.display()))
+            .await
+    };
+    let kubectl = run("kubectl get secrets -o name").await;
+    assert_eq!(kubectl.code, Some(0), "{}", kubectl.stderr);
+    assert!(
+        kubectl.stdout.contains("secret/iam-signing-key"),
+        "kubectl uses the context's namespace: {}",
+        kubectl.stdout
+    );
+
+    let plugin = run("kubectl mp-export -o b.yaml").await;
+    assert!(plugin.all().contains("namespace tsb"), "{}", plugin.all());
+    if plugin.code != Some(0) {
+        assert!(!world.path("b.yaml").exists(), "nothing written");
+        // No MP in `tsb` on this cluster: the hint names the context's namespace.
+        assert!(
+            plugin.stderr.contains(&format!("pass -n {}", world.ns)),
+            "{}",
+            plugin.stderr
+        );
+        assert_eq!(plugin.stderr.lines().count(), 1, "{}", plugin.stderr);
+    }
+    let plugin = run(&format!(
+        "kubectl mp-export -n {} -o b.yaml --force",
+        world.ns
+    ))
+    .await;
+    assert_eq!(plugin.code, Some(0), "{}", plugin.stderr);
+}
