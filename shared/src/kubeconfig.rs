@@ -140,6 +140,7 @@ impl LoadedKubeconfig {
                     .with_next_step(self.pick_context_hint()),
             );
         }
+        self.validate(&name)?;
         let options = KubeConfigOptions {
             context: Some(name.clone()),
             ..Default::default()
@@ -193,6 +194,45 @@ impl LoadedKubeconfig {
         })
     }
 
+    /// Refuses what kubectl refuses in context `name`'s cluster and user.
+    fn validate(&self, name: &str) -> Result<()> {
+        let context = self
+            .config
+            .contexts
+            .iter()
+            .find(|context| context.name == name)
+            .and_then(|context| context.context.as_ref());
+        let cluster = context.and_then(|context| {
+            self.config
+                .clusters
+                .iter()
+                .find(|named| named.name == context.cluster)
+                .and_then(|named| named.cluster.as_ref())
+        });
+        let user = context.and_then(|context| {
+            self.config
+                .auth_infos
+                .iter()
+                .find(|named| Some(&named.name) == context.user.as_ref())
+                .and_then(|named| named.auth_info.as_ref())
+        });
+        let (Some(cluster), Some(user)) = (cluster, user) else {
+            return Ok(());
+        };
+        let errors = invalid_entries(cluster, user);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "context {name:?} in {}: invalid configuration: {}",
+            self.sources(),
+            errors.join("; ")
+        ))
+        .with_next_step(
+            "keep one of each pair in the kubeconfig (kubectl refuses this context too)",
+        ))
+    }
+
     /// The `proxy-url` of context `name`'s cluster, if it has one.
     fn proxy_url_of(&self, name: &str) -> Result<Option<http::Uri>, http::uri::InvalidUri> {
         let cluster = self
@@ -224,7 +264,7 @@ impl LoadedKubeconfig {
 }
 
 fn read_file(path: &Path, origin: &str) -> Result<Kubeconfig> {
-    Kubeconfig::read_from(path).map_err(|error| {
+    let config = Kubeconfig::read_from(path).map_err(|error| {
         let cause = std::error::Error::source(&error)
             .map_or_else(|| error.to_string(), |source| source.to_string());
         Error::usage(format!(
@@ -232,7 +272,92 @@ fn read_file(path: &Path, origin: &str) -> Result<Kubeconfig> {
             path.display()
         ))
         .with_next_step("check the file exists, is readable and is valid YAML")
-    })
+    })?;
+    if let Some((kind, name)) = duplicate_name(&config) {
+        // kube would take the first; kubectl refuses the file, and a second
+        // entry of one name is a mistake that could mean another identity.
+        return Err(Error::usage(format!(
+            "kubeconfig {}: two {kind} named {name:?}",
+            path.display()
+        ))
+        .with_next_step("rename or remove one of them (kubectl refuses this file too)"));
+    }
+    Ok(config)
+}
+
+/// The first name used twice in one file, and its kind (`clusters`,
+/// `users`, `contexts`).
+fn duplicate_name(config: &Kubeconfig) -> Option<(&'static str, String)> {
+    fn first_repeat<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        names
+            .into_iter()
+            .find(|name| !seen.insert(*name))
+            .map(str::to_string)
+    }
+    first_repeat(config.clusters.iter().map(|named| named.name.as_str()))
+        .map(|name| ("clusters", name))
+        .or_else(|| {
+            first_repeat(config.auth_infos.iter().map(|named| named.name.as_str()))
+                .map(|name| ("users", name))
+        })
+        .or_else(|| {
+            first_repeat(config.contexts.iter().map(|named| named.name.as_str()))
+                .map(|name| ("contexts", name))
+        })
+}
+
+/// What client-go's validation refuses in the entries a context uses, in
+/// its words (clientcmd `validateClusterInfo`, `validateAuthInfo`): a CA,
+/// certificate or key given both as data and as a file; a token together
+/// with a username and password; exec together with an auth-provider.
+fn invalid_entries(cluster: &kube::config::Cluster, user: &kube::config::AuthInfo) -> Vec<String> {
+    let mut errors = Vec::new();
+    let both = |data: bool, file: &Option<String>| {
+        data && file.as_deref().is_some_and(|file| !file.is_empty())
+    };
+    if both(
+        cluster
+            .certificate_authority_data
+            .as_deref()
+            .is_some_and(|data| !data.is_empty()),
+        &cluster.certificate_authority,
+    ) {
+        errors.push(
+            "certificate-authority-data and certificate-authority are both specified".to_string(),
+        );
+    }
+    if both(
+        user.client_certificate_data
+            .as_deref()
+            .is_some_and(|data| !data.is_empty()),
+        &user.client_certificate,
+    ) {
+        errors.push("client-certificate-data and client-certificate are both specified".into());
+    }
+    if both(user.client_key_data.is_some(), &user.client_key) {
+        errors.push("client-key-data and client-key are both specified".into());
+    }
+    let token = user.token.is_some()
+        || user
+            .token_file
+            .as_deref()
+            .is_some_and(|file| !file.is_empty());
+    let basic = user
+        .username
+        .as_deref()
+        .is_some_and(|name| !name.is_empty())
+        || user.password.is_some();
+    if token && basic {
+        errors.push(
+            "more than one authentication method found (token and basicAuth), only one is allowed"
+                .into(),
+        );
+    }
+    if user.exec.is_some() && user.auth_provider.is_some() {
+        errors.push("authProvider cannot be provided in combination with an exec plugin".into());
+    }
+    errors
 }
 
 #[cfg(test)]

@@ -929,3 +929,109 @@ async fn a_contexts_namespace_is_named_but_the_mp_namespace_is_n_or_tsb() {
     .await;
     assert_eq!(plugin.code, Some(0), "{}", plugin.stderr);
 }
+
+/// What kubectl refuses in a kubeconfig, refused alike in one line: a CA,
+/// certificate or key given both as data and as a file, a token with a
+/// username and password, and a name used twice in one file (kube would
+/// take the first entry: another identity, silently).
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfigs_kubectl_refuses_are_refused() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let upstream = plane().upstream_of("active");
+    for (file, pem) in [
+        ("ca.crt", &upstream.ca_pem),
+        ("admin.crt", &upstream.client_cert_pem),
+        ("admin.key", &upstream.client_key_pem),
+    ] {
+        std::fs::write(world.path(file), pem).unwrap();
+    }
+    let file = |name: &str| world.path(name).display().to_string();
+    let cases = [
+        (
+            "a CA as data and file",
+            format!(
+                "{}    certificate-authority: {}\n",
+                real_cluster(),
+                file("ca.crt")
+            ),
+            admin_user(),
+            "certificate-authority-data and certificate-authority are both specified",
+        ),
+        (
+            "a certificate as data and file",
+            real_cluster(),
+            format!(
+                "{}    client-certificate: {}\n",
+                admin_user(),
+                file("admin.crt")
+            ),
+            "client-certificate-data and client-certificate are both specified",
+        ),
+        (
+            "a key as data and file",
+            real_cluster(),
+            format!("{}    client-key: {}\n", admin_user(), file("admin.key")),
+            "client-key-data and client-key are both specified",
+        ),
+        (
+            "a token and basic auth",
+            real_cluster(),
+            "    token: t0ken\n    username: admin\n    password: pa55word\n".to_string(),
+            "more than one authentication method found",
+        ),
+    ];
+    for (case, cluster, user, expected) in cases {
+        let path = kubeconfig(&world, "refused.kubeconfig", &cluster, &user);
+        let line = assert_both_refuse(&world, &path, case).await;
+        assert!(line.contains(expected), "{case}: {line}");
+        assert!(
+            !line.contains("pa55word") && !line.contains("t0ken"),
+            "{case}: {line}"
+        );
+    }
+
+    let good = std::fs::read_to_string(kubeconfig(
+        &world,
+        "good.kubeconfig",
+        &real_cluster(),
+        &admin_user(),
+    ))
+    .unwrap();
+    for (case, text, expected) in [
+        (
+            "a context named twice",
+            good.replace(
+                "contexts:\n",
+                "contexts:\n- name: parity\n  context: {cluster: c, user: nobody}\n",
+            ),
+            "two contexts named \"parity\"",
+        ),
+        (
+            "a user named twice",
+            good.replace("users:\n", "users:\n- name: u\n  user: {token: other}\n"),
+            "two users named \"u\"",
+        ),
+    ] {
+        let path = world.path("twice.kubeconfig");
+        std::fs::write(&path, text).unwrap();
+        let (kubectl, plugin) = both(&world, &path).await;
+        assert_ne!(kubectl.code, Some(0), "{case}: kubectl connected");
+        assert_eq!(plugin.code, Some(2), "{case}: {}", plugin.stderr);
+        assert_eq!(
+            plugin.stderr.lines().count(),
+            1,
+            "{case}: {}",
+            plugin.stderr
+        );
+        assert!(
+            plugin.stderr.contains(expected),
+            "{case}: {}",
+            plugin.stderr
+        );
+        assert!(
+            plugin.stderr.contains("twice.kubeconfig"),
+            "{case}: {}",
+            plugin.stderr
+        );
+    }
+}
