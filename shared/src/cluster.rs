@@ -27,7 +27,12 @@ impl Cluster {
         let client = crate::transport::client(&resolved.config)
             .await
             .map_err(|error| {
-                let message = format!("context {:?}: {}", resolved.context, error.message());
+                let message = format!(
+                    "context {:?} in {}: {}",
+                    resolved.context,
+                    kubeconfig.sources(),
+                    error.message()
+                );
                 error.with_message(message)
             })?;
         Ok(Cluster {

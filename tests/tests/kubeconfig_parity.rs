@@ -169,7 +169,7 @@ async fn v1_client_certificates_with_every_key_encoding_connect() {
     };
     let dir = world.path("v1");
     std::fs::create_dir_all(&dir).unwrap();
-    let keys: [(&str, &[&[&str]]); 5] = [
+    let keys: [(&str, &[&[&str]]); 6] = [
         (
             "ec-p256-sec1",
             &[&[
@@ -207,6 +207,18 @@ async fn v1_client_certificates_with_every_key_encoding_connect() {
             ]],
         ),
         (
+            "ec-p384-pkcs8",
+            &[&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-out",
+                "KEY",
+            ]],
+        ),
+        (
             "rsa-pkcs1",
             &[&["genrsa", "-traditional", "-out", "KEY", "2048"]],
         ),
@@ -223,6 +235,7 @@ async fn v1_client_certificates_with_every_key_encoding_connect() {
             ]],
         ),
     ];
+    let mut first = None;
     for (kind, commands) in keys {
         let key = format!("{kind}.key");
         for command in commands {
@@ -287,7 +300,48 @@ async fn v1_client_certificates_with_every_key_encoding_connect() {
             &user,
         );
         assert_both_connect(&world, &path, kind).await;
+        first.get_or_insert(path);
     }
+
+    // Every plugin, with the standby from the world's own kubeconfig.
+    let list = std::env::join_paths([first.unwrap(), world.kubeconfig().to_path_buf()]).unwrap();
+    let run = async |args: &[&str]| {
+        world
+            .kubectl_with_kubeconfig(args, b"", list.as_os_str())
+            .await
+    };
+    run(&["mp-export", "-o", "v1.yaml"]).await.ok("mp-export");
+    let import = run(&["mp-import", "-f", "v1.yaml", "--dry-run", "--yes"]).await;
+    assert_eq!(import.code, Some(0), "mp-import: {}", import.stderr);
+    let cacheck = run(&["mp-cacheck", "--context", "parity", "-o", "json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&cacheck.stdout)
+        .unwrap_or_else(|error| panic!("mp-cacheck: {error}: {}", cacheck.all()));
+    assert_eq!(report["sources"][0]["context"], "parity", "{report}");
+    assert_eq!(report["summary"]["fail"], 0, "{report}");
+    let failover = run(&[
+        "mp-failover",
+        "--from",
+        "parity",
+        "--to",
+        "standby",
+        "--dry-run",
+        "--database",
+        "shared",
+        "--dns-backend",
+        "manual",
+        "--dns-name",
+        "mp.parity.example",
+        "--dns-server",
+        "127.0.0.1:9",
+    ])
+    .await;
+    assert!(
+        failover
+            .all()
+            .contains("✔ active MP found in context \"parity\""),
+        "mp-failover: {}",
+        failover.all()
+    );
 }
 
 /// The server's own (leaf) certificate as `certificate-authority`: Go
@@ -747,6 +801,10 @@ async fn exec_credential_plugins_run_as_kubectl_runs_them() {
     let path = kubeconfig(&world, "exec-missing.kubeconfig", &real_cluster(), &missing);
     let line = assert_both_refuse(&world, &path, "a plugin missing from PATH").await;
     assert!(line.contains("\"mp-parity-missing\" not found"), "{line}");
+    assert!(
+        line.contains("exec-missing.kubeconfig"),
+        "names the file: {line}"
+    );
     assert!(
         line.contains("Install mp-parity-missing with: apt install mp-parity-missing"),
         "{line}"
