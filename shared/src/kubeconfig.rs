@@ -219,6 +219,20 @@ impl LoadedKubeconfig {
         let (Some(cluster), Some(user)) = (cluster, user) else {
             return Ok(());
         };
+        let removed = user.auth_provider.as_ref().and_then(|provider| {
+            match provider.name.as_str() {
+                "gcp" => Some(("gcp", "use the gke-gcloud-auth-plugin credential plugin (users[].user.exec), as kubectl asks")),
+                "azure" => Some(("azure", "use the kubelogin credential plugin (users[].user.exec): https://github.com/Azure/kubelogin")),
+                _ => None,
+            }
+        });
+        if let Some((provider, instead)) = removed {
+            return Err(Error::usage(format!(
+                "context {name:?} in {}: the {provider} auth provider was removed from kubectl (1.26) and is not supported",
+                self.sources()
+            ))
+            .with_next_step(instead));
+        }
         let errors = invalid_entries(cluster, user);
         if errors.is_empty() {
             return Ok(());

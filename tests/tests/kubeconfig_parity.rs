@@ -990,7 +990,8 @@ async fn a_contexts_namespace_is_named_but_the_mp_namespace_is_n_or_tsb() {
 
 /// What kubectl refuses in a kubeconfig, refused alike in one line: a CA,
 /// certificate or key given both as data and as a file, a token with a
-/// username and password, and a name used twice in one file (kube would
+/// username and password, the removed gcp and azure auth providers, and a
+/// name used twice in one file (kube would
 /// take the first entry: another identity, silently).
 #[tokio::test(flavor = "multi_thread")]
 async fn kubeconfigs_kubectl_refuses_are_refused() {
@@ -1036,6 +1037,18 @@ async fn kubeconfigs_kubectl_refuses_are_refused() {
             real_cluster(),
             "    token: t0ken\n    username: admin\n    password: pa55word\n".to_string(),
             "more than one authentication method found",
+        ),
+        (
+            "the removed gcp auth provider",
+            real_cluster(),
+            "    auth-provider: {name: gcp, config: {}}\n".to_string(),
+            "the gcp auth provider was removed from kubectl",
+        ),
+        (
+            "the removed azure auth provider",
+            real_cluster(),
+            "    auth-provider: {name: azure, config: {}}\n".to_string(),
+            "the azure auth provider was removed from kubectl",
         ),
     ];
     for (case, cluster, user, expected) in cases {
