@@ -647,8 +647,9 @@ fn exec_runs(world: &World) -> Vec<serde_json::Value> {
 
 /// `exec` credential plugins as kubectl runs them: v1 and v1beta1, a token
 /// or a certificate, `provideClusterInfo` (the same KUBERNETES_EXEC_INFO,
-/// field for field, as kubectl's), run once; refused alike: a v1 plugin
-/// without interactiveMode, `Always` without a terminal, a failing plugin
+/// field for field, as kubectl's), run once, interactive on a terminal
+/// only; refused alike: a v1 plugin without interactiveMode, `Always`
+/// without a terminal, a failing plugin
 /// (its own message passed on), one missing from PATH (its installHint).
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_credential_plugins_run_as_kubectl_runs_them() {
@@ -731,6 +732,35 @@ async fn exec_credential_plugins_run_as_kubectl_runs_them() {
     );
     assert_both_connect(&world, &path, "an exec client certificate").await;
     assert_eq!(exec_runs(&world).len(), 2);
+
+    // On a terminal (util-linux `script` gives the commands one),
+    // IfAvailable and Always are interactive, for kubectl and for us.
+    respond(V1, serde_json::json!({ "token": token }));
+    for mode in ["IfAvailable", "Always"] {
+        let fields = format!("      apiVersion: {V1}\n      interactiveMode: {mode}\n");
+        let path = kubeconfig(
+            &world,
+            "exec-tty.kubeconfig",
+            &real_cluster(),
+            &user(&fields),
+        );
+        for command in [
+            format!("kubectl get secrets -n {} --request-timeout 10s", world.ns),
+            format!("kubectl mp-export -n {} -o b.yaml --force", world.ns),
+        ] {
+            let on_a_terminal = format!(
+                "KUBECONFIG={} script -qec {:?} /dev/null",
+                path.display(),
+                command
+            );
+            let out = world.shell(&on_a_terminal).await;
+            assert_eq!(out.code, Some(0), "{mode}: {command}: {}", out.all());
+        }
+        let runs = exec_runs(&world);
+        assert_eq!(runs.len(), 2, "{mode}: {runs:?}");
+        assert_eq!(runs[1], runs[0], "{mode}: the same request as kubectl's");
+        assert_eq!(runs[0]["spec"]["interactive"], true, "{mode}");
+    }
 
     // Refused before the plugin runs.
     respond(V1, serde_json::json!({ "token": token }));
