@@ -161,11 +161,7 @@ impl LoadedKubeconfig {
             .with_next_step("use http://HOST:PORT or socks5://HOST:PORT")
         })?;
         let context_namespace = self
-            .config
-            .contexts
-            .iter()
-            .find(|context| context.name == name)
-            .and_then(|context| context.context.as_ref())
+            .context_entry(&name)
             .and_then(|context| context.namespace.clone())
             .filter(|namespace| !namespace.is_empty());
         config.default_namespace = settings.namespace.clone();
@@ -196,27 +192,7 @@ impl LoadedKubeconfig {
 
     /// Refuses what kubectl refuses in context `name`'s cluster and user.
     fn validate(&self, name: &str) -> Result<()> {
-        let context = self
-            .config
-            .contexts
-            .iter()
-            .find(|context| context.name == name)
-            .and_then(|context| context.context.as_ref());
-        let cluster = context.and_then(|context| {
-            self.config
-                .clusters
-                .iter()
-                .find(|named| named.name == context.cluster)
-                .and_then(|named| named.cluster.as_ref())
-        });
-        let user = context.and_then(|context| {
-            self.config
-                .auth_infos
-                .iter()
-                .find(|named| Some(&named.name) == context.user.as_ref())
-                .and_then(|named| named.auth_info.as_ref())
-        });
-        let (Some(cluster), Some(user)) = (cluster, user) else {
+        let (Some(cluster), Some(user)) = (self.cluster_entry(name), self.user_entry(name)) else {
             return Ok(());
         };
         let removed = user.auth_provider.as_ref().and_then(|provider| {
@@ -249,22 +225,39 @@ impl LoadedKubeconfig {
 
     /// The `proxy-url` of context `name`'s cluster, if it has one.
     fn proxy_url_of(&self, name: &str) -> Result<Option<http::Uri>, http::uri::InvalidUri> {
-        let cluster = self
-            .config
-            .contexts
-            .iter()
-            .find(|context| context.name == name)
-            .and_then(|context| context.context.as_ref())
-            .map(|context| context.cluster.as_str());
-        self.config
-            .clusters
-            .iter()
-            .find(|named| Some(named.name.as_str()) == cluster)
-            .and_then(|named| named.cluster.as_ref())
+        self.cluster_entry(name)
             .and_then(|cluster| cluster.proxy_url.as_deref())
             .filter(|url| !url.is_empty())
             .map(str::parse)
             .transpose()
+    }
+
+    fn context_entry(&self, name: &str) -> Option<&kube::config::Context> {
+        self.config
+            .contexts
+            .iter()
+            .find(|context| context.name == name)
+            .and_then(|context| context.context.as_ref())
+    }
+
+    /// The cluster entry context `name` uses.
+    fn cluster_entry(&self, name: &str) -> Option<&kube::config::Cluster> {
+        let context = self.context_entry(name)?;
+        self.config
+            .clusters
+            .iter()
+            .find(|named| named.name == context.cluster)
+            .and_then(|named| named.cluster.as_ref())
+    }
+
+    /// The user entry context `name` uses.
+    fn user_entry(&self, name: &str) -> Option<&kube::config::AuthInfo> {
+        let context = self.context_entry(name)?;
+        self.config
+            .auth_infos
+            .iter()
+            .find(|named| Some(&named.name) == context.user.as_ref())
+            .and_then(|named| named.auth_info.as_ref())
     }
 
     fn pick_context_hint(&self) -> String {

@@ -35,6 +35,17 @@ pub const PLUGINS: [&str; 4] = ["export", "import", "cacheck", "failover"];
 /// The clusters of the real plane, as contexts of its kubeconfig.
 pub const CONTEXTS: [&str; 2] = ["active", "standby"];
 
+/// Proxy variables of the test process, set empty (unset, to Go and to the
+/// plugins) for every command: a test names the proxy it wants.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -176,12 +187,7 @@ impl Plane {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("KUBECTL_MP_LAYOUT")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
+            .envs(PROXY_VARIABLES.map(|name| (name, "")))
             .output()
             .unwrap_or_else(|error| panic!("{program} {args:?}: {error}"));
         Out {
@@ -564,12 +570,7 @@ impl World {
             .env("NS", &self.ns)
             .env("NO_COLOR", "1")
             .env_remove("KUBECTL_MP_LAYOUT")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
+            .envs(PROXY_VARIABLES.map(|name| (name, "")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
