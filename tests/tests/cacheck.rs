@@ -56,7 +56,7 @@ fn fingerprint(world: &World, cluster: &str, secret: &str, key: &str) -> String 
     let pem = base64::engine::general_purpose::STANDARD
         .decode(object["data"][key].as_str().expect("key exists"))
         .unwrap();
-    let certificates = kubectl_mp::certs::parse_pem_certificates(&pem).unwrap();
+    let certificates = kubectl_mp::secrets::certs::parse_pem_certificates(&pem).unwrap();
     certificates[0].fingerprint.clone()
 }
 

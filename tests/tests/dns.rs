@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bind_support::{Bind, NAME, ORIGINAL_TTL, ORIGINAL_V4, ORIGINAL_V6, ZONE};
 use kubectl_mp::Exit;
 use kubectl_mp::dns::{self, DnsBackend, DnsRecord, TsigKey};
-use kubectl_mp::output::Ui;
+use kubectl_mp::ui::output::Ui;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()

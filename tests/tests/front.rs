@@ -1,6 +1,6 @@
 //! The MP front door as the tests play it on the real plane
 //! ([`mp_sandbox::live`]), probed as a failover does
-//! (`kubectl_mp::front::probe`), and driven through the real kubectl.
+//! (`kubectl_mp::tsb::front::probe`), and driven through the real kubectl.
 
 mod plugin_support;
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use kubectl_mp::Exit;
-use kubectl_mp::front::{FrontProbe, probe};
+use kubectl_mp::tsb::front::{FrontProbe, probe};
 use mp_sandbox::front::FRONT_PORT;
 use mp_sandbox::pki::CertAuthority;
 use mp_sandbox::{CertVariant, SeedKind};

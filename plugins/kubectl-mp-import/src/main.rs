@@ -3,5 +3,5 @@ use kubectl_mp::import::{Cli, run};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    kubectl_mp::cli::run_plugin(cli.output.verbose, |ui| run(cli, ui))
+    kubectl_mp::ui::cli::run_plugin(cli.output.verbose, |ui| run(cli, ui))
 }

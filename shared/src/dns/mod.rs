@@ -33,7 +33,7 @@ use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsRequestSender;
 
 use crate::error::{Error, Result};
-use crate::output::Ui;
+use crate::ui::output::Ui;
 
 /// How long one exchange with the DNS server may take, retries included.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -712,7 +712,7 @@ fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
         record.ttl,
         record.address
     ));
-    if crate::prompt::confirm("confirm the DNS record was changed", false)? {
+    if crate::ui::prompt::confirm("confirm the DNS record was changed", false)? {
         Ok(())
     } else {
         Err(Error::failed(format!(

@@ -17,14 +17,14 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use serde::Serialize;
 
-use crate::bundle::Bundle;
-use crate::certs::{self, Certificate, ChainEnd, KeyMatch};
-use crate::cli::{ConnectionArgs, OutputArgs, VERSION};
-use crate::cluster::{Cluster, ClusterPair};
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
-use crate::output::{CheckStatus, OutputFormat, Ui, write_data};
-use crate::redact::secret_values;
-use crate::tsb::TsbLayout;
+use crate::kube::cluster::{Cluster, ClusterPair};
+use crate::secrets::bundle::Bundle;
+use crate::secrets::certs::{self, Certificate, ChainEnd, KeyMatch};
+use crate::secrets::redact::secret_values;
+use crate::tsb::layout::TsbLayout;
+use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION};
+use crate::ui::output::{CheckStatus, OutputFormat, Ui, write_data};
 
 /// The version of the `-o json|yaml` document; bumped on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -1976,11 +1976,11 @@ mod tests {
     fn a_bundle_is_checked_for_cert_managers_root_from_the_annotations_it_keeps() {
         let shared = Ca::root("Root CA");
         // As mp-export writes it (--include xcp-identity-issuer) and as it is read back.
-        let provenance = crate::bundle::Provenance {
+        let provenance = crate::secrets::bundle::Provenance {
             context: "active".into(),
             server: "https://active.example:6443".into(),
             namespace: "tsb".into(),
-            model: crate::bundle::Model::Generic,
+            model: crate::secrets::bundle::Model::Generic,
             exported_at: "2026-11-25T17:00:00Z".into(),
             tool: "kubectl-mp-export".into(),
         };
@@ -2068,9 +2068,10 @@ mod tests {
         let active = cluster("active", mp_secrets(&root));
         let standby = cluster("standby", mp_secrets(&own));
         let report = run(&[active, standby], &options());
-        let json: Value =
-            serde_json::from_str(&crate::output::render_data(&report, OutputFormat::Json).unwrap())
-                .unwrap();
+        let json: Value = serde_json::from_str(
+            &crate::ui::output::render_data(&report, OutputFormat::Json).unwrap(),
+        )
+        .unwrap();
         assert_eq!(json["schemaVersion"], 1);
         assert_eq!(
             json["sources"][0],

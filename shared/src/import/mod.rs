@@ -10,13 +10,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use serde::Serialize;
 
-use crate::bundle::{Bundle, Provenance};
-use crate::cli::{ConnectionArgs, OutputArgs, VERSION};
-use crate::cluster::Cluster;
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
-use crate::files::write_private;
-use crate::output::{OutputFormat, Ui, write_data};
-use crate::redact::{data_digest, digest_prefix, secret_values};
+use crate::kube::cluster::Cluster;
+use crate::secrets::bundle::{Bundle, Provenance};
+use crate::secrets::files::write_private;
+use crate::secrets::redact::{data_digest, digest_prefix, secret_values};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION};
+use crate::ui::output::{OutputFormat, Ui, write_data};
 
 const FIELD_MANAGER: &str = "kubectl-mp-import";
 
@@ -249,7 +249,7 @@ pub async fn import_into(
             cluster.namespace(),
             cluster.context()
         );
-        if !crate::prompt::confirm(&action, options.yes)? {
+        if !crate::ui::prompt::confirm(&action, options.yes)? {
             return Err(Error::failed("not confirmed: nothing was changed"));
         }
         report.backup = backup_replaced(
@@ -691,7 +691,7 @@ fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::tests::{provenance, secret};
+    use crate::secrets::bundle::tests::{provenance, secret};
 
     #[test]
     fn verify_compares_what_the_server_stored_for_each_write() {

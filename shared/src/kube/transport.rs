@@ -8,7 +8,7 @@
 //!   without extensions, and microk8s writes): rustls checks the key against
 //!   the certificate by parsing it with webpki, which reads v3 only. Here the
 //!   chain goes to rustls unparsed, and the key is checked against it with
-//!   x509-parser, which reads v1 ([`crate::certs::key_matches`]), as Go's
+//!   x509-parser, which reads v1 ([`crate::secrets::certs::key_matches`]), as Go's
 //!   `tls.X509KeyPair` checks it.
 //! - a `certificate-authority` holding the server's own certificate: Go
 //!   trusts a certificate found in the CA file as it is (crypto/x509
@@ -34,7 +34,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use secrecy::ExposeSecret;
 
 use crate::error::Error;
-use crate::exec_credential::{Credential, ExecPlugin, ExecToken};
+use crate::kube::exec_credential::{Credential, ExecPlugin, ExecToken};
 
 /// Builds the client for a resolved kubeconfig context. Makes no request;
 /// runs the context's exec credential plugin, if any, once.
@@ -191,7 +191,7 @@ where
 }
 
 /// The context's exec credential plugin run once (see
-/// [`crate::exec_credential`]): a certificate it gives joins the TLS
+/// [`crate::kube::exec_credential`]): a certificate it gives joins the TLS
 /// configuration, a token it gives is sent by the returned layer, which runs
 /// the plugin again when the token expires. `exec` is then taken out of the
 /// config, so kube does not run the plugin again itself.
@@ -332,15 +332,15 @@ fn identity(auth: &kube::config::AuthInfo) -> Result<Option<Identity>, String> {
         .ok_or("client-certificate holds no PEM certificate")?;
     let private_key = PrivateKeyDer::from_pem_slice(&key)
         .map_err(|error| format!("client-key holds no PEM private key ({error})"))?;
-    let parsed = crate::certs::Certificate::from_der(leaf.to_vec())
+    let parsed = crate::secrets::certs::Certificate::from_der(leaf.to_vec())
         .map_err(|error| format!("client-certificate: {error}"))?;
-    match crate::certs::key_matches(&key, &parsed) {
-        crate::certs::KeyMatch::Mismatch => {
+    match crate::secrets::certs::key_matches(&key, &parsed) {
+        crate::secrets::certs::KeyMatch::Mismatch => {
             Err("client-key is not the key of client-certificate".into())
         }
         // A key type x509-parser and ring cannot compare: rustls's signing
         // decides, as the server's check of the handshake does.
-        crate::certs::KeyMatch::Matches | crate::certs::KeyMatch::Unknown(_) => {
+        crate::secrets::certs::KeyMatch::Matches | crate::secrets::certs::KeyMatch::Unknown(_) => {
             Ok(Some((chain, private_key)))
         }
     }
@@ -403,8 +403,8 @@ impl ServerCertVerifier for GoVerifier {
         }
         // The CA file holds this very certificate: trusted as it is, if it is
         // valid now, may serve TLS, and names the server.
-        let certificate =
-            crate::certs::Certificate::from_der(end_entity.to_vec()).map_err(|_| {
+        let certificate = crate::secrets::certs::Certificate::from_der(end_entity.to_vec())
+            .map_err(|_| {
                 rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
             })?;
         let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);

@@ -13,9 +13,9 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::tsb::TsbLayout;
+use crate::kube::cluster::Cluster;
+use crate::tsb::layout::TsbLayout;
 
 pub const FIELD_MANAGER: &str = "kubectl-mp-failover";
 

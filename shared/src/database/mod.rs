@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use crate::error::{Error, Result};
-use crate::redact;
+use crate::secrets::redact;
 
 /// The Secret holding the MP's Postgres login (namespace of the MP).
 pub const CREDENTIALS_SECRET: &str = "postgres-credentials";
@@ -52,7 +52,7 @@ const BUSY_RETRIES: u32 = 10;
 const BUSY_RETRY_DELAY: Duration = Duration::from_millis(300);
 /// The longest a single connection attempt may take (libpq's `connect_timeout`).
 const MAX_CONNECT_TIMEOUT_SECS: u64 = 15;
-/// Hex characters of a digest shown to people, as `crate::redact` shows them.
+/// Hex characters of a digest shown to people, as `crate::secrets::redact` shows them.
 const SHOWN_DIGEST_CHARS: usize = 12;
 /// Longest tool message kept in an error: enough for Postgres' own errors.
 const MAX_DETAIL_CHARS: usize = 600;

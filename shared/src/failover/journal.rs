@@ -11,9 +11,9 @@ use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::mp::FIELD_MANAGER;
+use crate::kube::cluster::Cluster;
+use crate::tsb::mp::FIELD_MANAGER;
 
 pub const JOURNAL_NAME: &str = "mp-failover-journal";
 const JOURNAL_KEY: &str = "journal.json";

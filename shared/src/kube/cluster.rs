@@ -4,7 +4,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
 
 use crate::error::{Error, Result};
-use crate::kubeconfig::{ClientSettings, LoadedKubeconfig};
+use crate::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
 
 /// A connected context: its client, built once, and the MP namespace.
 #[derive(Clone)]
@@ -24,7 +24,7 @@ impl Cluster {
         settings: &ClientSettings,
     ) -> Result<Self> {
         let resolved = kubeconfig.resolve(context, settings).await?;
-        let client = crate::transport::client(&resolved.config)
+        let client = crate::kube::transport::client(&resolved.config)
             .await
             .map_err(|error| {
                 let message = format!(

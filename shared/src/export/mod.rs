@@ -11,14 +11,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
-use crate::bundle::{Bundle, Model, Provenance};
-use crate::cli::{ConnectionArgs, VERSION};
-use crate::cluster::Cluster;
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
-use crate::files::write_private;
-use crate::output::Ui;
-use crate::redact::{SecretSummary, secret_values};
-use crate::tsb::{Requirement, TsbLayout};
+use crate::kube::cluster::Cluster;
+use crate::secrets::bundle::{Bundle, Model, Provenance};
+use crate::secrets::files::write_private;
+use crate::secrets::redact::{SecretSummary, secret_values};
+use crate::tsb::layout::{Requirement, TsbLayout};
+use crate::ui::cli::{ConnectionArgs, VERSION};
+use crate::ui::output::Ui;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -128,11 +128,11 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     let export = read_and_select(&cluster, &layout, &cli).await?;
     let mut bundle_bytes = export.bundle.render()?.into_bytes();
     if !cli.encrypt_to.is_empty() {
-        bundle_bytes = crate::seal::encrypt(&bundle_bytes, &cli.encrypt_to)?;
+        bundle_bytes = crate::secrets::seal::encrypt(&bundle_bytes, &cli.encrypt_to)?;
     }
     let values_text = match &cli.values_out {
         Some(_) => Some(
-            crate::yaml::to_string(&export.values()?)
+            crate::ui::yaml::to_string(&export.values()?)
                 .map_err(|error| Error::failed(format!("cannot encode the values: {error}")))?,
         ),
         None => None,
@@ -219,7 +219,7 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
     let (secrets, management_plane) =
         crate::error::join_in_order(list_secrets, get_management_plane).await?;
 
-    let has_helm_release = crate::helm::has_release(&secrets, &layout.helm_release);
+    let has_helm_release = crate::tsb::helm::has_release(&secrets, &layout.helm_release);
     let model = match cli.model {
         ModelChoice::Helm => Model::Helm,
         ModelChoice::Generic => Model::Generic,
@@ -249,7 +249,7 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
             "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
         )));
     }
-    let helm_release = crate::helm::deployed_release(&secrets, &layout.helm_release).cloned();
+    let helm_release = crate::tsb::helm::deployed_release(&secrets, &layout.helm_release).cloned();
     let provenance = Provenance {
         context: cluster.context().to_string(),
         server: cluster.server().to_string(),
@@ -404,7 +404,7 @@ impl Export {
                         "drop --values-out, or check the release name (--layout helmRelease)",
                     )
                 })?;
-                let release = crate::helm::decode_release(release).map_err(Error::failed)?;
+                let release = crate::tsb::helm::decode_release(release).map_err(Error::failed)?;
                 let mut values = release
                     .get("config")
                     .cloned()

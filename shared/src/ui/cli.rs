@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::error::{Error, Exit, Result};
-use crate::kubeconfig::{ClientSettings, LoadedKubeconfig};
-use crate::output::{OutputFormat, Ui};
-use crate::tsb::TsbLayout;
+use crate::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
+use crate::tsb::layout::TsbLayout;
+use crate::ui::output::{OutputFormat, Ui};
 
 /// `0.1.0 (commit 0123456789ab)`, for every plugin's `--version`.
 pub const VERSION: &str = concat!(

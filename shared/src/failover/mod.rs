@@ -2,6 +2,8 @@
 //! the runbook's order, each step verified and journaled in the standby's
 //! namespace so an interrupted run resumes and a finished one is not redone.
 
+pub mod journal;
+
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
@@ -13,18 +15,18 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 
-use crate::bundle::{Bundle, Model, Provenance};
 use crate::cacheck::{self, CheckOptions, MpSnapshot};
-use crate::cli::{ConnectionArgs, OutputArgs, VERSION, parse_duration};
-use crate::cluster::Cluster;
 use crate::database::{self, PgEndpoint, PgOverrides, PgTools};
 use crate::dns::{self, DnsBackend, DnsRecord, TsigKey};
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result, join_all_in_order, join_in_order};
-use crate::journal::{self, Journal, Side, Step, StepRecord};
-use crate::mp::{self, MpState};
-use crate::output::{CheckStatus, OutputFormat, Ui, write_data};
-use crate::redact::data_digest;
-use crate::tsb::TsbLayout;
+use crate::kube::cluster::Cluster;
+use crate::secrets::bundle::{Bundle, Model, Provenance};
+use crate::secrets::redact::data_digest;
+use crate::tsb::layout::TsbLayout;
+use crate::tsb::mp::{self, MpState};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION, parse_duration};
+use crate::ui::output::{CheckStatus, OutputFormat, Ui, write_data};
+use journal::{Journal, Side, Step, StepRecord};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -458,7 +460,7 @@ impl Failover {
                 },
                 self.cli.dns.dns_name
             );
-            if !crate::prompt::confirm(&action, self.cli.yes)? {
+            if !crate::ui::prompt::confirm(&action, self.cli.yes)? {
                 return Err(Error::failed("not confirmed: nothing was changed"));
             }
         }
@@ -956,7 +958,7 @@ impl Failover {
     /// The model's secrets whose data differ between the clusters, and the
     /// bundle that would make the standby's match.
     fn compare_secrets(&self, from: &[Secret], to: &[Secret]) -> (Vec<String>, Bundle) {
-        let model = if crate::helm::has_release(from, &self.layout.helm_release) {
+        let model = if crate::tsb::helm::has_release(from, &self.layout.helm_release) {
             Model::Helm
         } else {
             Model::Generic
@@ -1392,7 +1394,9 @@ impl Failover {
         let started = Instant::now();
         let deadline = started + self.cli.ready_timeout;
         let probe = loop {
-            match crate::front::probe(address, port, &self.cli.dns.dns_name, &ca, timeout).await {
+            match crate::tsb::front::probe(address, port, &self.cli.dns.dns_name, &ca, timeout)
+                .await
+            {
                 Err(error) if error.exit() == Exit::Cluster && Instant::now() < deadline => {
                     // A load balancer often opens a moment after its backends
                     // are ready: look again soon, then less often.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::redact::hex_digest;
+use crate::secrets::redact::hex_digest;
 
 /// The bundle format this version writes and reads.
 pub const FORMAT: &str = "kubectl-mp.bundle/v1";
@@ -71,7 +71,7 @@ impl Bundle {
         let items = self.items()?;
         let digest = digest(&self.provenance, &items);
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-        let body = crate::yaml::to_string(&list)
+        let body = crate::ui::yaml::to_string(&list)
             .map_err(|error| Error::failed(format!("cannot encode the bundle: {error}")))?;
         let p = &self.provenance;
         let mut text = String::from(
@@ -113,8 +113,8 @@ impl Bundle {
                     .with_next_step("check the path given with -f")
             })?;
         }
-        if crate::seal::is_encrypted(&bytes) {
-            bytes = crate::seal::decrypt(&bytes, identity_file, origin)?;
+        if crate::secrets::seal::is_encrypted(&bytes) {
+            bytes = crate::secrets::seal::decrypt(&bytes, identity_file, origin)?;
         }
         let text = String::from_utf8(bytes).map_err(|_| {
             Error::usage(format!("bundle {origin} is not text"))
@@ -158,7 +158,7 @@ impl Bundle {
         };
         let expected = field("sha256")?;
 
-        let list: Value = crate::yaml::from_str(text)
+        let list: Value = crate::ui::yaml::from_str(text)
             .map_err(|error| invalid(format!("not valid YAML: {error}")))?;
         if list.get("apiVersion").and_then(Value::as_str) != Some("v1")
             || list.get("kind").and_then(Value::as_str) != Some("List")
