@@ -28,6 +28,8 @@ pub mod secrets;
 pub mod tsb;
 /// The user: flags, output (text, JSON, YAML, checks), prompts.
 pub mod ui;
+/// The one YAML style the plugins write: bundles, values files, `-o yaml`.
+pub mod yaml;
 
 pub use crate::kube::cluster::{Cluster, ClusterPair};
 pub use error::{Error, Exit, Result};

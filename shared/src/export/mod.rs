@@ -132,7 +132,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     }
     let values_text = match &cli.values_out {
         Some(_) => Some(
-            crate::ui::yaml::to_string(&export.values()?)
+            crate::yaml::to_string(&export.values()?)
                 .map_err(|error| Error::failed(format!("cannot encode the values: {error}")))?,
         ),
         None => None,

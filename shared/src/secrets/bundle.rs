@@ -71,7 +71,7 @@ impl Bundle {
         let items = self.items()?;
         let digest = digest(&self.provenance, &items);
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-        let body = crate::ui::yaml::to_string(&list)
+        let body = crate::yaml::to_string(&list)
             .map_err(|error| Error::failed(format!("cannot encode the bundle: {error}")))?;
         let p = &self.provenance;
         let mut text = String::from(
@@ -158,7 +158,7 @@ impl Bundle {
         };
         let expected = field("sha256")?;
 
-        let list: Value = crate::ui::yaml::from_str(text)
+        let list: Value = crate::yaml::from_str(text)
             .map_err(|error| invalid(format!("not valid YAML: {error}")))?;
         if list.get("apiVersion").and_then(Value::as_str) != Some("v1")
             || list.get("kind").and_then(Value::as_str) != Some("List")

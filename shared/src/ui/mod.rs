@@ -4,4 +4,3 @@
 pub mod cli;
 pub mod output;
 pub mod prompt;
-pub mod yaml;

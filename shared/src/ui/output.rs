@@ -140,7 +140,7 @@ pub fn render_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<Stri
         OutputFormat::Json | OutputFormat::Text => serde_json::to_string_pretty(value)
             .map(|text| text + "\n")
             .map_err(|error| Error::failed(format!("cannot encode output as JSON: {error}"))),
-        OutputFormat::Yaml => crate::ui::yaml::to_string(value)
+        OutputFormat::Yaml => crate::yaml::to_string(value)
             .map_err(|error| Error::failed(format!("cannot encode output as YAML: {error}"))),
     }
 }
