@@ -186,6 +186,15 @@ pub struct MpSnapshot {
     pub secrets: Vec<Secret>,
 }
 
+impl MpSnapshot {
+    /// The Secret called `name`, if the snapshot has it.
+    pub fn secret(&self, name: &str) -> Option<&Secret> {
+        self.secrets
+            .iter()
+            .find(|secret| secret.metadata.name.as_deref() == Some(name))
+    }
+}
+
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

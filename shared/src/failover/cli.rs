@@ -1,0 +1,180 @@
+//! The failover's flags, as clap reads them. [`super::settings`] turns them
+//! into what the steps use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, ValueEnum};
+use serde::Serialize;
+
+use crate::error::EXIT_CODES_HELP;
+use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION, parse_duration};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Cluster connection: fail over from the active to the standby context
+  kubectl mp-failover --from active --to standby -n tsb --database shared \\
+    --dns-backend rfc2136 --dns-server 10.0.0.53:53 --dns-zone example.com \\
+    --tsig-key-file mp-update.key --dns-name tsb.example.com --yes
+
+  # Safety: see every step and change first; continue after an interruption
+  kubectl mp-failover --from active --to standby ... --dry-run
+  kubectl mp-failover --from active --to standby ... --resume
+
+  # Database: separate Postgres per MP, copied with pg_dump/pg_restore
+  kubectl mp-failover --from active --to standby --database separate \\
+    --from-pg-password-file active.pw --to-pg-password-file standby.pw ...
+
+  # DNS: let your own tool change the record, or do it by hand
+  kubectl mp-failover ... --dns-backend exec --dns-exec ./update-dns.sh
+  kubectl mp-failover ... --dns-backend manual
+
+  # Failback: the same command the other way; recorded replica counts are restored
+  kubectl mp-failover --from standby --to active ...
+
+  # Output: the journal and result as JSON for a script
+  kubectl mp-failover --from active --to standby ... --yes -o json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseMode {
+    /// Both MPs use one Postgres: nothing to copy
+    Shared,
+    /// Each MP has its own Postgres: dump the active's, restore into the standby's
+    Separate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DnsBackendKind {
+    /// TSIG-signed dynamic update (RFC 2136) to the authoritative server
+    Rfc2136,
+    /// Run --dns-exec with the name and the new address
+    Exec,
+    /// Print the record to change and wait for confirmation
+    Manual,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
+pub struct DatabaseArgs {
+    /// Whether the MPs share one Postgres or have one each
+    #[arg(long, value_enum)]
+    pub database: DatabaseMode,
+    /// Active side's Postgres host (default: from its ManagementPlane spec)
+    #[arg(long, value_name = "HOST")]
+    pub from_pg_host: Option<String>,
+    #[arg(long, value_name = "PORT")]
+    pub from_pg_port: Option<u16>,
+    #[arg(long, value_name = "NAME")]
+    pub from_pg_database: Option<String>,
+    /// Active side's Postgres user (default: from its postgres-credentials secret)
+    #[arg(long, value_name = "USER")]
+    pub from_pg_user: Option<String>,
+    /// File holding the active side's Postgres password (default: from postgres-credentials)
+    #[arg(long, value_name = "FILE")]
+    pub from_pg_password_file: Option<PathBuf>,
+    /// Standby side's Postgres host (default: from its ManagementPlane spec)
+    #[arg(long, value_name = "HOST")]
+    pub to_pg_host: Option<String>,
+    #[arg(long, value_name = "PORT")]
+    pub to_pg_port: Option<u16>,
+    #[arg(long, value_name = "NAME")]
+    pub to_pg_database: Option<String>,
+    #[arg(long, value_name = "USER")]
+    pub to_pg_user: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub to_pg_password_file: Option<PathBuf>,
+    /// Directory of pg_dump, pg_restore and psql (default: PATH)
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Where the database dumps are kept (mode 0600)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dump_dir: PathBuf,
+    /// How long one dump or restore may take
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub database_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "DNS")]
+pub struct DnsArgs {
+    /// How the MP's DNS record is changed
+    #[arg(long, value_enum)]
+    pub dns_backend: DnsBackendKind,
+    /// The MP's DNS name, the one clients use
+    #[arg(long, value_name = "NAME")]
+    pub dns_name: String,
+    /// The zone's authoritative server, HOST:PORT (updates go there; answers are checked there)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dns_server: SocketAddr,
+    /// The zone holding the name (rfc2136)
+    #[arg(long, value_name = "ZONE")]
+    pub dns_zone: Option<String>,
+    /// BIND key file (tsig-keygen output) signing the update (rfc2136)
+    #[arg(long, value_name = "FILE")]
+    pub tsig_key_file: Option<PathBuf>,
+    /// Command run with the name and address (exec)
+    #[arg(long, value_name = "COMMAND")]
+    pub dns_exec: Option<String>,
+    /// TTL of the new record, seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub dns_ttl: u32,
+    /// How long to wait for the server to answer the new address
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub dns_timeout: Duration,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-mp-failover",
+    bin_name = "kubectl mp-failover",
+    version = VERSION,
+    about = "Fail the TSB Management Plane over from the active cluster to the standby (and back)",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES_HELP}\n  (1 or 3: failed before any change; 4: failed midway, run again with --resume)"),
+)]
+pub struct Cli {
+    /// Context of the cluster serving the MP now
+    #[arg(long, value_name = "CONTEXT", help_heading = "Cluster connection")]
+    pub from: String,
+
+    /// Context of the cluster that takes over
+    #[arg(long, value_name = "CONTEXT", help_heading = "Cluster connection")]
+    pub to: String,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Show every step and the exact changes; change nothing
+    #[arg(long, help_heading = "Safety")]
+    pub dry_run: bool,
+
+    /// Go ahead without asking (needed without a terminal)
+    #[arg(short = 'y', long, help_heading = "Safety")]
+    pub yes: bool,
+
+    /// Continue an interrupted failover from its journal
+    #[arg(long, help_heading = "Safety")]
+    pub resume: bool,
+
+    /// The active cluster is gone: skip what needs it (it must be fenced when it returns)
+    #[arg(long, help_heading = "Safety")]
+    pub disaster: bool,
+
+    /// Copy the secrets now when the standby's differ from the active's
+    #[arg(long, help_heading = "Safety")]
+    pub sync_secrets: bool,
+
+    /// How long deployments may take to stop or become ready
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Safety")]
+    pub ready_timeout: Duration,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,443 @@
+//! The failover's decisions, as pure functions of what was read: whether to
+//! start, resume or refuse, and the replica counts each step aims at.
+//! Nothing here makes a request, so every row is a unit test.
+
+use std::collections::BTreeMap;
+
+use super::journal::{Journal, SideRecord};
+use crate::error::{Error, Result};
+use crate::tsb::layout::TsbLayout;
+use crate::tsb::mp::MpState;
+
+/// What the journals found say to do.
+#[derive(Debug, PartialEq)]
+pub enum Start {
+    /// A finished failover in this direction: check it still holds, change nothing.
+    AlreadyDone(Journal),
+    /// Go on with `journal`: the one found (resumed or dry-run), or a new one.
+    /// `version` is the journal ConfigMap's resourceVersion the first write
+    /// must match (None: there is none yet).
+    Go {
+        journal: Journal,
+        version: Option<String>,
+    },
+}
+
+/// The flags that decide between starting and resuming.
+#[derive(Debug, Clone, Copy)]
+pub struct Flags {
+    pub resume: bool,
+    pub dry_run: bool,
+}
+
+/// Start, resume or refuse, from the journal in the standby (`existing`,
+/// with its resourceVersion) and the one in the active (`reverse`: the
+/// failover this one may undo). `new` makes the journal of a new failover;
+/// `order` names every step in order, for the refusal's "stopped before".
+///
+/// # Errors
+/// A usage error (exit 2) for an unfinished failover without `--resume`, an
+/// unfinished one the other way, or `--resume` with nothing to resume.
+pub fn start(
+    existing: Option<(Journal, String)>,
+    reverse: Option<&Journal>,
+    from: &SideRecord,
+    to: &SideRecord,
+    flags: Flags,
+    order: &[&str],
+    new: impl FnOnce() -> Journal,
+) -> Result<Start> {
+    // A failback that finished after this journal was written undoes it.
+    let superseded = |journal: &Journal| {
+        reverse.is_some_and(|other| {
+            other.same_direction(to, from) && other.started_at >= journal.started_at
+        })
+    };
+    match existing {
+        Some((journal, version)) if journal.same_direction(from, to) && !superseded(&journal) => {
+            if journal.finished_at.is_some() {
+                return Ok(Start::AlreadyDone(journal));
+            }
+            if !flags.resume && !flags.dry_run {
+                let next = order
+                    .iter()
+                    .find(|step| !journal.is_done(step))
+                    .unwrap_or(&"the end");
+                return Err(Error::usage(format!(
+                    "a failover from {:?} to {:?} started at {} stopped before step {next}",
+                    journal.from.context, journal.to.context, journal.started_at
+                ))
+                .with_next_step("run the same command with --resume to continue it"));
+            }
+            Ok(Start::Go {
+                journal,
+                version: Some(version),
+            })
+        }
+        Some((journal, _)) if journal.finished_at.is_none() && !superseded(&journal) => {
+            Err(Error::usage(format!(
+                "an unfinished failover from {:?} to {:?} (started {}) is recorded in context {:?}",
+                journal.from.context, journal.to.context, journal.started_at, to.context
+            ))
+            .with_next_step("resume that one first (same --from/--to with --resume)"))
+        }
+        _ if flags.resume => Err(Error::usage(format!(
+            "nothing to resume: no unfinished failover from {:?} to {:?}",
+            from.context, to.context
+        ))
+        .with_next_step("run without --resume to start one")),
+        other => Ok(Start::Go {
+            journal: new(),
+            version: other.map(|(_, version)| version),
+        }),
+    }
+}
+
+/// The replica counts a failback restores: those the failover it undoes
+/// recorded when it fenced this side.
+pub fn restore_counts(
+    reverse: Option<&Journal>,
+    from: &SideRecord,
+    to: &SideRecord,
+) -> BTreeMap<String, i32> {
+    reverse
+        .filter(|journal| journal.same_direction(to, from))
+        .map(|journal| journal.fenced_replicas.clone())
+        .unwrap_or_default()
+}
+
+/// The old MP's deployments the fence stops (each to 0), operator excluded.
+pub fn fence_plan(layout: &TsbLayout, state: &MpState) -> BTreeMap<String, i32> {
+    layout
+        .mp_deployments
+        .iter()
+        .filter(|name| state.deployments.contains_key(*name))
+        .map(|name| (name.clone(), 0))
+        .collect()
+}
+
+/// [`fence_plan`] and the operator, when it exists: all the fence stops.
+pub fn fence_targets(layout: &TsbLayout, state: &MpState) -> BTreeMap<String, i32> {
+    let mut targets = fence_plan(layout, state);
+    let operator = &layout.operator_deployment;
+    if state.deployments.contains_key(operator) {
+        targets.insert(operator.clone(), 0);
+    }
+    targets
+}
+
+/// What the database step scales to 0 on the standby while it restores:
+/// its writers, and its operator, which would otherwise scale them back up
+/// (an installed standby runs it).
+pub fn standby_writers(layout: &TsbLayout, state: &MpState) -> BTreeMap<String, i32> {
+    layout
+        .writer_deployments
+        .iter()
+        .chain(std::iter::once(&layout.operator_deployment))
+        .filter(|name| state.deployments.contains_key(*name))
+        .map(|name| (name.clone(), 0))
+        .collect()
+}
+
+/// What each deployment on the new MP runs at: what a failback recorded,
+/// else what the database step found before stopping it, else what it has,
+/// and at least one.
+pub fn activation_targets(
+    state: &MpState,
+    journal: &Journal,
+    restore_counts: &BTreeMap<String, i32>,
+) -> BTreeMap<String, i32> {
+    state
+        .deployments
+        .iter()
+        .map(|(name, replicas)| {
+            let recorded = restore_counts
+                .get(name)
+                .or(journal.standby_writer_replicas.get(name));
+            let target = recorded
+                .copied()
+                .filter(|count| *count > 0)
+                .unwrap_or(replicas.desired.max(1));
+            (name.clone(), target)
+        })
+        .collect()
+}
+
+/// Records in `journal`, before anything changes, the replica counts later
+/// steps restore: the fenced MP's (`from_state`, for a failback) and, when
+/// the database is copied, the standby writers' the database step stops
+/// (for activation). Kept once recorded: a resumed run must not record the
+/// zeros an earlier run made.
+pub fn record_counts(
+    journal: &mut Journal,
+    layout: &TsbLayout,
+    from_state: Option<&MpState>,
+    to_state: &MpState,
+    copies_database: bool,
+) {
+    if let Some(state) = from_state
+        && journal.fenced_replicas.is_empty()
+    {
+        journal.fenced_replicas = state
+            .deployments
+            .iter()
+            .map(|(name, replicas)| (name.clone(), replicas.desired))
+            .collect();
+        journal.restore_cronjob_was_suspended = state.restore_cronjob_suspended;
+    }
+    if copies_database && journal.standby_writer_replicas.is_empty() {
+        journal.standby_writer_replicas = standby_writers(layout, to_state)
+            .keys()
+            .filter_map(|name| Some((name.clone(), to_state.deployments.get(name)?.desired)))
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::journal::StepRecord;
+    use crate::tsb::mp::Replicas;
+
+    fn side(name: &str) -> SideRecord {
+        SideRecord {
+            context: name.into(),
+            server: format!("https://{name}:6443"),
+        }
+    }
+
+    fn journal(from: &str, to: &str, started_at: &str, steps: &[&str], finished: bool) -> Journal {
+        Journal {
+            id: format!("failover-{started_at}"),
+            from: side(from),
+            to: side(to),
+            namespace: "tsb".into(),
+            started_at: started_at.into(),
+            disaster: false,
+            steps: steps
+                .iter()
+                .map(|step| {
+                    let record = StepRecord {
+                        finished_at: started_at.into(),
+                        seconds: 1.0,
+                        summary: "done".into(),
+                    };
+                    (step.to_string(), record)
+                })
+                .collect(),
+            fenced_replicas: BTreeMap::from([("tsb".into(), 3)]),
+            standby_writer_replicas: BTreeMap::new(),
+            restore_cronjob_was_suspended: None,
+            finished_at: finished.then(|| started_at.to_string()),
+        }
+    }
+
+    fn fresh() -> Journal {
+        journal("active", "standby", "2026-12-01T03:00:00Z", &[], false)
+    }
+
+    const START: Flags = Flags {
+        resume: false,
+        dry_run: false,
+    };
+    const RESUME: Flags = Flags {
+        resume: true,
+        dry_run: false,
+    };
+    const DRY_RUN: Flags = Flags {
+        resume: false,
+        dry_run: true,
+    };
+
+    /// A row: its name, the journals found (standby's with its version,
+    /// active's), the flags, and what is decided (or the refusal's words).
+    type Case<'a> = (
+        &'a str,
+        Option<(Journal, String)>,
+        Option<&'a Journal>,
+        Flags,
+        Result<Start, &'a str>,
+    );
+
+    /// Every row: the journals found, the flags, and what is decided.
+    #[test]
+    fn start_resume_or_refuse() {
+        let (active, standby) = (side("active"), side("standby"));
+        let old = "2026-11-30T03:00:00Z";
+        let unfinished = journal("active", "standby", old, &["preflight", "database"], false);
+        let finished = journal("active", "standby", old, &["preflight"], true);
+        let other_way = journal("standby", "active", old, &["preflight"], false);
+        let later_failback = journal("standby", "active", "2026-11-30T04:00:00Z", &[], true);
+        let go = |journal: Journal, version: Option<&str>| Start::Go {
+            journal,
+            version: version.map(String::from),
+        };
+        let version = |journal: &Journal| Some((journal.clone(), "7".to_string()));
+        let cases: Vec<Case> = vec![
+            (
+                "nothing found: start",
+                None,
+                None,
+                START,
+                Ok(go(fresh(), None)),
+            ),
+            (
+                "nothing to resume",
+                None,
+                None,
+                RESUME,
+                Err("nothing to resume"),
+            ),
+            (
+                "unfinished, resumed",
+                version(&unfinished),
+                None,
+                RESUME,
+                Ok(go(unfinished.clone(), Some("7"))),
+            ),
+            (
+                "unfinished, dry run",
+                version(&unfinished),
+                None,
+                DRY_RUN,
+                Ok(go(unfinished.clone(), Some("7"))),
+            ),
+            (
+                "unfinished, no --resume",
+                version(&unfinished),
+                None,
+                START,
+                Err("stopped before step fence"),
+            ),
+            (
+                "finished: re-check only",
+                version(&finished),
+                None,
+                START,
+                Ok(Start::AlreadyDone(finished.clone())),
+            ),
+            (
+                "unfinished the other way",
+                version(&other_way),
+                None,
+                START,
+                Err("an unfinished failover from \"standby\" to \"active\""),
+            ),
+            (
+                "finished, undone by a later failback: start again",
+                version(&finished),
+                Some(&later_failback),
+                START,
+                Ok(go(fresh(), Some("7"))),
+            ),
+            (
+                "unfinished, undone by a later failback",
+                version(&unfinished),
+                Some(&later_failback),
+                RESUME,
+                Err("nothing to resume"),
+            ),
+        ];
+        for (case, existing, reverse, flags, expected) in cases {
+            let order = [
+                "preflight",
+                "database",
+                "fence",
+                "activate",
+                "dns",
+                "verify",
+            ];
+            let decided = start(existing, reverse, &active, &standby, flags, &order, fresh);
+            match (decided, expected) {
+                (Ok(decided), Ok(expected)) => assert_eq!(decided, expected, "{case}"),
+                (Err(error), Err(text)) => {
+                    assert!(error.to_string().contains(text), "{case}: {error}")
+                }
+                (decided, expected) => panic!("{case}: {decided:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    fn state(deployments: &[(&str, i32)]) -> MpState {
+        MpState {
+            deployments: deployments
+                .iter()
+                .map(|(name, desired)| {
+                    let replicas = Replicas {
+                        desired: *desired,
+                        ready: *desired,
+                    };
+                    (name.to_string(), replicas)
+                })
+                .collect(),
+            ..MpState::default()
+        }
+    }
+
+    #[test]
+    fn activation_restores_a_failbacks_counts_then_the_database_steps_then_at_least_one() {
+        let standby = state(&[("tsb", 0), ("iam", 0), ("oap", 2), ("web", 0)]);
+        let mut journal = fresh();
+        journal.standby_writer_replicas = BTreeMap::from([("iam".into(), 4)]);
+        let failback = BTreeMap::from([("tsb".into(), 3), ("web".into(), 0)]);
+        assert_eq!(
+            activation_targets(&standby, &journal, &failback),
+            BTreeMap::from([
+                ("iam".into(), 4), // the database step's
+                ("oap".into(), 2), // what it has
+                ("tsb".into(), 3), // the failback's
+                ("web".into(), 1), // a recorded 0 is not a target: at least one
+            ])
+        );
+    }
+
+    #[test]
+    fn the_fence_stops_the_mp_and_its_operator_that_exist() {
+        let layout = TsbLayout::default();
+        let active = state(&[
+            (layout.operator_deployment.as_str(), 1),
+            ("tsb", 2),
+            ("iam", 2),
+            ("unrelated", 5),
+        ]);
+        let plan = fence_plan(&layout, &active);
+        assert_eq!(plan, BTreeMap::from([("iam".into(), 0), ("tsb".into(), 0)]));
+        let targets = fence_targets(&layout, &active);
+        assert_eq!(targets.len(), 3);
+        assert_eq!(targets.get(&layout.operator_deployment), Some(&0));
+        assert_eq!(
+            standby_writers(&layout, &active),
+            BTreeMap::from([
+                ("iam".into(), 0),
+                ("tsb".into(), 0),
+                (layout.operator_deployment.clone(), 0)
+            ])
+        );
+    }
+
+    #[test]
+    fn counts_are_recorded_once() {
+        let layout = TsbLayout::default();
+        let active = state(&[("tsb", 2)]);
+        let standby = state(&[("tsb", 1), ("iam", 1)]);
+        let mut journal = fresh();
+        journal.fenced_replicas.clear();
+        record_counts(&mut journal, &layout, Some(&active), &standby, true);
+        assert_eq!(journal.fenced_replicas, BTreeMap::from([("tsb".into(), 2)]));
+        assert_eq!(
+            journal.standby_writer_replicas,
+            BTreeMap::from([("iam".into(), 1), ("tsb".into(), 1)])
+        );
+        // Resumed after the fence: the zeros it made are not recorded.
+        let fenced = state(&[("tsb", 0)]);
+        record_counts(
+            &mut journal,
+            &layout,
+            Some(&fenced),
+            &state(&[("tsb", 0)]),
+            true,
+        );
+        assert_eq!(journal.fenced_replicas, BTreeMap::from([("tsb".into(), 2)]));
+        assert_eq!(journal.standby_writer_replicas.get("tsb"), Some(&1));
+    }
+}

@@ -1,0 +1,106 @@
+//! The preflight's Postgres checks, for `--database separate`: the client
+//! tools, each side's connection details, both servers answering, and the
+//! standby's user allowed to restore.
+
+use super::{Checks, Sides};
+use crate::cacheck::MpSnapshot;
+use crate::database::{self, PgEndpoint, PgTools};
+use crate::error::{Error, Result};
+use crate::failover::settings::Side;
+
+/// A side's snapshot and ManagementPlane spec, where its Postgres is named.
+type SideRead<'a> = (&'a MpSnapshot, Option<&'a serde_json::Value>);
+
+/// The endpoints (active, standby) and the tools the database step uses,
+/// each `None` when its check failed (or, for the active, with --disaster).
+pub(super) async fn judge(
+    sides: &Sides<'_>,
+    checks: &mut Checks<'_>,
+    from: Option<SideRead<'_>>,
+    to: SideRead<'_>,
+) -> (Option<PgEndpoint>, Option<PgEndpoint>, Option<PgTools>) {
+    let settings = &sides.settings.database;
+    let tools = match PgTools::locate(settings.bin_dir.as_deref()) {
+        Ok(tools) => tools,
+        Err(error) => {
+            checks.check(
+                false,
+                "Postgres client tools found".into(),
+                error.to_string(),
+            );
+            return (None, None, None);
+        }
+    };
+    let endpoint = |(snapshot, spec): SideRead<'_>, side: Side| {
+        let secret = snapshot.secret("postgres-credentials");
+        database::endpoint_from(spec, secret, settings.overrides(side))
+    };
+    let to_endpoint = endpoint(to, Side::To);
+    let from_endpoint = from.map(|read| endpoint(read, Side::From));
+    match &to_endpoint {
+        Ok(to_endpoint) => {
+            let timeout = sides.settings.connection_timeout;
+            let (to_ok, from_ok) = futures::join!(
+                async {
+                    let version = database::check_reachable(&tools, to_endpoint, timeout).await?;
+                    database::check_restore_privileges(&tools, to_endpoint, timeout).await?;
+                    Ok::<_, Error>(version)
+                },
+                async {
+                    match &from_endpoint {
+                        Some(Ok(endpoint)) => {
+                            Some(database::check_reachable(&tools, endpoint, timeout).await)
+                        }
+                        _ => None,
+                    }
+                }
+            );
+            judge_reachable(checks, "standby", to_endpoint, to_ok);
+            match (&from_endpoint, from_ok) {
+                (Some(Ok(endpoint)), Some(answer)) => {
+                    judge_reachable(checks, "active", endpoint, answer)
+                }
+                (Some(Err(error)), _) => checks.check(
+                    false,
+                    "active Postgres connection details".into(),
+                    error.to_string(),
+                ),
+                _ => {}
+            }
+        }
+        Err(error) => checks.check(
+            false,
+            "standby Postgres connection details".into(),
+            error.to_string(),
+        ),
+    }
+    (
+        from_endpoint.and_then(|endpoint| endpoint.ok()),
+        to_endpoint.ok(),
+        Some(tools),
+    )
+}
+
+/// ✔ `role` Postgres reachable (host:port, version), or ✖ with why not.
+fn judge_reachable(
+    checks: &mut Checks<'_>,
+    role: &str,
+    endpoint: &PgEndpoint,
+    answer: Result<String>,
+) {
+    match answer {
+        Ok(version) => checks.check(
+            true,
+            format!(
+                "{role} Postgres reachable ({}:{}, {version})",
+                endpoint.host, endpoint.port
+            ),
+            String::new(),
+        ),
+        Err(error) => checks.check(
+            false,
+            format!("{role} Postgres reachable"),
+            error.to_string(),
+        ),
+    }
+}

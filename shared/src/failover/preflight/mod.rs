@@ -1,0 +1,363 @@
+//! Step 1, read-only: everything that can be checked before anything
+//! changes. All reads go out at once ([`read`]); then each finding is judged
+//! and printed as a check ([`judge`]); any failure stops the failover with
+//! nothing changed.
+
+mod database;
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+
+use super::DatabaseMode;
+use super::describe;
+use super::journal;
+use super::settings::FailoverSettings;
+use crate::cacheck::{self, CheckOptions, MpSnapshot};
+use crate::database::{PgEndpoint, PgTools};
+use crate::dns;
+use crate::error::{Error, Result};
+use crate::kube::cluster::Cluster;
+use crate::secrets::bundle::{Bundle, Model, Provenance};
+use crate::secrets::redact::data_digest;
+use crate::tsb::layout::TsbLayout;
+use crate::tsb::mp::{self, MpState};
+use crate::ui::cli::VERSION;
+use crate::ui::output::{CheckStatus, Ui};
+
+/// What preflight learned, for the steps after it.
+pub struct Preflight {
+    /// None with --disaster.
+    pub from_state: Option<MpState>,
+    pub to_state: MpState,
+    pub to_snapshot: MpSnapshot,
+    pub from_endpoint: Option<PgEndpoint>,
+    pub to_endpoint: Option<PgEndpoint>,
+    pub tools: Option<PgTools>,
+    /// Secrets to copy first (`--sync-secrets`).
+    pub sync: Option<Bundle>,
+}
+
+/// What the preflight reads from a cluster: its CA snapshot, its MP's
+/// state and (for a database copy) its ManagementPlane spec.
+pub type ClusterRead = (MpSnapshot, MpState, Option<serde_json::Value>);
+
+/// Everything the preflight reads, before it judges it.
+pub struct Reads {
+    /// None with --disaster.
+    pub from: Result<Option<ClusterRead>>,
+    pub to: Result<ClusterRead>,
+    pub dns: Result<Option<(Vec<IpAddr>, u32)>>,
+}
+
+/// What the preflight works with.
+pub struct Sides<'a> {
+    pub settings: &'a FailoverSettings,
+    pub layout: &'a TsbLayout,
+    pub from: &'a Cluster,
+    pub to: &'a Cluster,
+    pub ui: &'a Ui,
+}
+
+/// Reads both clusters and asks the DNS server, all at once.
+pub async fn read(sides: &Sides<'_>) -> Reads {
+    let settings = sides.settings;
+    let (from, to, dns) = futures::join!(
+        async {
+            if settings.disaster {
+                return Ok(None);
+            }
+            read_cluster(sides, sides.from, "active").await.map(Some)
+        },
+        read_cluster(sides, sides.to, "standby"),
+        async {
+            dns::preflight(&settings.dns.backend, &settings.dns.name, settings.yes).await?;
+            dns::lookup(settings.dns.server, &settings.dns.name).await
+        },
+    );
+    Reads { from, to, dns }
+}
+
+async fn read_cluster(sides: &Sides<'_>, cluster: &Cluster, role: &str) -> Result<ClusterRead> {
+    futures::try_join!(
+        cacheck::read_cluster(cluster, role),
+        mp::read_state(cluster, sides.layout),
+        management_plane_spec(sides, cluster),
+    )
+}
+
+/// The ManagementPlane's spec, when the database step needs it (one get).
+async fn management_plane_spec(
+    sides: &Sides<'_>,
+    cluster: &Cluster,
+) -> Result<Option<serde_json::Value>> {
+    if sides.settings.database.mode == DatabaseMode::Shared {
+        return Ok(None);
+    }
+    let layout = sides.layout;
+    let kind = &layout.management_plane;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
+        &kind.plural,
+    );
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client().clone(), cluster.namespace(), &resource);
+    match api.get_opt(&layout.management_plane_name).await {
+        Ok(found) => Ok(found.and_then(|object| object.data.get("spec").cloned())),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(cluster.error(
+            error,
+            &format!("get {} {}", kind.kind, layout.management_plane_name),
+        )),
+    }
+}
+
+/// The checks printed so far, and the failures among them.
+struct Checks<'a> {
+    ui: &'a Ui,
+    problems: Vec<String>,
+}
+
+impl Checks<'_> {
+    /// ✔ `title`, or ✖ `title` with its `hint`, counted as a problem.
+    fn check(&mut self, ok: bool, title: String, hint: String) {
+        let status = if ok {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        };
+        self.ui
+            .check(status, &title, (!ok).then_some(hint.as_str()));
+        if !ok {
+            self.problems.push(title);
+        }
+    }
+
+    /// ‼ `title`: said, not a problem.
+    fn warn(&self, title: &str) {
+        self.ui.check(CheckStatus::Warn, title, None);
+    }
+}
+
+/// Judges what [`read`] found, printing a check per finding.
+/// `held_by_other`: the live lock of another failover, found with the journal.
+///
+/// # Errors
+/// One failure (exit 1) listing every failed check, "nothing was changed";
+/// a cluster that could not be read is its own error (exit 3).
+pub async fn judge(
+    sides: &Sides<'_>,
+    reads: Reads,
+    held_by_other: Option<String>,
+) -> Result<Preflight> {
+    let from_read = reads.from?;
+    let (to_snapshot, to_state, to_spec) = reads.to?;
+    let mut checks = Checks {
+        ui: sides.ui,
+        problems: Vec::new(),
+    };
+    if let Some(holder) = held_by_other {
+        checks.check(
+            false,
+            format!(
+                "no other failover holds the lock in context {:?}",
+                sides.to.context()
+            ),
+            format!("held by {holder}; wait for it to finish"),
+        );
+    }
+    judge_standby(sides, &mut checks, &to_state);
+    judge_dns(sides, &mut checks, &reads.dns);
+    let sync = judge_active(sides, &mut checks, from_read.as_ref(), &to_snapshot);
+    judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
+    let (from_endpoint, to_endpoint, tools) =
+        if sides.settings.database.mode == DatabaseMode::Separate {
+            let from = from_read
+                .as_ref()
+                .map(|(snapshot, _, spec)| (snapshot, spec.as_ref()));
+            database::judge(sides, &mut checks, from, (&to_snapshot, to_spec.as_ref())).await
+        } else {
+            (None, None, None)
+        };
+    if !checks.problems.is_empty() {
+        let count = checks.problems.len();
+        return Err(Error::failed(format!(
+            "preflight failed ({count} problem{}): {}; nothing was changed",
+            if count == 1 { "" } else { "s" },
+            checks.problems.join("; ")
+        ))
+        .with_next_step("fix them (hints above), then run the same command again"));
+    }
+    Ok(Preflight {
+        from_state: from_read.map(|(_, state, _)| state),
+        to_state,
+        to_snapshot,
+        from_endpoint,
+        to_endpoint,
+        tools,
+        sync,
+    })
+}
+
+fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState) {
+    let layout = sides.layout;
+    let missing = to_state.missing(layout);
+    checks.check(
+        missing.is_empty(),
+        format!(
+            "standby MP installed in context {:?} (namespace {})",
+            sides.to.context(),
+            sides.to.namespace()
+        ),
+        format!(
+            "missing deployments: {}; install the standby MP first (runbook: helm install with the exported values)",
+            missing.join(", ")
+        ),
+    );
+    let front = &layout.front_service.name;
+    checks.check(
+        to_state.front_address.is_some(),
+        format!("standby front Service {front} has an address"),
+        format!("service {front} has no LoadBalancer ingress address yet"),
+    );
+}
+
+fn judge_dns(
+    sides: &Sides<'_>,
+    checks: &mut Checks<'_>,
+    answer: &Result<Option<(Vec<IpAddr>, u32)>>,
+) {
+    let dns = &sides.settings.dns;
+    match answer {
+        Ok(answer) => checks.check(
+            true,
+            format!(
+                "DNS server {} answers for {} (now {})",
+                dns.server,
+                dns.name,
+                describe::dns_answer(answer)
+            ),
+            String::new(),
+        ),
+        Err(error) => checks.check(
+            false,
+            format!("DNS server {} ready for the change", dns.server),
+            error.to_string(),
+        ),
+    }
+}
+
+/// The active's secrets against the standby's, and the active MP itself;
+/// returns what `--sync-secrets` copies first.
+fn judge_active(
+    sides: &Sides<'_>,
+    checks: &mut Checks<'_>,
+    from_read: Option<&ClusterRead>,
+    to_snapshot: &MpSnapshot,
+) -> Option<Bundle> {
+    let Some((from_snapshot, from_state, _)) = from_read else {
+        checks.warn(&format!(
+            "active context {:?} skipped (--disaster): secrets and CA not compared with it",
+            sides.from.context()
+        ));
+        return None;
+    };
+    let mut sync = None;
+    let (differing, bundle) = compare_secrets(sides, &from_snapshot.secrets, &to_snapshot.secrets);
+    if differing.is_empty() {
+        checks.check(
+            true,
+            "standby secrets match the active's".into(),
+            String::new(),
+        );
+    } else if sides.settings.sync_secrets {
+        checks.warn(&format!(
+            "standby secrets differ ({}): copied before the failover (--sync-secrets)",
+            differing.join(", ")
+        ));
+        sync = Some(bundle);
+    } else {
+        checks.check(
+            false,
+            format!(
+                "standby secrets match the active's (differ: {})",
+                differing.join(", ")
+            ),
+            "run kubectl mp-export | kubectl mp-import, or pass --sync-secrets".into(),
+        );
+    }
+    let missing_active = from_state.missing(sides.layout);
+    checks.check(
+        missing_active.is_empty() || sides.settings.resume,
+        format!("active MP found in context {:?}", sides.from.context()),
+        format!("missing deployments: {}", missing_active.join(", ")),
+    );
+    sync
+}
+
+fn judge_certificates(
+    sides: &Sides<'_>,
+    checks: &mut Checks<'_>,
+    from_read: Option<&ClusterRead>,
+    to_snapshot: &MpSnapshot,
+) {
+    let snapshots: Vec<MpSnapshot> = from_read
+        .map(|(snapshot, _, _)| snapshot.clone())
+        .into_iter()
+        .chain(std::iter::once(to_snapshot.clone()))
+        .collect();
+    let options = CheckOptions {
+        dns_name: Some(sides.settings.dns.name.clone()),
+        ..CheckOptions::default()
+    };
+    let report = cacheck::check(sides.layout, &options, &snapshots);
+    let failing: Vec<String> = report
+        .problems()
+        .filter(|problem| problem.status == CheckStatus::Fail)
+        .map(|problem| problem.title.clone())
+        .collect();
+    checks.check(
+        failing.is_empty(),
+        "certificates chain to the same root CA (mp-cacheck)".into(),
+        format!(
+            "{}; run kubectl mp-cacheck for the details",
+            failing.join("; ")
+        ),
+    );
+}
+
+/// The model's secrets whose data differ between the clusters, and the
+/// bundle that would make the standby's match.
+fn compare_secrets(sides: &Sides<'_>, from: &[Secret], to: &[Secret]) -> (Vec<String>, Bundle) {
+    let layout = sides.layout;
+    let model = if crate::tsb::helm::has_release(from, &layout.helm_release) {
+        Model::Helm
+    } else {
+        Model::Generic
+    };
+    let selection = crate::export::select_secrets(from, layout, model, &[], &[]);
+    let differing = selection
+        .chosen
+        .iter()
+        .filter(|wanted| {
+            let name = wanted.metadata.name.as_deref();
+            to.iter()
+                .find(|secret| secret.metadata.name.as_deref() == name)
+                .map(data_digest)
+                != Some(data_digest(wanted))
+        })
+        .filter_map(|secret| secret.metadata.name.clone())
+        .collect();
+    let provenance = Provenance {
+        context: sides.from.context().into(),
+        server: sides.from.server().into(),
+        namespace: sides.to.namespace().into(),
+        model,
+        exported_at: journal::now(),
+        tool: format!("kubectl-mp-failover {VERSION} (--sync-secrets)"),
+    };
+    let mut bundle = Bundle::new(provenance, selection.chosen);
+    bundle.remap_namespace(sides.to.namespace());
+    (differing, bundle)
+}

@@ -1,0 +1,91 @@
+//! Step progress: a spinner on a terminal, plain lines otherwise; labels
+//! (`[3/6] fence`) from the one list of steps.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use super::journal::StepRecord;
+use super::steps::label;
+use crate::ui::output::{CheckStatus, Ui};
+
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    ui: Ui,
+}
+
+impl Progress {
+    pub fn new(ui: &Ui) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            ui: ui.clone(),
+        }
+    }
+
+    pub fn start(&self, step: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{} …", label(step))),
+            None => self.ui.info(&format!("{} …", label(step))),
+        }
+    }
+
+    fn line(&self, status: CheckStatus, text: &str) {
+        let line = self.ui.check_line(status, text, None);
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => self.ui.info(&line),
+        }
+    }
+
+    pub fn done(&self, step: &str, started: Instant, summary: &str) {
+        let seconds = started.elapsed().as_secs_f64();
+        self.line(
+            CheckStatus::Pass,
+            &format!("{} done in {seconds:.1}s: {summary}", label(step)),
+        );
+    }
+
+    pub fn skip(&self, step: &str, done: &StepRecord) {
+        self.line(
+            CheckStatus::Pass,
+            &format!(
+                "{} already done at {}: {}",
+                label(step),
+                done.finished_at,
+                done.summary
+            ),
+        );
+    }
+
+    /// A recorded step whose goal no longer holds: done again.
+    pub fn redo(&self, step: &str, done: &StepRecord) {
+        self.line(
+            CheckStatus::Warn,
+            &format!(
+                "{} was done at {} but no longer holds: doing it again",
+                label(step),
+                done.finished_at
+            ),
+        );
+    }
+
+    pub fn fail(&self, step: &str, started: Instant) {
+        let seconds = started.elapsed().as_secs_f64();
+        self.line(
+            CheckStatus::Fail,
+            &format!("{} failed after {seconds:.1}s", label(step)),
+        );
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

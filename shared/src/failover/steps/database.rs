@@ -1,0 +1,120 @@
+//! Step 2, the runbook's "synchronise the database": with `--database
+//! separate`, the active's Postgres dumped and restored into the standby's
+//! while nothing on the standby writes to it; with `shared`, nothing.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Run, Step};
+use crate::database;
+use crate::error::{Error, Result, join_in_order};
+use crate::failover::DatabaseMode;
+use crate::failover::plan;
+
+pub struct Database;
+
+impl Step for Database {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    fn plan<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let settings = &run.settings.database;
+            Ok(vec![match settings.mode {
+                DatabaseMode::Shared => "database: shared, nothing to copy".to_string(),
+                DatabaseMode::Separate => format!(
+                    "database: dump the standby's database (backup) and the active's into {}, scale {} then {} on context {:?} to 0, restore the active's dump into the standby's database",
+                    settings.dump_dir.display(),
+                    run.layout.operator_deployment,
+                    run.layout.writer_deployments.join(", "),
+                    run.to.context()
+                ),
+            }])
+        }
+        .boxed()
+    }
+
+    fn apply<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<String>> {
+        copy(run).boxed()
+    }
+
+    /// A restored database cannot be re-checked without reading it all: the
+    /// journal's record stands.
+    fn holds<'a>(&'a self, _: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
+        async { Ok(true) }.boxed()
+    }
+}
+
+async fn copy(run: &Run<'_>) -> Result<String> {
+    let settings = &run.settings.database;
+    if settings.mode == DatabaseMode::Shared {
+        return Ok("shared database: nothing to copy".into());
+    }
+    let preflight = run.preflight;
+    let tools = preflight
+        .tools
+        .as_ref()
+        .ok_or_else(|| Error::failed("no Postgres client tools"))?;
+    let to_endpoint = preflight
+        .to_endpoint
+        .as_ref()
+        .ok_or_else(|| Error::failed("no standby Postgres connection details"))?;
+    let Some(from_endpoint) = preflight.from_endpoint.as_ref() else {
+        return Ok("active unreachable (--disaster): the standby keeps its own database".into());
+    };
+    if from_endpoint.host == to_endpoint.host
+        && from_endpoint.port == to_endpoint.port
+        && from_endpoint.database == to_endpoint.database
+    {
+        return Err(Error::failed(format!(
+            "both MPs use the same database {}:{}/{}",
+            to_endpoint.host, to_endpoint.port, to_endpoint.database
+        ))
+        .with_next_step("use --database shared"));
+    }
+    let dir = &settings.dump_dir;
+    let timeout = settings.timeout;
+    let backup = dir.join(format!("{}-standby-before.dump", run.journal.id));
+    let source = dir.join(format!("{}-active.dump", run.journal.id));
+    // A dump an interrupted run finished is kept, not taken again.
+    let dump_unless_kept = |endpoint, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        async move {
+            if path.exists() {
+                Ok(None)
+            } else {
+                database::dump(tools, endpoint, &path, timeout)
+                    .await
+                    .map(Some)
+            }
+        }
+    };
+    let (backup_info, source_info) = join_in_order(
+        dump_unless_kept(to_endpoint, &backup),
+        dump_unless_kept(from_endpoint, &source),
+    )
+    .await?;
+    if let Some(info) = &backup_info {
+        run.ui.detail(&format!(
+            "standby database backed up to {} ({info})",
+            backup.display()
+        ));
+    }
+    if let Some(info) = &source_info {
+        run.ui.detail(&format!(
+            "active database dumped to {} ({info})",
+            source.display()
+        ));
+    }
+    // Nothing may write to the standby's database while it is replaced.
+    let writers = plan::standby_writers(run.layout, &preflight.to_state);
+    run.stop_operator_first(run.to, &writers, async { Ok(()) })
+        .await?;
+    database::restore(tools, to_endpoint, &source, timeout).await?;
+    Ok(format!(
+        "restored the active's database into the standby's ({}); standby backup: {}",
+        source.display(),
+        backup.display()
+    ))
+}

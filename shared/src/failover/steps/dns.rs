@@ -1,0 +1,79 @@
+//! Step 5, the runbook's "repoint DNS": the MP's name to the standby's
+//! front address, by the chosen backend, then asked until the zone's server
+//! answers exactly that.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Run, Step};
+use crate::dns::{self, DnsRecord};
+use crate::error::Result;
+use crate::failover::describe;
+
+pub struct Dns;
+
+impl Step for Dns {
+    fn name(&self) -> &'static str {
+        "dns"
+    }
+
+    fn plan<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let dns = &run.settings.dns;
+            let current = dns::lookup(dns.server, &dns.name).await?;
+            Ok(vec![format!(
+                "DNS: {} A {} (now {}) via {:?}",
+                dns.name,
+                run.preflight
+                    .to_state
+                    .front_address
+                    .map_or("?".into(), |address| address.to_string()),
+                describe::dns_answer(&current),
+                dns.kind
+            )])
+        }
+        .boxed()
+    }
+
+    fn apply<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<String>> {
+        repoint(run).boxed()
+    }
+
+    /// The zone's server answers the standby's front address.
+    fn holds<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let address = run.front_address()?;
+            let dns = &run.settings.dns;
+            let answer = dns::lookup(dns.server, &dns.name).await?;
+            Ok(answer.is_some_and(|(addresses, _)| addresses == [address]))
+        }
+        .boxed()
+    }
+}
+
+async fn repoint(run: &Run<'_>) -> Result<String> {
+    let dns = &run.settings.dns;
+    let address = run.front_address()?;
+    let record = DnsRecord {
+        name: dns.name.clone(),
+        address,
+        ttl: dns.ttl,
+    };
+    // Caches hold the OLD answer for up to its TTL: that is what to report.
+    let old = dns::lookup(dns.server, &record.name).await?;
+    dns::update(&dns.backend, &record, run.ui, run.settings.yes).await?;
+    dns::wait_for(dns.server, &record.name, address, dns.timeout).await?;
+    let cached = match &old {
+        Some((addresses, ttl)) if !(addresses.len() == 1 && addresses[0] == address) => {
+            format!(
+                "clients may keep the old answer ({}) up to {ttl}s",
+                describe::dns_answer(&old)
+            )
+        }
+        _ => "it already answered that".to_string(),
+    };
+    Ok(format!(
+        "{} A {address} answered by {}; {cached}",
+        record.name, dns.server
+    ))
+}

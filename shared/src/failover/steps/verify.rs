@@ -1,0 +1,118 @@
+//! Step 6, the runbook's "check the new MP": a TLS handshake with the
+//! standby's front door trusting only its own CA and naming the MP's DNS
+//! name, the name's answer, and the CA check on the new MP's certificates.
+
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Run, Step};
+use crate::cacheck::{self, CheckOptions};
+use crate::dns;
+use crate::error::{Error, Exit, Result};
+
+pub struct Verify;
+
+impl Step for Verify {
+    fn name(&self) -> &'static str {
+        "verify"
+    }
+
+    fn plan<'a>(&'a self, _: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
+        async {
+            Ok(vec![
+                "verify: TLS handshake with the standby's front door against its CA; CA check"
+                    .into(),
+            ])
+        }
+        .boxed()
+    }
+
+    fn apply<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<String>> {
+        verify(run).boxed()
+    }
+
+    /// The last step: recorded, the failover is finished and only re-checked.
+    fn holds<'a>(&'a self, _: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
+        async { Ok(true) }.boxed()
+    }
+}
+
+/// Checks the new MP serves; the summary names what answered.
+pub async fn verify(run: &Run<'_>) -> Result<String> {
+    let address = run.front_address()?;
+    let dns = &run.settings.dns;
+    let ca = run
+        .preflight
+        .to_snapshot
+        .secret("tsb-certs")
+        .and_then(|secret| secret.data.as_ref()?.get("ca.crt"))
+        .map(|value| value.0.clone())
+        .ok_or_else(|| {
+            Error::failed("the standby's tsb-certs has no ca.crt to verify its front door against")
+        })?;
+    let port = run.layout.front_service.port;
+    let probe = probe_until_ready(run, address, port, &ca).await?;
+    let lookup = dns::lookup(dns.server, &dns.name).await?;
+    if !lookup
+        .as_ref()
+        .is_some_and(|(addresses, _)| addresses.contains(&address))
+    {
+        return Err(
+            Error::failed(format!("{} does not answer {address}", dns.name))
+                .with_next_step("check the DNS record"),
+        );
+    }
+    let options = CheckOptions {
+        dns_name: Some(dns.name.clone()),
+        ..CheckOptions::default()
+    };
+    let report = cacheck::check(
+        run.layout,
+        &options,
+        std::slice::from_ref(&run.preflight.to_snapshot),
+    );
+    if report.summary.fail > 0 {
+        let titles: Vec<_> = report
+            .problems()
+            .map(|problem| problem.title.clone())
+            .collect();
+        return Err(Error::failed(format!(
+            "the new MP's certificates fail the CA check: {}",
+            titles.join("; ")
+        ))
+        .with_next_step("run kubectl mp-cacheck for details"));
+    }
+    Ok(format!(
+        "https://{}:{port} ({address}) answers {} with a certificate from the expected CA; DNS answers {address}",
+        dns.name, probe.status
+    ))
+}
+
+/// The front door's TLS handshake, tried again until `--ready-timeout`
+/// while it is unreachable: a load balancer often opens a moment after its
+/// backends are ready, so look again soon, then less often.
+async fn probe_until_ready(
+    run: &Run<'_>,
+    address: std::net::IpAddr,
+    port: u16,
+    ca: &[u8],
+) -> Result<crate::tsb::front::FrontProbe> {
+    let timeout = run.settings.connection_timeout;
+    let started = Instant::now();
+    let deadline = started + run.settings.ready_timeout;
+    loop {
+        match crate::tsb::front::probe(address, port, &run.settings.dns.name, ca, timeout).await {
+            Err(error) if error.exit() == Exit::Cluster && Instant::now() < deadline => {
+                let pause = if started.elapsed() < Duration::from_secs(1) {
+                    25
+                } else {
+                    500
+                };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            result => return result,
+        }
+    }
+}
