@@ -9,7 +9,7 @@ CARGO_PROFILE ?= release
 TARGET_ROOT := $(or $(CARGO_TARGET_DIR),target)
 PROFILE_DIR := $(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
 TARGET_DIR := $(TARGET_ROOT)/$(PROFILE_DIR)
-# Generates completions, man pages and krew manifests (tests/src/bin/mp-dist.rs).
+# Generates completions, man pages and krew manifests (xtask/src/main.rs; `make build` builds it).
 MP_DIST := $(TARGET_DIR)/mp-dist
 DOCS_DIR := $(TARGET_ROOT)/docs
 

@@ -426,16 +426,20 @@ fn committed_manifests_are_the_generators_output() {
     sums.sort();
     fs::write(scratch.path().join("sha256sums.txt"), sums.concat()).unwrap();
     let out = scratch.path().join("krew");
-    run(Command::new(env!("CARGO_BIN_EXE_mp-dist"))
-        .args(["krew", "--dist"])
+    // mp-dist is the xtask package's: CARGO_BIN_EXE_ names this package's binaries only.
+    run(Command::new(env!("CARGO"))
+        .args([
+            "run", "-q", "-p", "xtask", "--bin", "mp-dist", "--", "krew", "--dist",
+        ])
         .arg(scratch.path())
         .arg("--out")
-        .arg(&out));
+        .arg(&out)
+        .current_dir(workspace_root()));
     for file_name in expected_file_names() {
         assert_eq!(
             fs::read_to_string(out.join(&file_name)).unwrap(),
             fs::read_to_string(dir.join(&file_name)).unwrap(),
-            "krew-manifests/{file_name} was edited by hand: change tests/src/bin/mp-dist.rs and run make dist"
+            "krew-manifests/{file_name} was edited by hand: change xtask/src/main.rs and run make dist"
         );
     }
 }
