@@ -7,8 +7,12 @@ mod plugin_support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use bind_support::{Bind, NAME, ZONE};
+use kubectl_mp::Cluster;
+use kubectl_mp::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
+use kubectl_mp::tsb::mp;
 use mp_sandbox::faults::{FaultAction, FaultRule};
 use mp_sandbox::{CertVariant, SeedKind};
 use plugin_support::{Out, World};
@@ -705,5 +709,97 @@ async fn separate_databases_are_copied_with_real_postgres() {
     assert!(
         !out.all().contains(&active_pg.password) && !out.all().contains(&standby_pg.password),
         "no password in the output"
+    );
+}
+
+/// The waits of the fence and the activation (`wait_for_replicas`) follow
+/// the namespace's deployments with one list and one watch. A 410 Gone (the
+/// resourceVersion the watch resumes from has expired; here answered to the
+/// first watch request) starts them over from a fresh list and the wait goes
+/// on; any other error, a 403, ends it at once, as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_whose_watch_is_gone_lists_again_and_goes_on_and_a_forbidden_one_stops() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let kubeconfig = LoadedKubeconfig::load(Some(world.kubeconfig())).expect("kubeconfig");
+    let settings = ClientSettings {
+        namespace: world.ns.clone(),
+        request_timeout: Some(Duration::from_secs(10)),
+    };
+    let cluster = Cluster::connect(&kubeconfig, Some("active"), &settings)
+        .await
+        .expect("client");
+    let proxy = world.cluster("active");
+    let deployments = format!("/apis/apps/v1/namespaces/{}/deployments", world.ns);
+    let (list, watch) = (
+        format!("list {deployments}"),
+        format!("watch {deployments}"),
+    );
+    let count = |key: &str| proxy.counters().get(key).copied().unwrap_or(0);
+
+    proxy.reset_counters();
+    proxy.add_fault(refuse_once("watch", "/deployments", 410));
+    let stopped = BTreeMap::from([(OPERATOR.to_string(), 0)]);
+    // The operator is scaled down only once the wait has listed it running
+    // and asked to watch, so the wait cannot end on its first list.
+    let scale_once_watched = async {
+        while count(&watch) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        mp::scale(&cluster, OPERATOR, 0, false).await
+    };
+    let (waited, scaled) = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures::future::join(
+            mp::wait_for_replicas(&cluster, &stopped, Duration::from_secs(20)),
+            scale_once_watched,
+        ),
+    )
+    .await
+    .expect("the wait and the scale end");
+    scaled.expect("scale the operator to 0");
+    waited.unwrap_or_else(|error| {
+        panic!(
+            "the wait must list again after the 410 and see the operator stop: {}",
+            error.message()
+        )
+    });
+    assert_eq!(
+        count(&list),
+        2,
+        "the first list, and the fresh one after the 410'd watch: {:?}",
+        proxy.counters()
+    );
+    assert!(count(&watch) >= 1, "{:?}", proxy.counters());
+    assert_eq!(
+        deployment(&world, "active", OPERATOR)["spec"]["replicas"],
+        0
+    );
+
+    proxy.clear_faults();
+    proxy.reset_counters();
+    proxy.add_fault(refuse_once("watch", "/deployments", 403));
+    let running = BTreeMap::from([(OPERATOR.to_string(), 1)]);
+    let started = std::time::Instant::now();
+    let error = mp::wait_for_replicas(&cluster, &running, Duration::from_secs(20))
+        .await
+        .expect_err("a 403 ends the wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "at once, not at the deadline: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.message().contains(&format!(
+            "forbidden to watch deployments in namespace {}",
+            world.ns
+        )),
+        "{}",
+        error.message()
+    );
+    assert_eq!(
+        (count(&list), count(&watch)),
+        (1, 1),
+        "{:?}",
+        proxy.counters()
     );
 }

@@ -10,7 +10,8 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher::{self, watcher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -173,76 +174,16 @@ pub async fn suspend_cronjob(
 
 /// Waits until every deployment in `targets` reports exactly the replicas it
 /// maps to, both asked for and ready (0 means fully stopped). Watches instead
-/// of polling, and gives up at `deadline` naming the ones still off.
+/// of polling: one list and one watch of the namespace's deployments, all of
+/// them together. A 410 Gone (the resourceVersion the watch resumes from has
+/// expired) starts over from a fresh list; any other error ends the wait at
+/// once. Gives up at `deadline` naming the ones still off.
 pub async fn wait_for_replicas(
     cluster: &Cluster,
     targets: &BTreeMap<String, i32>,
     deadline: Duration,
 ) -> Result<()> {
-    let api: Api<Deployment> = cluster.namespaced();
-    let namespace = cluster.namespace().to_string();
-    let wait = async {
-        let listed = api.list(&ListParams::default()).await.map_err(|error| {
-            cluster.error(error, &format!("list deployments in namespace {namespace}"))
-        })?;
-        let mut seen: BTreeMap<String, Replicas> = listed
-            .items
-            .iter()
-            .filter_map(|deployment| {
-                Some((deployment.metadata.name.clone()?, replicas_of(deployment)))
-            })
-            .collect();
-        let mut resource_version = listed.metadata.resource_version.unwrap_or_default();
-        loop {
-            if lagging(targets, &seen).is_empty() {
-                return Ok(());
-            }
-            let params = WatchParams::default().timeout(290);
-            let mut events = api
-                .watch(&params, &resource_version)
-                .await
-                .map_err(|error| {
-                    cluster.error(
-                        error,
-                        &format!("watch deployments in namespace {namespace}"),
-                    )
-                })?
-                .boxed();
-            while let Some(event) = events.try_next().await.map_err(|error| {
-                cluster.error(
-                    error,
-                    &format!("watch deployments in namespace {namespace}"),
-                )
-            })? {
-                match event {
-                    WatchEvent::Added(deployment) | WatchEvent::Modified(deployment) => {
-                        resource_version = deployment
-                            .metadata
-                            .resource_version
-                            .clone()
-                            .unwrap_or(resource_version);
-                        if let Some(name) = deployment.metadata.name.clone() {
-                            seen.insert(name, replicas_of(&deployment));
-                        }
-                    }
-                    WatchEvent::Deleted(deployment) => {
-                        if let Some(name) = &deployment.metadata.name {
-                            seen.remove(name);
-                        }
-                    }
-                    WatchEvent::Bookmark(bookmark) => {
-                        resource_version = bookmark.metadata.resource_version
-                    }
-                    // 410 Gone: start over from a fresh list.
-                    WatchEvent::Error(_) => break,
-                }
-                if lagging(targets, &seen).is_empty() {
-                    return Ok(());
-                }
-            }
-        }
-    };
-    match tokio::time::timeout(deadline, wait).await {
+    match tokio::time::timeout(deadline, watch_until_at_targets(cluster, targets)).await {
         Ok(result) => result,
         Err(_) => {
             let state = read_current(cluster, targets).await.unwrap_or_default();
@@ -256,6 +197,116 @@ pub async fn wait_for_replicas(
                 "check their pods (kubectl describe deployment), then run again with --resume",
             ))
         }
+    }
+}
+
+/// How long a wait pauses before it lists again after a 410 Gone: a fresh
+/// list's resourceVersion does not expire at once, so this only keeps a
+/// server that answers every watch with 410 from being listed in a loop.
+const RELIST_PAUSE: Duration = Duration::from_millis(250);
+
+/// Follows the namespace's deployments with kube's watcher until `targets`
+/// are met; without a deadline ([`wait_for_replicas`] sets it).
+async fn watch_until_at_targets(cluster: &Cluster, targets: &BTreeMap<String, i32>) -> Result<()> {
+    let api: Api<Deployment> = cluster.namespaced();
+    // The server ends each watch request after 290 s (as the hand-rolled
+    // loop asked); the watcher then resumes from the last resourceVersion
+    // it saw, without a new list.
+    let config = watcher::Config::default().timeout(290);
+    loop {
+        let mut events = watcher(api.clone(), config.clone()).boxed();
+        let mut seen = Seen::default();
+        loop {
+            match events.try_next().await {
+                Ok(Some(event)) => {
+                    if seen.apply(event) && lagging(targets, &seen.current).is_empty() {
+                        return Ok(());
+                    }
+                }
+                // The watcher never ends; were it to, start over as after a 410.
+                Ok(None) => break,
+                // A new watcher starts with a fresh list. kube's watcher
+                // re-lists by itself after a 410 that arrives as a watch
+                // event, but retries the same resourceVersion after a 410
+                // answered to the watch request (kube-rs/kube#1042).
+                Err(error) if is_gone(&error) => break,
+                Err(error) => return Err(watch_error(cluster, error)),
+            }
+        }
+        tokio::time::sleep(RELIST_PAUSE).await;
+    }
+}
+
+/// The deployments as the watcher has shown them so far.
+#[derive(Default)]
+struct Seen {
+    /// After the last complete list, with the watch's changes since.
+    current: BTreeMap<String, Replicas>,
+    /// A list in progress, replacing `current` once it is complete.
+    listing: BTreeMap<String, Replicas>,
+}
+
+impl Seen {
+    /// Takes in one event; true when `current` may have changed.
+    fn apply(&mut self, event: watcher::Event<Deployment>) -> bool {
+        let named = |deployment: &Deployment| deployment.metadata.name.clone();
+        match event {
+            watcher::Event::Init => self.listing.clear(),
+            watcher::Event::InitApply(deployment) => {
+                if let Some(name) = named(&deployment) {
+                    self.listing.insert(name, replicas_of(&deployment));
+                }
+            }
+            watcher::Event::InitDone => {
+                self.current = std::mem::take(&mut self.listing);
+                return true;
+            }
+            watcher::Event::Apply(deployment) => {
+                if let Some(name) = named(&deployment) {
+                    self.current.insert(name, replicas_of(&deployment));
+                }
+                return true;
+            }
+            watcher::Event::Delete(deployment) => {
+                if let Some(name) = named(&deployment) {
+                    self.current.remove(&name);
+                }
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A 410 Gone, to a request (the watch, or a list's next page) or as a
+/// watch event: what was listed has expired, and a fresh list recovers.
+fn is_gone(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
+        watcher::Error::WatchError(status) => status.code == 410,
+        _ => false,
+    }
+}
+
+/// The user-facing error for a failed list or watch of the wait.
+fn watch_error(cluster: &Cluster, error: watcher::Error) -> Error {
+    let namespace = cluster.namespace();
+    let watching = format!("watch deployments in namespace {namespace}");
+    match error {
+        watcher::Error::InitialListFailed(error) => {
+            cluster.error(error, &format!("list deployments in namespace {namespace}"))
+        }
+        watcher::Error::WatchStartFailed(error) | watcher::Error::WatchFailed(error) => {
+            cluster.error(error, &watching)
+        }
+        watcher::Error::WatchError(status) => cluster.error(kube::Error::Api(status), &watching),
+        watcher::Error::NoResourceVersion => Error::failed(format!(
+            "context {:?} ({}): could not {watching}: {error}",
+            cluster.context(),
+            cluster.server()
+        )),
     }
 }
 
