@@ -515,6 +515,61 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     assert_eq!(lock(&world, "standby"), None, "released at the end");
 }
 
+/// `--resume` skips a recorded step only while what it achieved holds:
+/// the old MP scaled back up after its fence is fenced again, while the
+/// activation, still holding, is skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_does_a_recorded_step_again_when_its_goal_moved() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    // Stopped at step 5: a key the DNS server does not accept.
+    let wrong = failover_args(&bind, "active", "standby", &bind.wrong_secret_key_file());
+    let out = run(&world, &wrong, &[]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 5 (dns)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(replicas(&world, "active")["tsb"].0, 0, "fenced");
+    // Someone brings the old MP's tsb back while the failover waits.
+    world
+        .kubectl(&[
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "scale",
+            "deployment",
+            "tsb",
+            "--replicas=1",
+        ])
+        .await
+        .ok("kubectl scale");
+
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[3/6] fence was done at")
+            && out.stderr.contains("but no longer holds: doing it again"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("✔ [3/6] fence done"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[4/6] activate already done at"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(replicas(&world, "active")["tsb"], (0, 0), "fenced again");
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_journal_write_behind_a_step_that_fails_stops_the_failover_and_resume_converges() {
     let world = world().await;
