@@ -10,6 +10,7 @@
 //! renames, so an interruption at any point leaves either the old database or
 //! the new one, and a re-run cleans up what an interrupted run left behind.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -236,6 +237,94 @@ pub fn endpoint_from(
     credentials: Option<&Secret>,
     overrides: &PgOverrides,
 ) -> Result<PgEndpoint> {
+    let spec = spec_postgres(mp_spec, overrides)?;
+    let values = credentials.map(redact::secret_values).unwrap_or_default();
+    let from_secret = |keys: &[&str]| secret_text(&values, keys);
+    let password = match &overrides.password_file {
+        Some(path) => Some(read_password_file(path, &overrides.flag("password-file"))?),
+        None => from_secret(&PASSWORD_KEYS),
+    };
+    let ca_cert = match &overrides.ca_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+            Error::usage(format!(
+                "cannot read {} {}: {error}",
+                overrides.flag("ca-file"),
+                path.display()
+            ))
+        })?),
+        None => from_secret(&CA_KEYS),
+    };
+    let mut missing = Vec::new();
+    let mut require = |value: Option<String>, what: String| {
+        if value.is_none() {
+            missing.push(what);
+        }
+        value
+    };
+    let host = require(
+        overrides.host.clone().or(spec.host),
+        format!(
+            "host (no spec.dataStore.postgres.host or address; pass {})",
+            overrides.flag("host")
+        ),
+    );
+    let database = require(
+        overrides.database.clone().or(spec.name),
+        format!(
+            "database (no spec.dataStore.postgres.name; pass {})",
+            overrides.flag("database")
+        ),
+    );
+    let user = require(
+        overrides
+            .user
+            .clone()
+            .or_else(|| from_secret(&USERNAME_KEYS)),
+        format!(
+            "user (no {} in the {CREDENTIALS_SECRET} Secret; pass {})",
+            USERNAME_KEYS.join("/"),
+            overrides.flag("user")
+        ),
+    );
+    let password = require(
+        password,
+        format!(
+            "password (no {} in the {CREDENTIALS_SECRET} Secret; pass {})",
+            PASSWORD_KEYS.join("/"),
+            overrides.flag("password-file")
+        ),
+    );
+    let (Some(host), Some(database), Some(user), Some(password)) = (host, database, user, password)
+    else {
+        return Err(Error::usage(format!(
+            "Postgres connection details missing: {}",
+            missing.join(", ")
+        )));
+    };
+    check_password(&password)?;
+    Ok(PgEndpoint {
+        host,
+        port: overrides.port.or(spec.port).unwrap_or(DEFAULT_PORT),
+        database,
+        user,
+        password,
+        sslmode: overrides.sslmode.clone().or(spec.sslmode),
+        ca_cert,
+    })
+}
+
+/// What an MP's spec says of its Postgres.
+#[derive(Default)]
+struct SpecPostgres {
+    host: Option<String>,
+    port: Option<u16>,
+    name: Option<String>,
+    sslmode: Option<String>,
+}
+
+/// `dataStore.postgres` of a ManagementPlane spec (or of the whole object):
+/// `host`, `port`, `name`, `sslMode`, or an older `address: host:port`.
+fn spec_postgres(mp_spec: Option<&Value>, overrides: &PgOverrides) -> Result<SpecPostgres> {
     let postgres = mp_spec
         .map(|spec| spec.get("spec").unwrap_or(spec))
         .and_then(|spec| spec.pointer("/dataStore/postgres"));
@@ -260,7 +349,7 @@ pub fn endpoint_from(
         })?,
         None => (None, None),
     };
-    let spec_port = match field("port") {
+    let port = match field("port") {
         None | Some(Value::Null) => None,
         Some(value) => Some(parse_port(value).ok_or_else(|| {
             Error::usage(format!(
@@ -269,98 +358,26 @@ pub fn endpoint_from(
             .with_next_step(format!("pass {}", overrides.flag("port")))
         })?),
     };
+    Ok(SpecPostgres {
+        host: text("host").or(address_host),
+        port: port.or(address_port),
+        name: text("name"),
+        sslmode: text("sslMode").or_else(|| text("sslmode")),
+    })
+}
 
-    let values = credentials.map(redact::secret_values).unwrap_or_default();
-    let secret_text = |keys: &[&str]| {
-        keys.iter().find_map(|key| {
-            values
-                .get(*key)
-                .map(|value| {
-                    String::from_utf8_lossy(value)
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string()
-                })
-                .filter(|value| !value.is_empty())
-        })
-    };
-
-    let mut missing = Vec::new();
-    let host = overrides
-        .host
-        .clone()
-        .or_else(|| text("host"))
-        .or(address_host);
-    if host.is_none() {
-        missing.push(format!(
-            "host (no spec.dataStore.postgres.host or address; pass {})",
-            overrides.flag("host")
-        ));
-    }
-    let database = overrides.database.clone().or_else(|| text("name"));
-    if database.is_none() {
-        missing.push(format!(
-            "database (no spec.dataStore.postgres.name; pass {})",
-            overrides.flag("database")
-        ));
-    }
-    let user = overrides
-        .user
-        .clone()
-        .or_else(|| secret_text(&USERNAME_KEYS));
-    if user.is_none() {
-        missing.push(format!(
-            "user (no {} in the {CREDENTIALS_SECRET} Secret; pass {})",
-            USERNAME_KEYS.join("/"),
-            overrides.flag("user")
-        ));
-    }
-    let password = match &overrides.password_file {
-        Some(path) => Some(read_password_file(path, &overrides.flag("password-file"))?),
-        None => secret_text(&PASSWORD_KEYS),
-    };
-    if password.is_none() {
-        missing.push(format!(
-            "password (no {} in the {CREDENTIALS_SECRET} Secret; pass {})",
-            PASSWORD_KEYS.join("/"),
-            overrides.flag("password-file")
-        ));
-    }
-    let ca_cert = match &overrides.ca_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
-            Error::usage(format!(
-                "cannot read {} {}: {error}",
-                overrides.flag("ca-file"),
-                path.display()
-            ))
-        })?),
-        None => secret_text(&CA_KEYS),
-    };
-    match (host, database, user, password) {
-        (Some(host), Some(database), Some(user), Some(password)) => {
-            check_password(&password)?;
-            Ok(PgEndpoint {
-                host,
-                port: overrides
-                    .port
-                    .or(spec_port)
-                    .or(address_port)
-                    .unwrap_or(DEFAULT_PORT),
-                database,
-                user,
-                password,
-                sslmode: overrides
-                    .sslmode
-                    .clone()
-                    .or_else(|| text("sslMode"))
-                    .or_else(|| text("sslmode")),
-                ca_cert,
+/// The first of `keys` with a non-empty value, its line ending trimmed.
+fn secret_text(values: &BTreeMap<String, Vec<u8>>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|key| {
+        values
+            .get(*key)
+            .map(|value| {
+                String::from_utf8_lossy(value)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string()
             })
-        }
-        _ => Err(Error::usage(format!(
-            "Postgres connection details missing: {}",
-            missing.join(", ")
-        ))),
-    }
+            .filter(|value| !value.is_empty())
+    })
 }
 
 /// `host:port`, `host`, `[v6]:port` or a bare IPv6 address.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
@@ -196,47 +196,18 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         if cli.model == ModelChoice::Helm {
             return Ok(None);
         }
-        let kind = &layout.management_plane;
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
-            &kind.plural,
-        );
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(cluster.client().clone(), namespace, &resource);
-        match api.get_opt(&layout.management_plane_name).await {
-            Ok(found) => Ok(found),
-            // No CRD: the API answers 404 for the whole resource, which is "absent" too.
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-            Err(error) => Err(cluster.error(
-                error,
-                &format!(
-                    "get {} {} in namespace {namespace}",
-                    kind.kind, layout.management_plane_name
-                ),
-            )),
-        }
+        crate::tsb::mp::get_management_plane(cluster, layout).await
     };
     let (secrets, management_plane) =
         crate::error::join_in_order(list_secrets, get_management_plane).await?;
 
-    let has_helm_release = crate::tsb::helm::has_release(&secrets, &layout.helm_release);
-    let model = match cli.model {
-        ModelChoice::Helm => Model::Helm,
-        ModelChoice::Generic => Model::Generic,
-        ModelChoice::Auto if has_helm_release => Model::Helm,
-        ModelChoice::Auto if management_plane.is_some() => Model::Generic,
-        ModelChoice::Auto => {
-            return Err(Error::failed(format!(
-                "context {:?}: no TSB Management Plane in namespace {namespace}: no helm release secret {}* and no {} {}",
-                cluster.context(),
-                layout.helm_release_secret_prefix(),
-                layout.management_plane.kind,
-                layout.management_plane_name
-            ))
-            .with_next_step(format!("{}, or name the model with --model (names can be changed with --layout)", cluster.namespace_hint())));
-        }
-    };
-
+    let model = choose_model(
+        cluster,
+        layout,
+        cli.model,
+        &secrets,
+        management_plane.is_some(),
+    )?;
     let selection = select_secrets(&secrets, layout, model, &cli.include, &cli.exclude);
     if !selection.missing.is_empty() {
         return Err(Error::failed(format!(
@@ -268,6 +239,39 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         management_plane,
         layout_release: layout.helm_release.clone(),
     })
+}
+
+/// The install model to export: as asked, or (auto) helm when the helm
+/// release Secret exists, else generic when the ManagementPlane does.
+///
+/// # Errors
+/// A failure (exit 1) when auto finds neither: no MP in the namespace.
+fn choose_model(
+    cluster: &Cluster,
+    layout: &TsbLayout,
+    choice: ModelChoice,
+    secrets: &[Secret],
+    has_management_plane: bool,
+) -> Result<Model> {
+    let has_helm_release = crate::tsb::helm::has_release(secrets, &layout.helm_release);
+    match choice {
+        ModelChoice::Helm => Ok(Model::Helm),
+        ModelChoice::Generic => Ok(Model::Generic),
+        ModelChoice::Auto if has_helm_release => Ok(Model::Helm),
+        ModelChoice::Auto if has_management_plane => Ok(Model::Generic),
+        ModelChoice::Auto => Err(Error::failed(format!(
+            "context {:?}: no TSB Management Plane in namespace {}: no helm release secret {}* and no {} {}",
+            cluster.context(),
+            cluster.namespace(),
+            layout.helm_release_secret_prefix(),
+            layout.management_plane.kind,
+            layout.management_plane_name
+        ))
+        .with_next_step(format!(
+            "{}, or name the model with --model (names can be changed with --layout)",
+            cluster.namespace_hint()
+        ))),
+    }
 }
 
 /// The secrets an export takes from a namespace's Secrets, and what it missed.

@@ -257,9 +257,7 @@ impl Failover {
         }
     }
 
-    /// Asks (unless resuming: that was asked already), takes the lock with
-    /// the first journal write, copies secrets when `--sync-secrets` found
-    /// them differing, then runs every step in order.
+    /// Takes the lock and runs every step in order, then records the end.
     async fn run_steps(
         &self,
         mut begun: Begun,
@@ -267,46 +265,7 @@ impl Failover {
         progress: &Progress,
         started: Instant,
     ) -> Result<Exit> {
-        if !begun.journal.is_done(PREFLIGHT) {
-            let fence = if self.settings.disaster {
-                "skipped: --disaster"
-            } else {
-                "the old MP"
-            };
-            let action = format!(
-                "fail the MP over from context {:?} to {:?} (fence {fence}, repoint {})",
-                self.from.context(),
-                self.to.context(),
-                self.settings.dns.name
-            );
-            if !crate::ui::prompt::confirm(&action, self.settings.yes)? {
-                return Err(Error::failed("not confirmed: nothing was changed"));
-            }
-            begun
-                .journal
-                .steps
-                .insert(PREFLIGHT.into(), record(started, "every check passed"));
-        }
-        // Taking the lock is the first write, and it already records what
-        // later steps must restore, so no step has to write before it acts.
-        let mut writer = journal::Writer::new(
-            &self.to,
-            journal::Lock::new(&begun.us),
-            begun.version.clone(),
-        );
-        let copies_database = self.settings.database.mode == DatabaseMode::Separate
-            && preflight.from_endpoint.is_some();
-        plan::record_counts(
-            &mut begun.journal,
-            &self.layout,
-            preflight.from_state.as_ref(),
-            &preflight.to_state,
-            copies_database,
-        );
-        writer.write(&begun.journal).await.map_err(|error| {
-            let message = format!("{}; nothing was changed", error.message());
-            error.with_message(message)
-        })?;
+        let mut writer = self.take_lock(&mut begun, preflight, started).await?;
         if let Some(bundle) = &preflight.sync {
             self.sync_secrets(bundle).await?;
         }
@@ -343,6 +302,56 @@ impl Failover {
         })?;
         self.summary(&begun.journal);
         self.finish(&begun.journal, false)
+    }
+
+    /// Asks (unless resuming: that was asked already), then takes the lock
+    /// with the first journal write. That write already records what later
+    /// steps must restore, so no step has to write before it acts.
+    async fn take_lock(
+        &self,
+        begun: &mut Begun,
+        preflight: &Preflight,
+        started: Instant,
+    ) -> Result<journal::Writer> {
+        if !begun.journal.is_done(PREFLIGHT) {
+            let fence = if self.settings.disaster {
+                "skipped: --disaster"
+            } else {
+                "the old MP"
+            };
+            let action = format!(
+                "fail the MP over from context {:?} to {:?} (fence {fence}, repoint {})",
+                self.from.context(),
+                self.to.context(),
+                self.settings.dns.name
+            );
+            if !crate::ui::prompt::confirm(&action, self.settings.yes)? {
+                return Err(Error::failed("not confirmed: nothing was changed"));
+            }
+            begun
+                .journal
+                .steps
+                .insert(PREFLIGHT.into(), record(started, "every check passed"));
+        }
+        let mut writer = journal::Writer::new(
+            &self.to,
+            journal::Lock::new(&begun.us),
+            begun.version.clone(),
+        );
+        let copies_database = self.settings.database.mode == DatabaseMode::Separate
+            && preflight.from_endpoint.is_some();
+        plan::record_counts(
+            &mut begun.journal,
+            &self.layout,
+            preflight.from_state.as_ref(),
+            &preflight.to_state,
+            copies_database,
+        );
+        writer.write(&begun.journal).await.map_err(|error| {
+            let message = format!("{}; nothing was changed", error.message());
+            error.with_message(message)
+        })?;
+        Ok(writer)
     }
 
     /// One step: skipped when recorded and its goal still holds; else done.

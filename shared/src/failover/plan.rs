@@ -251,103 +251,64 @@ mod tests {
 
     /// A row: its name, the journals found (standby's with its version,
     /// active's), the flags, and what is decided (or the refusal's words).
-    type Case<'a> = (
-        &'a str,
+    /// A row: its name, the journals found (standby's with its version,
+    /// active's), the flags, and what is decided (or the refusal's words).
+    type Case = (
+        &'static str,
         Option<(Journal, String)>,
-        Option<&'a Journal>,
+        Option<Journal>,
         Flags,
-        Result<Start, &'a str>,
+        Result<Start, &'static str>,
     );
+
+    fn start_cases() -> Vec<Case> {
+        let old = "2026-11-30T03:00:00Z";
+        let unfinished = journal("active", "standby", old, &["preflight", "database"], false);
+        let finished = journal("active", "standby", old, &["preflight"], true);
+        let other_way = journal("standby", "active", old, &["preflight"], false);
+        let failback = || journal("standby", "active", "2026-11-30T04:00:00Z", &[], true);
+        let go = |journal: Journal, version: Option<&str>| Start::Go {
+            journal,
+            version: version.map(String::from),
+        };
+        let found = |journal: &Journal| Some((journal.clone(), "7".to_string()));
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ("nothing found: start", None, None, START, Ok(go(fresh(), None))),
+            ("nothing to resume", None, None, RESUME, Err("nothing to resume")),
+            ("unfinished, resumed", found(&unfinished), None, RESUME, Ok(go(unfinished.clone(), Some("7")))),
+            ("unfinished, dry run", found(&unfinished), None, DRY_RUN, Ok(go(unfinished.clone(), Some("7")))),
+            ("unfinished, no --resume", found(&unfinished), None, START, Err("stopped before step fence")),
+            ("finished: re-check only", found(&finished), None, START, Ok(Start::AlreadyDone(finished.clone()))),
+            ("unfinished the other way", found(&other_way), None, START, Err("an unfinished failover from \"standby\" to \"active\"")),
+            ("finished, then failed back: start again", found(&finished), Some(failback()), START, Ok(go(fresh(), Some("7")))),
+            ("unfinished, then failed back", found(&unfinished), Some(failback()), RESUME, Err("nothing to resume")),
+        ];
+        cases
+    }
 
     /// Every row: the journals found, the flags, and what is decided.
     #[test]
     fn start_resume_or_refuse() {
         let (active, standby) = (side("active"), side("standby"));
-        let old = "2026-11-30T03:00:00Z";
-        let unfinished = journal("active", "standby", old, &["preflight", "database"], false);
-        let finished = journal("active", "standby", old, &["preflight"], true);
-        let other_way = journal("standby", "active", old, &["preflight"], false);
-        let later_failback = journal("standby", "active", "2026-11-30T04:00:00Z", &[], true);
-        let go = |journal: Journal, version: Option<&str>| Start::Go {
-            journal,
-            version: version.map(String::from),
-        };
-        let version = |journal: &Journal| Some((journal.clone(), "7".to_string()));
-        let cases: Vec<Case> = vec![
-            (
-                "nothing found: start",
-                None,
-                None,
-                START,
-                Ok(go(fresh(), None)),
-            ),
-            (
-                "nothing to resume",
-                None,
-                None,
-                RESUME,
-                Err("nothing to resume"),
-            ),
-            (
-                "unfinished, resumed",
-                version(&unfinished),
-                None,
-                RESUME,
-                Ok(go(unfinished.clone(), Some("7"))),
-            ),
-            (
-                "unfinished, dry run",
-                version(&unfinished),
-                None,
-                DRY_RUN,
-                Ok(go(unfinished.clone(), Some("7"))),
-            ),
-            (
-                "unfinished, no --resume",
-                version(&unfinished),
-                None,
-                START,
-                Err("stopped before step fence"),
-            ),
-            (
-                "finished: re-check only",
-                version(&finished),
-                None,
-                START,
-                Ok(Start::AlreadyDone(finished.clone())),
-            ),
-            (
-                "unfinished the other way",
-                version(&other_way),
-                None,
-                START,
-                Err("an unfinished failover from \"standby\" to \"active\""),
-            ),
-            (
-                "finished, undone by a later failback: start again",
-                version(&finished),
-                Some(&later_failback),
-                START,
-                Ok(go(fresh(), Some("7"))),
-            ),
-            (
-                "unfinished, undone by a later failback",
-                version(&unfinished),
-                Some(&later_failback),
-                RESUME,
-                Err("nothing to resume"),
-            ),
+        let order = [
+            "preflight",
+            "database",
+            "fence",
+            "activate",
+            "dns",
+            "verify",
         ];
-        for (case, existing, reverse, flags, expected) in cases {
-            let order = [
-                "preflight",
-                "database",
-                "fence",
-                "activate",
-                "dns",
-                "verify",
-            ];
-            let decided = start(existing, reverse, &active, &standby, flags, &order, fresh);
+        for (case, existing, reverse, flags, expected) in start_cases() {
+            let decided = start(
+                existing,
+                reverse.as_ref(),
+                &active,
+                &standby,
+                flags,
+                &order,
+                fresh,
+            );
             match (decided, expected) {
                 (Ok(decided), Ok(expected)) => assert_eq!(decided, expected, "{case}"),
                 (Err(error), Err(text)) => {

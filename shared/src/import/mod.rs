@@ -243,36 +243,17 @@ pub async fn import_into(
         return Ok(report);
     }
     if !options.dry_run {
-        let action = format!(
-            "change {changes} secret{} in namespace {} of context {:?}",
-            if changes == 1 { "" } else { "s" },
-            cluster.namespace(),
-            cluster.context()
-        );
-        if !crate::ui::prompt::confirm(&action, options.yes)? {
-            return Err(Error::failed("not confirmed: nothing was changed"));
-        }
-        report.backup = backup_replaced(
-            &options.backup_dir,
-            cluster,
-            bundle,
-            &report.secrets,
-            &current,
-            ui,
-        )?;
+        report.backup = confirm_and_back_up(cluster, bundle, options, &report, &current, ui)?;
     }
     if !namespace_exists {
         create_namespace(cluster, options.dry_run).await?;
         report.namespace_created = !options.dry_run;
-        ui.info(&format!(
-            "{} namespace {}",
-            if options.dry_run {
-                "would create"
-            } else {
-                "created"
-            },
-            cluster.namespace()
-        ));
+        let done = if options.dry_run {
+            "would create"
+        } else {
+            "created"
+        };
+        ui.info(&format!("{done} namespace {}", cluster.namespace()));
         if options.dry_run {
             // The server cannot dry-run creates into a namespace that does not exist yet.
             ui.info("dry run: every secret would be created; nothing was changed");
@@ -303,6 +284,40 @@ pub async fn import_into(
         report.secrets.len()
     ));
     Ok(report)
+}
+
+/// Asks to change the secrets `report` plans to change (unless `--yes`),
+/// then writes the backup of those it replaces; returns the backup's path.
+fn confirm_and_back_up(
+    cluster: &Cluster,
+    bundle: &Bundle,
+    options: &ImportOptions,
+    report: &Report,
+    current: &BTreeMap<String, Secret>,
+    ui: &Ui,
+) -> Result<Option<String>> {
+    let changes = report
+        .secrets
+        .iter()
+        .filter(|plan| plan.action != Action::Unchanged)
+        .count();
+    let action = format!(
+        "change {changes} secret{} in namespace {} of context {:?}",
+        if changes == 1 { "" } else { "s" },
+        cluster.namespace(),
+        cluster.context()
+    );
+    if !crate::ui::prompt::confirm(&action, options.yes)? {
+        return Err(Error::failed("not confirmed: nothing was changed"));
+    }
+    backup_replaced(
+        &options.backup_dir,
+        cluster,
+        bundle,
+        &report.secrets,
+        current,
+        ui,
+    )
 }
 
 /// Whether the namespace exists, and its secrets by name: two requests, at once.
@@ -600,6 +615,18 @@ async fn apply(
         }
         return Ok(stored);
     }
+    Err(write_failure(failed, &stored, dry_run, backup))
+}
+
+/// The error of an apply whose writes `failed`: nothing changed (exit as the
+/// first failure's) when none was `stored` or all were dry runs, else
+/// stopped midway (exit 4), with how to converge.
+fn write_failure(
+    mut failed: Vec<Error>,
+    stored: &BTreeMap<String, Secret>,
+    dry_run: bool,
+    backup: Option<&str>,
+) -> Error {
     let reasons = failed
         .iter()
         .map(|error| error.message().to_string())
@@ -607,16 +634,14 @@ async fn apply(
         .join("; ");
     if stored.is_empty() || dry_run {
         let first = failed.remove(0);
-        return Err(
-            Error::new(first.exit(), format!("{reasons}; nothing was changed")).with_next_step(
-                first
-                    .next_step()
-                    .unwrap_or("fix the cause and import again")
-                    .to_string(),
-            ),
-        );
+        let next_step = first
+            .next_step()
+            .unwrap_or("fix the cause and import again")
+            .to_string();
+        return Error::new(first.exit(), format!("{reasons}; nothing was changed"))
+            .with_next_step(next_step);
     }
-    Err(Error::new(
+    Error::new(
         Exit::Partial,
         format!(
             "import stopped midway: wrote {}; failed: {reasons}",
@@ -628,7 +653,7 @@ async fn apply(
         backup
             .map(|path| format!(" (the replaced secrets are saved in {path})"))
             .unwrap_or_default()
-    )))
+    ))
 }
 
 /// The cluster's secret with the bundle's data, type kept, labels and

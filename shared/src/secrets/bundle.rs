@@ -171,33 +171,7 @@ impl Bundle {
             .cloned()
             .unwrap_or_default();
         for (index, item) in items.iter().enumerate() {
-            let kind = item
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("<no kind>");
-            let api_version = item
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("<no apiVersion>");
-            let name = item
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("<no name>");
-            if kind != "Secret" || api_version != "v1" {
-                return Err(Error::usage(format!(
-                    "bundle {origin}: item {} is {api_version} {kind} {name:?}; a bundle holds only v1 Secrets",
-                    index + 1
-                ))
-                .with_next_step("remove it, or export again with `kubectl mp-export`"));
-            }
-            let namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
-            if namespace != Some(provenance.namespace.as_str()) {
-                return Err(invalid(format!(
-                    "Secret {name:?} is in namespace {:?}, the bundle says {:?}",
-                    namespace.unwrap_or(""),
-                    provenance.namespace
-                )));
-            }
+            check_item(index, item, &provenance.namespace, origin)?;
         }
         let actual = digest(&provenance, &items);
         if actual != expected {
@@ -296,6 +270,34 @@ fn one_line(value: &str) -> String {
 
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
+}
+
+/// Item `index` (from 0) of a bundle: a v1 Secret of the bundle's `namespace`.
+fn check_item(index: usize, item: &Value, namespace: &str, origin: &str) -> Result<()> {
+    let text = |pointer: &str, absent: &'static str| {
+        item.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or(absent)
+    };
+    let kind = text("/kind", "<no kind>");
+    let api_version = text("/apiVersion", "<no apiVersion>");
+    let name = text("/metadata/name", "<no name>");
+    if kind != "Secret" || api_version != "v1" {
+        return Err(Error::usage(format!(
+            "bundle {origin}: item {} is {api_version} {kind} {name:?}; a bundle holds only v1 Secrets",
+            index + 1
+        ))
+        .with_next_step("remove it, or export again with `kubectl mp-export`"));
+    }
+    let found = item.pointer("/metadata/namespace").and_then(Value::as_str);
+    if found != Some(namespace) {
+        return Err(Error::usage(format!(
+            "bundle {origin}: Secret {name:?} is in namespace {:?}, the bundle says {namespace:?}",
+            found.unwrap_or("")
+        ))
+        .with_next_step("use a bundle written by `kubectl mp-export`, unedited"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -300,75 +300,76 @@ pub fn key_matches(key_pem: &[u8], certificate: &Certificate) -> KeyMatch {
     };
     let spki = parsed.public_key();
     let certificate_key = spki.subject_public_key.data.as_ref();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|parameters| parameters.as_oid().ok());
-    let ecdsa = |algorithm: &'static EcdsaSigningAlgorithm| {
-        EcdsaKeyPair::from_pkcs8(algorithm, &key.contents, &SystemRandom::new())
-            .ok()
-            .map(|pair| pair.public_key().as_ref().to_vec())
-    };
     match key.label.as_str() {
-        "PRIVATE KEY" => {
-            // Every reading of the key gives its public key; the key matches
-            // when the certificate's is among them.
-            let public_keys = [
-                ecdsa(&ECDSA_P256_SHA256_ASN1_SIGNING),
-                ecdsa(&ECDSA_P384_SHA384_ASN1_SIGNING),
-                RsaKeyPair::from_pkcs8(&key.contents)
-                    .ok()
-                    .map(|pair| pair.public_key().as_ref().to_vec()),
-                Ed25519KeyPair::from_pkcs8_maybe_unchecked(&key.contents)
-                    .ok()
-                    .map(|pair| pair.public_key().as_ref().to_vec()),
-            ];
-            let readable: Vec<Vec<u8>> = public_keys.into_iter().flatten().collect();
-            if readable.is_empty() {
-                KeyMatch::Unknown("a PKCS#8 key of a type this tool cannot read".into())
-            } else if readable.iter().any(|public| public == certificate_key) {
-                KeyMatch::Matches
-            } else {
-                KeyMatch::Mismatch
-            }
-        }
+        "PRIVATE KEY" => pkcs8_matches(&key.contents, certificate_key),
         "RSA PRIVATE KEY" => match RsaKeyPair::from_der(&key.contents) {
             Ok(pair) if pair.public_key().as_ref() == certificate_key => KeyMatch::Matches,
             Ok(_) => KeyMatch::Mismatch,
             Err(error) => KeyMatch::Unknown(format!("an RSA key this tool cannot read ({error})")),
         },
-        "EC PRIVATE KEY" => {
-            let Some(private_scalar) = sec1_private_scalar(&key.contents) else {
-                return KeyMatch::Unknown("an EC key this tool cannot read".into());
-            };
-            if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
-                return KeyMatch::Mismatch;
-            }
-            let algorithm = match curve {
-                Some(oid) if oid == OID_EC_P256 => &ECDSA_P256_SHA256_ASN1_SIGNING,
-                Some(oid) if oid == OID_NIST_EC_P384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
-                _ => {
-                    return KeyMatch::Unknown(
-                        "the certificate's curve is not P-256 or P-384".into(),
-                    );
-                }
-            };
-            // ring derives the public key from the private one and refuses
-            // the pair when it differs from the certificate's.
-            match EcdsaKeyPair::from_private_key_and_public_key(
-                algorithm,
-                &private_scalar,
-                certificate_key,
-                &SystemRandom::new(),
-            ) {
-                Ok(_) => KeyMatch::Matches,
-                Err(_) => KeyMatch::Mismatch,
-            }
-        }
+        "EC PRIVATE KEY" => sec1_matches(&key.contents, spki),
         other => KeyMatch::Unknown(format!(
             "a {other:?} PEM block (encrypted keys are not read)"
         )),
+    }
+}
+
+/// A PKCS#8 key: every reading of it (EC P-256, P-384, RSA, Ed25519) gives
+/// its public key; it matches when the certificate's is among them.
+fn pkcs8_matches(contents: &[u8], certificate_key: &[u8]) -> KeyMatch {
+    let ecdsa = |algorithm: &'static EcdsaSigningAlgorithm| {
+        EcdsaKeyPair::from_pkcs8(algorithm, contents, &SystemRandom::new())
+            .ok()
+            .map(|pair| pair.public_key().as_ref().to_vec())
+    };
+    let public_keys = [
+        ecdsa(&ECDSA_P256_SHA256_ASN1_SIGNING),
+        ecdsa(&ECDSA_P384_SHA384_ASN1_SIGNING),
+        RsaKeyPair::from_pkcs8(contents)
+            .ok()
+            .map(|pair| pair.public_key().as_ref().to_vec()),
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(contents)
+            .ok()
+            .map(|pair| pair.public_key().as_ref().to_vec()),
+    ];
+    let readable: Vec<Vec<u8>> = public_keys.into_iter().flatten().collect();
+    if readable.is_empty() {
+        KeyMatch::Unknown("a PKCS#8 key of a type this tool cannot read".into())
+    } else if readable.iter().any(|public| public == certificate_key) {
+        KeyMatch::Matches
+    } else {
+        KeyMatch::Mismatch
+    }
+}
+
+/// A SEC1 (`EC PRIVATE KEY`) key against the certificate's public key.
+fn sec1_matches(contents: &[u8], spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> KeyMatch {
+    let Some(private_scalar) = sec1_private_scalar(contents) else {
+        return KeyMatch::Unknown("an EC key this tool cannot read".into());
+    };
+    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
+        return KeyMatch::Mismatch;
+    }
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters.as_oid().ok());
+    let algorithm = match curve {
+        Some(oid) if oid == OID_EC_P256 => &ECDSA_P256_SHA256_ASN1_SIGNING,
+        Some(oid) if oid == OID_NIST_EC_P384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
+        _ => return KeyMatch::Unknown("the certificate's curve is not P-256 or P-384".into()),
+    };
+    // ring derives the public key from the private one and refuses the pair
+    // when it differs from the certificate's.
+    match EcdsaKeyPair::from_private_key_and_public_key(
+        algorithm,
+        &private_scalar,
+        spki.subject_public_key.data.as_ref(),
+        &SystemRandom::new(),
+    ) {
+        Ok(_) => KeyMatch::Matches,
+        Err(_) => KeyMatch::Mismatch,
     }
 }
 

@@ -10,7 +10,9 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::runtime::watcher::{self, watcher};
 use serde::{Deserialize, Serialize};
 
@@ -344,6 +346,38 @@ fn lagging(targets: &BTreeMap<String, i32>, seen: &BTreeMap<String, Replicas>) -
             None => Some(format!("{name} (missing)")),
         })
         .collect()
+}
+
+/// The ManagementPlane object (`layout.management_plane_name`, of
+/// `layout.management_plane`'s kind) in the cluster's namespace: one GET.
+/// `None` when it is absent, or its CRD is (the API then answers 404 for
+/// the whole resource, which is "absent" too).
+///
+/// # Errors
+/// The cluster's error for any other failure (exit 3 when denied or unreachable).
+pub async fn get_management_plane(
+    cluster: &Cluster,
+    layout: &TsbLayout,
+) -> Result<Option<DynamicObject>> {
+    let kind = &layout.management_plane;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
+        &kind.plural,
+    );
+    let namespace = cluster.namespace();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client().clone(), namespace, &resource);
+    match api.get_opt(&layout.management_plane_name).await {
+        Ok(found) => Ok(found),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(cluster.error(
+            error,
+            &format!(
+                "get {} {} in namespace {namespace}",
+                kind.kind, layout.management_plane_name
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

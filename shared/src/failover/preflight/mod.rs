@@ -8,7 +8,6 @@ mod database;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
 use super::DatabaseMode;
 use super::describe;
@@ -95,22 +94,8 @@ async fn management_plane_spec(
     if sides.settings.database.mode == DatabaseMode::Shared {
         return Ok(None);
     }
-    let layout = sides.layout;
-    let kind = &layout.management_plane;
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
-        &kind.plural,
-    );
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client().clone(), cluster.namespace(), &resource);
-    match api.get_opt(&layout.management_plane_name).await {
-        Ok(found) => Ok(found.and_then(|object| object.data.get("spec").cloned())),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(error) => Err(cluster.error(
-            error,
-            &format!("get {} {}", kind.kind, layout.management_plane_name),
-        )),
-    }
+    let found = mp::get_management_plane(cluster, sides.layout).await?;
+    Ok(found.and_then(|object| object.data.get("spec").cloned()))
 }
 
 /// The checks printed so far, and the failures among them.
