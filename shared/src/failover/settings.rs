@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
+use super::cli::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
 use crate::database::PgOverrides;
 use crate::dns::{DnsBackend, TsigKey};
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::DatabaseMode;
+use super::cli::DatabaseMode;
 use super::describe;
 use super::journal;
 use super::settings::FailoverSettings;

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use super::{Run, Step};
 use crate::database;
 use crate::error::{Error, Result, join_in_order};
-use crate::failover::DatabaseMode;
+use crate::failover::cli::DatabaseMode;
 use crate::failover::plan;
 
 pub struct Database;
