@@ -167,6 +167,58 @@ async fn a_wrong_key_is_refused_with_one_clear_line_and_nothing_changes() {
     original_answer(&bind).await;
 }
 
+/// The preflight proves the update will be accepted, and changes nothing:
+/// a wrong secret (BADSIG), an unknown key or the wrong algorithm (BADKEY),
+/// and a key the zone's policy does not let update the name (REFUSED) are
+/// all found before anything changes.
+#[tokio::test]
+async fn the_preflight_proves_the_update_will_be_accepted_and_changes_nothing() {
+    let bind = Bind::start();
+    let server = bind.addr;
+    dns::preflight(&rfc2136(&bind, &bind.update_key_file()), NAME, true)
+        .await
+        .unwrap();
+    let refused = format!("the DNS update of {NAME} would be refused by {server}");
+    for (key_file, reason) in [
+        (
+            bind.wrong_secret_key_file(),
+            ": TSIG key mp-update was not accepted (BADSIG)",
+        ),
+        (
+            bind.wrong_algorithm_key_file(),
+            ": TSIG key mp-update was not accepted (BADKEY)",
+        ),
+        (
+            bind.unknown_key_file(),
+            ": TSIG key mp-stranger was not accepted (BADKEY)",
+        ),
+        (
+            bind.no_grant_key_file(),
+            " (REFUSED): key mp-readonly may not update",
+        ),
+    ] {
+        let error = dns::preflight(&rfc2136(&bind, &key_file), NAME, true)
+            .await
+            .unwrap_err();
+        assert_eq!(error.exit(), Exit::Failed, "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("{refused}{reason}")),
+            "{error}"
+        );
+        assert_eq!(error.to_string().lines().count(), 1, "{error}");
+    }
+    original_answer(&bind).await;
+    // BIND journals every update that changes the zone; none did.
+    let journal = bind
+        .dir()
+        .join(format!("{}.zone.jnl", ZONE.trim_end_matches('.')));
+    assert!(
+        !journal.exists(),
+        "the zone was changed: {}",
+        journal.display()
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_a_bounded_exit_3() {
     let bind = Bind::start();

@@ -77,6 +77,16 @@ fn failover_args(bind: &Bind, from: &str, to: &str, key_file: &std::path::Path) 
     .collect()
 }
 
+/// [`failover_args`] whose DNS change is a command that fails (exit 1), as a
+/// DNS provider's CLI does when its API is down: it passes the preflight.
+fn failing_dns_args(bind: &Bind, from: &str, to: &str) -> Vec<String> {
+    let mut args = failover_args(bind, from, to, &bind.update_key_file());
+    let backend = args.iter().position(|arg| arg == "rfc2136").unwrap();
+    args[backend] = "exec".into();
+    args.extend(["--dns-exec".into(), "false".into()]);
+    args
+}
+
 /// A fault: the next `verb` request whose path contains `path` answers `status`.
 fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
     FaultRule {
@@ -480,9 +490,9 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         out.stderr
     );
 
-    // Step 5, DNS: a key the server does not accept, then the right one.
-    let wrong = failover_args(&bind, "active", "standby", &bind.wrong_secret_key_file());
-    let out = run(&world, &wrong, &["--resume"]).await;
+    // Step 5, DNS: the provider's command fails, then RFC 2136 does it.
+    let failing = failing_dns_args(&bind, "active", "standby");
+    let out = run(&world, &failing, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)"),
@@ -490,8 +500,8 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("mp-update"),
-        "the error names the key: {}",
+        out.stderr.contains("the DNS command `false`"),
+        "the error names the command: {}",
         out.stderr
     );
     assert_ne!(
@@ -515,6 +525,45 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     assert_eq!(lock(&world, "standby"), None, "released at the end");
 }
 
+/// A TSIG key the DNS server would not accept (wrong secret, wrong
+/// algorithm, or not allowed to update the name) stops the failover in its
+/// preflight: nothing is fenced, no journal is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dns_key_the_server_would_refuse_stops_the_preflight_before_any_change() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let before = (replicas(&world, "active"), replicas(&world, "standby"));
+    for (key_file, reason) in [
+        (bind.wrong_secret_key_file(), "(BADSIG)"),
+        (bind.wrong_algorithm_key_file(), "(BADKEY)"),
+        (bind.no_grant_key_file(), "(REFUSED)"),
+    ] {
+        let args = failover_args(&bind, "active", "standby", &key_file);
+        let out = run(&world, &args, &[]).await;
+        assert_eq!(out.code, Some(1), "{reason}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("✖ DNS server {} ready for the change", bind.addr))
+                && out.stderr.contains("would be refused")
+                && out.stderr.contains(reason),
+            "{reason}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+        assert!(!out.stderr.contains("[3/6] fence"), "{}", out.stderr);
+    }
+    assert_eq!(
+        (replicas(&world, "active"), replicas(&world, "standby")),
+        before
+    );
+    assert_eq!(journal(&world, "standby"), None, "no journal written");
+    assert_ne!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+}
+
 /// `--resume` skips a recorded step only while what it achieved holds:
 /// the old MP scaled back up after its fence is fenced again, while the
 /// activation, still holding, is skipped.
@@ -523,9 +572,9 @@ async fn resume_does_a_recorded_step_again_when_its_goal_moved() {
     let world = world().await;
     let bind = Bind::start();
     sync_secrets(&world).await;
-    // Stopped at step 5: a key the DNS server does not accept.
-    let wrong = failover_args(&bind, "active", "standby", &bind.wrong_secret_key_file());
-    let out = run(&world, &wrong, &[]).await;
+    // Stopped at step 5: the DNS provider's command fails.
+    let failing = failing_dns_args(&bind, "active", "standby");
+    let out = run(&world, &failing, &[]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)"),

@@ -507,14 +507,17 @@ pub async fn update(backend: &DnsBackend, record: &DnsRecord, ui: &Ui, yes: bool
     }
 }
 
-/// Read-only checks before any change: the RFC 2136 server is authoritative
-/// for the zone and the name lies inside it; a manual change can be confirmed.
+/// Checks before any change: the RFC 2136 server is authoritative for the
+/// zone, the name lies inside it, and the server accepts our signed update
+/// of the name (a no-op, see [`check_update_accepted`]); a manual change can
+/// be confirmed.
 pub async fn preflight(backend: &DnsBackend, name: &str, yes: bool) -> Result<()> {
     match backend {
         DnsBackend::Rfc2136 { server, zone, tsig } => {
             tsig.signer()?;
             name_in_zone(name, zone)?;
-            check_authoritative(*server, zone).await
+            check_authoritative(*server, zone).await?;
+            check_update_accepted(*server, zone, tsig, name).await
         }
         DnsBackend::Exec { command } if command.trim().is_empty() => {
             Err(Error::usage("the DNS command is empty")
@@ -539,7 +542,8 @@ fn name_in_zone(name: &str, zone: &str) -> Result<(Name, Name)> {
     Ok((name, zone))
 }
 
-fn update_message(name: &Name, zone: &Name, record: &DnsRecord) -> Message {
+/// An empty RFC 2136 update of `zone`.
+fn update_of(zone: &Name) -> Message {
     let mut message = Message::query();
     message.metadata.op_code = OpCode::Update;
     message.metadata.recursion_desired = false;
@@ -549,6 +553,11 @@ fn update_message(name: &Name, zone: &Name, record: &DnsRecord) -> Message {
         .set_query_class(DNSClass::IN)
         .set_query_type(RecordType::SOA);
     message.add_zone(zone_section);
+    message
+}
+
+fn update_message(name: &Name, zone: &Name, record: &DnsRecord) -> Message {
+    let mut message = update_of(zone);
     // RFC 2136 2.5.2: class ANY, TTL 0 and empty RDATA delete a whole RRset.
     for record_type in [RecordType::A, RecordType::AAAA] {
         let mut delete = Record::update0(name.clone(), 0, record_type).into_record_of_rdata();
@@ -581,6 +590,90 @@ async fn update_rfc2136(
     .await
     .map_err(|error| error.into_error(server, &format!("update {shown}")))?;
     let refused = format!("DNS update of {shown} refused by {server}");
+    update_outcome(&answer, tsig, &refused, &shown, &zone)
+}
+
+/// Proves, changing nothing, that the server will accept the failover's
+/// update of `name`: it is sent a TSIG-signed update of the same name and
+/// record types (A and AAAA) whose only changes delete records that do not
+/// exist (RFC 2136 2.5.4: class NONE), so the server checks the signature,
+/// its key and the zone's update policy for this name and type, and then
+/// has nothing to do.
+///
+/// # Errors
+/// As the update itself would fail: BADSIG (wrong secret), BADKEY (unknown
+/// key or algorithm), BADTIME, NOTAUTH, REFUSED (the policy does not allow
+/// the key to update the name), NOTZONE; exit 3 if the server does not answer.
+pub async fn check_update_accepted(
+    server: SocketAddr,
+    zone: &str,
+    tsig: &TsigKey,
+    name: &str,
+) -> Result<()> {
+    let (name, zone_name) = name_in_zone(name, zone)?;
+    let signer = tsig.signer()?;
+    let shown = display_name(&name);
+    let zone = display_name(&zone_name);
+    let current = lookup(server, &shown)
+        .await?
+        .map(|(addresses, _)| addresses);
+    let answer = exchange(
+        server,
+        no_op_update_message(&name, &zone_name, &current.unwrap_or_default()),
+        Some(&signer),
+    )
+    .await
+    .map_err(|error| error.into_error(server, &format!("test an update of {shown}")))?;
+    let refused = format!("the DNS update of {shown} would be refused by {server}");
+    update_outcome(&answer, tsig, &refused, &shown, &zone)
+}
+
+/// An update of `name`'s A and AAAA records that changes nothing: it deletes
+/// one documentation address of each family (RFC 5737, RFC 3849) that the
+/// name does not hold (`current`).
+fn no_op_update_message(name: &Name, zone: &Name, current: &[IpAddr]) -> Message {
+    let absent = |candidates: Vec<IpAddr>| {
+        let first = candidates[0];
+        candidates
+            .into_iter()
+            .find(|address| !current.contains(address))
+            .unwrap_or(first)
+    };
+    let v4 = absent(
+        (1..=254)
+            .map(|last| IpAddr::from([192, 0, 2, last]))
+            .collect(),
+    );
+    let v6 = absent(
+        (1..=254u16)
+            .map(|last| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, last]))
+            .collect(),
+    );
+    let mut message = update_of(zone);
+    for address in [v4, v6] {
+        let data = match address {
+            IpAddr::V4(address) => RData::A(A(address)),
+            IpAddr::V6(address) => RData::AAAA(AAAA(address)),
+        };
+        // RFC 2136 2.5.4: class NONE and TTL 0 delete this one RR, if present.
+        let mut delete = Record::from_rdata(name.clone(), 0, data);
+        delete.dns_class = DNSClass::NONE;
+        message.add_update(delete);
+    }
+    message
+}
+
+/// What the server's answer to a signed update means: accepted, or refused
+/// (`refused` starts the line) for a named reason: TSIG not accepted
+/// (BADSIG, BADKEY, BADTIME), not authoritative, not allowed by the zone's
+/// update policy (REFUSED), or a name outside the zone.
+fn update_outcome(
+    answer: &Message,
+    tsig: &TsigKey,
+    refused: &str,
+    shown: &str,
+    zone: &str,
+) -> Result<()> {
     if let Some(tsig_error) = answer.signature().and_then(|tsig| tsig.data.error) {
         let reason = match tsig_error {
             TsigError::BadSig => "BADSIG".to_string(),

@@ -43,8 +43,13 @@ pub fn bind_tool(name: &str) -> PathBuf {
 
 /// A fresh key file as BIND's `tsig-keygen` writes it.
 pub fn tsig_keygen(name: &str, path: &Path) {
+    tsig_keygen_with(name, "hmac-sha256", path)
+}
+
+/// [`tsig_keygen`] with another HMAC `algorithm`.
+pub fn tsig_keygen_with(name: &str, algorithm: &str, path: &Path) {
     let output = Command::new(bind_tool("tsig-keygen"))
-        .args(["-a", "hmac-sha256", name])
+        .args(["-a", algorithm, name])
         .output()
         .expect("tsig-keygen runs");
     assert!(
@@ -121,6 +126,13 @@ impl Bind {
     pub fn wrong_secret_key_file(&self) -> PathBuf {
         let path = self.dir.path().join("wrong-secret.key");
         tsig_keygen(UPDATE_KEY, &path);
+        path
+    }
+
+    /// A key file named like the granted key, with another algorithm.
+    pub fn wrong_algorithm_key_file(&self) -> PathBuf {
+        let path = self.dir.path().join("wrong-algorithm.key");
+        tsig_keygen_with(UPDATE_KEY, "hmac-sha512", &path);
         path
     }
 
