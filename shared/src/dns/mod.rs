@@ -79,6 +79,11 @@ pub struct DnsRecord {
     pub ttl: u32,
 }
 
+/// The DNS record type that holds `address`: `A` for IPv4, `AAAA` for IPv6.
+pub fn record_type(address: IpAddr) -> &'static str {
+    if address.is_ipv4() { "A" } else { "AAAA" }
+}
+
 impl fmt::Debug for TsigKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TsigKey")
@@ -794,11 +799,7 @@ fn on_terminal() -> bool {
 
 fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
     manual_confirmable(&record.name, yes, on_terminal())?;
-    let record_type = if record.address.is_ipv4() {
-        "A"
-    } else {
-        "AAAA"
-    };
+    let record_type = record_type(record.address);
     ui.info(&format!(
         "Change the DNS record by hand: {}. {} {record_type} {} (replace every A and AAAA record of the name)",
         record.name.trim_end_matches('.'),
@@ -869,6 +870,12 @@ pub async fn wait_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_address_is_an_aaaa_record() {
+        assert_eq!(record_type("10.0.0.1".parse().unwrap()), "A");
+        assert_eq!(record_type("2001:db8::1".parse().unwrap()), "AAAA");
+    }
 
     const TSIG_KEYGEN_OUTPUT: &str = "key \"mp-update\" {\n\talgorithm hmac-sha256;\n\tsecret \"AgZFG29C3/eggZ6cQsevie8jBA2JEpdJW65qtHlsxUY=\";\n};\n";
 

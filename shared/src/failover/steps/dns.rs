@@ -21,13 +21,12 @@ impl Step for Dns {
         async move {
             let dns = &run.settings.dns;
             let current = dns::lookup(dns.server, &dns.name).await?;
+            let front = run.preflight.to_state.front_address;
             Ok(vec![format!(
-                "DNS: {} A {} (now {}) via {:?}",
+                "DNS: {} {} {} (now {}) via {:?}",
                 dns.name,
-                run.preflight
-                    .to_state
-                    .front_address
-                    .map_or("?".into(), |address| address.to_string()),
+                front.map_or("A", dns::record_type),
+                front.map_or("?".into(), |address| address.to_string()),
                 describe::dns_answer(&current),
                 dns.kind
             )])
@@ -73,7 +72,9 @@ async fn repoint(run: &Run<'_>) -> Result<String> {
         _ => "it already answered that".to_string(),
     };
     Ok(format!(
-        "{} A {address} answered by {}; {cached}",
-        record.name, dns.server
+        "{} {} {address} answered by {}; {cached}",
+        record.name,
+        dns::record_type(address),
+        dns.server
     ))
 }
