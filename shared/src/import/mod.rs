@@ -657,19 +657,36 @@ fn write_failure(
 }
 
 /// The cluster's secret with the bundle's data, type kept, labels and
-/// annotations merged (the bundle's win): the standby's own metadata survives.
+/// annotations merged (the bundle's win): the standby's own metadata
+/// survives, and helm's ownership marks stay exactly the standby's (present
+/// or absent), so its own helm release keeps or adopts the Secret.
 fn updated(existing: &Secret, wanted: &Secret) -> Secret {
+    use crate::tsb::helm::{OWNERSHIP_ANNOTATIONS, OWNERSHIP_LABELS};
     let mut body = existing.clone();
     body.data = wanted.data.clone();
     body.string_data = None;
-    for (target, source) in [
-        (&mut body.metadata.labels, &wanted.metadata.labels),
-        (&mut body.metadata.annotations, &wanted.metadata.annotations),
+    for (target, source, own, keys) in [
+        (
+            &mut body.metadata.labels,
+            &wanted.metadata.labels,
+            &existing.metadata.labels,
+            &OWNERSHIP_LABELS[..],
+        ),
+        (
+            &mut body.metadata.annotations,
+            &wanted.metadata.annotations,
+            &existing.metadata.annotations,
+            &OWNERSHIP_ANNOTATIONS[..],
+        ),
     ] {
-        if let Some(source) = source {
-            target
-                .get_or_insert_with(BTreeMap::new)
-                .extend(source.clone());
+        let Some(source) = source else { continue };
+        let merged = target.get_or_insert_with(BTreeMap::new);
+        merged.extend(source.clone());
+        for key in keys {
+            match own.as_ref().and_then(|own| own.get(*key)) {
+                Some(value) => merged.insert(key.to_string(), value.clone()),
+                None => merged.remove(*key),
+            };
         }
     }
     body.metadata.managed_fields = None;
@@ -717,6 +734,59 @@ fn verify(
 mod tests {
     use super::*;
     use crate::secrets::bundle::tests::{provenance, secret};
+
+    /// The standby's helm release owns its Secret: an import that brings
+    /// the active's data (and the active's ownership marks) leaves them.
+    #[test]
+    fn an_update_keeps_the_standbys_helm_ownership_and_adds_none() {
+        let with = |release: Option<&str>, extra: &str| {
+            let mut secret = secret("iam-signing-key", "private.key", b"key");
+            let annotations = release.map(|release| {
+                BTreeMap::from([
+                    ("meta.helm.sh/release-name".to_string(), release.to_string()),
+                    ("meta.helm.sh/release-namespace".into(), "tsb".into()),
+                    (extra.to_string(), "yes".into()),
+                ])
+            });
+            secret.metadata.annotations = annotations;
+            secret.metadata.labels = release.map(|_| {
+                BTreeMap::from([("app.kubernetes.io/managed-by".to_string(), "Helm".into())])
+            });
+            secret
+        };
+        let standby = with(Some("mp-standby"), "standby-note");
+        let active = with(Some("mp"), "active-note");
+        let body = updated(&standby, &active);
+        let annotations = body.metadata.annotations.unwrap();
+        assert_eq!(annotations["meta.helm.sh/release-name"], "mp-standby");
+        assert_eq!(
+            annotations["active-note"], "yes",
+            "the bundle's others are taken"
+        );
+        assert_eq!(
+            annotations["standby-note"], "yes",
+            "the standby's others stay"
+        );
+        assert_eq!(
+            body.metadata.labels.unwrap()["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+
+        let unowned = updated(&with(None, ""), &active);
+        let annotations = unowned.metadata.annotations.unwrap();
+        assert!(
+            !annotations.contains_key("meta.helm.sh/release-name"),
+            "{annotations:?}"
+        );
+        assert!(!annotations.contains_key("meta.helm.sh/release-namespace"));
+        assert!(
+            !unowned
+                .metadata
+                .labels
+                .unwrap()
+                .contains_key("app.kubernetes.io/managed-by")
+        );
+    }
 
     #[test]
     fn verify_compares_what_the_server_stored_for_each_write() {

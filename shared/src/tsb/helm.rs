@@ -10,6 +10,16 @@ use serde_json::Value;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
+/// The label and annotations by which helm (3.2 and later) recognises an
+/// object as its release's own, and adopts or refuses it on install
+/// (helm.sh/docs, "Helm 3.2.0: adopting existing resources"). An object's
+/// owner is the cluster's own business: an import never changes them.
+pub const OWNERSHIP_LABELS: [&str; 1] = ["app.kubernetes.io/managed-by"];
+pub const OWNERSHIP_ANNOTATIONS: [&str; 2] = [
+    "meta.helm.sh/release-name",
+    "meta.helm.sh/release-namespace",
+];
+
 /// The deployed revision of `release` among `secrets` (the highest, should
 /// helm have left more than one marked deployed).
 pub fn deployed_release<'a>(secrets: &'a [Secret], release: &str) -> Option<&'a Secret> {
