@@ -60,7 +60,8 @@ fn both_contexts_are_real_kubernetes_that_kubectl_1_36_uses() {
 /// the managementplane chart writes helm's own release Secret, the operator
 /// Deployment becomes Ready through kwok, and the plugins export the
 /// generated iam-signing-key and the standby's install values, and import
-/// the key into the standby.
+/// the key into the standby. The release is named `tsb-mp`, not the usual
+/// `mp`: the export finds it by its chart.
 #[test]
 fn helm_model_export_and_import_between_real_clusters() {
     let plane = plane();
@@ -83,7 +84,7 @@ fn helm_model_export_and_import_between_real_clusters() {
             "--kube-context",
             "active",
             "install",
-            "mp",
+            "tsb-mp",
             &chart,
             "-n",
             &namespace,
@@ -104,7 +105,7 @@ fn helm_model_export_and_import_between_real_clusters() {
             &namespace,
             "get",
             "secret",
-            "sh.helm.release.v1.mp.v1",
+            "sh.helm.release.v1.tsb-mp.v1",
             "-o",
             "jsonpath={.type}",
         ],
@@ -148,7 +149,7 @@ fn helm_model_export_and_import_between_real_clusters() {
     )
     .ok("kubectl mp-export");
     assert!(
-        export.stderr.contains("exported 1 secret"),
+        export.stderr.contains("exported 1 secret") && export.stderr.contains("helm model"),
         "{}",
         export.stderr
     );

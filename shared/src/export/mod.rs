@@ -65,6 +65,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ModelChoice::Auto, help_heading = "What to export")]
     pub model: ModelChoice,
 
+    /// The MP's helm release (default: the layout's helmRelease, mp, else the one release of the managementplane chart)
+    #[arg(long, value_name = "NAME", help_heading = "What to export")]
+    pub release: Option<String>,
+
     /// Also export this secret (must exist); repeatable
     #[arg(long, value_name = "NAME", help_heading = "What to export")]
     pub include: Vec<String>,
@@ -176,7 +180,7 @@ struct Export {
     skipped_tokens: Vec<String>,
     helm_release: Option<Secret>,
     management_plane: Option<DynamicObject>,
-    layout_release: String,
+    release_name: String,
 }
 
 async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Result<Export> {
@@ -201,11 +205,23 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
     let (secrets, management_plane) =
         crate::error::join_in_order(list_secrets, get_management_plane).await?;
 
+    let release = match cli.model {
+        ModelChoice::Generic => None,
+        _ => crate::tsb::helm::mp_release(&secrets, layout, cli.release.as_deref()).map_err(
+            |problem| {
+                Error::usage(format!(
+                    "context {:?}: {problem} in namespace {namespace}",
+                    cluster.context()
+                ))
+                .with_next_step("name the MP's release with --release")
+            },
+        )?,
+    };
     let model = choose_model(
         cluster,
         layout,
         cli.model,
-        &secrets,
+        release.is_some(),
         management_plane.is_some(),
     )?;
     let selection = select_secrets(&secrets, layout, model, &cli.include, &cli.exclude);
@@ -220,7 +236,8 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
             "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
         )));
     }
-    let helm_release = crate::tsb::helm::deployed_release(&secrets, &layout.helm_release).cloned();
+    let release = release.unwrap_or_else(|| layout.helm_release.clone());
+    let helm_release = crate::tsb::helm::deployed_release(&secrets, &release).cloned();
     let provenance = Provenance {
         context: cluster.context().to_string(),
         server: cluster.server().to_string(),
@@ -237,12 +254,13 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         skipped_tokens: selection.skipped_tokens,
         helm_release,
         management_plane,
-        layout_release: layout.helm_release.clone(),
+        release_name: release,
     })
 }
 
-/// The install model to export: as asked, or (auto) helm when the helm
-/// release Secret exists, else generic when the ManagementPlane does.
+/// The install model to export: as asked, or (auto) helm when the MP's helm
+/// release exists ([`crate::tsb::helm::mp_release`]), else generic when the
+/// ManagementPlane does.
 ///
 /// # Errors
 /// A failure (exit 1) when auto finds neither: no MP in the namespace.
@@ -250,20 +268,20 @@ fn choose_model(
     cluster: &Cluster,
     layout: &TsbLayout,
     choice: ModelChoice,
-    secrets: &[Secret],
+    has_helm_release: bool,
     has_management_plane: bool,
 ) -> Result<Model> {
-    let has_helm_release = crate::tsb::helm::has_release(secrets, &layout.helm_release);
     match choice {
         ModelChoice::Helm => Ok(Model::Helm),
         ModelChoice::Generic => Ok(Model::Generic),
         ModelChoice::Auto if has_helm_release => Ok(Model::Helm),
         ModelChoice::Auto if has_management_plane => Ok(Model::Generic),
         ModelChoice::Auto => Err(Error::failed(format!(
-            "context {:?}: no TSB Management Plane in namespace {}: no helm release secret {}* and no {} {}",
+            "context {:?}: no TSB Management Plane in namespace {}: no helm release secret {}* nor release of chart {}, and no {} {}",
             cluster.context(),
             cluster.namespace(),
             layout.helm_release_secret_prefix(),
+            layout.helm_chart,
             layout.management_plane.kind,
             layout.management_plane_name
         ))
@@ -402,11 +420,9 @@ impl Export {
                 let release = self.helm_release.as_ref().ok_or_else(|| {
                     Error::failed(format!(
                         "no deployed helm release {:?} to take the values from",
-                        self.layout_release
+                        self.release_name
                     ))
-                    .with_next_step(
-                        "drop --values-out, or check the release name (--layout helmRelease)",
-                    )
+                    .with_next_step("drop --values-out, or name the release with --release")
                 })?;
                 let release = crate::tsb::helm::decode_release(release).map_err(Error::failed)?;
                 let mut values = release

@@ -8,6 +8,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
+use crate::tsb::layout::TsbLayout;
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
 /// The label and annotations by which helm (3.2 and later) recognises an
@@ -53,6 +55,65 @@ pub fn has_release(secrets: &[Secret], release: &str) -> bool {
                 .as_deref()
                 .is_some_and(|name| name.starts_with(&prefix))
     })
+}
+
+/// The names of the deployed releases of `chart` (chart.metadata.name) among
+/// `secrets`, sorted: releases are found by what they install, not by name.
+/// A release Secret that does not decode is passed over.
+pub fn releases_of_chart(secrets: &[Secret], chart: &str) -> Vec<String> {
+    let mut names: Vec<String> = secrets
+        .iter()
+        .filter(|secret| secret.type_.as_deref() == Some("helm.sh/release.v1"))
+        .filter(|secret| label(secret, "status") == Some("deployed"))
+        .filter(|secret| {
+            decode_release(secret).is_ok_and(|release| {
+                release
+                    .pointer("/chart/metadata/name")
+                    .and_then(Value::as_str)
+                    == Some(chart)
+            })
+        })
+        .filter_map(|secret| label(secret, "name").map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The MP's helm release among `secrets`: `chosen` (`--release`) when
+/// given; else the layout's `helmRelease` (default `mp`) when it exists;
+/// else the one deployed release of the layout's chart (`managementplane`,
+/// tsb-facts.md). `None`: no helm release of the MP (the generic model).
+///
+/// # Errors
+/// `chosen` has no release here; or the chart has several releases and
+/// none is named: the message lists them.
+pub fn mp_release(
+    secrets: &[Secret],
+    layout: &TsbLayout,
+    chosen: Option<&str>,
+) -> Result<Option<String>, String> {
+    if let Some(chosen) = chosen {
+        return if has_release(secrets, chosen) {
+            Ok(Some(chosen.to_string()))
+        } else {
+            Err(format!("no helm release {chosen:?}"))
+        };
+    }
+    if has_release(secrets, &layout.helm_release) {
+        return Ok(Some(layout.helm_release.clone()));
+    }
+    let mut found = releases_of_chart(secrets, &layout.helm_chart);
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(format!(
+            "{} helm releases of chart {}: {}",
+            found.len(),
+            layout.helm_chart,
+            found.join(", ")
+        )),
+    }
 }
 
 fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
@@ -139,6 +200,33 @@ pub(crate) mod tests {
         assert_eq!(decode_release(deployed).unwrap()["version"], 3);
         assert!(has_release(&secrets, "mp") && !has_release(&secrets, "absent"));
         assert!(deployed_release(&secrets, "absent").is_none());
+    }
+
+    /// A release is the MP's by its chart, whatever its name; `--release`
+    /// picks one of several.
+    #[test]
+    fn the_mp_release_is_found_by_its_chart() {
+        let of = |name: &str, chart: &str| {
+            let payload = serde_json::json!({"chart": {"metadata": {"name": chart}}});
+            release_secret(name, 1, "deployed", &payload)
+        };
+        let layout = TsbLayout::default();
+        let one = vec![of("tsb-mp", "managementplane"), of("redis", "redis")];
+        assert_eq!(mp_release(&one, &layout, None), Ok(Some("tsb-mp".into())));
+        let named = vec![of("mp", "managementplane"), of("tsb-mp", "managementplane")];
+        assert_eq!(mp_release(&named, &layout, None), Ok(Some("mp".into())));
+        let two = vec![of("mp-a", "managementplane"), of("mp-b", "managementplane")];
+        let error = mp_release(&two, &layout, None).unwrap_err();
+        assert_eq!(
+            error,
+            "2 helm releases of chart managementplane: mp-a, mp-b"
+        );
+        assert_eq!(
+            mp_release(&two, &layout, Some("mp-b")),
+            Ok(Some("mp-b".into()))
+        );
+        assert!(mp_release(&two, &layout, Some("mp-c")).is_err());
+        assert_eq!(mp_release(&[of("redis", "redis")], &layout, None), Ok(None));
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct FrontService {
 pub struct TsbLayout {
     /// Helm release name of the managementplane chart.
     pub helm_release: String,
+    /// The chart (chart.metadata.name) whose release is the MP when no
+    /// release is named `helmRelease`.
+    pub helm_chart: String,
     /// Secrets the helm model copies (generated on first use).
     pub helm_secrets: Vec<SecretSpec>,
     /// Secrets the generic (tctl) model copies.
@@ -104,6 +107,7 @@ impl Default for TsbLayout {
         use Requirement::{Optional, Required};
         TsbLayout {
             helm_release: "mp".into(),
+            helm_chart: "managementplane".into(),
             helm_secrets: vec![secret("iam-signing-key", Required, None)],
             generic_secrets: vec![
                 secret("admin-credentials", Required, None),
