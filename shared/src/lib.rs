@@ -5,8 +5,6 @@
 
 // The runbook's stages, in its order.
 /// Certificates: both MPs chain to one root CA (`kubectl mp-cacheck`).
-// Moved whole to its largest part-to-be; the next commit splits it.
-#[path = "cacheck/checks/self_signed_issuer.rs"]
 pub mod cacheck;
 /// Deploy a replica, part 1: the active MP's secrets to a bundle (`kubectl mp-export`).
 pub mod export;
