@@ -32,7 +32,8 @@ use steps::{PREFLIGHT, Run};
 use crate::error::{Error, Exit, Result, join_in_order};
 use crate::kube::cluster::Cluster;
 use crate::tsb::layout::TsbLayout;
-use crate::ui::output::{CheckStatus, OutputFormat, Ui, write_data};
+use crate::ui::check::Check;
+use crate::ui::output::{OutputFormat, Ui, write_data};
 
 /// What `-o json|yaml` prints at the end.
 #[derive(Debug, Serialize)]
@@ -314,20 +315,7 @@ impl Failover {
         started: Instant,
     ) -> Result<journal::Writer> {
         if !begun.journal.is_done(PREFLIGHT) {
-            let fence = if self.settings.disaster {
-                "skipped: --disaster"
-            } else {
-                "the old MP"
-            };
-            let action = format!(
-                "fail the MP over from context {:?} to {:?} (fence {fence}, repoint {})",
-                self.from.context(),
-                self.to.context(),
-                self.settings.dns.name
-            );
-            if !crate::ui::prompt::confirm(&action, self.settings.yes)? {
-                return Err(Error::failed("not confirmed: nothing was changed"));
-            }
+            self.confirm()?;
             begun
                 .journal
                 .steps
@@ -352,6 +340,25 @@ impl Failover {
             error.with_message(message)
         })?;
         Ok(writer)
+    }
+
+    /// Asks before the first change (`--yes` answers for the user).
+    fn confirm(&self) -> Result<()> {
+        let fence = if self.settings.disaster {
+            "skipped: --disaster"
+        } else {
+            "the old MP"
+        };
+        let action = format!(
+            "fail the MP over from context {:?} to {:?} (fence {fence}, repoint {})",
+            self.from.context(),
+            self.to.context(),
+            self.settings.dns.name
+        );
+        if !crate::ui::prompt::confirm(&action, self.settings.yes)? {
+            return Err(Error::failed("not confirmed: nothing was changed"));
+        }
+        Ok(())
     }
 
     /// One step: skipped when recorded and its goal still holds; else done.
@@ -484,7 +491,7 @@ impl Failover {
             us: String::new(),
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
-        self.ui.check(CheckStatus::Pass, &summary, None);
+        Check::pass(summary).show(&self.ui);
         self.finish(&begun.journal, true)
     }
 

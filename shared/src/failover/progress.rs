@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::journal::StepRecord;
 use super::steps::label;
-use crate::ui::output::{CheckStatus, Ui};
+use crate::ui::check::Check;
+use crate::ui::output::Ui;
 
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -33,8 +34,9 @@ impl Progress {
         }
     }
 
-    fn line(&self, status: CheckStatus, text: &str) {
-        let line = self.ui.check_line(status, text, None);
+    /// A step's result, drawn as a check, above the spinner.
+    fn line(&self, check: Check) {
+        let line = check.render(&self.ui);
         match &self.bar {
             Some(bar) => bar.println(line),
             None => self.ui.info(&line),
@@ -43,42 +45,36 @@ impl Progress {
 
     pub fn done(&self, step: &str, started: Instant, summary: &str) {
         let seconds = started.elapsed().as_secs_f64();
-        self.line(
-            CheckStatus::Pass,
-            &format!("{} done in {seconds:.1}s: {summary}", label(step)),
-        );
+        self.line(Check::pass(format!(
+            "{} done in {seconds:.1}s: {summary}",
+            label(step)
+        )));
     }
 
     pub fn skip(&self, step: &str, done: &StepRecord) {
-        self.line(
-            CheckStatus::Pass,
-            &format!(
-                "{} already done at {}: {}",
-                label(step),
-                done.finished_at,
-                done.summary
-            ),
-        );
+        self.line(Check::pass(format!(
+            "{} already done at {}: {}",
+            label(step),
+            done.finished_at,
+            done.summary
+        )));
     }
 
     /// A recorded step whose goal no longer holds: done again.
     pub fn redo(&self, step: &str, done: &StepRecord) {
-        self.line(
-            CheckStatus::Warn,
-            &format!(
-                "{} was done at {} but no longer holds: doing it again",
-                label(step),
-                done.finished_at
-            ),
-        );
+        self.line(Check::warn(format!(
+            "{} was done at {} but no longer holds: doing it again",
+            label(step),
+            done.finished_at
+        )));
     }
 
     pub fn fail(&self, step: &str, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
-        self.line(
-            CheckStatus::Fail,
-            &format!("{} failed after {seconds:.1}s", label(step)),
-        );
+        self.line(Check::fail(format!(
+            "{} failed after {seconds:.1}s",
+            label(step)
+        )));
     }
 }
 

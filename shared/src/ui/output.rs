@@ -18,36 +18,10 @@ pub enum OutputFormat {
     Yaml,
 }
 
-/// The outcome of one check, as `linkerd check` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl CheckStatus {
-    pub fn mark(self) -> &'static str {
-        match self {
-            CheckStatus::Pass => "✔",
-            CheckStatus::Warn => "‼",
-            CheckStatus::Fail => "✖",
-        }
-    }
-
-    fn colour(self) -> &'static str {
-        match self {
-            CheckStatus::Pass => GREEN,
-            CheckStatus::Warn => YELLOW,
-            CheckStatus::Fail => RED,
-        }
-    }
-}
-
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const RED: &str = "\x1b[31m";
+// The colours of messages and of checks' marks (super::check).
+pub(super) const GREEN: &str = "\x1b[32m";
+pub(super) const YELLOW: &str = "\x1b[33m";
+pub(super) const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
 
 /// Human messages on stderr, with colour decided once.
@@ -99,23 +73,8 @@ impl Ui {
         eprintln!("{}", self.paint(RED, &format!("error: {error}")));
     }
 
-    /// One check line, and the hint under it when it did not pass.
-    pub fn check(&self, status: CheckStatus, title: &str, hint: Option<&str>) {
-        eprintln!("{}", self.check_line(status, title, hint));
-    }
-
-    pub fn check_line(&self, status: CheckStatus, title: &str, hint: Option<&str>) -> String {
-        let mut line = format!("{} {title}", self.paint(status.colour(), status.mark()));
-        if let (Some(hint), false) = (hint, status == CheckStatus::Pass) {
-            line.push_str(&format!(
-                "\n    {} {hint}",
-                self.paint(status.colour(), "→")
-            ));
-        }
-        line
-    }
-
-    fn paint(&self, colour: &str, text: &str) -> String {
+    /// `text` in `colour`, on a terminal that shows colour.
+    pub(super) fn paint(&self, colour: &str, text: &str) -> String {
         if self.colour {
             format!("{colour}{text}{RESET}")
         } else {
@@ -148,34 +107,6 @@ pub fn render_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failing_checks_carry_their_hint_and_passing_ones_do_not() {
-        let ui = Ui::plain(false);
-        assert_eq!(
-            ui.check_line(CheckStatus::Pass, "same root CA", Some("unused")),
-            "✔ same root CA"
-        );
-        assert_eq!(
-            ui.check_line(
-                CheckStatus::Fail,
-                "same root CA",
-                Some("re-issue tsb-certs")
-            ),
-            "✖ same root CA\n    → re-issue tsb-certs"
-        );
-        assert_eq!(ui.check_line(CheckStatus::Warn, "expiry", None), "‼ expiry");
-    }
-
-    #[test]
-    fn plain_ui_never_emits_escape_codes() {
-        let ui = Ui::plain(true);
-        assert!(!ui.colour());
-        assert!(
-            !ui.check_line(CheckStatus::Fail, "x", Some("y"))
-                .contains('\x1b')
-        );
-    }
 
     #[test]
     fn data_renders_as_json_and_yaml() {

@@ -2,11 +2,12 @@
 //! tools, each side's connection details, both servers answering, and the
 //! standby's user allowed to restore.
 
-use super::{Checks, Sides};
+use super::checks::{Checks, Sides};
 use crate::cacheck::MpSnapshot;
 use crate::database::{self, PgEndpoint, PgTools};
 use crate::error::{Error, Result};
 use crate::failover::settings::Side;
+use crate::ui::check::Check;
 
 /// A side's snapshot and ManagementPlane spec, where its Postgres is named.
 type SideRead<'a> = (&'a MpSnapshot, Option<&'a serde_json::Value>);
@@ -23,11 +24,7 @@ pub(super) async fn judge(
     let tools = match PgTools::locate(settings.bin_dir.as_deref()) {
         Ok(tools) => tools,
         Err(error) => {
-            checks.check(
-                false,
-                "Postgres client tools found".into(),
-                error.to_string(),
-            );
+            checks.add(Check::fail("Postgres client tools found").hint(error.to_string()));
             return (None, None, None);
         }
     };
@@ -60,19 +57,14 @@ pub(super) async fn judge(
                 (Some(Ok(endpoint)), Some(answer)) => {
                     judge_reachable(checks, "active", endpoint, answer)
                 }
-                (Some(Err(error)), _) => checks.check(
-                    false,
-                    "active Postgres connection details".into(),
-                    error.to_string(),
-                ),
+                (Some(Err(error)), _) => checks
+                    .add(Check::fail("active Postgres connection details").hint(error.to_string())),
                 _ => {}
             }
         }
-        Err(error) => checks.check(
-            false,
-            "standby Postgres connection details".into(),
-            error.to_string(),
-        ),
+        Err(error) => {
+            checks.add(Check::fail("standby Postgres connection details").hint(error.to_string()))
+        }
     }
     (
         from_endpoint.and_then(|endpoint| endpoint.ok()),
@@ -88,19 +80,11 @@ fn judge_reachable(
     endpoint: &PgEndpoint,
     answer: Result<String>,
 ) {
-    match answer {
-        Ok(version) => checks.check(
-            true,
-            format!(
-                "{role} Postgres reachable ({}:{}, {version})",
-                endpoint.host, endpoint.port
-            ),
-            String::new(),
-        ),
-        Err(error) => checks.check(
-            false,
-            format!("{role} Postgres reachable"),
-            error.to_string(),
-        ),
-    }
+    checks.add(match answer {
+        Ok(version) => Check::pass(format!(
+            "{role} Postgres reachable ({}:{}, {version})",
+            endpoint.host, endpoint.port
+        )),
+        Err(error) => Check::fail(format!("{role} Postgres reachable")).hint(error.to_string()),
+    });
 }

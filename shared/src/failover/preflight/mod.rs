@@ -3,7 +3,11 @@
 //! and printed as a check ([`judge`]); any failure stops the failover with
 //! nothing changed.
 
+mod checks;
 mod database;
+
+use checks::Checks;
+pub use checks::Sides;
 
 use std::net::IpAddr;
 
@@ -12,7 +16,6 @@ use k8s_openapi::api::core::v1::Secret;
 use super::cli::DatabaseMode;
 use super::describe;
 use super::journal;
-use super::settings::FailoverSettings;
 use crate::cacheck::{self, CheckOptions, MpSnapshot};
 use crate::database::{PgEndpoint, PgTools};
 use crate::dns;
@@ -20,10 +23,9 @@ use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
-use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::{self, MpState};
+use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
-use crate::ui::output::{CheckStatus, Ui};
 
 /// What preflight learned, for the steps after it.
 pub struct Preflight {
@@ -48,15 +50,6 @@ pub struct Reads {
     pub from: Result<Option<ClusterRead>>,
     pub to: Result<ClusterRead>,
     pub dns: Result<Option<(Vec<IpAddr>, u32)>>,
-}
-
-/// What the preflight works with.
-pub struct Sides<'a> {
-    pub settings: &'a FailoverSettings,
-    pub layout: &'a TsbLayout,
-    pub from: &'a Cluster,
-    pub to: &'a Cluster,
-    pub ui: &'a Ui,
 }
 
 /// Reads both clusters and asks the DNS server, all at once.
@@ -98,33 +91,6 @@ async fn management_plane_spec(
     Ok(found.and_then(|object| object.data.get("spec").cloned()))
 }
 
-/// The checks printed so far, and the failures among them.
-struct Checks<'a> {
-    ui: &'a Ui,
-    problems: Vec<String>,
-}
-
-impl Checks<'_> {
-    /// ✔ `title`, or ✖ `title` with its `hint`, counted as a problem.
-    fn check(&mut self, ok: bool, title: String, hint: String) {
-        let status = if ok {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        };
-        self.ui
-            .check(status, &title, (!ok).then_some(hint.as_str()));
-        if !ok {
-            self.problems.push(title);
-        }
-    }
-
-    /// ‼ `title`: said, not a problem.
-    fn warn(&self, title: &str) {
-        self.ui.check(CheckStatus::Warn, title, None);
-    }
-}
-
 /// Judges what [`read`] found, printing a check per finding.
 /// `held_by_other`: the live lock of another failover, found with the journal.
 ///
@@ -140,16 +106,15 @@ pub async fn judge(
     let (to_snapshot, to_state, to_spec) = reads.to?;
     let mut checks = Checks {
         ui: sides.ui,
-        problems: Vec::new(),
+        shown: Vec::new(),
     };
     if let Some(holder) = held_by_other {
-        checks.check(
-            false,
-            format!(
+        checks.add(
+            Check::fail(format!(
                 "no other failover holds the lock in context {:?}",
                 sides.to.context()
-            ),
-            format!("held by {holder}; wait for it to finish"),
+            ))
+            .hint(format!("held by {holder}; wait for it to finish")),
         );
     }
     judge_standby(sides, &mut checks, &to_state);
@@ -165,12 +130,13 @@ pub async fn judge(
         } else {
             (None, None, None)
         };
-    if !checks.problems.is_empty() {
-        let count = checks.problems.len();
+    let problems = checks.problems();
+    if !problems.is_empty() {
+        let count = problems.len();
         return Err(Error::failed(format!(
             "preflight failed ({count} problem{}): {}; nothing was changed",
             if count == 1 { "" } else { "s" },
-            checks.problems.join("; ")
+            problems.join("; ")
         ))
         .with_next_step("fix them (hints above), then run the same command again"));
     }
@@ -188,7 +154,7 @@ pub async fn judge(
 fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState) {
     let layout = sides.layout;
     let missing = to_state.missing(layout);
-    checks.check(
+    checks.add(Check::required(
         missing.is_empty(),
         format!(
             "standby MP installed in context {:?} (namespace {})",
@@ -199,13 +165,13 @@ fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState)
             "missing deployments: {}; install the standby MP first (runbook: helm install with the exported values)",
             missing.join(", ")
         ),
-    );
+    ));
     let front = &layout.front_service.name;
-    checks.check(
+    checks.add(Check::required(
         to_state.front_address.is_some(),
         format!("standby front Service {front} has an address"),
         format!("service {front} has no LoadBalancer ingress address yet"),
-    );
+    ));
 }
 
 fn judge_dns(
@@ -214,23 +180,16 @@ fn judge_dns(
     answer: &Result<Option<(Vec<IpAddr>, u32)>>,
 ) {
     let dns = &sides.settings.dns;
-    match answer {
-        Ok(answer) => checks.check(
-            true,
-            format!(
-                "DNS server {} answers for {} (now {})",
-                dns.server,
-                dns.name,
-                describe::dns_answer(answer)
-            ),
-            String::new(),
-        ),
-        Err(error) => checks.check(
-            false,
-            format!("DNS server {} ready for the change", dns.server),
-            error.to_string(),
-        ),
-    }
+    checks.add(match answer {
+        Ok(answer) => Check::pass(format!(
+            "DNS server {} answers for {} (now {})",
+            dns.server,
+            dns.name,
+            describe::dns_answer(answer)
+        )),
+        Err(error) => Check::fail(format!("DNS server {} ready for the change", dns.server))
+            .hint(error.to_string()),
+    });
 }
 
 /// The active's secrets against the standby's, and the active MP itself;
@@ -242,42 +201,37 @@ fn judge_active(
     to_snapshot: &MpSnapshot,
 ) -> Option<Bundle> {
     let Some((from_snapshot, from_state, _)) = from_read else {
-        checks.warn(&format!(
+        checks.add(Check::warn(format!(
             "active context {:?} skipped (--disaster): secrets and CA not compared with it",
             sides.from.context()
-        ));
+        )));
         return None;
     };
     let mut sync = None;
     let (differing, bundle) = compare_secrets(sides, &from_snapshot.secrets, &to_snapshot.secrets);
     if differing.is_empty() {
-        checks.check(
-            true,
-            "standby secrets match the active's".into(),
-            String::new(),
-        );
+        checks.add(Check::pass("standby secrets match the active's"));
     } else if sides.settings.sync_secrets {
-        checks.warn(&format!(
+        checks.add(Check::warn(format!(
             "standby secrets differ ({}): copied before the failover (--sync-secrets)",
             differing.join(", ")
-        ));
+        )));
         sync = Some(bundle);
     } else {
-        checks.check(
-            false,
-            format!(
+        checks.add(
+            Check::fail(format!(
                 "standby secrets match the active's (differ: {})",
                 differing.join(", ")
-            ),
-            "run kubectl mp-export | kubectl mp-import, or pass --sync-secrets".into(),
+            ))
+            .hint("run kubectl mp-export | kubectl mp-import, or pass --sync-secrets"),
         );
     }
     let missing_active = from_state.missing(sides.layout);
-    checks.check(
+    checks.add(Check::required(
         missing_active.is_empty() || sides.settings.resume,
         format!("active MP found in context {:?}", sides.from.context()),
         format!("missing deployments: {}", missing_active.join(", ")),
-    );
+    ));
     sync
 }
 
@@ -297,26 +251,29 @@ fn judge_certificates(
         ..CheckOptions::default()
     };
     let report = cacheck::check(sides.layout, &options, &snapshots);
-    let failing: Vec<String> = report
+    let failing: Vec<&str> = report
         .problems()
-        .filter(|problem| problem.status == CheckStatus::Fail)
-        .map(|problem| problem.title.clone())
+        .filter(|problem| problem.check.failed())
+        .map(|problem| problem.check.title.as_str())
         .collect();
-    checks.check(
+    checks.add(Check::required(
         failing.is_empty(),
-        "certificates chain to the same root CA (mp-cacheck)".into(),
+        "certificates chain to the same root CA (mp-cacheck)",
         format!(
             "{}; run kubectl mp-cacheck for the details",
             failing.join("; ")
         ),
-    );
+    ));
 }
 
 /// The model's secrets whose data differ between the clusters, and the
 /// bundle that would make the standby's match.
 fn compare_secrets(sides: &Sides<'_>, from: &[Secret], to: &[Secret]) -> (Vec<String>, Bundle) {
     let layout = sides.layout;
-    let model = if crate::tsb::helm::has_release(from, &layout.helm_release) {
+    let model = if matches!(
+        crate::tsb::helm::mp_release(from, layout, None),
+        Ok(Some(_))
+    ) {
         Model::Helm
     } else {
         Model::Generic

@@ -76,7 +76,7 @@ pub async fn verify(run: &Run<'_>) -> Result<String> {
     if report.summary.fail > 0 {
         let titles: Vec<_> = report
             .problems()
-            .map(|problem| problem.title.clone())
+            .map(|problem| problem.check.title.clone())
             .collect();
         return Err(Error::failed(format!(
             "the new MP's certificates fail the CA check: {}",
