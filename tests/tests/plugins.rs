@@ -123,6 +123,29 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
     assert!(!world.path("c.yaml").exists());
 }
 
+/// stderr a pipe nobody reads any more (`2>&1 >/dev/null | head`): every
+/// plugin still exits with its documented code, not a panic's 101.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stderr_pipe_keeps_the_documented_exit_codes() {
+    let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
+    // Valid flags, so the plugin's own error line (not clap's) is written.
+    let commands = [
+        "mp-export --context no-such-context -o b.yaml",
+        "mp-import --context no-such-context -f b.yaml",
+        "mp-cacheck --context no-such-context",
+        "mp-failover --from no-such-context --to other --database shared --dns-backend manual --dns-name tsb.example --dns-server 127.0.0.1:53",
+    ];
+    for command in commands {
+        // The reader is gone before the plugin writes its one error line.
+        let script = format!(
+            "(sleep 0.3; kubectl {command}) 2>&1 >/dev/null | true; echo \"${{PIPESTATUS[0]}}\""
+        );
+        let out = world.shell(&script).await;
+        let code = out.stdout.trim();
+        assert_eq!(code, "2", "{command}: exit {code}: {}", out.stderr);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pair_plugins_refuse_one_context_for_both_roles_and_missing_flags() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;

@@ -55,22 +55,22 @@ impl Ui {
 
     /// A progress or result message.
     pub fn info(&self, message: &str) {
-        eprintln!("{message}");
+        say(message);
     }
 
     /// Shown only with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose {
-            eprintln!("{message}");
+            say(message);
         }
     }
 
     pub fn warn(&self, message: &str) {
-        eprintln!("{}", self.paint(YELLOW, &format!("warning: {message}")));
+        say(&self.paint(YELLOW, &format!("warning: {message}")));
     }
 
     pub fn error(&self, error: &Error) {
-        eprintln!("{}", self.paint(RED, &format!("error: {error}")));
+        say(&self.paint(RED, &format!("error: {error}")));
     }
 
     /// `text` in `colour`, on a terminal that shows colour.
@@ -81,6 +81,13 @@ impl Ui {
             text.to_string()
         }
     }
+}
+
+/// One line on stderr. A stderr nobody reads any more (a closed pipe, as in
+/// `2>&1 >/dev/null | head`) is not an error of ours: the line is dropped and
+/// the exit code still tells what happened (`eprintln!` would panic: 101).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Writes `value` to stdout as JSON or YAML (`Text` is the caller's own rendering).
