@@ -779,17 +779,27 @@ async fn separate_databases_are_copied_with_real_postgres() {
     assert_eq!(standby[OPERATOR], (0, 0), "{standby:?}");
     assert_eq!(standby["iam"].0, 0, "{standby:?}");
 
+    // The active still serves until the fence: a row written now must not
+    // be lost to the first attempt's dump.
+    active_pg.tsb_sql("INSERT INTO config VALUES ('region', 'eu-west')");
+
     let mut resume = pg_flags.to_vec();
     resume.push("--resume");
     let out = run(&world, &args, &resume).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         standby_pg.tsb_sql("SELECT name || '=' || value FROM config ORDER BY name"),
-        "org=tetrate\ntenant=payments"
+        "org=tetrate\nregion=eu-west\ntenant=payments",
+        "the resumed step dumps the active again"
+    );
+    assert!(
+        out.stderr.contains("dumped at") && out.stderr.contains("while it served"),
+        "the summary says when the dump was taken: {}",
+        out.stderr
     );
     assert_eq!(
         active_pg.tsb_sql("SELECT count(*) FROM config"),
-        "2",
+        "3",
         "the active's data is untouched"
     );
     let dumps: Vec<_> = std::fs::read_dir(world.path("."))

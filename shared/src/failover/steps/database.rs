@@ -77,22 +77,25 @@ async fn copy(run: &Run<'_>) -> Result<String> {
     let timeout = settings.timeout;
     let backup = dir.join(format!("{}-standby-before.dump", run.journal.id));
     let source = dir.join(format!("{}-active.dump", run.journal.id));
-    // A dump an interrupted run finished is kept, not taken again.
-    let dump_unless_kept = |endpoint, path: &std::path::Path| {
-        let path = path.to_path_buf();
-        async move {
-            if path.exists() {
-                Ok(None)
-            } else {
-                database::dump(tools, endpoint, &path, timeout)
-                    .await
-                    .map(Some)
-            }
+    // The standby's backup is taken once: after a restore began, another
+    // would hold half of the active's data. The active's dump is taken on
+    // every attempt: the active serves until the fence (the next step), so
+    // an earlier attempt's dump would lose what was written since.
+    let keep_backup = async {
+        if backup.exists() {
+            Ok(None)
+        } else {
+            database::dump(tools, to_endpoint, &backup, timeout)
+                .await
+                .map(Some)
         }
     };
+    let dumped_at = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let (backup_info, source_info) = join_in_order(
-        dump_unless_kept(to_endpoint, &backup),
-        dump_unless_kept(from_endpoint, &source),
+        keep_backup,
+        database::dump(tools, from_endpoint, &source, timeout),
     )
     .await?;
     if let Some(info) = &backup_info {
@@ -101,19 +104,17 @@ async fn copy(run: &Run<'_>) -> Result<String> {
             backup.display()
         ));
     }
-    if let Some(info) = &source_info {
-        run.ui.detail(&format!(
-            "active database dumped to {} ({info})",
-            source.display()
-        ));
-    }
+    run.ui.detail(&format!(
+        "active database dumped to {} ({source_info})",
+        source.display()
+    ));
     // Nothing may write to the standby's database while it is replaced.
     let writers = plan::standby_writers(run.layout, &preflight.to_state);
     run.stop_operator_first(run.to, &writers, async { Ok(()) })
         .await?;
     database::restore(tools, to_endpoint, &source, timeout).await?;
     Ok(format!(
-        "restored the active's database into the standby's ({}); standby backup: {}",
+        "restored the active's database, dumped at {dumped_at} while it served, into the standby's ({}); standby backup: {}",
         source.display(),
         backup.display()
     ))
