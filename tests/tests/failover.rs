@@ -722,6 +722,10 @@ async fn separate_databases_are_copied_with_real_postgres() {
     active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate'), ('tenant', 'payments')");
     standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'stale')");
     sync_secrets(&world).await;
+    // With a database each, each MP keeps its own database credentials: the
+    // preflight does not ask them to match, and nothing copies them.
+    let own = world.shell("kubectl --context standby -n \"$NS\" create secret generic postgres-credentials --from-literal=username=tsb --from-literal=password=standby-own --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f -").await;
+    assert_eq!(own.code, Some(0), "{}", own.stderr);
     let password_file = |cluster: &pg_support::PgCluster, name: &str| {
         let path = world.path(name);
         std::fs::write(&path, &cluster.password).expect("password file");
@@ -801,6 +805,14 @@ async fn separate_databases_are_copied_with_real_postgres() {
         active_pg.tsb_sql("SELECT count(*) FROM config"),
         "3",
         "the active's data is untouched"
+    );
+    let credentials = world
+        .secret("standby", "postgres-credentials")
+        .expect("the standby's postgres-credentials");
+    assert_eq!(
+        credentials["data"]["password"],
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "standby-own"),
+        "the standby keeps its own database password"
     );
     let dumps: Vec<_> = std::fs::read_dir(world.path("."))
         .unwrap()

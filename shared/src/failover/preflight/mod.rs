@@ -267,7 +267,8 @@ fn judge_certificates(
 }
 
 /// The model's secrets whose data differ between the clusters, and the
-/// bundle that would make the standby's match.
+/// bundle that would make the standby's match. With `--database separate`,
+/// `postgres-credentials` is each MP's own and left out of both.
 fn compare_secrets(sides: &Sides<'_>, from: &[Secret], to: &[Secret]) -> (Vec<String>, Bundle) {
     let layout = sides.layout;
     let model = if matches!(
@@ -278,7 +279,13 @@ fn compare_secrets(sides: &Sides<'_>, from: &[Secret], to: &[Secret]) -> (Vec<St
     } else {
         Model::Generic
     };
-    let selection = crate::export::select_secrets(from, layout, model, &[], &[]);
+    // With a database each, each MP keeps its own database credentials:
+    // neither compared nor copied.
+    let own = match sides.settings.database.mode {
+        DatabaseMode::Separate => vec![crate::database::CREDENTIALS_SECRET.to_string()],
+        DatabaseMode::Shared => Vec::new(),
+    };
+    let selection = crate::export::select_secrets(from, layout, model, &[], &own);
     let differing = selection
         .chosen
         .iter()
