@@ -564,6 +564,44 @@ async fn a_dns_key_the_server_would_refuse_stops_the_preflight_before_any_change
     );
 }
 
+/// The name is repointed only at a front door that answers: after the
+/// standby's LoadBalancer moved to an address where nothing serves, the DNS
+/// step stops before the update, and the name keeps its answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let failing = failing_dns_args(&bind, "active", "standby");
+    let out = run(&world, &failing, &[]).await;
+    assert!(
+        out.stderr.contains("failover stopped at step 5 (dns)"),
+        "{}",
+        out.stderr
+    );
+    let before = dns_answer(&bind).await;
+    // Nothing listens on 127.0.0.99: the LoadBalancer moved, envoy did not follow.
+    let moved = world.shell("kubectl --context standby -n \"$NS\" patch service envoy --subresource status --type merge -p '{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"127.0.0.99\"}]}}}'").await;
+    assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 5 (dns)")
+            && out
+                .stderr
+                .contains("the standby's front door at 127.0.0.99 does not serve yet"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        dns_answer(&bind).await,
+        before,
+        "the name still answers as before"
+    );
+}
+
 /// `--resume` skips a recorded step only while what it achieved holds:
 /// the old MP scaled back up after its fence is fenced again, while the
 /// activation, still holding, is skipped.

@@ -1,6 +1,6 @@
-//! Step 5, the runbook's "repoint DNS": the MP's name to the standby's
-//! front address, by the chosen backend, then asked until the zone's server
-//! answers exactly that.
+//! Step 5, the runbook's "repoint DNS": once the standby's front door
+//! answers as clients will judge it, the MP's name to its address, by the
+//! chosen backend, then asked until the zone's server answers exactly that.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -53,6 +53,16 @@ impl Step for Dns {
 async fn repoint(run: &Run<'_>) -> Result<String> {
     let dns = &run.settings.dns;
     let address = run.front_address()?;
+    // Clients follow the name at once: it points only at a front door that
+    // answers as they will judge it.
+    super::verify::front_door(run).await.map_err(|error| {
+        let message = format!(
+            "the standby's front door at {address} does not serve yet, so {} still points where it did: {}",
+            dns.name,
+            error.message()
+        );
+        error.with_message(message)
+    })?;
     let record = DnsRecord {
         name: dns.name.clone(),
         address,

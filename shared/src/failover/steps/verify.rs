@@ -43,17 +43,8 @@ impl Step for Verify {
 pub async fn verify(run: &Run<'_>) -> Result<String> {
     let address = run.front_address()?;
     let dns = &run.settings.dns;
-    let ca = run
-        .preflight
-        .to_snapshot
-        .secret("tsb-certs")
-        .and_then(|secret| secret.data.as_ref()?.get("ca.crt"))
-        .map(|value| value.0.clone())
-        .ok_or_else(|| {
-            Error::failed("the standby's tsb-certs has no ca.crt to verify its front door against")
-        })?;
     let port = run.layout.front_service.port;
-    let probe = probe_until_ready(run, address, port, &ca).await?;
+    let probe = front_door(run).await?;
     let lookup = dns::lookup(dns.server, &dns.name).await?;
     if !lookup
         .as_ref()
@@ -88,6 +79,27 @@ pub async fn verify(run: &Run<'_>) -> Result<String> {
         "https://{}:{port} ({address}) answers {} with a certificate from the expected CA; DNS answers {address}",
         dns.name, probe.status
     ))
+}
+
+/// The standby's front door, as clients will judge it: a TLS handshake at
+/// its address naming the MP's DNS name, trusting only the standby's own CA
+/// (`tsb-certs`' `ca.crt`), then one HTTPS request.
+///
+/// # Errors
+/// No CA to trust, a certificate clients would refuse (exit 1), or no
+/// answer within `--ready-timeout` (exit 3).
+pub(super) async fn front_door(run: &Run<'_>) -> Result<crate::tsb::front::FrontProbe> {
+    let address = run.front_address()?;
+    let ca = run
+        .preflight
+        .to_snapshot
+        .secret("tsb-certs")
+        .and_then(|secret| secret.data.as_ref()?.get("ca.crt"))
+        .map(|value| value.0.clone())
+        .ok_or_else(|| {
+            Error::failed("the standby's tsb-certs has no ca.crt to verify its front door against")
+        })?;
+    probe_until_ready(run, address, run.layout.front_service.port, &ca).await
 }
 
 /// The front door's TLS handshake, tried again until `--ready-timeout`
