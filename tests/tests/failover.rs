@@ -87,6 +87,32 @@ fn failing_dns_args(bind: &Bind, from: &str, to: &str) -> Vec<String> {
     args
 }
 
+/// [`failover_args`] with `--database separate` and each side's Postgres
+/// given by flags (host, port, a 0600 password file).
+fn separate_database_args(
+    world: &World,
+    bind: &Bind,
+    active: &pg_support::PgCluster,
+    standby: &pg_support::PgCluster,
+) -> Vec<String> {
+    let mut args = failover_args(bind, "active", "standby", &bind.update_key_file());
+    let database = args.iter().position(|arg| arg == "shared").unwrap();
+    args[database] = "separate".into();
+    for (side, cluster) in [("from", active), ("to", standby)] {
+        let password_file = world.path(&format!("{side}.pw"));
+        std::fs::write(&password_file, &cluster.password).expect("password file");
+        args.extend([
+            format!("--{side}-pg-host"),
+            "127.0.0.1".into(),
+            format!("--{side}-pg-port"),
+            cluster.endpoint().port.to_string(),
+            format!("--{side}-pg-password-file"),
+            password_file.display().to_string(),
+        ]);
+    }
+    args
+}
+
 /// A fault: the next `verb` request whose path contains `path` answers `status`.
 fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
     FaultRule {
@@ -764,44 +790,12 @@ async fn separate_databases_are_copied_with_real_postgres() {
     // preflight does not ask them to match, and nothing copies them.
     let own = world.shell("kubectl --context standby -n \"$NS\" create secret generic postgres-credentials --from-literal=username=tsb --from-literal=password=standby-own --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f -").await;
     assert_eq!(own.code, Some(0), "{}", own.stderr);
-    let password_file = |cluster: &pg_support::PgCluster, name: &str| {
-        let path = world.path(name);
-        std::fs::write(&path, &cluster.password).expect("password file");
-        path.display().to_string()
-    };
-    let (active_pw, standby_pw) = (
-        password_file(&active_pg, "active.pw"),
-        password_file(&standby_pg, "standby.pw"),
-    );
-    let mut args = failover_args(&bind, "active", "standby", &bind.update_key_file());
-    let database = args
-        .iter()
-        .position(|arg| arg == "shared")
-        .expect("--database shared");
-    args[database] = "separate".into();
-    let (active_port, standby_port) = (
-        active_pg.endpoint().port.to_string(),
-        standby_pg.endpoint().port.to_string(),
-    );
-    let pg_flags = [
-        "--from-pg-host",
-        "127.0.0.1",
-        "--from-pg-port",
-        &active_port,
-        "--from-pg-password-file",
-        &active_pw,
-        "--to-pg-host",
-        "127.0.0.1",
-        "--to-pg-port",
-        &standby_port,
-        "--to-pg-password-file",
-        &standby_pw,
-    ];
+    let args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
     // Step 2 interrupted: the standby refuses to stop its tsb writer once.
     world
         .cluster("standby")
         .add_fault(refuse_once("patch", "/deployments/tsb/scale", 500));
-    let out = run(&world, &args, &pg_flags).await;
+    let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 2 (database)"),
@@ -825,9 +819,7 @@ async fn separate_databases_are_copied_with_real_postgres() {
     // be lost to the first attempt's dump.
     active_pg.tsb_sql("INSERT INTO config VALUES ('region', 'eu-west')");
 
-    let mut resume = pg_flags.to_vec();
-    resume.push("--resume");
-    let out = run(&world, &args, &resume).await;
+    let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         standby_pg.tsb_sql("SELECT name || '=' || value FROM config ORDER BY name"),
@@ -876,6 +868,50 @@ async fn separate_databases_are_copied_with_real_postgres() {
     );
 }
 
+/// A pg_dump older than a server is found by the preflight, not at step 2
+/// with the lock taken: here a client that says it is 14, for servers 15.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pg_dump_older_than_a_server_stops_the_preflight() {
+    let world = world().await;
+    let bind = Bind::start();
+    let (active_pg, standby_pg) = (
+        pg_support::PgCluster::start("active"),
+        pg_support::PgCluster::start("standby"),
+    );
+    sync_secrets(&world).await;
+    let tools = world.path("pg14");
+    std::fs::create_dir_all(&tools).unwrap();
+    let real = std::path::Path::new(pg_support::PG_BIN);
+    std::fs::write(
+        tools.join("pg_dump"),
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'pg_dump (PostgreSQL) 14.13'; exit 0; }}\nexec {} \"$@\"\n",
+            real.join("pg_dump").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        tools.join("pg_dump"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for tool in ["pg_restore", "psql"] {
+        std::os::unix::fs::symlink(real.join(tool), tools.join(tool)).unwrap();
+    }
+    let mut args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
+    args.extend(["--pg-bin-dir".into(), tools.display().to_string()]);
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ pg_dump can dump the Postgres servers")
+            && out.stderr.contains("pg_dump 14 is older than the")
+            && out.stderr.contains("postgresql-client-15"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(journal(&world, "standby"), None, "nothing was changed");
+}
 /// The waits of the fence and the activation (`wait_for_replicas`) follow
 /// the namespace's deployments with one list and one watch. A 410 Gone (the
 /// resourceVersion the watch resumes from has expired; here answered to the

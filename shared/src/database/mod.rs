@@ -380,6 +380,39 @@ fn secret_text(values: &BTreeMap<String, Vec<u8>>, keys: &[&str]) -> Option<Stri
     })
 }
 
+/// The major version in a PostgreSQL version text: `15.10 (Debian …)` and
+/// ` 15.10` give 15, `9.6.24` gives 9 (before 10, the major was two numbers;
+/// the first decides here, as no client older than 10 is in use).
+pub fn major_version(text: &str) -> Option<u32> {
+    text.trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|major| major.parse().ok())
+}
+
+/// pg_dump refuses a server newer than itself: its major must be at least
+/// each server's (`servers`: the role, as the user says it, and the
+/// server_version it reported).
+///
+/// # Errors
+/// A failure (exit 1) naming the server and the client to install.
+pub fn check_pg_dump_covers(pg_dump_major: u32, servers: &[(&str, &str)]) -> Result<()> {
+    for (role, version) in servers {
+        let Some(server) = major_version(version) else {
+            continue;
+        };
+        if server > pg_dump_major {
+            return Err(Error::failed(format!(
+                "pg_dump {pg_dump_major} is older than the {role}'s Postgres server {server}: it cannot dump it"
+            ))
+            .with_next_step(format!(
+                "install the PostgreSQL {server} client tools or newer (Debian/Ubuntu: apt-get install postgresql-client-{server}) and pass --pg-bin-dir DIR"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `host:port`, `host`, `[v6]:port` or a bare IPv6 address.
 fn split_address(address: &str) -> Result<(Option<String>, Option<u16>), &'static str> {
     if let Some(rest) = address.strip_prefix('[') {
@@ -499,6 +532,36 @@ impl PgTools {
 
     pub fn pg_dump(&self) -> &Path {
         &self.pg_dump
+    }
+
+    /// The major version `pg_dump --version` reports (`pg_dump (PostgreSQL)
+    /// 15.10 (Debian …)` gives 15).
+    ///
+    /// # Errors
+    /// pg_dump does not run, or says something else.
+    pub async fn pg_dump_major(&self) -> Result<u32> {
+        let output = Command::new(&self.pg_dump)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|error| {
+                Error::failed(format!(
+                    "cannot run {} --version: {error}",
+                    self.pg_dump.display()
+                ))
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split(')')
+            .nth(1)
+            .and_then(major_version)
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "{} --version answered {:?}, not a PostgreSQL version",
+                    self.pg_dump.display(),
+                    text.trim()
+                ))
+            })
     }
 
     pub fn pg_restore(&self) -> &Path {
@@ -1132,6 +1195,22 @@ fn sql_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pg_dump_must_be_at_least_each_servers_major_version() {
+        assert_eq!(major_version("15.10 (Debian 15.10-0+deb12u1)"), Some(15));
+        assert_eq!(major_version(" 16.4"), Some(16));
+        assert_eq!(major_version("nonsense"), None);
+        check_pg_dump_covers(15, &[("active", "15.10"), ("standby", "14.2")]).unwrap();
+        let error = check_pg_dump_covers(14, &[("active", "15.10 (Debian)"), ("standby", "14.2")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("pg_dump 14 is older than the active's Postgres server 15")
+                && error.contains("postgresql-client-15"),
+            "{error}"
+        );
+    }
 
     const PASSWORD: &str = "s3cr:et\\pa'ss word";
 

@@ -52,14 +52,18 @@ pub(super) async fn judge(
                     }
                 }
             );
-            judge_reachable(checks, "standby", to_endpoint, to_ok);
+            let mut versions = Vec::new();
+            versions.extend(judge_reachable(checks, "standby", to_endpoint, to_ok));
             match (&from_endpoint, from_ok) {
                 (Some(Ok(endpoint)), Some(answer)) => {
-                    judge_reachable(checks, "active", endpoint, answer)
+                    versions.extend(judge_reachable(checks, "active", endpoint, answer))
                 }
                 (Some(Err(error)), _) => checks
                     .add(Check::fail("active Postgres connection details").hint(error.to_string())),
                 _ => {}
+            }
+            if !versions.is_empty() {
+                checks.add(judge_pg_dump(&tools, &versions).await);
             }
         }
         Err(error) => {
@@ -74,17 +78,41 @@ pub(super) async fn judge(
 }
 
 /// ✔ `role` Postgres reachable (host:port, version), or ✖ with why not.
+/// Returns the role and the server's version when it answered.
 fn judge_reachable(
     checks: &mut Checks<'_>,
-    role: &str,
+    role: &'static str,
     endpoint: &PgEndpoint,
     answer: Result<String>,
-) {
-    checks.add(match answer {
-        Ok(version) => Check::pass(format!(
-            "{role} Postgres reachable ({}:{}, {version})",
-            endpoint.host, endpoint.port
-        )),
-        Err(error) => Check::fail(format!("{role} Postgres reachable")).hint(error.to_string()),
-    });
+) -> Option<(&'static str, String)> {
+    match answer {
+        Ok(version) => {
+            checks.add(Check::pass(format!(
+                "{role} Postgres reachable ({}:{}, {version})",
+                endpoint.host, endpoint.port
+            )));
+            Some((role, version))
+        }
+        Err(error) => {
+            checks.add(Check::fail(format!("{role} Postgres reachable")).hint(error.to_string()));
+            None
+        }
+    }
+}
+
+/// pg_dump can dump every server that answered (`versions`: role and
+/// server_version): found now, not at step 2 with the lock taken.
+async fn judge_pg_dump(tools: &PgTools, versions: &[(&str, String)]) -> Check {
+    let title = "pg_dump can dump the Postgres servers";
+    let servers: Vec<(&str, &str)> = versions
+        .iter()
+        .map(|(role, version)| (*role, version.as_str()))
+        .collect();
+    match tools.pg_dump_major().await {
+        Ok(major) => match database::check_pg_dump_covers(major, &servers) {
+            Ok(()) => Check::pass(format!("{title} (pg_dump {major})")),
+            Err(error) => Check::fail(title).hint(error.to_string()),
+        },
+        Err(error) => Check::fail(title).hint(error.to_string()),
+    }
 }
