@@ -784,6 +784,9 @@ async fn separate_databases_are_copied_with_real_postgres() {
         pg_support::PgCluster::start("standby"),
     );
     active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate'), ('tenant', 'payments')");
+    // A trusted extension: its database's owner may create it, so it passes
+    // the preflight and the restore as the standby's (non-superuser) user.
+    active_pg.sql_as("postgres", "tsb", "CREATE EXTENSION hstore");
     standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'stale')");
     sync_secrets(&world).await;
     // With a database each, each MP keeps its own database credentials: the
@@ -866,6 +869,34 @@ async fn separate_databases_are_copied_with_real_postgres() {
         !out.all().contains(&active_pg.password) && !out.all().contains(&standby_pg.password),
         "no password in the output"
     );
+}
+
+/// An extension only a superuser may create (file_fdw), in the active's
+/// database, with a restoring user that is not one: found by the preflight,
+/// not by pg_restore midway.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extension_the_standbys_user_cannot_create_stops_the_preflight() {
+    let world = world().await;
+    let bind = Bind::start();
+    let (active_pg, standby_pg) = (
+        pg_support::PgCluster::start("active"),
+        pg_support::PgCluster::start("standby"),
+    );
+    active_pg.sql_as("postgres", "tsb", "CREATE EXTENSION file_fdw");
+    sync_secrets(&world).await;
+    let args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ the active database's extensions can be restored on the standby")
+            && out.stderr.contains(
+                "uses extension file_fdw, which only a superuser may create, and Postgres user \"tsb\""
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(journal(&world, "standby"), None, "nothing was changed");
 }
 
 /// A pg_dump older than a server is found by the preflight, not at step 2

@@ -601,6 +601,90 @@ pub async fn check_reachable(
     Ok(version.trim().to_string())
 }
 
+/// Checks, read-only, that the extensions of the `from` database can be
+/// restored into `to`'s server by `to`'s user: each is installed there, and
+/// one only a superuser may create (not `trusted`, PostgreSQL 13 and later)
+/// needs `to`'s user to be one. pg_restore would otherwise fail midway.
+///
+/// # Errors
+/// A failure (exit 1) naming the extensions and what to do; exit 3 when a
+/// server does not answer.
+pub async fn check_extensions(
+    tools: &PgTools,
+    from: &PgEndpoint,
+    to: &PgEndpoint,
+    timeout: Duration,
+) -> Result<()> {
+    let used = psql(
+        tools,
+        from,
+        &["SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"],
+        timeout,
+    )
+    .await
+    .map_err(|failure| failure.into_error("connect to", from, timeout))?;
+    let used: Vec<&str> = used
+        .lines()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let listed = used
+        .iter()
+        .map(|name| sql_literal(name))
+        .collect::<Vec<_>>()
+        .join(",");
+    let query = format!(
+        "SELECT e.name, bool_or(e.trusted), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+         FROM pg_available_extension_versions e WHERE e.name IN ({listed}) GROUP BY e.name"
+    );
+    let maintenance = to.maintenance();
+    let rows = psql(tools, &maintenance, &[&query], timeout)
+        .await
+        .map_err(|failure| failure.into_error("connect to", &maintenance, timeout))?;
+    let available: BTreeMap<&str, (bool, bool)> = rows
+        .lines()
+        .filter_map(|row| match row.trim().split('|').collect::<Vec<_>>()[..] {
+            [name, trusted, superuser] => Some((name, (trusted == "t", superuser == "t"))),
+            _ => None,
+        })
+        .collect();
+    let missing: Vec<&str> = used
+        .iter()
+        .copied()
+        .filter(|name| !available.contains_key(name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::failed(format!(
+            "the active's database uses extension{} {} which the standby's Postgres server {}:{} does not have",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            to.host,
+            to.port
+        ))
+        .with_next_step("install them on the standby's server (Debian: the postgresql-<version>-<extension> package)"));
+    }
+    let needs_superuser: Vec<&str> = available
+        .iter()
+        .filter(|(_, (trusted, superuser))| !trusted && !superuser)
+        .map(|(name, _)| *name)
+        .collect();
+    if needs_superuser.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "the active's database uses extension{} {}, which only a superuser may create, and Postgres user {:?} on {}:{} is not one",
+        if needs_superuser.len() == 1 { "" } else { "s" },
+        needs_superuser.join(", "),
+        to.user,
+        to.host,
+        to.port
+    ))
+    .with_next_step("restore as a superuser (--to-pg-user, --to-pg-password-file)"))
+}
+
 /// Checks, read-only, that the endpoint's user may replace its database:
 /// it can connect to the `postgres` maintenance database (`template1` when
 /// the target is `postgres`), create databases

@@ -65,6 +65,15 @@ pub(super) async fn judge(
             if !versions.is_empty() {
                 checks.add(judge_pg_dump(&tools, &versions).await);
             }
+            if let (Some(Ok(from)), 2) = (&from_endpoint, versions.len()) {
+                let title = "the active database's extensions can be restored on the standby";
+                checks.add(
+                    match database::check_extensions(&tools, from, to_endpoint, timeout).await {
+                        Ok(()) => Check::pass(title),
+                        Err(error) => Check::fail(title).hint(error.to_string()),
+                    },
+                );
+            }
         }
         Err(error) => {
             checks.add(Check::fail("standby Postgres connection details").hint(error.to_string()))
