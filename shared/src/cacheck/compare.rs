@@ -1,7 +1,8 @@
 //! The checks of a pair, secret by secret: `present-on-both` (a secret
 //! holding certificates on one side holds them on the other) and
 //! `same-root` (both lead to the same set of roots, by SHA-256 fingerprint,
-//! or by issuer name when the root is not in the secret).
+//! or, when the root is not in the secret, by issuer name and the key id
+//! that signed; a name alone proves nothing and only warns).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,7 +73,16 @@ fn same_root(a: &str, first: &SecretCerts, b: &str, second: &SecretCerts) -> Che
     ]);
     let roots_a: BTreeSet<&RootId> = first.roots.keys().collect();
     let roots_b: BTreeSet<&RootId> = second.roots.keys().collect();
-    let check = if roots_a == roots_b {
+    let check = if roots_a == roots_b && roots_a.iter().any(|root| root.by_name_only()) {
+        // Two CAs may share a name: clients judge by key, so this is no proof.
+        Check::warn(format!(
+            "{name}: the same root CA name on {a} and {b}, but not the same root proven: {}",
+            shown_roots(first)
+        ))
+        .hint(format!(
+            "the chains stop below the root and their top certificates carry no authority key id: put the root CA certificate in {name} on both MPs (ca.crt) so it can be compared"
+        ))
+    } else if roots_a == roots_b {
         Check::pass(format!(
             "{name}: same root CA on {a} and {b}: {}",
             shown_roots(first)
@@ -120,7 +130,7 @@ fn fingerprints(certs: &SecretCerts) -> Vec<String> {
         .keys()
         .map(|root| match root {
             RootId::Certificate { fingerprint } => fingerprint.clone(),
-            RootId::IssuerName { issuer } => format!("issuer:{issuer}"),
+            RootId::IssuerName { issuer, .. } => format!("issuer:{issuer}"),
         })
         .collect()
 }
@@ -252,6 +262,61 @@ mod tests {
                 .check
                 .title
                 .starts_with("standby bundle standby.yaml read: exported from context \"standby\"")
+        );
+    }
+
+    /// Two roots that share a name, each behind an intermediate, neither in
+    /// the secret: told apart by the key that signed (authority key id);
+    /// without key ids a shared name proves nothing and only warns.
+    #[test]
+    fn roots_outside_the_secret_are_compared_by_key_not_by_name() {
+        let leaf_secret = |ca: &Ca| {
+            let (crt, key) = ca.leaf(&[FLOATING]);
+            crate::cacheck::fixtures::secret("tsb-certs", &[("tls.crt", &crt), ("tls.key", &key)])
+        };
+        let same_root = |first: &Ca, second: &Ca| {
+            let report = run(
+                &[
+                    cluster("active", vec![leaf_secret(first)]),
+                    cluster("standby", vec![leaf_secret(second)]),
+                ],
+                &options(),
+            );
+            find(&report, id::SAME_ROOT, Some("tsb-certs"), None)[0]
+                .check
+                .clone()
+        };
+        let (one, other) = (
+            Ca::root_with_key_ids("Root CA"),
+            Ca::root_with_key_ids("Root CA"),
+        );
+        let (one_issuing, other_issuing) = (
+            one.intermediate("Issuing CA"),
+            other.intermediate("Issuing CA"),
+        );
+        let differ = same_root(
+            &one_issuing.intermediate("MP CA"),
+            &other_issuing.intermediate("MP CA"),
+        );
+        assert_eq!(differ.status, CheckStatus::Fail, "{differ:?}");
+        assert!(differ.title.contains("different root CAs"), "{differ:?}");
+        let same = same_root(
+            &one_issuing.intermediate("MP CA"),
+            &one_issuing.intermediate("MP CA"),
+        );
+        assert_eq!(same.status, CheckStatus::Pass, "one issuing key: {same:?}");
+
+        let (plain, twin) = (Ca::root("Root CA"), Ca::root("Root CA"));
+        let unknown = same_root(&plain.intermediate("MP CA"), &twin.intermediate("MP CA"));
+        assert_eq!(unknown.status, CheckStatus::Warn, "{unknown:?}");
+        assert!(
+            unknown.title.contains("not the same root proven")
+                && unknown
+                    .hint
+                    .as_deref()
+                    .unwrap()
+                    .contains("put the root CA certificate in tsb-certs"),
+            "{unknown:?}"
         );
     }
 }

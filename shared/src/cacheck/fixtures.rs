@@ -24,6 +24,8 @@ pub(super) struct Ca {
     /// What follows a leaf it issues in `tls.crt` (intermediates only).
     chain_pem: String,
     pub(super) root_pem: String,
+    /// Whether what it issues names its key (authorityKeyIdentifier).
+    key_ids: bool,
 }
 
 impl Ca {
@@ -36,11 +38,22 @@ impl Ca {
             chain_pem: String::new(),
             root_pem: pem.clone(),
             pem,
+            key_ids: false,
+        }
+    }
+
+    /// [`Ca::root`] whose certificates, and its intermediates', carry an
+    /// authorityKeyIdentifier, as real CAs' do.
+    pub(super) fn root_with_key_ids(name: &str) -> Ca {
+        Ca {
+            key_ids: true,
+            ..Ca::root(name)
         }
     }
 
     pub(super) fn intermediate(&self, name: &str) -> Ca {
-        let params = ca_params(name);
+        let mut params = ca_params(name);
+        params.use_authority_key_identifier_extension = self.key_ids;
         let key = KeyPair::generate().unwrap();
         let pem = params.signed_by(&key, &self.issuer).unwrap().pem();
         Ca {
@@ -48,6 +61,7 @@ impl Ca {
             chain_pem: format!("{pem}{}", self.chain_pem),
             root_pem: self.root_pem.clone(),
             pem,
+            key_ids: self.key_ids,
         }
     }
 
@@ -56,6 +70,7 @@ impl Ca {
         let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name.push(DnType::CommonName, "leaf");
+        params.use_authority_key_identifier_extension = self.key_ids;
         // Sooner than the CAs (rcgen's default runs to 4096), as leaves are.
         params.not_before = rcgen::date_time_ymd(2025, 1, 1);
         params.not_after = rcgen::date_time_ymd(2035, 1, 1);

@@ -19,15 +19,34 @@ pub(super) const ISSUER_KIND_ANNOTATION: &str = "cert-manager.io/issuer-kind";
 pub(super) enum RootId {
     /// A self-signed root in the secret: its fingerprint.
     Certificate { fingerprint: String },
-    /// The chain's top issuer is not in the secret: compared by its name.
-    IssuerName { issuer: String },
+    /// The chain's top issuer is not in the secret: compared by its name
+    /// and the key that signed (the top certificate's authority key id).
+    /// Without a key id only the name is known, which proves nothing.
+    IssuerName {
+        issuer: String,
+        key_id: Option<String>,
+    },
 }
 
 impl RootId {
+    /// A root known by name alone: two of them cannot be told apart.
+    pub(super) fn by_name_only(&self) -> bool {
+        matches!(self, RootId::IssuerName { key_id: None, .. })
+    }
+
     pub(super) fn shown(&self) -> String {
         match self {
             RootId::Certificate { fingerprint } => format!("sha256 {fingerprint}"),
-            RootId::IssuerName { issuer } => format!("issuer {issuer} (not in the secret)"),
+            RootId::IssuerName {
+                issuer,
+                key_id: Some(key_id),
+            } => format!("issuer {issuer}, key id {key_id} (not in the secret)"),
+            RootId::IssuerName {
+                issuer,
+                key_id: None,
+            } => {
+                format!("issuer {issuer} (not in the secret, no key id)")
+            }
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Certificate {
     pub ip_addresses: Vec<IpAddr>,
     /// SHA-256 over the DER, as `openssl x509 -noout -fingerprint -sha256` prints it.
     pub fingerprint: String,
+    /// The authorityKeyIdentifier's key id (lowercase hex): which key signed
+    /// it, so two issuers of one name but different keys tell apart.
+    pub authority_key_id: Option<String>,
 }
 
 impl Certificate {
@@ -84,6 +87,7 @@ impl Certificate {
             dns_names,
             ip_addresses,
             fingerprint: fingerprint(&der),
+            authority_key_id: authority_key_id(&parsed),
             der: Vec::new(),
         };
         Ok(Certificate { der, ..certificate })
@@ -400,6 +404,20 @@ pub fn key_algorithm(certificate: &Certificate) -> &'static str {
     } else {
         "unknown"
     }
+}
+
+/// The key id of `certificate`'s authorityKeyIdentifier, lowercase hex.
+fn authority_key_id(certificate: &X509Certificate<'_>) -> Option<String> {
+    certificate
+        .extensions()
+        .iter()
+        .find_map(|extension| match extension.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => aki
+                .key_identifier
+                .as_ref()
+                .map(|id| id.0.iter().map(|byte| format!("{byte:02x}")).collect()),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ fn root_of(chain: &certs::Chain) -> (RootId, String) {
             (
                 RootId::IssuerName {
                     issuer: top.issuer.clone(),
+                    key_id: top.authority_key_id.clone(),
                 },
                 format!("{:?}", top.issuer),
             )
