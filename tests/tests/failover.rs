@@ -628,6 +628,51 @@ async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
     );
 }
 
+/// A root cert-manager generated, shared by both MPs (their secrets
+/// copied), stops the preflight; `--allow-cert-manager-root` lets the
+/// failover go on with a warning that says what it risks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_cert_manager_root_stops_the_preflight_unless_allowed_with_a_warning() {
+    let world = World::start_for(
+        NAME,
+        &[
+            (
+                "active",
+                SeedKind::TsbGeneric,
+                CertVariant::CertManagerSelfSigned,
+            ),
+            (
+                "standby",
+                SeedKind::TsbGeneric,
+                CertVariant::CertManagerSelfSigned,
+            ),
+        ],
+    )
+    .await;
+    let bind = Bind::start();
+    let copy = world.shell("kubectl mp-export --context active -n \"$NS\" --include xcp-identity-issuer -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
+    assert_eq!(copy.code, Some(0), "{}", copy.stderr);
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("auto-generated self-signed root CA"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&world, &args, &["--dry-run", "--allow-cert-manager-root"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("(allowed by --allow-cert-manager-root)")
+            && out
+                .stderr
+                .contains("the risk: cert-manager may generate that root anew"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// `--resume` skips a recorded step only while what it achieved holds:
 /// the old MP scaled back up after its fence is fenced again, while the
 /// activation, still holding, is skipped.

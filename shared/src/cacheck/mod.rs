@@ -29,7 +29,7 @@ mod snapshot;
 
 pub use cli::Cli;
 pub use options::{CheckOptions, DEFAULT_DNS_NAME_SECRETS, DEFAULT_EXPIRY_WARNING_DAYS};
-pub use report::{CheckResult, Report, SCHEMA_VERSION, SourceInfo, Summary};
+pub use report::{CheckResult, Report, SCHEMA_VERSION, SourceInfo, Summary, id};
 pub use snapshot::{MpSnapshot, Origin, bundle_snapshot, read_cluster};
 
 use crate::error::{Error, Exit, Result};

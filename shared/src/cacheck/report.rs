@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Check ids, stable for scripts (documented in the README); each check
 /// has its file in checks/, but the pair's two, in compare.
-pub(super) mod id {
+pub mod id {
     pub const SOURCE: &str = "source";
     pub const SECRETS: &str = "certificate-secrets";
     pub const PARSE: &str = "parse";

@@ -165,6 +165,10 @@ pub struct Cli {
     #[arg(long, help_heading = "Safety")]
     pub sync_secrets: bool,
 
+    /// Fail over although cert-manager generated the root CA the MPs share (the runbook warns against it); the preflight says what it risks
+    #[arg(long, help_heading = "Safety")]
+    pub allow_cert_manager_root: bool,
+
     /// How long deployments may take to stop or become ready
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = "Safety")]
     pub ready_timeout: Duration,

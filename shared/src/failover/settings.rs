@@ -30,6 +30,8 @@ pub struct FailoverSettings {
     pub resume: bool,
     pub disaster: bool,
     pub sync_secrets: bool,
+    /// `--allow-cert-manager-root`: a root cert-manager generated only warns.
+    pub allow_cert_manager_root: bool,
     /// How long deployments may take to stop or become ready.
     pub ready_timeout: Duration,
     /// One API-request-sized wait, for quick checks (`--request-timeout`,
@@ -99,6 +101,7 @@ impl FailoverSettings {
             resume: cli.resume,
             disaster: cli.disaster,
             sync_secrets: cli.sync_secrets,
+            allow_cert_manager_root: cli.allow_cert_manager_root,
             ready_timeout: cli.ready_timeout,
             output: cli.output.output,
         })

@@ -251,9 +251,25 @@ fn judge_certificates(
         ..CheckOptions::default()
     };
     let report = cacheck::check(sides.layout, &options, &snapshots);
-    let failing: Vec<&str> = report
+    let allowed = |problem: &&cacheck::CheckResult| {
+        sides.settings.allow_cert_manager_root && problem.id == cacheck::id::SELF_SIGNED_ISSUER
+    };
+    for problem in report
         .problems()
         .filter(|problem| problem.check.failed())
+        .filter(allowed)
+    {
+        checks.add(
+            Check::warn(format!(
+                "{} (allowed by --allow-cert-manager-root)",
+                problem.check.title
+            ))
+            .hint("the risk: cert-manager may generate that root anew (its Secret deleted, its Certificate renewed), and then clients that trust the old one reject both MPs; provide the root yourself (a CA Issuer over your own Secret) when you can"),
+        );
+    }
+    let failing: Vec<&str> = report
+        .problems()
+        .filter(|problem| problem.check.failed() && !allowed(problem))
         .map(|problem| problem.check.title.as_str())
         .collect();
     checks.add(Check::required(
