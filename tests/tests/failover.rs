@@ -673,6 +673,50 @@ async fn a_shared_cert_manager_root_stops_the_preflight_unless_allowed_with_a_wa
     );
 }
 
+/// A recorded DNS step is not skipped for ever: when the standby's
+/// LoadBalancer moved after it, `--resume` repoints the name again (here
+/// it stops there, as nothing serves at the new address, rather than
+/// "verifying" an MP the name does not lead to).
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_step() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    // The journal's 5th update is its last, which records the end.
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("update".into()),
+        path_contains: Some("/configmaps/mp-failover-journal".into()),
+        nth: Some(5),
+        times: Some(1),
+        action: FaultAction::Status(500),
+    });
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the failover is done but its end was not recorded"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "standby")]
+    );
+    let moved = world.shell("kubectl --context standby -n \"$NS\" patch service envoy --subresource status --type merge -p '{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"127.0.0.99\"}]}}}'").await;
+    assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[5/6] dns was done at")
+            && out.stderr.contains("but no longer holds: doing it again")
+            && out.stderr.contains("failover stopped at step 5 (dns)"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// `--resume` skips a recorded step only while what it achieved holds:
 /// the old MP scaled back up after its fence is fenced again, while the
 /// activation, still holding, is skipped.
