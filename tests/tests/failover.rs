@@ -579,6 +579,30 @@ async fn a_dns_key_the_server_would_refuse_stops_the_preflight_before_any_change
         assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
         assert!(!out.stderr.contains("[3/6] fence"), "{}", out.stderr);
     }
+    // Scripts read the same checks on stdout.
+    let args = failover_args(&bind, "active", "standby", &bind.no_grant_key_file());
+    let out = run(&world, &args, &["-o", "json"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let outcome: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    let dns_check = outcome["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["title"] == format!("DNS server {} ready for the change", bind.addr))
+        .unwrap_or_else(|| panic!("{outcome}"));
+    assert_eq!(dns_check["status"], "fail", "{outcome}");
+    assert!(
+        dns_check["hint"].as_str().unwrap().contains("(REFUSED)"),
+        "{outcome}"
+    );
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap()
+            .contains("preflight failed"),
+        "{outcome}"
+    );
+    assert!(outcome.get("journal").is_none(), "{outcome}");
     assert_eq!(
         (replicas(&world, "active"), replicas(&world, "standby")),
         before

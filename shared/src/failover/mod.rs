@@ -35,13 +35,19 @@ use crate::tsb::layout::TsbLayout;
 use crate::ui::check::Check;
 use crate::ui::output::{OutputFormat, Ui, write_data};
 
-/// What `-o json|yaml` prints at the end.
+/// What `-o json|yaml` prints at the end: the preflight's checks (each
+/// `status`, `title`, and `hint` when it did not pass), and the journal;
+/// when the preflight stops the failover, its checks and the error.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Outcome<'a> {
     dry_run: bool,
     already_done: bool,
-    journal: &'a Journal,
+    preflight: &'a [Check],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<&'a Journal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
@@ -161,19 +167,23 @@ impl Failover {
         // steps after it need what it reads.
         progress.start(PREFLIGHT);
         let held = begun.held_by_other.clone();
-        let preflight = match preflight::judge(&sides, reads, held).await {
+        let mut shown = Vec::new();
+        let preflight = match preflight::judge(&sides, reads, held, &mut shown).await {
             Ok(preflight) => preflight,
             Err(error) => {
                 progress.fail(PREFLIGHT, started);
-                return Err(self.preflight_failed(&begun.journal, error));
+                let error = self.preflight_failed(&begun.journal, error);
+                self.write_outcome(&shown, None, false, Some(&error))?;
+                return Err(error);
             }
         };
         progress.done(PREFLIGHT, started, "every check passed");
         if self.settings.dry_run {
             self.dry_run(&begun, &preflight).await?;
-            return self.finish(&begun.journal, false);
+            return self.finish(&shown, &begun.journal, false);
         }
-        self.run_steps(begun, &preflight, &progress, started).await
+        self.run_steps(begun, &preflight, &shown, &progress, started)
+            .await
     }
 
     /// Start, resume or refuse ([`plan::start`]).
@@ -263,6 +273,7 @@ impl Failover {
         &self,
         mut begun: Begun,
         preflight: &Preflight,
+        shown: &[Check],
         progress: &Progress,
         started: Instant,
     ) -> Result<Exit> {
@@ -302,7 +313,7 @@ impl Failover {
             .with_next_step("run the same command with --resume: it re-checks and records it")
         })?;
         self.summary(&begun.journal);
-        self.finish(&begun.journal, false)
+        self.finish(shown, &begun.journal, false)
     }
 
     /// Asks (unless resuming: that was asked already), then takes the lock
@@ -447,16 +458,30 @@ impl Failover {
         Ok(())
     }
 
-    fn finish(&self, journal: &Journal, already_done: bool) -> Result<Exit> {
-        if self.settings.output != OutputFormat::Text {
-            let outcome = Outcome {
-                dry_run: self.settings.dry_run,
-                already_done,
-                journal,
-            };
-            write_data(&outcome, self.settings.output)?;
-        }
+    fn finish(&self, preflight: &[Check], journal: &Journal, already_done: bool) -> Result<Exit> {
+        self.write_outcome(preflight, Some(journal), already_done, None)?;
         Ok(Exit::Ok)
+    }
+
+    /// The [`Outcome`] on stdout, with `-o json|yaml`.
+    fn write_outcome(
+        &self,
+        preflight: &[Check],
+        journal: Option<&Journal>,
+        already_done: bool,
+        error: Option<&Error>,
+    ) -> Result<()> {
+        if self.settings.output == OutputFormat::Text {
+            return Ok(());
+        }
+        let outcome = Outcome {
+            dry_run: self.settings.dry_run,
+            already_done,
+            preflight,
+            journal,
+            error: error.map(ToString::to_string),
+        };
+        write_data(&outcome, self.settings.output)
     }
 
     /// A finished failover is not redone: only checked again, read-only.
@@ -492,7 +517,7 @@ impl Failover {
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
         Check::pass(summary).show(&self.ui);
-        self.finish(&begun.journal, true)
+        self.finish(&[], &begun.journal, true)
     }
 
     fn summary(&self, journal: &Journal) {

@@ -19,7 +19,7 @@ pub struct Sides<'a> {
 /// The checks shown so far, each as soon as it is judged.
 pub(super) struct Checks<'a> {
     pub(super) ui: &'a Ui,
-    pub(super) shown: Vec<Check>,
+    pub(super) shown: &'a mut Vec<Check>,
 }
 
 impl Checks<'_> {

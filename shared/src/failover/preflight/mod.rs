@@ -93,6 +93,7 @@ async fn management_plane_spec(
 
 /// Judges what [`read`] found, printing a check per finding.
 /// `held_by_other`: the live lock of another failover, found with the journal.
+/// Every check shown is kept in `shown`, passed or not, for `-o json|yaml`.
 ///
 /// # Errors
 /// One failure (exit 1) listing every failed check, "nothing was changed";
@@ -101,12 +102,13 @@ pub async fn judge(
     sides: &Sides<'_>,
     reads: Reads,
     held_by_other: Option<String>,
+    shown: &mut Vec<Check>,
 ) -> Result<Preflight> {
     let from_read = reads.from?;
     let (to_snapshot, to_state, to_spec) = reads.to?;
     let mut checks = Checks {
         ui: sides.ui,
-        shown: Vec::new(),
+        shown,
     };
     if let Some(holder) = held_by_other {
         checks.add(
