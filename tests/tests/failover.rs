@@ -113,6 +113,30 @@ fn separate_database_args(
     args
 }
 
+/// The standby's LoadBalancer reports `address` now; its front door stays
+/// where it was (nothing serves at a loopback address no test listens on).
+async fn move_standby_load_balancer(world: &World, address: &str) {
+    let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{address}"}}]}}}}}}"#);
+    let moved = world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "-n",
+            &world.ns,
+            "patch",
+            "service",
+            "envoy",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            &status,
+        ])
+        .await;
+    assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+}
+
 /// A fault: the next `verb` request whose path contains `path` answers `status`.
 fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
     FaultRule {
@@ -631,8 +655,7 @@ async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
     );
     let before = dns_answer(&bind).await;
     // Nothing listens on 127.0.0.99: the LoadBalancer moved, envoy did not follow.
-    let moved = world.shell("kubectl --context standby -n \"$NS\" patch service envoy --subresource status --type merge -p '{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"127.0.0.99\"}]}}}'").await;
-    assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+    move_standby_load_balancer(&world, "127.0.0.99").await;
 
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &["--resume"]).await;
@@ -727,8 +750,7 @@ async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_ste
         dns_answer(&bind).await,
         vec![front_address(&world, "standby")]
     );
-    let moved = world.shell("kubectl --context standby -n \"$NS\" patch service envoy --subresource status --type merge -p '{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"127.0.0.99\"}]}}}'").await;
-    assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+    move_standby_load_balancer(&world, "127.0.0.99").await;
 
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);

@@ -325,10 +325,10 @@ fn same_failover(holder: &str, us: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn side(name: &str) -> SideRecord {
+    pub(crate) fn side(name: &str) -> SideRecord {
         SideRecord {
             context: name.into(),
             server: format!("https://{name}:6443"),

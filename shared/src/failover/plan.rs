@@ -197,14 +197,8 @@ pub fn record_counts(
 mod tests {
     use super::*;
     use crate::failover::journal::StepRecord;
+    use crate::failover::journal::tests::side;
     use crate::tsb::mp::Replicas;
-
-    fn side(name: &str) -> SideRecord {
-        SideRecord {
-            context: name.into(),
-            server: format!("https://{name}:6443"),
-        }
-    }
 
     fn journal(from: &str, to: &str, started_at: &str, steps: &[&str], finished: bool) -> Journal {
         Journal {
