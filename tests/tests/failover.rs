@@ -763,6 +763,36 @@ async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_ste
     );
 }
 
+/// Two helm releases of the managementplane chart on the active, neither
+/// named as the layout says: which secrets must match is not guessed.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_helm_releases_of_the_mp_chart_stop_the_preflight_naming_them() {
+    let world = world().await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    for release in ["mp-a", "mp-b"] {
+        let script = format!(
+            "set -e; payload=$(printf '{{\"chart\":{{\"metadata\":{{\"name\":\"managementplane\"}}}}}}' | gzip | base64 -w0); \
+             kubectl --context active -n \"$NS\" create secret generic sh.helm.release.v1.{release}.v1 --type=helm.sh/release.v1 --from-literal=release=\"$payload\"; \
+             kubectl --context active -n \"$NS\" label secret sh.helm.release.v1.{release}.v1 owner=helm name={release} status=deployed"
+        );
+        let out = world.shell(&script).await;
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ the active MP's helm release in context \"active\"")
+            && out
+                .stderr
+                .contains("2 helm releases of chart managementplane: mp-a, mp-b"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// `--resume` skips a recorded step only while what it achieved holds:
 /// the old MP scaled back up after its fence is fenced again, while the
 /// activation, still holding, is skipped.

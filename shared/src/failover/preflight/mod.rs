@@ -209,8 +209,27 @@ fn judge_active(
         )));
         return None;
     };
+    let release = crate::tsb::helm::mp_release(&from_snapshot.secrets, sides.layout, None);
+    let model = match release {
+        Ok(Some(_)) => Model::Helm,
+        Ok(None) => Model::Generic,
+        Err(problem) => {
+            // Which secrets must match depends on the release: not guessed.
+            checks.add(
+                Check::fail(format!(
+                    "the active MP's helm release in context {:?}",
+                    sides.from.context()
+                ))
+                .hint(format!(
+                    "{problem}: name the MP's with helmRelease in a --layout file"
+                )),
+            );
+            return None;
+        }
+    };
     let mut sync = None;
-    let (differing, bundle) = compare_secrets(sides, &from_snapshot.secrets, &to_snapshot.secrets);
+    let (differing, bundle) =
+        compare_secrets(sides, model, &from_snapshot.secrets, &to_snapshot.secrets);
     if differing.is_empty() {
         checks.add(Check::pass("standby secrets match the active's"));
     } else if sides.settings.sync_secrets {
@@ -284,19 +303,16 @@ fn judge_certificates(
     ));
 }
 
-/// The model's secrets whose data differ between the clusters, and the
+/// `model`'s secrets whose data differ between the clusters, and the
 /// bundle that would make the standby's match. With `--database separate`,
 /// `postgres-credentials` is each MP's own and left out of both.
-fn compare_secrets(sides: &Sides<'_>, from: &[Secret], to: &[Secret]) -> (Vec<String>, Bundle) {
+fn compare_secrets(
+    sides: &Sides<'_>,
+    model: Model,
+    from: &[Secret],
+    to: &[Secret],
+) -> (Vec<String>, Bundle) {
     let layout = sides.layout;
-    let model = if matches!(
-        crate::tsb::helm::mp_release(from, layout, None),
-        Ok(Some(_))
-    ) {
-        Model::Helm
-    } else {
-        Model::Generic
-    };
     // With a database each, each MP keeps its own database credentials:
     // neither compared nor copied.
     let own = match sides.settings.database.mode {
