@@ -86,7 +86,7 @@ async fn lookup_returns_every_address_and_the_ttl() {
 async fn an_rfc2136_update_repoints_the_name_and_wait_for_sees_it() {
     let bind = Bind::start();
     let backend = rfc2136(&bind, &bind.update_key_file());
-    dns::preflight(&backend, NAME, true).await.unwrap();
+    dns::preflight(&backend, NAME, &[], true).await.unwrap();
     dns::update(&backend, &new_record(), &Ui::plain(false), true)
         .await
         .unwrap();
@@ -175,7 +175,7 @@ async fn a_wrong_key_is_refused_with_one_clear_line_and_nothing_changes() {
 async fn the_preflight_proves_the_update_will_be_accepted_and_changes_nothing() {
     let bind = Bind::start();
     let server = bind.addr;
-    dns::preflight(&rfc2136(&bind, &bind.update_key_file()), NAME, true)
+    dns::preflight(&rfc2136(&bind, &bind.update_key_file()), NAME, &[], true)
         .await
         .unwrap();
     let refused = format!("the DNS update of {NAME} would be refused by {server}");
@@ -197,7 +197,7 @@ async fn the_preflight_proves_the_update_will_be_accepted_and_changes_nothing() 
             " (REFUSED): key mp-readonly may not update",
         ),
     ] {
-        let error = dns::preflight(&rfc2136(&bind, &key_file), NAME, true)
+        let error = dns::preflight(&rfc2136(&bind, &key_file), NAME, &[], true)
             .await
             .unwrap_err();
         assert_eq!(error.exit(), Exit::Failed, "{error}");
@@ -273,7 +273,7 @@ async fn the_exec_backend_passes_name_and_address_and_reports_failures() {
     let backend = DnsBackend::Exec {
         command: script.display().to_string(),
     };
-    dns::preflight(&backend, NAME, true).await.unwrap();
+    dns::preflight(&backend, NAME, &[], true).await.unwrap();
     dns::update(&backend, &new_record(), &Ui::plain(false), true)
         .await
         .unwrap();
@@ -311,7 +311,7 @@ async fn the_manual_backend_cannot_be_confirmed_with_yes() {
         .unwrap_err();
     assert_eq!(error.exit(), Exit::Usage);
     assert!(error.to_string().contains("--yes cannot"), "{error}");
-    let error = dns::preflight(&DnsBackend::Manual, NAME, true)
+    let error = dns::preflight(&DnsBackend::Manual, NAME, &[], true)
         .await
         .unwrap_err();
     assert_eq!(error.exit(), Exit::Usage);

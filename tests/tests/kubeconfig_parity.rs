@@ -63,42 +63,32 @@ async fn both(world: &World, kubeconfig: &Path) -> (Out, Out) {
     )
 }
 
-/// kubectl reading the world's Secrets with `kubeconfig` and `env`.
-async fn kubectl_lists(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
+/// What each side runs: kubectl lists the world's Secrets, the plugin
+/// exports them (`-n` is added for the plugin).
+#[derive(Clone, Copy)]
+enum Who {
+    Kubectl,
+    Plugin,
+}
+
+/// `who` with `kubeconfig` and `env`.
+async fn connect(world: &World, who: Who, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
+    let args = match who {
+        Who::Kubectl => vec!["get", "secrets", "-n", &world.ns],
+        Who::Plugin => vec!["mp-export", "-o", "b.yaml", "--force"],
+    };
+    let args = [&args[..], &["--request-timeout", "10s"]].concat();
     world
-        .kubectl_with_env(
-            &[
-                "get",
-                "secrets",
-                "-n",
-                &world.ns,
-                "--request-timeout",
-                "10s",
-            ],
-            b"",
-            kubeconfig.as_os_str(),
-            env,
-        )
+        .kubectl_with_env(&args, b"", kubeconfig.as_os_str(), env)
         .await
 }
 
-/// mp-export of the world's Secrets with `kubeconfig` and `env`.
+async fn kubectl_lists(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
+    connect(world, Who::Kubectl, kubeconfig, env).await
+}
+
 async fn plugin_exports(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> Out {
-    world
-        .kubectl_with_env(
-            &[
-                "mp-export",
-                "-o",
-                "b.yaml",
-                "--force",
-                "--request-timeout",
-                "10s",
-            ],
-            b"",
-            kubeconfig.as_os_str(),
-            env,
-        )
-        .await
+    connect(world, Who::Plugin, kubeconfig, env).await
 }
 
 /// Both connect (kubectl lists, the plugin exports).

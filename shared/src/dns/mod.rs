@@ -514,15 +514,21 @@ pub async fn update(backend: &DnsBackend, record: &DnsRecord, ui: &Ui, yes: bool
 
 /// Checks before any change: the RFC 2136 server is authoritative for the
 /// zone, the name lies inside it, and the server accepts our signed update
-/// of the name (a no-op, see [`check_update_accepted`]); a manual change can
-/// be confirmed.
-pub async fn preflight(backend: &DnsBackend, name: &str, yes: bool) -> Result<()> {
+/// of the name (a no-op, see [`check_update_accepted`]; `current`: the
+/// name's addresses now, as [`lookup`] answered); a manual change can be
+/// confirmed.
+pub async fn preflight(
+    backend: &DnsBackend,
+    name: &str,
+    current: &[IpAddr],
+    yes: bool,
+) -> Result<()> {
     match backend {
         DnsBackend::Rfc2136 { server, zone, tsig } => {
             tsig.signer()?;
             name_in_zone(name, zone)?;
             check_authoritative(*server, zone).await?;
-            check_update_accepted(*server, zone, tsig, name).await
+            check_update_accepted(*server, zone, tsig, name, current).await
         }
         DnsBackend::Exec { command } if command.trim().is_empty() => {
             Err(Error::usage("the DNS command is empty")
@@ -614,17 +620,15 @@ pub async fn check_update_accepted(
     zone: &str,
     tsig: &TsigKey,
     name: &str,
+    current: &[IpAddr],
 ) -> Result<()> {
     let (name, zone_name) = name_in_zone(name, zone)?;
     let signer = tsig.signer()?;
     let shown = display_name(&name);
     let zone = display_name(&zone_name);
-    let current = lookup(server, &shown)
-        .await?
-        .map(|(addresses, _)| addresses);
     let answer = exchange(
         server,
-        no_op_update_message(&name, &zone_name, &current.unwrap_or_default()),
+        no_op_update_message(&name, &zone_name, current),
         Some(&signer),
     )
     .await

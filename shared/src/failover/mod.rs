@@ -507,6 +507,7 @@ impl Failover {
             to_endpoint: None,
             tools: None,
             sync: None,
+            dns_answer: None,
         };
         let begun = Begun {
             journal,

@@ -38,6 +38,8 @@ pub struct Preflight {
     pub tools: Option<PgTools>,
     /// Secrets to copy first (`--sync-secrets`).
     pub sync: Option<Bundle>,
+    /// What the MP's DNS name answered (addresses, TTL), read with the rest.
+    pub dns_answer: Option<(Vec<IpAddr>, u32)>,
 }
 
 /// What the preflight reads from a cluster: its CA snapshot, its MP's
@@ -64,8 +66,11 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
         },
         read_cluster(sides, sides.to, "standby"),
         async {
-            dns::preflight(&settings.dns.backend, &settings.dns.name, settings.yes).await?;
-            dns::lookup(settings.dns.server, &settings.dns.name).await
+            let dns = &settings.dns;
+            let answer = dns::lookup(dns.server, &dns.name).await?;
+            let current = answer.as_ref().map_or(&[][..], |(addresses, _)| addresses);
+            dns::preflight(&dns.backend, &dns.name, current, settings.yes).await?;
+            Ok(answer)
         },
     );
     Reads { from, to, dns }
@@ -150,6 +155,7 @@ pub async fn judge(
         to_endpoint,
         tools,
         sync,
+        dns_answer: reads.dns.ok().flatten(),
     })
 }
 

@@ -20,14 +20,14 @@ impl Step for Dns {
     fn plan<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
         async move {
             let dns = &run.settings.dns;
-            let current = dns::lookup(dns.server, &dns.name).await?;
+            let current = &run.preflight.dns_answer;
             let front = run.preflight.to_state.front_address;
             Ok(vec![format!(
                 "DNS: {} {} {} (now {}) via {:?}",
                 dns.name,
                 front.map_or("A", dns::record_type),
                 front.map_or("?".into(), |address| address.to_string()),
-                describe::dns_answer(&current),
+                describe::dns_answer(current),
                 dns.kind
             )])
         }
@@ -38,13 +38,16 @@ impl Step for Dns {
         repoint(run).boxed()
     }
 
-    /// The zone's server answers the standby's front address.
+    /// The zone's server answered (in this run's preflight) the standby's
+    /// front address, and only it.
     fn holds<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
         async move {
             let address = run.front_address()?;
-            let dns = &run.settings.dns;
-            let answer = dns::lookup(dns.server, &dns.name).await?;
-            Ok(answer.is_some_and(|(addresses, _)| addresses == [address]))
+            Ok(run
+                .preflight
+                .dns_answer
+                .as_ref()
+                .is_some_and(|(addresses, _)| *addresses == [address]))
         }
         .boxed()
     }
