@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bind_support::{Bind, NAME, ZONE};
 use kubectl_mp::Cluster;
+use kubectl_mp::dns::DnsTarget;
 use kubectl_mp::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
 use kubectl_mp::tsb::mp;
 use mp_sandbox::faults::{FaultAction, FaultRule};
@@ -198,11 +199,21 @@ fn front_address(world: &World, cluster: &str) -> IpAddr {
         .expect("ip")
 }
 
+/// The addresses the MP's name answers (none for an alias or no record).
 async fn dns_answer(bind: &Bind) -> Vec<IpAddr> {
     kubectl_mp::dns::lookup(bind.addr, NAME)
         .await
         .expect("lookup")
-        .map(|(addresses, _)| addresses)
+        .map(|answer| {
+            answer
+                .targets
+                .into_iter()
+                .filter_map(|target| match target {
+                    DnsTarget::Address(address) => Some(address),
+                    DnsTarget::Alias(_) => None,
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use kubectl_mp::Exit;
 use kubectl_mp::tsb::front::{FrontProbe, probe};
+use kubectl_mp::tsb::mp::FrontAddress;
 use mp_sandbox::front::FRONT_PORT;
 use mp_sandbox::pki::CertAuthority;
 use mp_sandbox::{CertVariant, SeedKind};
@@ -84,7 +85,7 @@ fn leaf_sha256(chain_pem: &[u8]) -> String {
 
 async fn probe_cluster(cluster: &WorldCluster, ca_pem: &[u8]) -> kubectl_mp::Result<FrontProbe> {
     probe(
-        cluster.front_address(),
+        &FrontAddress::Ip(cluster.front_address()),
         FRONT_PORT,
         DNS_NAME,
         ca_pem,
@@ -121,9 +122,15 @@ async fn the_mp_ca_and_the_floating_name_get_200_from_the_service_address() {
     assert_ne!(address, world.cluster("standby").front_address());
 
     let ca = secret_value(&world, "active", "tsb-certs", "ca.crt");
-    let served = probe(address, port, DNS_NAME, &ca, PROBE_TIMEOUT)
-        .await
-        .unwrap();
+    let served = probe(
+        &FrontAddress::Ip(address),
+        port,
+        DNS_NAME,
+        &ca,
+        PROBE_TIMEOUT,
+    )
+    .await
+    .unwrap();
     assert_eq!(served.status, 200);
     assert_eq!(
         served.leaf_sha256,
@@ -166,7 +173,7 @@ async fn another_root_or_another_name_fails_the_handshake_clearly() {
 
     let ca = secret_value(&world, "active", "tsb-certs", "ca.crt");
     let wrong_name = probe(
-        active.front_address(),
+        &FrontAddress::Ip(active.front_address()),
         FRONT_PORT,
         "elsewhere.example.org",
         &ca,
@@ -389,9 +396,15 @@ async fn mp_live_reports_each_front_address_and_serves_it() {
     let ca = base64::engine::general_purpose::STANDARD
         .decode(ca.trim())
         .unwrap();
-    let served = probe(front, FRONT_PORT, DNS_NAME, &ca, PROBE_TIMEOUT)
-        .await
-        .unwrap();
+    let served = probe(
+        &FrontAddress::Ip(front),
+        FRONT_PORT,
+        DNS_NAME,
+        &ca,
+        PROBE_TIMEOUT,
+    )
+    .await
+    .unwrap();
     assert_eq!(served.status, 200);
 
     let pid = child.id().expect("running");

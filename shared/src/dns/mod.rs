@@ -26,7 +26,7 @@ use hickory_net::proto::op::{
     DnsRequest, DnsRequestOptions, Edns, Message, OpCode, Query, ResponseCode, UpdateMessage,
 };
 use hickory_net::proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
-use hickory_net::proto::rr::rdata::{A, AAAA};
+use hickory_net::proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
@@ -71,17 +71,92 @@ pub struct TsigKey {
     secret: Vec<u8>,
 }
 
-/// One address record: the MP's name and where it should point.
+/// What a name answers, or is made to answer: an address (an A record for
+/// IPv4, AAAA for IPv6), or another name (a CNAME). Tetrate's active/standby
+/// design makes the floating name a CNAME of each MP's own name, and an AWS
+/// load balancer is known only by a hostname (tsb-facts.md, "From Tetrate's
+/// wider MP HA guide").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DnsTarget {
+    Address(IpAddr),
+    /// Lowercase, without the trailing dot ([`DnsTarget::alias`]).
+    Alias(String),
+}
+
+impl DnsTarget {
+    /// An alias of `name`, as DNS compares names: case-insensitive, the
+    /// trailing dot optional.
+    ///
+    /// # Errors
+    /// A usage error (exit 2) when `name` is not a valid DNS name.
+    pub fn alias(name: &str) -> Result<DnsTarget> {
+        let parsed = dns_name(name, "DNS name")?;
+        Ok(DnsTarget::Alias(display_name(&parsed).to_ascii_lowercase()))
+    }
+
+    /// The record type that holds it: `A`, `AAAA` or `CNAME`.
+    pub fn record_type(&self) -> &'static str {
+        match self {
+            DnsTarget::Address(IpAddr::V4(_)) => "A",
+            DnsTarget::Address(IpAddr::V6(_)) => "AAAA",
+            DnsTarget::Alias(_) => "CNAME",
+        }
+    }
+
+    fn rdata(&self) -> Result<RData> {
+        Ok(match self {
+            DnsTarget::Address(IpAddr::V4(address)) => RData::A(A(*address)),
+            DnsTarget::Address(IpAddr::V6(address)) => RData::AAAA(AAAA(*address)),
+            DnsTarget::Alias(name) => RData::CNAME(CNAME(dns_name(name, "alias target")?)),
+        })
+    }
+}
+
+impl fmt::Display for DnsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsTarget::Address(address) => address.fmt(f),
+            DnsTarget::Alias(name) => f.write_str(name),
+        }
+    }
+}
+
+/// What the authoritative server answers for a name: its addresses (sorted),
+/// or the one name it is an alias of, and the smallest TTL, seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnsRecord {
-    pub name: String,
-    pub address: IpAddr,
+pub struct DnsAnswer {
+    pub targets: Vec<DnsTarget>,
     pub ttl: u32,
 }
 
-/// The DNS record type that holds `address`: `A` for IPv4, `AAAA` for IPv6.
-pub fn record_type(address: IpAddr) -> &'static str {
-    if address.is_ipv4() { "A" } else { "AAAA" }
+impl DnsAnswer {
+    /// The name answers exactly `target`, and nothing else.
+    pub fn is(&self, target: &DnsTarget) -> bool {
+        self.targets.len() == 1 && self.targets[0] == *target
+    }
+
+    /// The name is an alias (CNAME).
+    pub fn is_alias(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|target| matches!(target, DnsTarget::Alias(_)))
+    }
+}
+
+impl fmt::Display for DnsAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let targets: Vec<String> = self.targets.iter().map(ToString::to_string).collect();
+        let alias = if self.is_alias() { "CNAME " } else { "" };
+        write!(f, "{alias}{} ttl {}s", targets.join(","), self.ttl)
+    }
+}
+
+/// One record: the MP's name and what it should answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    pub name: String,
+    pub target: DnsTarget,
+    pub ttl: u32,
 }
 
 impl fmt::Debug for TsigKey {
@@ -441,71 +516,102 @@ pub async fn check_authoritative(server: SocketAddr, zone: &str) -> Result<()> {
     Ok(())
 }
 
-/// What the authoritative server answers now for `name` (A and AAAA): the
-/// addresses, sorted, and the smallest TTL. `None` when the name has no address.
-pub async fn lookup(server: SocketAddr, name: &str) -> Result<Option<(Vec<IpAddr>, u32)>> {
+/// What the authoritative server answers now for `name`: its A and AAAA
+/// records (asked at once), or the name it is an alias (CNAME) of. `None`
+/// when the name has neither.
+///
+/// # Errors
+/// Exit 3 when the server does not answer; exit 1 when it answers without
+/// authority (a cache or forwarder) or with an error code.
+pub async fn lookup(server: SocketAddr, name: &str) -> Result<Option<DnsAnswer>> {
     let fq_name = dns_name(name, "DNS name")?;
-    let mut addresses = Vec::new();
-    let mut ttl: Option<u32> = None;
-    for record_type in [RecordType::A, RecordType::AAAA] {
-        let action = format!("look up {record_type} of {}", display_name(&fq_name));
-        let answer = exchange(server, query_message(fq_name.clone(), record_type), None)
-            .await
-            .map_err(|error| error.into_error(server, &action))?;
-        match answer.metadata.response_code {
-            ResponseCode::NoError => {}
-            ResponseCode::NXDomain if answer.metadata.authoritative => return Ok(None),
-            code => {
-                return Err(Error::failed(format!(
-                    "DNS server {server} answered {code} to the {record_type} query for {}",
-                    display_name(&fq_name)
-                ))
-                .with_next_step("check --dns-server is the zone's authoritative server"));
-            }
-        }
-        if !answer.metadata.authoritative {
-            return Err(Error::failed(format!(
-                "DNS server {server} is not authoritative for {} (answer without the AA bit)",
-                display_name(&fq_name)
-            ))
-            .with_next_step("point --dns-server at the zone's primary server"));
-        }
-        for record in answer
-            .answers
-            .iter()
-            .filter(|record| record.name == fq_name)
-        {
-            let address = match &record.data {
-                RData::A(A(address)) => IpAddr::V4(*address),
-                RData::AAAA(AAAA(address)) => IpAddr::V6(*address),
-                RData::CNAME(target) => {
-                    return Err(Error::failed(format!(
-                        "{} is an alias (CNAME) of {}: an address record cannot be set on it",
-                        display_name(&fq_name),
-                        target.0.to_ascii().trim_end_matches('.')
-                    ))
-                    .with_next_step(
-                        "repoint the alias's target, or replace the CNAME with an A record",
-                    ));
-                }
-                _ => continue,
-            };
-            addresses.push(address);
-            ttl = Some(ttl.map_or(record.ttl, |seen| seen.min(record.ttl)));
-        }
+    let (v4, v6) = futures::join!(
+        lookup_type(server, &fq_name, RecordType::A),
+        lookup_type(server, &fq_name, RecordType::AAAA),
+    );
+    let (v4, v6) = (v4?, v6?);
+    let mut answer: Option<DnsAnswer> = None;
+    for (target, ttl) in v4.into_iter().chain(v6).flatten() {
+        let answer = answer.get_or_insert(DnsAnswer {
+            targets: Vec::new(),
+            ttl,
+        });
+        answer.ttl = answer.ttl.min(ttl);
+        answer.targets.push(target);
     }
-    addresses.sort();
-    addresses.dedup();
-    Ok(ttl.map(|ttl| (addresses, ttl)))
+    if let Some(answer) = answer.as_mut() {
+        answer.targets.sort();
+        answer.targets.dedup();
+    }
+    Ok(answer)
 }
 
-/// Repoints `record.name` to `record.address`. With RFC 2136 this is one
-/// atomic update that deletes the name's A and AAAA RRsets and adds the new
-/// record, so no client is sent to the old MP over the other address family.
-pub async fn update(backend: &DnsBackend, record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
+/// The records of `record_type` (or the CNAME standing for them) that the
+/// server holds for `name`, with their TTLs; `None` for NXDOMAIN.
+async fn lookup_type(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+) -> Result<Option<Vec<(DnsTarget, u32)>>> {
+    let shown = display_name(name);
+    let action = format!("look up {record_type} of {shown}");
+    let answer = exchange(server, query_message(name.clone(), record_type), None)
+        .await
+        .map_err(|error| error.into_error(server, &action))?;
+    match answer.metadata.response_code {
+        ResponseCode::NoError => {}
+        ResponseCode::NXDomain if answer.metadata.authoritative => return Ok(None),
+        code => {
+            return Err(Error::failed(format!(
+                "DNS server {server} answered {code} to the {record_type} query for {shown}"
+            ))
+            .with_next_step("check --dns-server is the zone's authoritative server"));
+        }
+    }
+    if !answer.metadata.authoritative {
+        return Err(Error::failed(format!(
+            "DNS server {server} is not authoritative for {shown} (answer without the AA bit)"
+        ))
+        .with_next_step("point --dns-server at the zone's primary server"));
+    }
+    Ok(Some(
+        answer
+            .answers
+            .iter()
+            .filter(|record| record.name == *name)
+            .filter_map(|record| {
+                let target = match &record.data {
+                    RData::A(A(address)) => DnsTarget::Address(IpAddr::V4(*address)),
+                    RData::AAAA(AAAA(address)) => DnsTarget::Address(IpAddr::V6(*address)),
+                    RData::CNAME(CNAME(alias)) => {
+                        DnsTarget::Alias(display_name(alias).to_ascii_lowercase())
+                    }
+                    _ => return None,
+                };
+                Some((target, record.ttl))
+            })
+            .collect(),
+    ))
+}
+
+/// Repoints `record.name` to `record.target`; `current` is what the name
+/// answers now ([`lookup`]). With RFC 2136 this is one atomic update that
+/// deletes the name's address RRsets (A and AAAA, and its CNAME when it is
+/// or becomes an alias) and adds the new record, so no client is sent to
+/// the old MP over the other address family.
+pub async fn update(
+    backend: &DnsBackend,
+    record: &DnsRecord,
+    current: Option<&DnsAnswer>,
+    ui: &Ui,
+    yes: bool,
+) -> Result<()> {
     match backend {
         DnsBackend::Rfc2136 { server, zone, tsig } => {
-            update_rfc2136(*server, zone, tsig, record).await
+            let (name, zone_name) = name_in_zone(&record.name, zone)?;
+            let message = update_message(&name, &zone_name, record, current)?;
+            let refused = format!("DNS update of {} refused by {server}", record.name);
+            send_update(*server, &zone_name, tsig, message, &refused).await
         }
         DnsBackend::Exec { command } => run_command(command, record, ui).await,
         DnsBackend::Manual => confirm_manual_change(record, ui, yes),
@@ -514,28 +620,28 @@ pub async fn update(backend: &DnsBackend, record: &DnsRecord, ui: &Ui, yes: bool
 
 /// Checks before any change: the RFC 2136 server is authoritative for the
 /// zone, the name lies inside it, and the server accepts our signed update
-/// of the name (a no-op, see [`check_update_accepted`]; `current`: the
-/// name's addresses now, as [`lookup`] answered); a manual change can be
-/// confirmed.
+/// of the name to `record` (a no-op, see [`check_update_accepted`];
+/// `current`: what the name answers now, as [`lookup`] answered); a manual
+/// change can be confirmed.
 pub async fn preflight(
     backend: &DnsBackend,
-    name: &str,
-    current: &[IpAddr],
+    record: &DnsRecord,
+    current: Option<&DnsAnswer>,
     yes: bool,
 ) -> Result<()> {
     match backend {
         DnsBackend::Rfc2136 { server, zone, tsig } => {
             tsig.signer()?;
-            name_in_zone(name, zone)?;
+            name_in_zone(&record.name, zone)?;
             check_authoritative(*server, zone).await?;
-            check_update_accepted(*server, zone, tsig, name, current).await
+            check_update_accepted(*server, zone, tsig, record, current).await
         }
         DnsBackend::Exec { command } if command.trim().is_empty() => {
             Err(Error::usage("the DNS command is empty")
                 .with_next_step("pass the command with --dns-exec"))
         }
         DnsBackend::Exec { .. } => Ok(()),
-        DnsBackend::Manual => manual_confirmable(name, yes, on_terminal()),
+        DnsBackend::Manual => manual_confirmable(&record.name, yes, on_terminal()),
     }
 }
 
@@ -567,49 +673,65 @@ fn update_of(zone: &Name) -> Message {
     message
 }
 
-fn update_message(name: &Name, zone: &Name, record: &DnsRecord) -> Message {
+/// The RRsets an update of the name to `target` replaces: A and AAAA
+/// always (no client may stay on the old MP over the other family), and
+/// CNAME when the name is or becomes an alias. Only these types are
+/// touched, so a zone policy granting the key just them is enough.
+fn replaced_types(target: &DnsTarget, current: Option<&DnsAnswer>) -> Vec<RecordType> {
+    let mut types = vec![RecordType::A, RecordType::AAAA];
+    if matches!(target, DnsTarget::Alias(_)) || current.is_some_and(DnsAnswer::is_alias) {
+        types.push(RecordType::CNAME);
+    }
+    types
+}
+
+fn update_message(
+    name: &Name,
+    zone: &Name,
+    record: &DnsRecord,
+    current: Option<&DnsAnswer>,
+) -> Result<Message> {
     let mut message = update_of(zone);
     // RFC 2136 2.5.2: class ANY, TTL 0 and empty RDATA delete a whole RRset.
-    for record_type in [RecordType::A, RecordType::AAAA] {
+    for record_type in replaced_types(&record.target, current) {
         let mut delete = Record::update0(name.clone(), 0, record_type).into_record_of_rdata();
         delete.dns_class = DNSClass::ANY;
         message.add_update(delete);
     }
-    let data = match record.address {
-        IpAddr::V4(address) => RData::A(A(address)),
-        IpAddr::V6(address) => RData::AAAA(AAAA(address)),
-    };
-    message.add_update(Record::from_rdata(name.clone(), record.ttl, data));
-    message
+    message.add_update(Record::from_rdata(
+        name.clone(),
+        record.ttl,
+        record.target.rdata()?,
+    ));
+    Ok(message)
 }
 
-async fn update_rfc2136(
+/// Signs and sends an update of `zone`; `refused` starts the line saying
+/// why the server did not accept it.
+async fn send_update(
     server: SocketAddr,
-    zone: &str,
+    zone: &Name,
     tsig: &TsigKey,
-    record: &DnsRecord,
+    message: Message,
+    refused: &str,
 ) -> Result<()> {
-    let (name, zone_name) = name_in_zone(&record.name, zone)?;
     let signer = tsig.signer()?;
-    let shown = display_name(&name);
-    let zone = display_name(&zone_name);
-    let answer = exchange(
-        server,
-        update_message(&name, &zone_name, record),
-        Some(&signer),
-    )
-    .await
-    .map_err(|error| error.into_error(server, &format!("update {shown}")))?;
-    let refused = format!("DNS update of {shown} refused by {server}");
-    update_outcome(&answer, tsig, &refused, &shown, &zone)
+    let name = message
+        .authorities
+        .first()
+        .map_or_else(|| display_name(zone), |record| display_name(&record.name));
+    let answer = exchange(server, message, Some(&signer))
+        .await
+        .map_err(|error| error.into_error(server, &format!("update {name}")))?;
+    update_outcome(&answer, tsig, refused, &name, &display_name(zone))
 }
 
 /// Proves, changing nothing, that the server will accept the failover's
-/// update of `name`: it is sent a TSIG-signed update of the same name and
-/// record types (A and AAAA) whose only changes delete records that do not
-/// exist (RFC 2136 2.5.4: class NONE), so the server checks the signature,
-/// its key and the zone's update policy for this name and type, and then
-/// has nothing to do.
+/// update of `record.name`: it is sent a TSIG-signed update of the same
+/// name and record types ([`replaced_types`]) whose only changes delete
+/// records that do not exist (RFC 2136 2.5.4: class NONE), so the server
+/// checks the signature, its key and the zone's update policy for this name
+/// and these types, and then has nothing to do.
 ///
 /// # Errors
 /// As the update itself would fail: BADSIG (wrong secret), BADKEY (unknown
@@ -619,57 +741,60 @@ pub async fn check_update_accepted(
     server: SocketAddr,
     zone: &str,
     tsig: &TsigKey,
-    name: &str,
-    current: &[IpAddr],
+    record: &DnsRecord,
+    current: Option<&DnsAnswer>,
 ) -> Result<()> {
-    let (name, zone_name) = name_in_zone(name, zone)?;
-    let signer = tsig.signer()?;
-    let shown = display_name(&name);
-    let zone = display_name(&zone_name);
-    let answer = exchange(
-        server,
-        no_op_update_message(&name, &zone_name, current),
-        Some(&signer),
-    )
-    .await
-    .map_err(|error| error.into_error(server, &format!("test an update of {shown}")))?;
-    let refused = format!("the DNS update of {shown} would be refused by {server}");
-    update_outcome(&answer, tsig, &refused, &shown, &zone)
+    let (name, zone_name) = name_in_zone(&record.name, zone)?;
+    let types = replaced_types(&record.target, current);
+    let message = no_op_update_message(&name, &zone_name, &types, current)?;
+    let refused = format!(
+        "the DNS update of {} would be refused by {server}",
+        display_name(&name)
+    );
+    send_update(server, &zone_name, tsig, message, &refused).await
 }
 
-/// An update of `name`'s A and AAAA records that changes nothing: it deletes
-/// one documentation address of each family (RFC 5737, RFC 3849) that the
-/// name does not hold (`current`).
-fn no_op_update_message(name: &Name, zone: &Name, current: &[IpAddr]) -> Message {
-    let absent = |candidates: Vec<IpAddr>| {
-        let first = candidates[0];
+/// An update of `name`'s RRsets of `types` that changes nothing: for each
+/// type it deletes one record the name does not hold (`current`): a
+/// documentation address (RFC 5737, RFC 3849), or an alias of a name that
+/// cannot exist (RFC 2606's `.invalid`).
+fn no_op_update_message(
+    name: &Name,
+    zone: &Name,
+    types: &[RecordType],
+    current: Option<&DnsAnswer>,
+) -> Result<Message> {
+    let held = |target: &DnsTarget| current.is_some_and(|answer| answer.targets.contains(target));
+    let absent = |candidates: Vec<DnsTarget>| {
+        let first = candidates[0].clone();
         candidates
             .into_iter()
-            .find(|address| !current.contains(address))
+            .find(|target| !held(target))
             .unwrap_or(first)
     };
-    let v4 = absent(
-        (1..=254)
-            .map(|last| IpAddr::from([192, 0, 2, last]))
-            .collect(),
-    );
-    let v6 = absent(
-        (1..=254u16)
-            .map(|last| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, last]))
-            .collect(),
-    );
     let mut message = update_of(zone);
-    for address in [v4, v6] {
-        let data = match address {
-            IpAddr::V4(address) => RData::A(A(address)),
-            IpAddr::V6(address) => RData::AAAA(AAAA(address)),
+    for record_type in types {
+        let target = match record_type {
+            RecordType::A => absent(
+                (1..=254)
+                    .map(|last| DnsTarget::Address(IpAddr::from([192, 0, 2, last])))
+                    .collect(),
+            ),
+            RecordType::AAAA => absent(
+                (1..=254u16)
+                    .map(|last| {
+                        DnsTarget::Address(IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, last]))
+                    })
+                    .collect(),
+            ),
+            _ => DnsTarget::Alias("kubectl-mp-no-op.invalid".into()),
         };
         // RFC 2136 2.5.4: class NONE and TTL 0 delete this one RR, if present.
-        let mut delete = Record::from_rdata(name.clone(), 0, data);
+        let mut delete = Record::from_rdata(name.clone(), 0, target.rdata()?);
         delete.dns_class = DNSClass::NONE;
         message.add_update(delete);
     }
-    message
+    Ok(message)
 }
 
 /// What the server's answer to a signed update means: accepted, or refused
@@ -723,20 +848,28 @@ fn update_outcome(
     }
 }
 
-/// Runs `command` through `sh -c`, with the name and address appended as its
-/// arguments and also in the environment, bounded by `EXEC_TIMEOUT`.
+/// Runs `command` through `sh -c`, with the name and its new target (an
+/// address, or the name to alias) appended as its arguments and also in the
+/// environment: MP_DNS_NAME, MP_DNS_TYPE (A, AAAA or CNAME), MP_DNS_TARGET,
+/// MP_DNS_TTL, and MP_DNS_ADDRESS for an address. Bounded by `EXEC_TIMEOUT`.
 async fn run_command(command: &str, record: &DnsRecord, ui: &Ui) -> Result<()> {
-    let address = record.address.to_string();
-    let shown = format!("`{command}` for {} -> {address}", record.name);
-    let child = tokio::process::Command::new("sh")
+    let target = record.target.to_string();
+    let shown = format!("`{command}` for {} -> {target}", record.name);
+    let mut child = tokio::process::Command::new("sh");
+    child
         .arg("-c")
         .arg(format!("{command} \"$@\""))
         .arg("kubectl-mp-dns")
         .arg(&record.name)
-        .arg(&address)
+        .arg(&target)
         .env("MP_DNS_NAME", &record.name)
-        .env("MP_DNS_ADDRESS", &address)
-        .env("MP_DNS_TTL", record.ttl.to_string())
+        .env("MP_DNS_TYPE", record.target.record_type())
+        .env("MP_DNS_TARGET", &target)
+        .env("MP_DNS_TTL", record.ttl.to_string());
+    if let DnsTarget::Address(_) = record.target {
+        child.env("MP_DNS_ADDRESS", &target);
+    }
+    let child = child
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -803,12 +936,12 @@ fn on_terminal() -> bool {
 
 fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
     manual_confirmable(&record.name, yes, on_terminal())?;
-    let record_type = record_type(record.address);
     ui.info(&format!(
-        "Change the DNS record by hand: {}. {} {record_type} {} (replace every A and AAAA record of the name)",
+        "Change the DNS record by hand: {}. {} {} {} (replace every A, AAAA and CNAME record of the name)",
         record.name.trim_end_matches('.'),
         record.ttl,
-        record.address
+        record.target.record_type(),
+        record.target
     ));
     if crate::ui::prompt::confirm("confirm the DNS record was changed", false)? {
         Ok(())
@@ -821,46 +954,48 @@ fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
     }
 }
 
-/// Polls `server` until `name` answers exactly `address` (and no other
-/// address), for at most `deadline`; returns the TTL it now answers with.
-/// Resolvers that cached the old answer keep it for up to the *old* record's
-/// TTL: take that from `lookup` before the update.
+/// Polls `server` until `name` answers exactly `target` (and nothing
+/// else), for at most `deadline`; returns the TTL it now answers with, in
+/// seconds. Resolvers that cached the old answer keep it for up to the
+/// *old* record's TTL: take that from `lookup` before the update.
+///
+/// # Errors
+/// Exit 1 when the server still answers something else at the deadline;
+/// the lookup's own error (exit 3 for no answer) when that was the last.
 pub async fn wait_for(
     server: SocketAddr,
     name: &str,
-    address: IpAddr,
+    target: &DnsTarget,
     deadline: Duration,
 ) -> Result<u32> {
     let give_up = tokio::time::Instant::now() + deadline;
     loop {
         let last = match lookup(server, name).await {
-            Ok(Some((addresses, ttl))) if addresses == [address] => return Ok(ttl),
-            Ok(Some((addresses, _))) => Ok(addresses),
-            Ok(None) => Ok(Vec::new()),
+            Ok(Some(answer)) if answer.is(target) => return Ok(answer.ttl),
+            Ok(answer) => Ok(answer),
             Err(error) => Err(error),
         };
         if tokio::time::Instant::now() + POLL_INTERVAL > give_up {
             let waited = deadline.as_secs();
             return Err(match last {
-                Ok(addresses) => {
-                    let answer = if addresses.is_empty() {
-                        "no address".to_string()
-                    } else {
-                        addresses
+                Ok(answer) => {
+                    let answer = answer.map_or("no record".to_string(), |answer| {
+                        answer
+                            .targets
                             .iter()
-                            .map(IpAddr::to_string)
+                            .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join(", ")
-                    };
+                    });
                     Error::failed(format!(
-                        "DNS server {server} still answers {answer} for {name} after {waited}s, not {address}"
+                        "DNS server {server} still answers {answer} for {name} after {waited}s, not {target}"
                     ))
                     .with_next_step("check the change reached the zone's primary, then re-run with --resume")
                 }
                 Err(error) => Error::new(
                     error.exit(),
                     format!(
-                        "waiting {waited}s for {name} to answer {address}: {}",
+                        "waiting {waited}s for {name} to answer {target}: {}",
                         error.message()
                     ),
                 )
@@ -875,10 +1010,82 @@ pub async fn wait_for(
 mod tests {
     use super::*;
 
+    fn address(text: &str) -> DnsTarget {
+        DnsTarget::Address(text.parse().unwrap())
+    }
+
     #[test]
-    fn an_ipv6_address_is_an_aaaa_record() {
-        assert_eq!(record_type("10.0.0.1".parse().unwrap()), "A");
-        assert_eq!(record_type("2001:db8::1".parse().unwrap()), "AAAA");
+    fn targets_name_their_record_type_and_aliases_compare_as_dns_does() {
+        assert_eq!(address("10.0.0.1").record_type(), "A");
+        assert_eq!(address("2001:db8::1").record_type(), "AAAA");
+        let alias = DnsTarget::alias("MP2.Example.COM.").unwrap();
+        assert_eq!(alias.record_type(), "CNAME");
+        assert_eq!(alias, DnsTarget::alias("mp2.example.com").unwrap());
+        assert_eq!(alias.to_string(), "mp2.example.com");
+        assert!(DnsTarget::alias("not a name").is_err());
+        let answer = DnsAnswer {
+            targets: vec![alias.clone()],
+            ttl: 30,
+        };
+        assert!(answer.is(&alias) && answer.is_alias());
+        assert_eq!(answer.to_string(), "CNAME mp2.example.com ttl 30s");
+    }
+
+    /// The types an update message deletes whole (class ANY), in order.
+    fn deleted_types(message: &Message) -> Vec<RecordType> {
+        message
+            .authorities
+            .iter()
+            .filter(|update| update.dns_class == DNSClass::ANY)
+            .map(Record::record_type)
+            .collect()
+    }
+
+    #[test]
+    fn an_alias_replaces_the_address_rrsets_and_the_cname() {
+        let (name, zone) = name_in_zone("tsb.mp.example", "mp.example").unwrap();
+        let to_alias = DnsRecord {
+            name: "tsb.mp.example".into(),
+            target: DnsTarget::alias("mp2.mp.example").unwrap(),
+            ttl: 60,
+        };
+        let message = update_message(&name, &zone, &to_alias, None).unwrap();
+        use RecordType::{A, AAAA, CNAME};
+        assert_eq!(deleted_types(&message), [A, AAAA, CNAME]);
+        let added = message.authorities.last().unwrap();
+        assert_eq!(
+            added.data,
+            RData::CNAME(hickory_net::proto::rr::rdata::CNAME(
+                Name::from_ascii("mp2.mp.example.").unwrap()
+            ))
+        );
+        // An alias repointed to an address loses its CNAME in the same update.
+        let was_alias = DnsAnswer {
+            targets: vec![DnsTarget::alias("mp1.mp.example").unwrap()],
+            ttl: 30,
+        };
+        let to_address = DnsRecord {
+            target: address("192.0.2.7"),
+            ..to_alias
+        };
+        let message = update_message(&name, &zone, &to_address, Some(&was_alias)).unwrap();
+        assert_eq!(deleted_types(&message), [A, AAAA, CNAME]);
+        // The preflight's no-op asks for exactly the types the update touches.
+        let no_op = no_op_update_message(
+            &name,
+            &zone,
+            &replaced_types(&to_address.target, Some(&was_alias)),
+            Some(&was_alias),
+        )
+        .unwrap();
+        let touched: Vec<_> = no_op.authorities.iter().map(Record::record_type).collect();
+        assert_eq!(touched, [A, AAAA, CNAME]);
+        assert!(
+            no_op
+                .authorities
+                .iter()
+                .all(|update| update.dns_class == DNSClass::NONE)
+        );
     }
 
     const TSIG_KEYGEN_OUTPUT: &str = "key \"mp-update\" {\n\talgorithm hmac-sha256;\n\tsecret \"AgZFG29C3/eggZ6cQsevie8jBA2JEpdJW65qtHlsxUY=\";\n};\n";
@@ -954,10 +1161,10 @@ mod tests {
         let (name, zone) = name_in_zone("tsb.mp.example", "mp.example").unwrap();
         let record = DnsRecord {
             name: "tsb.mp.example".into(),
-            address: "192.0.2.7".parse().unwrap(),
+            target: address("192.0.2.7"),
             ttl: 60,
         };
-        let message = update_message(&name, &zone, &record);
+        let message = update_message(&name, &zone, &record, None).unwrap();
         assert_eq!(message.metadata.op_code, OpCode::Update);
         assert_eq!(message.queries[0].name(), &zone);
         // The update section is the authority section of the wire message.
@@ -976,10 +1183,10 @@ mod tests {
     async fn manual_needs_a_terminal_and_no_yes() {
         let record = DnsRecord {
             name: "tsb.mp.example".into(),
-            address: "192.0.2.7".parse().unwrap(),
+            target: address("192.0.2.7"),
             ttl: 60,
         };
-        let error = update(&DnsBackend::Manual, &record, &Ui::plain(false), true)
+        let error = update(&DnsBackend::Manual, &record, None, &Ui::plain(false), true)
             .await
             .unwrap_err();
         assert_eq!(error.exit(), crate::error::Exit::Usage);

@@ -108,19 +108,26 @@ pub struct DnsArgs {
     /// The zone's authoritative server, HOST:PORT (updates go there; answers are checked there)
     #[arg(long, value_name = "HOST:PORT")]
     pub dns_server: SocketAddr,
+    /// Make the name an alias (CNAME) of this one: the standby MP's own DNS
+    /// name, for a floating name that is a CNAME of each MP's name. Without
+    /// it the name answers the standby's LoadBalancer address (an A or AAAA
+    /// record), or is made an alias of its hostname when that is all the
+    /// load balancer reports (AWS)
+    #[arg(long, value_name = "NAME")]
+    pub dns_target: Option<String>,
     /// The zone holding the name (rfc2136)
     #[arg(long, value_name = "ZONE")]
     pub dns_zone: Option<String>,
     /// BIND key file (tsig-keygen output) signing the update (rfc2136)
     #[arg(long, value_name = "FILE")]
     pub tsig_key_file: Option<PathBuf>,
-    /// Command run with the name and address (exec)
+    /// Command run with the name and its new target, an address or a name (exec)
     #[arg(long, value_name = "COMMAND")]
     pub dns_exec: Option<String>,
     /// TTL of the new record, seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub dns_ttl: u32,
-    /// How long to wait for the server to answer the new address
+    /// How long to wait for the server to answer the new record
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub dns_timeout: Duration,
 }

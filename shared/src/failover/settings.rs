@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::cli::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
 use crate::database::PgOverrides;
-use crate::dns::{DnsBackend, TsigKey};
+use crate::dns::{DnsBackend, DnsTarget, TsigKey};
 use crate::error::{Error, Result};
+use crate::tsb::mp::FrontAddress;
 use crate::ui::output::OutputFormat;
 
 /// One side of the failover, named as its flags are (`--from`, `--to`).
@@ -73,12 +74,23 @@ pub struct DnsSettings {
     pub backend: DnsBackend,
     /// The MP's name, the one clients use.
     pub name: String,
+    /// `--dns-target`: the name to make it an alias of, if given.
+    pub target: Option<DnsTarget>,
     /// The zone's authoritative server: updates go there, answers are checked there.
     pub server: SocketAddr,
     /// TTL of the new record, seconds.
     pub ttl: u32,
     /// How long to wait for the server to answer the new address.
     pub timeout: Duration,
+}
+
+impl DnsSettings {
+    /// What the name must answer after the failover, given the standby's
+    /// front address: an alias of `--dns-target` when given, else the
+    /// address itself (or an alias of the load balancer's hostname).
+    pub fn target_for(&self, front: &FrontAddress) -> DnsTarget {
+        self.target.clone().unwrap_or_else(|| front.dns_target())
+    }
 }
 
 impl FailoverSettings {
@@ -165,6 +177,14 @@ fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
         kind: args.dns_backend,
         backend,
         name: args.dns_name.clone(),
+        target: args
+            .dns_target
+            .as_deref()
+            .map(DnsTarget::alias)
+            .transpose()
+            .map_err(|error| {
+                error.with_next_step("pass the standby MP's own DNS name with --dns-target")
+            })?,
         server: args.dns_server,
         ttl: args.dns_ttl,
         timeout: args.dns_timeout,

@@ -2,7 +2,7 @@
 //! `https-ingress`): a TLS handshake trusting only the MP's CA, then one
 //! HTTPS request, as the clients that reach the MP by its DNS name would.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, Result};
+use crate::tsb::mp::FrontAddress;
 
 /// The longest status line accepted from the front door.
 const MAX_STATUS_LINE: u64 = 8 * 1024;
@@ -30,41 +31,74 @@ pub struct FrontProbe {
     pub status: u16,
 }
 
-/// TLS handshake with `address:port`, SNI `server_name`, trusting only the
-/// PEM roots in `ca_pem` (the MP's CA: `tsb-certs`' `ca.crt`); returns the
-/// leaf and its SHA-256 fingerprint, then the status of one HTTPS `GET /`.
-/// The whole probe is bounded by `timeout`.
+/// TLS handshake with the front door at `address` (an IP, or a hostname
+/// resolved by the system's resolver, its addresses tried in turn as
+/// clients do) and `port`, SNI `server_name`, trusting only the PEM roots in
+/// `ca_pem` (the MP's CA: `tsb-certs`' `ca.crt`); returns the leaf and its
+/// SHA-256 fingerprint, then the status of one HTTPS `GET /`. The whole
+/// probe is bounded by `timeout`.
 ///
-/// Errors: connection refused or timeout is exit 3 (the front door is not
-/// serving); a certificate that does not chain to `ca_pem`, lacks
-/// `server_name` or has expired is exit 1.
+/// Errors: a hostname that does not resolve, connection refused or timeout
+/// is exit 3 (the front door is not serving yet); a certificate that does
+/// not chain to `ca_pem`, lacks `server_name` or has expired is exit 1.
 pub async fn probe(
-    address: IpAddr,
+    address: &FrontAddress,
     port: u16,
     server_name: &str,
     ca_pem: &[u8],
     timeout: Duration,
 ) -> Result<FrontProbe> {
-    let target = SocketAddr::new(address, port);
+    let shown = match address {
+        FrontAddress::Ip(ip) => SocketAddr::new(*ip, port).to_string(),
+        FrontAddress::Hostname(name) => format!("{name}:{port}"),
+    };
     let connector = connector(ca_pem)?;
     let name = ServerName::try_from(server_name.to_string()).map_err(|_| {
         Error::usage(format!(
             "{server_name:?} is not a DNS name or IP address to check the front door's certificate against"
         ))
     })?;
-    match tokio::time::timeout(
-        timeout,
-        handshake_and_get(target, connector, name, server_name),
-    )
-    .await
-    {
+    let attempt = async {
+        let tcp = connect(address, port, &shown).await?;
+        handshake_and_get(tcp, &shown, connector, name, server_name).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(result) => result,
         Err(_) => Err(Error::cluster(format!(
-            "front door {target} did not answer within {}s",
+            "front door {shown} did not answer within {}s",
             timeout.as_secs_f64()
         ))
         .with_next_step("check the envoy Service's address and that envoy is ready")),
     }
+}
+
+/// A connection to the first of `address`'s IPs that accepts one.
+async fn connect(address: &FrontAddress, port: u16, shown: &str) -> Result<TcpStream> {
+    let targets: Vec<SocketAddr> = match address {
+        FrontAddress::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        FrontAddress::Hostname(name) => tokio::net::lookup_host((name.as_str(), port))
+            .await
+            .map_err(|error| {
+                Error::cluster(format!(
+                    "front door {shown}: the load balancer's hostname does not resolve: {error}"
+                ))
+                .with_next_step("wait for the load balancer's DNS name to be published, or check the resolver of this machine")
+            })?
+            .collect(),
+    };
+    let mut last_error = None;
+    for target in targets {
+        match TcpStream::connect(target).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(match last_error {
+        Some(error) => connect_error(shown, &error),
+        None => Error::cluster(format!(
+            "front door {shown}: the load balancer's hostname resolves to no address"
+        )),
+    })
 }
 
 fn connector(ca_pem: &[u8]) -> Result<TlsConnector> {
@@ -96,14 +130,12 @@ fn connector(ca_pem: &[u8]) -> Result<TlsConnector> {
 }
 
 async fn handshake_and_get(
-    target: SocketAddr,
+    tcp: TcpStream,
+    target: &str,
     connector: TlsConnector,
     name: ServerName<'static>,
     server_name: &str,
 ) -> Result<FrontProbe> {
-    let tcp = TcpStream::connect(target)
-        .await
-        .map_err(|error| connect_error(target, &error))?;
     let mut tls = connector
         .connect(name, tcp)
         .await
@@ -158,7 +190,7 @@ fn parse_status_line(line: &str) -> Option<u16> {
     code.parse().ok()
 }
 
-fn connect_error(target: SocketAddr, error: &std::io::Error) -> Error {
+fn connect_error(target: &str, error: &std::io::Error) -> Error {
     if error.kind() == std::io::ErrorKind::ConnectionRefused {
         Error::cluster(format!(
             "front door {target} refused the connection (is envoy running?)"
@@ -172,7 +204,7 @@ fn connect_error(target: SocketAddr, error: &std::io::Error) -> Error {
 
 /// Names what was wrong with the front door's certificate, when that is why
 /// the handshake failed: these are the findings a failover must stop on.
-fn handshake_error(target: SocketAddr, server_name: &str, error: &std::io::Error) -> Error {
+fn handshake_error(target: &str, server_name: &str, error: &std::io::Error) -> Error {
     let rustls_error = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
@@ -243,7 +275,7 @@ mod tests {
         // Any parseable root will do: the connection fails before TLS.
         let ca = some_root_pem();
         let error = probe(
-            address.ip(),
+            &FrontAddress::Ip(address.ip()),
             address.port(),
             "tsb.example.com",
             &ca,
@@ -269,7 +301,7 @@ mod tests {
         let ca = some_root_pem();
         // Accepted by the kernel, never answered: the handshake waits.
         let error = probe(
-            address.ip(),
+            &FrontAddress::Ip(address.ip()),
             address.port(),
             "tsb.example.com",
             &ca,
@@ -287,9 +319,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_unusable_ca_fails_before_connecting() {
-        let unreachable: IpAddr = "127.0.0.1".parse().unwrap();
+        let unreachable = FrontAddress::Ip("127.0.0.1".parse().unwrap());
         let empty = probe(
-            unreachable,
+            &unreachable,
             1,
             "tsb.example.com",
             b"",
@@ -303,7 +335,7 @@ mod tests {
             "{empty}"
         );
         let garbage = probe(
-            unreachable,
+            &unreachable,
             1,
             "tsb.example.com",
             NOT_A_CERTIFICATE,

@@ -16,6 +16,7 @@ use kube::api::{
 use kube::runtime::watcher::{self, watcher};
 use serde::{Deserialize, Serialize};
 
+use crate::dns::DnsTarget;
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 use crate::tsb::layout::TsbLayout;
@@ -38,7 +39,37 @@ pub struct MpState {
     /// The restore CronJob's `suspend`, when the CronJob exists.
     pub restore_cronjob_suspended: Option<bool>,
     /// The front Service's LoadBalancer address, when it has one.
-    pub front_address: Option<IpAddr>,
+    pub front_address: Option<FrontAddress>,
+}
+
+/// Where a LoadBalancer Service is reached: an IP, or a DNS name, which is
+/// all an AWS load balancer reports (`status.loadBalancer.ingress[].hostname`;
+/// tsb-facts.md, "From Tetrate's wider MP HA guide").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontAddress {
+    Ip(IpAddr),
+    Hostname(String),
+}
+
+impl FrontAddress {
+    /// What the MP's DNS name must answer to lead clients here: the
+    /// address, or an alias (CNAME) of the hostname.
+    pub fn dns_target(&self) -> DnsTarget {
+        match self {
+            FrontAddress::Ip(address) => DnsTarget::Address(*address),
+            FrontAddress::Hostname(name) => DnsTarget::alias(name)
+                .unwrap_or_else(|_| DnsTarget::Alias(name.to_ascii_lowercase())),
+        }
+    }
+}
+
+impl std::fmt::Display for FrontAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrontAddress::Ip(address) => address.fmt(f),
+            FrontAddress::Hostname(name) => f.write_str(name),
+        }
+    }
 }
 
 impl MpState {
@@ -119,17 +150,26 @@ pub async fn read_state(cluster: &Cluster, layout: &TsbLayout) -> Result<MpState
     })
 }
 
-/// The first LoadBalancer ingress IP of a Service.
-pub fn front_address(service: &Service) -> Option<IpAddr> {
-    service
+/// The front address of a Service: its first LoadBalancer ingress IP, else
+/// its first ingress hostname.
+pub fn front_address(service: &Service) -> Option<FrontAddress> {
+    let ingress = service
         .status
         .as_ref()?
         .load_balancer
         .as_ref()?
         .ingress
-        .as_ref()?
+        .as_ref()?;
+    let ip = ingress
         .iter()
         .find_map(|ingress| ingress.ip.as_deref()?.parse().ok())
+        .map(FrontAddress::Ip);
+    ip.or_else(|| {
+        ingress
+            .iter()
+            .find_map(|ingress| ingress.hostname.clone().filter(|name| !name.is_empty()))
+            .map(FrontAddress::Hostname)
+    })
 }
 
 fn patch_params(dry_run: bool) -> PatchParams {

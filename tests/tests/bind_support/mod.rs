@@ -15,9 +15,17 @@ pub const NAME: &str = "tsb.mp.example";
 pub const ORIGINAL_V4: &str = "127.0.0.10";
 pub const ORIGINAL_V6: &str = "fd00::10";
 pub const ORIGINAL_TTL: u32 = 30;
+/// A floating name built as Tetrate's design has it: an alias (CNAME) of
+/// the active MP's own name; the standby's own name beside it.
+pub const FLOATING_NAME: &str = "floating.mp.example";
+pub const ACTIVE_OWN_NAME: &str = "mp1.mp.example";
+pub const STANDBY_OWN_NAME: &str = "mp2.mp.example";
+pub const STANDBY_OWN_V4: &str = "127.0.0.21";
 /// The key the zone's update-policy grants, and one it knows but grants nothing.
 pub const UPDATE_KEY: &str = "mp-update";
 pub const NO_GRANT_KEY: &str = "mp-readonly";
+/// A key the zone's policy lets update address records (A, AAAA) only.
+pub const ADDRESS_ONLY_KEY: &str = "mp-addresses";
 
 const START_DEADLINE: Duration = Duration::from_secs(15);
 const START_ATTEMPTS: usize = 3;
@@ -69,6 +77,7 @@ impl Bind {
         let dir = tempfile::tempdir().expect("temp dir");
         tsig_keygen(UPDATE_KEY, &dir.path().join("update.key"));
         tsig_keygen(NO_GRANT_KEY, &dir.path().join("readonly.key"));
+        tsig_keygen(ADDRESS_ONLY_KEY, &dir.path().join("addresses.key"));
         std::fs::write(dir.path().join("mp.example.zone"), zone_file()).expect("write the zone");
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -148,6 +157,11 @@ impl Bind {
         self.dir.path().join("readonly.key")
     }
 
+    /// A key the update-policy grants A and AAAA records only.
+    pub fn address_only_key_file(&self) -> PathBuf {
+        self.dir.path().join("addresses.key")
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -178,7 +192,10 @@ fn zone_file() -> String {
          @ IN NS ns.{ZONE}.\n\
          ns IN A 127.0.0.1\n\
          {NAME}. {ORIGINAL_TTL} IN A {ORIGINAL_V4}\n\
-         {NAME}. {ORIGINAL_TTL} IN AAAA {ORIGINAL_V6}\n"
+         {NAME}. {ORIGINAL_TTL} IN AAAA {ORIGINAL_V6}\n\
+         {ACTIVE_OWN_NAME}. {ORIGINAL_TTL} IN A {ORIGINAL_V4}\n\
+         {STANDBY_OWN_NAME}. {ORIGINAL_TTL} IN A {STANDBY_OWN_V4}\n\
+         {FLOATING_NAME}. {ORIGINAL_TTL} IN CNAME {ACTIVE_OWN_NAME}.\n"
     )
 }
 
@@ -200,10 +217,14 @@ fn named_conf(dir: &Path, port: u16) -> String {
 controls {{ }};
 include "{dir}/update.key";
 include "{dir}/readonly.key";
+include "{dir}/addresses.key";
 zone "{ZONE}" {{
     type primary;
     file "{dir}/mp.example.zone";
-    update-policy {{ grant {UPDATE_KEY} zonesub ANY; }};
+    update-policy {{
+        grant {UPDATE_KEY} zonesub ANY;
+        grant {ADDRESS_ONLY_KEY} zonesub A AAAA;
+    }};
 }};
 "#
     )

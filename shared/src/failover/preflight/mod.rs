@@ -9,8 +9,6 @@ mod database;
 use checks::Checks;
 pub use checks::Sides;
 
-use std::net::IpAddr;
-
 use k8s_openapi::api::core::v1::Secret;
 
 use super::cli::DatabaseMode;
@@ -18,12 +16,12 @@ use super::describe;
 use super::journal;
 use crate::cacheck::{self, CheckOptions, MpSnapshot};
 use crate::database::{PgEndpoint, PgTools};
-use crate::dns;
+use crate::dns::{self, DnsAnswer, DnsRecord, DnsTarget};
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
-use crate::tsb::mp::{self, MpState};
+use crate::tsb::mp::{self, FrontAddress, MpState};
 use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
 
@@ -38,8 +36,8 @@ pub struct Preflight {
     pub tools: Option<PgTools>,
     /// Secrets to copy first (`--sync-secrets`).
     pub sync: Option<Bundle>,
-    /// What the MP's DNS name answered (addresses, TTL), read with the rest.
-    pub dns_answer: Option<(Vec<IpAddr>, u32)>,
+    /// What the MP's DNS name answered, read with the rest.
+    pub dns_answer: Option<DnsAnswer>,
 }
 
 /// What the preflight reads from a cluster: its CA snapshot, its MP's
@@ -51,13 +49,17 @@ pub struct Reads {
     /// None with --disaster.
     pub from: Result<Option<ClusterRead>>,
     pub to: Result<ClusterRead>,
-    pub dns: Result<Option<(Vec<IpAddr>, u32)>>,
+    /// What the MP's DNS name answers.
+    pub dns: Result<Option<DnsAnswer>>,
+    /// What `--dns-target` answers, when given.
+    pub dns_target: Option<Result<Option<DnsAnswer>>>,
 }
 
 /// Reads both clusters and asks the DNS server, all at once.
 pub async fn read(sides: &Sides<'_>) -> Reads {
     let settings = sides.settings;
-    let (from, to, dns) = futures::join!(
+    let dns = &settings.dns;
+    let (from, to, answer, target) = futures::join!(
         async {
             if settings.disaster {
                 return Ok(None);
@@ -65,15 +67,20 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
             read_cluster(sides, sides.from, "active").await.map(Some)
         },
         read_cluster(sides, sides.to, "standby"),
+        dns::lookup(dns.server, &dns.name),
         async {
-            let dns = &settings.dns;
-            let answer = dns::lookup(dns.server, &dns.name).await?;
-            let current = answer.as_ref().map_or(&[][..], |(addresses, _)| addresses);
-            dns::preflight(&dns.backend, &dns.name, current, settings.yes).await?;
-            Ok(answer)
+            match &dns.target {
+                Some(target) => Some(dns::lookup(dns.server, &target.to_string()).await),
+                None => None,
+            }
         },
     );
-    Reads { from, to, dns }
+    Reads {
+        from,
+        to,
+        dns: answer,
+        dns_target: target,
+    }
 }
 
 async fn read_cluster(sides: &Sides<'_>, cluster: &Cluster, role: &str) -> Result<ClusterRead> {
@@ -125,7 +132,13 @@ pub async fn judge(
         );
     }
     judge_standby(sides, &mut checks, &to_state);
-    judge_dns(sides, &mut checks, &reads.dns);
+    judge_dns(
+        sides,
+        &mut checks,
+        (&reads.dns, reads.dns_target.as_ref()),
+        to_state.front_address.as_ref(),
+    )
+    .await;
     let sync = judge_active(sides, &mut checks, from_read.as_ref(), &to_snapshot);
     judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
     let (from_endpoint, to_endpoint, tools) =
@@ -182,22 +195,87 @@ fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState)
     ));
 }
 
-fn judge_dns(
+/// The MP's DNS name can be changed to lead to the standby's front door:
+/// the server answers for it, the change will be accepted (for RFC 2136 a
+/// signed no-op update of the same types, see [`dns::preflight`]), an alias
+/// is not silently turned into an address record, and `--dns-target` itself
+/// leads to the front door.
+async fn judge_dns(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,
-    answer: &Result<Option<(Vec<IpAddr>, u32)>>,
+    (answer, target_answer): (
+        &Result<Option<DnsAnswer>>,
+        Option<&Result<Option<DnsAnswer>>>,
+    ),
+    front: Option<&FrontAddress>,
 ) {
     let dns = &sides.settings.dns;
-    checks.add(match answer {
-        Ok(answer) => Check::pass(format!(
-            "DNS server {} answers for {} (now {})",
-            dns.server,
-            dns.name,
-            describe::dns_answer(answer)
+    let not_ready = || Check::fail(format!("DNS server {} ready for the change", dns.server));
+    let current = match answer {
+        Ok(answer) => answer.as_ref(),
+        Err(error) => return checks.add(not_ready().hint(error.to_string())),
+    };
+    let answers = Check::pass(format!(
+        "DNS server {} answers for {} (now {})",
+        dns.server,
+        dns.name,
+        describe::dns_answer(current)
+    ));
+    // Without a front address the standby check has failed already, and
+    // there is nothing to point the name at.
+    let Some(front) = front else {
+        return checks.add(answers);
+    };
+    let target = dns.target_for(front);
+    if let (Some(current), DnsTarget::Address(_)) = (current, &target)
+        && current.is_alias()
+    {
+        return checks.add(
+            Check::fail(format!("{} can be repointed to {front}", dns.name)).hint(format!(
+                "{} is an alias ({current}): pass --dns-target with the standby MP's own DNS name, one that answers {front}, or replace the alias with an address record first",
+                dns.name
+            )),
+        );
+    }
+    let record = DnsRecord {
+        name: dns.name.clone(),
+        target,
+        ttl: dns.ttl,
+    };
+    checks.add(
+        match dns::preflight(&dns.backend, &record, current, sides.settings.yes).await {
+            Ok(()) => answers,
+            Err(error) => not_ready().hint(error.to_string()),
+        },
+    );
+    if let (Some(alias), Some(answer)) = (&dns.target, target_answer) {
+        checks.add(judge_dns_target(dns.server, alias, answer, front));
+    }
+}
+
+/// `--dns-target` answers the standby's front address (or is an alias of
+/// its hostname): the floating name will lead clients there. A server that
+/// cannot say (the name is outside its zones) only warns.
+fn judge_dns_target(
+    server: std::net::SocketAddr,
+    alias: &DnsTarget,
+    answer: &Result<Option<DnsAnswer>>,
+    front: &FrontAddress,
+) -> Check {
+    let title = format!("{alias} leads to the standby's front door ({front})");
+    match answer {
+        Err(error) => Check::warn(format!("{title}: not confirmed")).hint(format!(
+            "{}; check {alias} answers {front} yourself",
+            error.message()
         )),
-        Err(error) => Check::fail(format!("DNS server {} ready for the change", dns.server))
-            .hint(error.to_string()),
-    });
+        Ok(None) => Check::fail(title).hint(format!(
+            "DNS server {server} has no record for {alias}: create it (pointing at {front}) first"
+        )),
+        Ok(Some(answer)) if answer.targets.contains(&front.dns_target()) => Check::pass(title),
+        Ok(Some(answer)) => Check::fail(title).hint(format!(
+            "{alias} answers {answer}: point it at {front} first, or pass the standby's own name with --dns-target"
+        )),
+    }
 }
 
 /// The active's secrets against the standby's, and the active MP itself;

@@ -1,6 +1,7 @@
 //! Step 5, the runbook's "repoint DNS": once the standby's front door
-//! answers as clients will judge it, the MP's name to its address, by the
-//! chosen backend, then asked until the zone's server answers exactly that.
+//! answers as clients will judge it, the MP's name to it (its address, or an
+//! alias of its name), by the chosen backend, then asked until the zone's
+//! server answers exactly that.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -20,13 +21,13 @@ impl Step for Dns {
     fn plan<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
         async move {
             let dns = &run.settings.dns;
-            let current = &run.preflight.dns_answer;
-            let front = run.preflight.to_state.front_address;
+            let current = run.preflight.dns_answer.as_ref();
+            let target = run.dns_target().ok();
             Ok(vec![format!(
                 "DNS: {} {} {} (now {}) via {:?}",
                 dns.name,
-                front.map_or("A", dns::record_type),
-                front.map_or("?".into(), |address| address.to_string()),
+                target.as_ref().map_or("A", |target| target.record_type()),
+                target.map_or("?".into(), |target| target.to_string()),
                 describe::dns_answer(current),
                 dns.kind
             )])
@@ -38,16 +39,16 @@ impl Step for Dns {
         repoint(run).boxed()
     }
 
-    /// The zone's server answered (in this run's preflight) the standby's
-    /// front address, and only it.
+    /// The zone's server answered (in this run's preflight) what the name
+    /// must answer now, and only it.
     fn holds<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
         async move {
-            let address = run.front_address()?;
+            let target = run.dns_target()?;
             Ok(run
                 .preflight
                 .dns_answer
                 .as_ref()
-                .is_some_and(|(addresses, _)| *addresses == [address]))
+                .is_some_and(|answer| answer.is(&target)))
         }
         .boxed()
     }
@@ -55,12 +56,13 @@ impl Step for Dns {
 
 async fn repoint(run: &Run<'_>) -> Result<String> {
     let dns = &run.settings.dns;
-    let address = run.front_address()?;
+    let front = run.front_address()?;
+    let target = run.dns_target()?;
     // Clients follow the name at once: it points only at a front door that
     // answers as they will judge it.
     super::verify::front_door(run).await.map_err(|error| {
         let message = format!(
-            "the standby's front door at {address} does not serve yet, so {} still points where it did: {}",
+            "the standby's front door at {front} does not serve yet, so {} still points where it did: {}",
             dns.name,
             error.message()
         );
@@ -68,26 +70,33 @@ async fn repoint(run: &Run<'_>) -> Result<String> {
     })?;
     let record = DnsRecord {
         name: dns.name.clone(),
-        address,
+        target: target.clone(),
         ttl: dns.ttl,
     };
     // Caches hold the OLD answer for up to its TTL: that is what to report.
     let old = dns::lookup(dns.server, &record.name).await?;
-    dns::update(&dns.backend, &record, run.ui, run.settings.yes).await?;
-    dns::wait_for(dns.server, &record.name, address, dns.timeout).await?;
+    dns::update(
+        &dns.backend,
+        &record,
+        old.as_ref(),
+        run.ui,
+        run.settings.yes,
+    )
+    .await?;
+    dns::wait_for(dns.server, &record.name, &target, dns.timeout).await?;
     let cached = match &old {
-        Some((addresses, ttl)) if !(addresses.len() == 1 && addresses[0] == address) => {
+        Some(answer) if !answer.is(&target) => {
             format!(
-                "clients may keep the old answer ({}) up to {ttl}s",
-                describe::dns_answer(&old)
+                "clients may keep the old answer ({answer}) up to {}s",
+                answer.ttl
             )
         }
         _ => "it already answered that".to_string(),
     };
     Ok(format!(
-        "{} {} {address} answered by {}; {cached}",
+        "{} {} {target} answered by {}; {cached}",
         record.name,
-        dns::record_type(address),
+        target.record_type(),
         dns.server
     ))
 }

@@ -12,17 +12,17 @@ mod verify;
 pub use verify::verify;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use futures::future::BoxFuture;
 
 use super::journal::Journal;
 use super::preflight::Preflight;
 use super::settings::FailoverSettings;
+use crate::dns::DnsTarget;
 use crate::error::{Error, Result, join_all_in_order, join_in_order};
 use crate::kube::cluster::Cluster;
 use crate::tsb::layout::TsbLayout;
-use crate::tsb::mp;
+use crate::tsb::mp::{self, FrontAddress};
 use crate::ui::output::Ui;
 
 /// One step of the failover.
@@ -93,11 +93,17 @@ pub struct Run<'a> {
 
 impl Run<'_> {
     /// The standby's front Service address, as the preflight read it.
-    fn front_address(&self) -> Result<IpAddr> {
+    fn front_address(&self) -> Result<&FrontAddress> {
         self.preflight
             .to_state
             .front_address
+            .as_ref()
             .ok_or_else(|| Error::failed("the standby's front Service has no address"))
+    }
+
+    /// What the MP's DNS name must answer once this failover is done.
+    fn dns_target(&self) -> Result<DnsTarget> {
+        Ok(self.settings.dns.target_for(self.front_address()?))
     }
 
     /// Scales `targets` of `cluster` to 0: the operator first, once it is

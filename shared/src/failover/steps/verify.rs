@@ -11,6 +11,7 @@ use super::{Run, Step};
 use crate::cacheck::{self, CheckOptions};
 use crate::dns;
 use crate::error::{Error, Exit, Result};
+use crate::tsb::mp::FrontAddress;
 
 pub struct Verify;
 
@@ -41,19 +42,20 @@ impl Step for Verify {
 
 /// Checks the new MP serves; the summary names what answered.
 pub async fn verify(run: &Run<'_>) -> Result<String> {
-    let address = run.front_address()?;
+    let front = run.front_address()?;
+    let target = run.dns_target()?;
     let dns = &run.settings.dns;
     let port = run.layout.front_service.port;
     let probe = front_door(run).await?;
     let lookup = dns::lookup(dns.server, &dns.name).await?;
-    if !lookup
-        .as_ref()
-        .is_some_and(|(addresses, _)| addresses.contains(&address))
-    {
-        return Err(
-            Error::failed(format!("{} does not answer {address}", dns.name))
-                .with_next_step("check the DNS record"),
-        );
+    if !lookup.as_ref().is_some_and(|answer| answer.is(&target)) {
+        return Err(Error::failed(format!(
+            "{} answers {}, not {} {target}",
+            dns.name,
+            crate::failover::describe::dns_answer(lookup.as_ref()),
+            target.record_type()
+        ))
+        .with_next_step("check the DNS record, then re-run with --resume"));
     }
     let options = CheckOptions {
         dns_name: Some(dns.name.clone()),
@@ -76,8 +78,10 @@ pub async fn verify(run: &Run<'_>) -> Result<String> {
         .with_next_step("run kubectl mp-cacheck for details"));
     }
     Ok(format!(
-        "https://{}:{port} ({address}) answers {} with a certificate from the expected CA; DNS answers {address}",
-        dns.name, probe.status
+        "https://{}:{port} ({front}) answers {} with a certificate from the expected CA; DNS answers {} {target}",
+        dns.name,
+        probe.status,
+        target.record_type()
     ))
 }
 
@@ -89,7 +93,7 @@ pub async fn verify(run: &Run<'_>) -> Result<String> {
 /// No CA to trust, a certificate clients would refuse (exit 1), or no
 /// answer within `--ready-timeout` (exit 3).
 pub(super) async fn front_door(run: &Run<'_>) -> Result<crate::tsb::front::FrontProbe> {
-    let address = run.front_address()?;
+    let front = run.front_address()?;
     let ca = run
         .preflight
         .to_snapshot
@@ -99,7 +103,7 @@ pub(super) async fn front_door(run: &Run<'_>) -> Result<crate::tsb::front::Front
         .ok_or_else(|| {
             Error::failed("the standby's tsb-certs has no ca.crt to verify its front door against")
         })?;
-    probe_until_ready(run, address, run.layout.front_service.port, &ca).await
+    probe_until_ready(run, front, run.layout.front_service.port, &ca).await
 }
 
 /// The front door's TLS handshake, tried again until `--ready-timeout`
@@ -107,7 +111,7 @@ pub(super) async fn front_door(run: &Run<'_>) -> Result<crate::tsb::front::Front
 /// backends are ready, so look again soon, then less often.
 async fn probe_until_ready(
     run: &Run<'_>,
-    address: std::net::IpAddr,
+    front: &FrontAddress,
     port: u16,
     ca: &[u8],
 ) -> Result<crate::tsb::front::FrontProbe> {
@@ -115,7 +119,7 @@ async fn probe_until_ready(
     let started = Instant::now();
     let deadline = started + run.settings.ready_timeout;
     loop {
-        match crate::tsb::front::probe(address, port, &run.settings.dns.name, ca, timeout).await {
+        match crate::tsb::front::probe(front, port, &run.settings.dns.name, ca, timeout).await {
             Err(error) if error.exit() == Exit::Cluster && Instant::now() < deadline => {
                 let pause = if started.elapsed() < Duration::from_secs(1) {
                     25
