@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bind_support::{Bind, NAME, ZONE};
+use bind_support::{ACTIVE_OWN_NAME, Bind, FLOATING_NAME, NAME, STANDBY_OWN_NAME, ZONE};
 use kubectl_mp::Cluster;
 use kubectl_mp::dns::DnsTarget;
 use kubectl_mp::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
@@ -130,7 +130,13 @@ fn separate_database_args(
 /// The standby's LoadBalancer reports `address` now; its front door stays
 /// where it was (nothing serves at a loopback address no test listens on).
 async fn move_standby_load_balancer(world: &World, address: &str) {
-    let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{address}"}}]}}}}}}"#);
+    set_standby_load_balancer(world, serde_json::json!({ "ip": address })).await;
+}
+
+/// The standby's LoadBalancer reports `ingress` (one entry) as its status.
+async fn set_standby_load_balancer(world: &World, ingress: Value) {
+    let status =
+        serde_json::json!({"status": {"loadBalancer": {"ingress": [ingress]}}}).to_string();
     let moved = world
         .kubectl(&[
             "--context",
@@ -149,6 +155,16 @@ async fn move_standby_load_balancer(world: &World, address: &str) {
         ])
         .await;
     assert_eq!(moved.code, Some(0), "{}", moved.stderr);
+}
+
+/// `args` with `flag`'s value replaced.
+fn with_flag(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|arg| arg == flag)
+        .unwrap_or_else(|| panic!("{flag} in {args:?}"));
+    args[at + 1] = value.to_string();
+    args
 }
 
 /// A fault: the next `verb` request whose path contains `path` answers `status`.
@@ -768,6 +784,129 @@ async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_ste
             && out.stderr.contains("failover stopped at step 5 (dns)"),
         "{}",
         out.stderr
+    );
+}
+
+/// On AWS a LoadBalancer reports only a hostname: the failover probes the
+/// front door there (through the system's resolver) and makes the MP's name
+/// an alias (CNAME) of it. The hostname here is the standby front IP's
+/// 32-bit decimal form, which the resolver maps to that address without DNS
+/// (inet_aton) and Kubernetes accepts as a hostname, since a test cannot
+/// add names to /etc/hosts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_balancer_known_only_by_hostname_gets_the_name_as_its_alias() {
+    let (world, bind) = synced_world().await;
+    let IpAddr::V4(front) = front_address(&world, "standby") else {
+        panic!("the test front doors are IPv4")
+    };
+    let hostname = u32::from(front).to_string();
+    set_standby_load_balancer(&world, serde_json::json!({ "hostname": hostname })).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{NAME} CNAME {hostname} answered by {}",
+            bind.addr
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        kubectl_mp::dns::lookup(bind.addr, NAME).await.unwrap(),
+        Some(kubectl_mp::dns::DnsAnswer {
+            targets: vec![DnsTarget::alias(&hostname).unwrap()],
+            ttl: 30
+        })
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("https://{NAME}:8443 ({hostname}) answers 200")),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Tetrate's floating name is an alias of each MP's own name. Without
+/// --dns-target the preflight will not turn it into an address record;
+/// a --dns-target that answers another address is refused; the standby's
+/// own name, once it answers the standby's front address, is made the
+/// alias's target.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_floating_alias_is_repointed_to_the_standbys_own_name() {
+    let world = World::start_for(
+        FLOATING_NAME,
+        &[
+            ("active", SeedKind::TsbGeneric, CertVariant::SharedRoot),
+            ("standby", SeedKind::TsbGeneric, CertVariant::SharedRoot),
+        ],
+    )
+    .await;
+    let bind = Bind::start();
+    sync_secrets(&world).await;
+    let floating = || kubectl_mp::dns::lookup(bind.addr, FLOATING_NAME);
+    let before = floating().await.unwrap();
+    let args = with_flag(
+        failover_args(&bind, "active", "standby", &bind.update_key_file()),
+        "--dns-name",
+        FLOATING_NAME,
+    );
+    let standby_front = front_address(&world, "standby");
+
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "✖ {FLOATING_NAME} can be repointed to {standby_front}"
+        )) && out.stderr.contains("pass --dns-target"),
+        "{}",
+        out.stderr
+    );
+    // The active's own name answers the active's address, not the standby's.
+    let out = run(&world, &args, &["--dns-target", ACTIVE_OWN_NAME]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "✖ {ACTIVE_OWN_NAME} leads to the standby's front door ({standby_front})"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(floating().await.unwrap(), before, "nothing changed");
+    assert_eq!(journal(&world, "standby"), None, "no journal written");
+
+    // The standby's own name is made to answer its front address first.
+    let own = kubectl_mp::dns::DnsRecord {
+        name: STANDBY_OWN_NAME.into(),
+        target: DnsTarget::Address(standby_front),
+        ttl: 30,
+    };
+    let backend = kubectl_mp::dns::DnsBackend::Rfc2136 {
+        server: bind.addr,
+        zone: ZONE.into(),
+        tsig: kubectl_mp::dns::TsigKey::from_file(&bind.update_key_file()).unwrap(),
+    };
+    let ui = kubectl_mp::ui::output::Ui::plain(false);
+    kubectl_mp::dns::update(&backend, &own, None, &ui, true)
+        .await
+        .unwrap();
+    let out = run(&world, &args, &["--dns-target", STANDBY_OWN_NAME]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "✔ {STANDBY_OWN_NAME} leads to the standby's front door ({standby_front})"
+        )) && out.stderr.contains(&format!(
+            "{FLOATING_NAME} CNAME {STANDBY_OWN_NAME} answered by"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        floating().await.unwrap(),
+        Some(kubectl_mp::dns::DnsAnswer {
+            targets: vec![DnsTarget::alias(STANDBY_OWN_NAME).unwrap()],
+            ttl: 30
+        })
     );
 }
 
