@@ -319,4 +319,46 @@ mod tests {
             "{unknown:?}"
         );
     }
+
+    /// Chains that stop at an intermediate in tsb-certs, with each side's
+    /// root in its custom-host-ca: the roots are compared by fingerprint,
+    /// so twins that share only a name (and carry no key ids) fail instead
+    /// of warning, and one root shared passes.
+    #[test]
+    fn roots_in_another_secret_of_each_side_are_compared_by_fingerprint() {
+        let side = |role: &str, root: &Ca, issuing: &Ca| {
+            let (crt, key) = issuing.leaf(&[FLOATING]);
+            cluster(
+                role,
+                vec![
+                    crate::cacheck::fixtures::secret(
+                        "tsb-certs",
+                        &[("tls.crt", &crt), ("tls.key", &key)],
+                    ),
+                    crate::cacheck::fixtures::secret(
+                        "custom-host-ca",
+                        &[("ca.crt", &root.root_pem)],
+                    ),
+                ],
+            )
+        };
+        let same_root = |active: MpSnapshot, standby: MpSnapshot| {
+            let report = run(&[active, standby], &options());
+            find(&report, id::SAME_ROOT, Some("tsb-certs"), None)[0]
+                .check
+                .clone()
+        };
+        let (one, twin) = (Ca::root("Root CA"), Ca::root("Root CA"));
+        let differ = same_root(
+            side("active", &one, &one.intermediate("MP CA")),
+            side("standby", &twin, &twin.intermediate("MP CA")),
+        );
+        assert_eq!(differ.status, CheckStatus::Fail, "{differ:?}");
+        assert!(differ.title.contains("different root CAs"), "{differ:?}");
+        let same = same_root(
+            side("active", &one, &one.intermediate("MP CA")),
+            side("standby", &one, &one.intermediate("MP CA")),
+        );
+        assert_eq!(same.status, CheckStatus::Pass, "{same:?}");
+    }
 }

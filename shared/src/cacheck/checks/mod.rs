@@ -19,12 +19,15 @@ mod parse;
 mod self_signed_issuer;
 mod source;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Secret;
 
 use super::options::CheckOptions;
 use super::report::CheckResult;
-use super::secret_certs::{SecretCerts, written_by_cert_manager};
+use super::secret_certs::{CertKey, RootId, SecretCerts, written_by_cert_manager};
 use super::snapshot::MpSnapshot;
+use crate::secrets::certs::Certificate;
 use crate::secrets::redact::secret_values;
 use crate::tsb::layout::TsbLayout;
 
@@ -41,48 +44,93 @@ pub(super) fn check_side(
     let role = snapshot.role.as_str();
     checks.push(source::check(snapshot, paired));
     let wanted = certificate_secrets::names(layout, snapshot);
-    let mut found = Vec::new();
+    // Every secret is parsed before any chain is built: a chain may end at
+    // a root that another secret of this side holds.
+    let parsed: Vec<Parsed> = snapshot
+        .secrets
+        .iter()
+        .filter_map(|secret| {
+            let name = secret.metadata.name.as_deref()?;
+            wanted
+                .contains(name)
+                .then(|| Parsed::new(role, name, secret))
+        })
+        .collect();
+    let side: Vec<(&str, &Certificate)> = parsed
+        .iter()
+        .flat_map(|parsed| {
+            parsed
+                .keys
+                .iter()
+                .flat_map(|key| &key.certificates)
+                .map(|certificate| (parsed.name, certificate))
+        })
+        .collect();
     // Collected apart so the list of secrets comes before their checks.
     let mut secret_checks = Vec::new();
-    for secret in &snapshot.secrets {
-        let Some(name) = secret.metadata.name.as_deref() else {
-            continue;
-        };
-        if !wanted.contains(name) {
-            continue;
-        }
-        if let Some(certs) = check_secret(options, role, name, secret, &mut secret_checks) {
-            found.push(certs);
-        }
-    }
+    let roots: Vec<_> = parsed
+        .iter()
+        .map(|parsed| check_secret(options, role, parsed, &side, &mut secret_checks))
+        .collect();
+    let found: Vec<SecretCerts> = parsed
+        .into_iter()
+        .zip(roots)
+        .filter(|(parsed, _)| !parsed.keys.is_empty())
+        .map(|(parsed, roots)| SecretCerts {
+            name: parsed.name.into(),
+            keys: parsed.keys,
+            roots,
+            written: written_by_cert_manager(parsed.secret),
+        })
+        .collect();
     checks.push(certificate_secrets::check(layout, role, &found));
     checks.append(&mut secret_checks);
     checks.extend(self_signed_issuer::check(layout, snapshot, &found));
     found
 }
 
-/// Parses a secret's certificate keys and checks its chains, expiry, names
-/// and key pairs. `None` when the secret holds no certificate.
+/// One certificate-bearing secret of a side, parsed, with its parse checks.
+struct Parsed<'a> {
+    name: &'a str,
+    secret: &'a Secret,
+    values: BTreeMap<String, Vec<u8>>,
+    keys: Vec<CertKey>,
+    parse_checks: Vec<CheckResult>,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(role: &str, name: &'a str, secret: &'a Secret) -> Parsed<'a> {
+        let values = secret_values(secret);
+        let mut parse_checks = Vec::new();
+        let keys = parse::check(role, name, &values, &mut parse_checks);
+        Parsed {
+            name,
+            secret,
+            values,
+            keys,
+            parse_checks,
+        }
+    }
+}
+
+/// Appends a parsed secret's checks to `checks`: parsing, chains (up to
+/// roots it holds, or `side`'s other secrets hold), expiry, names and key
+/// pairs. Returns the roots its certificates lead to.
 fn check_secret(
     options: &CheckOptions,
     role: &str,
-    name: &str,
-    secret: &Secret,
+    parsed: &Parsed,
+    side: &[(&str, &Certificate)],
     checks: &mut Vec<CheckResult>,
-) -> Option<SecretCerts> {
-    let values = secret_values(secret);
-    let keys = parse::check(role, name, &values, checks);
+) -> BTreeMap<RootId, String> {
+    let (name, keys) = (parsed.name, &parsed.keys);
+    checks.extend(parsed.parse_checks.iter().cloned());
     if keys.is_empty() {
-        return None;
+        return BTreeMap::new();
     }
-    let roots = chain::check(role, name, &keys, checks);
-    checks.push(expiry::check(options, role, name, &keys));
-    checks.extend(dns_name::check(options, role, name, &keys));
-    checks.extend(key_match::check(role, name, &values, &keys));
-    Some(SecretCerts {
-        name: name.into(),
-        keys,
-        roots,
-        written: written_by_cert_manager(secret),
-    })
+    let roots = chain::check(role, name, keys, side, checks);
+    checks.push(expiry::check(options, role, name, keys));
+    checks.extend(dns_name::check(options, role, name, keys));
+    checks.extend(key_match::check(role, name, &parsed.values, keys));
+    roots
 }
