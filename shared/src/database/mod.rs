@@ -94,13 +94,10 @@ impl PgEndpoint {
         }
     }
 
-    /// Size and sha256 prefix of the password, to tell two apart without showing either.
+    /// Size (and sha256 prefix, for a long one) of the password, to tell two
+    /// apart without showing either.
     pub fn password_summary(&self) -> String {
-        format!(
-            "{} B sha256:{}",
-            self.password.len(),
-            redact::digest_prefix(self.password.as_bytes())
-        )
+        redact::describe_value(self.password.as_bytes())
     }
 
     /// Whether the tools check the server's certificate against a CA.

@@ -226,24 +226,35 @@ impl TsigKey {
 }
 
 /// The BIND key file grammar, as much as key files use: one `key` clause with
-/// `algorithm` and `secret`, comments in `#`, `//` and `/* */`.
+/// `algorithm` and `secret`, comments in `#`, `//` and `/* */`. Its errors
+/// never show a quoted string or a word other than the grammar's own: one
+/// of them may be the secret.
 fn parse_key_file(text: &str) -> std::result::Result<TsigKey, String> {
     let tokens = tokenize(text)?;
-    let mut tokens = tokens.iter().map(String::as_str);
+    let mut tokens = tokens.iter();
     let mut keys = Vec::new();
     while let Some(token) = tokens.next() {
-        if token != "key" {
-            return Err(format!("expected `key`, found `{token}`"));
+        if !token.is("key") {
+            return Err(format!("expected `key`, found {}", token.shown()));
         }
-        let name = tokens.next().ok_or("the key has no name")?;
+        let name = match tokens.next() {
+            Some(Token::Word(name) | Token::Quoted(name)) => name.as_str(),
+            _ => return Err("the key has no name".to_string()),
+        };
         expect(&mut tokens, "{")?;
         let (mut algorithm, mut secret) = (None, None);
         loop {
             match tokens.next() {
-                Some("}") => break,
-                Some("algorithm") => algorithm = Some(statement_value(&mut tokens, "algorithm")?),
-                Some("secret") => secret = Some(statement_value(&mut tokens, "secret")?),
-                Some(other) => return Err(format!("unexpected `{other}` in key {name}")),
+                Some(token) if token.is("}") => break,
+                Some(token) if token.is("algorithm") => {
+                    algorithm = Some(statement_value(&mut tokens, "algorithm")?);
+                }
+                Some(token) if token.is("secret") => {
+                    secret = Some(statement_value(&mut tokens, "secret")?);
+                }
+                Some(other) => {
+                    return Err(format!("unexpected {} in key {name}", other.shown()));
+                }
                 None => return Err(format!("key {name} is not closed with `}};`")),
             }
         }
@@ -266,30 +277,67 @@ fn parse_key_file(text: &str) -> std::result::Result<TsigKey, String> {
     }
 }
 
+/// A token of a key file.
+enum Token {
+    /// `{`, `}` or `;`.
+    Punctuation(char),
+    Word(String),
+    /// A quoted string, without its quotes.
+    Quoted(String),
+}
+
+impl Token {
+    /// The grammar's words a message may name.
+    const KEYWORDS: [&str; 3] = ["key", "algorithm", "secret"];
+
+    fn is(&self, wanted: &str) -> bool {
+        match self {
+            Token::Punctuation(char) => wanted.len() == 1 && wanted.starts_with(*char),
+            Token::Word(word) => word == wanted,
+            Token::Quoted(_) => false,
+        }
+    }
+
+    /// How a message names it: punctuation and keywords as they are, any
+    /// other word or quoted string only by what it is.
+    fn shown(&self) -> String {
+        match self {
+            Token::Punctuation(char) => format!("`{char}`"),
+            Token::Word(word) if Self::KEYWORDS.contains(&word.as_str()) => format!("`{word}`"),
+            Token::Word(_) => "a word".to_string(),
+            Token::Quoted(_) => "a quoted string".to_string(),
+        }
+    }
+}
+
 fn expect<'a>(
-    tokens: &mut impl Iterator<Item = &'a str>,
+    tokens: &mut impl Iterator<Item = &'a Token>,
     wanted: &str,
 ) -> std::result::Result<(), String> {
     match tokens.next() {
-        Some(token) if token == wanted => Ok(()),
-        Some(token) => Err(format!("expected `{wanted}`, found `{token}`")),
+        Some(token) if token.is(wanted) => Ok(()),
+        Some(token) => Err(format!("expected `{wanted}`, found {}", token.shown())),
         None => Err(format!("expected `{wanted}` at the end")),
     }
 }
 
 fn statement_value<'a>(
-    tokens: &mut impl Iterator<Item = &'a str>,
+    tokens: &mut impl Iterator<Item = &'a Token>,
     statement: &str,
 ) -> std::result::Result<&'a str, String> {
-    let value = tokens
-        .next()
-        .ok_or_else(|| format!("`{statement}` has no value"))?;
+    let value = match tokens.next() {
+        Some(Token::Word(value) | Token::Quoted(value)) => value.as_str(),
+        Some(Token::Punctuation(char)) => {
+            return Err(format!("`{statement}` has no value before `{char}`"));
+        }
+        None => return Err(format!("`{statement}` has no value")),
+    };
     expect(tokens, ";")?;
     Ok(value)
 }
 
 /// Words, quoted strings (without their quotes) and the punctuation `{ } ;`.
-fn tokenize(text: &str) -> std::result::Result<Vec<String>, String> {
+fn tokenize(text: &str) -> std::result::Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(char) = chars.next() {
@@ -308,7 +356,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<String>, String> {
                     }
                 }
             }
-            '{' | '}' | ';' => tokens.push(char.to_string()),
+            '{' | '}' | ';' => tokens.push(Token::Punctuation(char)),
             '"' => {
                 let mut quoted = String::new();
                 loop {
@@ -318,7 +366,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<String>, String> {
                         None => return Err("a quoted string is not closed".to_string()),
                     }
                 }
-                tokens.push(quoted);
+                tokens.push(Token::Quoted(quoted));
             }
             _ => {
                 let mut word = char.to_string();
@@ -329,7 +377,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<String>, String> {
                     word.push(next);
                     chars.next();
                 }
-                tokens.push(word);
+                tokens.push(Token::Word(word));
             }
         }
     }
@@ -1127,6 +1175,30 @@ mod tests {
             let error = parse_key_file(text).unwrap_err();
             assert!(error.contains(problem), "{text:?}: {error}");
         }
+    }
+
+    /// One stray `=`, a secret left unquoted, a secret where a keyword
+    /// should be: the error names the place, never the secret.
+    #[test]
+    fn key_file_errors_never_show_the_secret() {
+        let secret = "AgZFG29C3/eggZ6cQsevie8jBA2JEpdJW65qtHlsxUY=";
+        for text in [
+            format!("key \"k\" {{ algorithm hmac-sha256; secret = \"{secret}\"; }};"),
+            format!("key \"k\" {{ secret = {secret}; }};"),
+            format!("key \"k\" {{ \"{secret}\"; }};"),
+            format!("key \"k\" {{ {secret} }};"),
+            format!("\"{secret}\" key \"k\" {{ }};"),
+            format!("key \"k\" {{ secret \"{secret}\" }};"),
+            format!("key \"k\" {{ secret \"{secret}\"; }} {secret}"),
+        ] {
+            let error = parse_key_file(&text).unwrap_err();
+            assert!(!error.contains(secret), "{text}: {error}");
+            assert!(!error.contains("AgZFG29C3"), "{text}: {error}");
+        }
+        assert_eq!(
+            parse_key_file(&format!("key \"k\" {{ secret = \"{secret}\"; }};")).unwrap_err(),
+            "expected `;`, found a quoted string"
+        );
     }
 
     #[test]

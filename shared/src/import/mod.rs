@@ -14,7 +14,7 @@ use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
 use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Provenance};
 use crate::secrets::files::write_private;
-use crate::secrets::redact::{data_digest, digest_prefix, secret_values};
+use crate::secrets::redact::{data_digest, describe_value, secret_values};
 use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION};
 use crate::ui::output::{OutputFormat, Ui, write_data};
 
@@ -377,16 +377,14 @@ fn plan(bundle: &Bundle, current: &BTreeMap<String, Secret>) -> Result<Vec<Secre
                 match old.get(key) {
                     None => {
                         plan.keys_added.push(key.clone());
-                        plan.diff.push(format!("+ {key} {} B sha256:{}", value.len(), digest_prefix(value)));
+                        plan.diff.push(format!("+ {key} {}", describe_value(value)));
                     }
                     Some(previous) if previous != value => {
                         plan.keys_changed.push(key.clone());
                         plan.diff.push(format!(
-                            "~ {key} {} B sha256:{} -> {} B sha256:{}",
-                            previous.len(),
-                            digest_prefix(previous),
-                            value.len(),
-                            digest_prefix(value)
+                            "~ {key} {} -> {}",
+                            describe_value(previous),
+                            describe_value(value)
                         ));
                     }
                     Some(_) => {}
@@ -395,7 +393,7 @@ fn plan(bundle: &Bundle, current: &BTreeMap<String, Secret>) -> Result<Vec<Secre
             for (key, previous) in &old {
                 if !new.contains_key(key) {
                     plan.keys_removed.push(key.clone());
-                    plan.diff.push(format!("- {key} {} B sha256:{}", previous.len(), digest_prefix(previous)));
+                    plan.diff.push(format!("- {key} {}", describe_value(previous)));
                 }
             }
             let data_changes = !(plan.keys_added.is_empty() && plan.keys_removed.is_empty() && plan.keys_changed.is_empty());

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 use crate::error::{Error, Result};
 
@@ -272,8 +272,15 @@ impl LoadedKubeconfig {
 
 fn read_file(path: &Path, origin: &str) -> Result<Kubeconfig> {
     let config = Kubeconfig::read_from(path).map_err(|error| {
-        let cause = std::error::Error::source(&error)
-            .map_or_else(|| error.to_string(), |source| source.to_string());
+        // A parse error is shown by where and why only: the lines around it
+        // hold tokens and keys.
+        let cause = match &error {
+            KubeconfigError::Parse(parse) => {
+                format!("not valid YAML: {}", crate::yaml::describe_error(parse))
+            }
+            KubeconfigError::ReadConfig(io, _) => io.to_string(),
+            other => other.to_string(),
+        };
         Error::usage(format!(
             "cannot read kubeconfig {} (from {origin}): {cause}",
             path.display()

@@ -9,15 +9,21 @@ use k8s_openapi::api::core::v1::Secret;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// Hex characters of sha256 shown: enough to tell values apart, useless to guess them.
+/// Hex characters of sha256 shown: enough to tell values apart.
 const DIGEST_PREFIX_LEN: usize = 12;
+/// Values shorter than this (bytes) are shown with no digest at all: a PIN
+/// or a short password can be found again from its digest by trying every
+/// candidate. Keys, certificates and tokens are longer.
+pub const MIN_DIGEST_BYTES: usize = 32;
 
 /// One key of a Secret, without its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeySummary {
     pub key: String,
     pub size: usize,
-    pub sha256: String,
+    /// None for a value shorter than [`MIN_DIGEST_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A Secret as it may be shown: name, type and key summaries.
@@ -31,11 +37,28 @@ pub struct SecretSummary {
     pub keys: Vec<KeySummary>,
 }
 
-/// The first hex characters of the sha256 of `bytes`.
-pub fn digest_prefix(bytes: &[u8]) -> String {
+/// The first hex characters of the sha256 of `bytes`; None when `bytes`
+/// is shorter than [`MIN_DIGEST_BYTES`].
+fn digest_prefix(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < MIN_DIGEST_BYTES {
+        return None;
+    }
     let mut hex = hex_digest(bytes);
     hex.truncate(DIGEST_PREFIX_LEN);
-    hex
+    Some(hex)
+}
+
+/// A value as it may be shown: `48 B sha256:0123456789ab`, or `4 B` alone
+/// when it is too short for a digest that cannot be reversed.
+pub fn describe_value(bytes: &[u8]) -> String {
+    shown(bytes.len(), digest_prefix(bytes).as_deref())
+}
+
+fn shown(size: usize, digest: Option<&str>) -> String {
+    match digest {
+        Some(digest) => format!("{size} B sha256:{digest}"),
+        None => format!("{size} B"),
+    }
 }
 
 /// The full hex sha256 of `bytes`.
@@ -110,8 +133,9 @@ impl fmt::Display for SecretSummary {
             let separator = if index == 0 { ": " } else { ", " };
             write!(
                 f,
-                "{separator}{} {} B sha256:{}",
-                key.key, key.size, key.sha256
+                "{separator}{} {}",
+                key.key,
+                shown(key.size, key.sha256.as_deref())
             )?;
         }
         Ok(())
@@ -151,10 +175,9 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "tsb-certs (kubernetes.io/tls): ca.crt 2 B sha256:{}, tls.key {} B sha256:{}",
-                digest_prefix(b"ca"),
+                "tsb-certs (kubernetes.io/tls): ca.crt 2 B, tls.key {} B sha256:{}",
                 value.len(),
-                digest_prefix(value)
+                digest_prefix(value).unwrap()
             )
         );
         assert!(!text.contains("very-secret"));
@@ -163,7 +186,11 @@ mod tests {
             !json.contains("very-secret") && json.contains("\"tls.key\""),
             "{json}"
         );
-        assert_eq!(digest_prefix(b"ca").len(), DIGEST_PREFIX_LEN);
+        assert_eq!(digest_prefix(value).unwrap().len(), DIGEST_PREFIX_LEN);
+        assert!(
+            !json.contains(&hex_digest(b"ca")[..DIGEST_PREFIX_LEN]),
+            "{json}"
+        );
     }
 
     #[test]
@@ -174,8 +201,20 @@ mod tests {
             vec![KeySummary {
                 key: "password".into(),
                 size: 5,
-                sha256: digest_prefix(b"newer")
+                sha256: None
             }]
+        );
+    }
+
+    /// A 4-digit PIN's digest prefix would be found by trying all 10,000.
+    #[test]
+    fn short_values_get_no_digest() {
+        assert_eq!(describe_value(b"1234"), "4 B");
+        assert_eq!(digest_prefix(&[b'x'; MIN_DIGEST_BYTES - 1]), None);
+        let long = [b'x'; MIN_DIGEST_BYTES];
+        assert_eq!(
+            describe_value(&long),
+            format!("32 B sha256:{}", &hex_digest(&long)[..DIGEST_PREFIX_LEN])
         );
     }
 

@@ -196,9 +196,7 @@ impl TsbLayout {
     }
 
     pub fn from_yaml(text: &str) -> std::result::Result<Self, String> {
-        serde_saphyr::from_str::<Option<TsbLayout>>(text)
-            .map(Option::unwrap_or_default)
-            .map_err(|error| error.to_string())
+        crate::yaml::from_str::<Option<TsbLayout>>(text).map(Option::unwrap_or_default)
     }
 
     /// The secrets the helm release name's revisions are stored in start with this.
