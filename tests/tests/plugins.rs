@@ -407,3 +407,116 @@ fn scripts_find_the_built_plugins_whatever_cargo_target_dir_is() {
         "no nowhere/release directory: build first (make build), from the repository root"
     );
 }
+
+/// Every plugin's error paths, and the outputs that describe secrets
+/// (`-v`, `--diff`), with an MP's real secrets in play: no output shows any
+/// 10 characters in a row of a secret value (raw or base64) of the
+/// namespace or of the kubeconfig's credentials. Values under 10
+/// characters (a user name such as `tsb`) are words, not checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_error_path_shows_a_secret_value() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::TsbGeneric).await;
+    let exported = world
+        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .await;
+    assert_eq!(exported.code, Some(0), "{}", exported.stderr);
+    let bundle_text = std::fs::read_to_string(world.path("b.yaml")).unwrap();
+    let bundle = kubectl_mp::secrets::bundle::Bundle::parse(&bundle_text, "b.yaml").unwrap();
+    let kubeconfig_text = std::fs::read_to_string(world.kubeconfig()).unwrap();
+    let mut values: Vec<String> = bundle
+        .secrets
+        .iter()
+        .flat_map(kubectl_mp::secrets::redact::secret_values)
+        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        .collect();
+    values.extend(kubeconfig_text.lines().filter_map(|line| {
+        line.split_once("-data: ")
+            .map(|(_, value)| value.trim().to_string())
+    }));
+    let forbidden: Vec<String> = values
+        .iter()
+        .flat_map(|value| [value.clone(), BASE64.encode(value)])
+        .flat_map(|form| {
+            let chars: Vec<char> = form.chars().filter(|char| !char.is_whitespace()).collect();
+            chars
+                .windows(10)
+                .map(|window| window.iter().collect::<String>())
+                .filter(|window| !window.contains("-----"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(forbidden.len() > 1_000, "the MP's secrets were read");
+
+    // Broken copies of the files that hold secrets.
+    // The line after the first value, one column to the left: a parser
+    // that quotes its source shows the value above it.
+    let misindented = {
+        let at = bundle_text
+            .find("\ndata:\n")
+            .or_else(|| bundle_text.find("  data:\n"))
+            .expect("a data section");
+        let value_line = at + bundle_text[at..].find(": ").unwrap();
+        let next_line = value_line + bundle_text[value_line..].find('\n').unwrap() + 1;
+        format!(
+            "{}  bad\n{}",
+            &bundle_text[..next_line],
+            &bundle_text[next_line..]
+        )
+    };
+    std::fs::write(world.path("broken.yaml"), &misindented).unwrap();
+    let tampered = {
+        let (head, tail) = bundle_text.split_at(bundle_text.len() / 2);
+        format!("{head}{}", tail.replacen('A', "B", 1))
+    };
+    std::fs::write(world.path("tampered.yaml"), tampered).unwrap();
+    let broken_kubeconfig = kubeconfig_text
+        .replacen("-data: ", "-data:: ", 1)
+        .replacen("\n  ", "\n ", 2);
+    std::fs::write(world.path("kubeconfig-broken"), &broken_kubeconfig).unwrap();
+    std::fs::write(
+        world.path("stray.key"),
+        "key \"mp-update\" { algorithm hmac-sha256; secret = \"AgZFG29C3/eggZ6cQsevie8jBA2JEpdJW65qtHlsxUY=\"; };\n",
+    )
+    .unwrap();
+    let failover = "mp-failover --from active --to standby --database shared --dns-backend rfc2136 --dns-server 127.0.0.1:53 --dns-zone example --dns-name tsb.example --yes";
+    let scripts = [
+        "kubectl mp-export --context active -n \"$NS\" -o b.yaml".to_string(),
+        "kubectl mp-export --context active -n \"$NS\" -o - -v".to_string(),
+        "kubectl mp-import --context standby -n \"$NS\" -f b.yaml --diff --dry-run -v".to_string(),
+        "kubectl mp-import --context standby -n \"$NS\" -f broken.yaml --yes".to_string(),
+        "kubectl mp-import --context standby -n \"$NS\" -f tampered.yaml --yes".to_string(),
+        "kubectl mp-cacheck --bundle broken.yaml --context standby -n \"$NS\"".to_string(),
+        format!("kubectl {failover} --tsig-key-file stray.key"),
+        "kubectl mp-export --kubeconfig kubeconfig-broken --context active -o x.yaml".to_string(),
+        "kubectl mp-import --kubeconfig kubeconfig-broken --context standby -n \"$NS\" -f b.yaml --yes".to_string(),
+        "kubectl mp-cacheck --kubeconfig kubeconfig-broken --context active".to_string(),
+        format!("kubectl {failover} --kubeconfig kubeconfig-broken --tsig-key-file stray.key"),
+    ];
+    // Which of them must be refused: all but the -v export and the diff.
+    let must_fail = |script: &str| !script.contains(" -v");
+    for script in &scripts {
+        let out = world.shell(script).await;
+        assert_eq!(
+            out.code == Some(0),
+            !must_fail(script),
+            "{script}: exit {:?}: {}",
+            out.code,
+            out.stderr
+        );
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            // The bundle on stdout (`-o -`) is data the user asked for.
+            if stream == "stdout" && script.contains("-o -") {
+                continue;
+            }
+            if let Some(leak) = forbidden
+                .iter()
+                .find(|window| text.contains(window.as_str()))
+            {
+                panic!("{script}: {stream} shows {leak:?} of a secret value:\n{text}");
+            }
+        }
+    }
+}
