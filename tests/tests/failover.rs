@@ -91,14 +91,42 @@ fn failover_args(bind: &Bind, from: &str, to: &str, key_file: &std::path::Path) 
     .collect()
 }
 
-/// [`failover_args`] whose DNS change is a command that fails (exit 1), as a
-/// DNS provider's CLI does when its API is down: it passes the preflight.
-fn failing_dns_args(bind: &Bind, from: &str, to: &str) -> Vec<String> {
-    let mut args = failover_args(bind, from, to, &bind.update_key_file());
+/// [`failover_args`] whose DNS change is the user's command `set-dns.sh`,
+/// which fails (exit 1) while `dns-down` exists in the test's directory, as
+/// a DNS provider's CLI does while its API is down (it passes the
+/// preflight); [`dns_provider_recovers`] makes the change as the provider
+/// would once back. A resume must keep its options, backend included.
+fn provider_dns_args(world: &World, bind: &Bind) -> Vec<String> {
+    let script = world.path("set-dns.sh");
+    std::fs::write(&script, "#!/bin/sh\ntest ! -e dns-down\n").expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(world.path("dns-down"), "").expect("marker");
+    let mut args = failover_args(bind, "active", "standby", &bind.update_key_file());
     let backend = args.iter().position(|arg| arg == "rfc2136").unwrap();
     args[backend] = "exec".into();
-    args.extend(["--dns-exec".into(), "false".into()]);
+    args.extend(["--dns-exec".into(), script.display().to_string()]);
     args
+}
+
+/// The DNS provider is back: its command succeeds, and the name answers
+/// the standby's front address (the change it made).
+async fn dns_provider_recovers(world: &World, bind: &Bind) {
+    std::fs::remove_file(world.path("dns-down")).expect("marker");
+    let provider = kubectl_mp::dns::DnsBackend::Rfc2136 {
+        server: bind.addr,
+        zone: ZONE.into(),
+        tsig: kubectl_mp::dns::TsigKey::from_file(&bind.update_key_file()).unwrap(),
+    };
+    let record = kubectl_mp::dns::DnsRecord {
+        name: NAME.into(),
+        target: DnsTarget::Address(front_address(world, "standby")),
+        ttl: 30,
+    };
+    let ui = kubectl_mp::ui::output::Ui::plain(false);
+    kubectl_mp::dns::update(&provider, &record, None, &ui, true)
+        .await
+        .unwrap();
 }
 
 /// [`failover_args`] with `--database separate` and each side's Postgres
@@ -233,21 +261,21 @@ async fn dns_answer(bind: &Bind) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// A JSON document of the journal ConfigMap: `journal.json` or `lock.json`.
-fn journal_entry(world: &World, cluster: &str, key: &str) -> Option<Value> {
-    let configmap =
-        world
-            .cluster(cluster)
-            .object("", "configmaps", Some(&world.ns), "mp-failover-journal")?;
-    Some(serde_json::from_str(configmap["data"][key].as_str()?).expect("JSON in the journal"))
+/// The JSON document `key` of ConfigMap `name` in `cluster`'s namespace.
+fn configmap_entry(world: &World, cluster: &str, name: &str, key: &str) -> Option<Value> {
+    let configmap = world
+        .cluster(cluster)
+        .object("", "configmaps", Some(&world.ns), name)?;
+    Some(serde_json::from_str(configmap["data"][key].as_str()?).expect("JSON in the ConfigMap"))
 }
 
 fn journal(world: &World, cluster: &str) -> Option<Value> {
-    journal_entry(world, cluster, "journal.json")
+    configmap_entry(world, cluster, "mp-failover-journal", "journal.json")
 }
 
+/// The lease on the pair's lock that `cluster` holds, if any.
 fn lock(world: &World, cluster: &str) -> Option<Value> {
-    journal_entry(world, cluster, "lock.json")
+    configmap_entry(world, cluster, "mp-failover-lock", "lease.json")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -306,8 +334,42 @@ async fn failover_then_rerun_then_failback() {
     assert!(out.stderr.contains("finished at"), "{}", out.stderr);
     assert_eq!(world.writes("active") + world.writes("standby"), 0);
 
-    // Failback: the same flow the other way, with the recorded replica counts.
+    // Failback: the same flow the other way, with the recorded replica
+    // counts; never without them: an unreadable journal holding them stops it.
     let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    let recorded = journal(&world, "standby").expect("journal");
+    let patch_journal = |text: String| {
+        let patch = serde_json::json!({"data": {"journal.json": text}}).to_string();
+        let world = &world;
+        async move {
+            world
+                .kubectl(&[
+                    "--context",
+                    "standby",
+                    "-n",
+                    &world.ns,
+                    "patch",
+                    "configmap",
+                    "mp-failover-journal",
+                    "--type",
+                    "merge",
+                    "-p",
+                    &patch,
+                ])
+                .await
+                .ok("kubectl patch configmap");
+        }
+    };
+    patch_journal("{ not a journal".into()).await;
+    let out = run(&world, &back, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("context \"standby\": configmap mp-failover-journal is not a journal"),
+        "{}",
+        out.stderr
+    );
+    patch_journal(recorded.to_string()).await;
     let out = run(&world, &back, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(dns_answer(&bind).await, vec![active_front]);
@@ -323,49 +385,47 @@ async fn failover_then_rerun_then_failback() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires() {
-    let (world, bind) = synced_world().await;
-    // The standby's journal: a finished failback (standby to active) whose
-    // holder has just taken the lock again, as a second run starting would.
-    let server = |name: &str| world.cluster(name).server_url().to_string();
-    let recorded = serde_json::json!({
-        "id": "failover-other",
-        "from": {"context": "standby", "server": server("standby")},
-        "to": {"context": "active", "server": server("active")},
-        "namespace": world.ns,
-        "startedAt": "2026-01-01T00:00:00.000Z",
-        "disaster": false,
-        "steps": {},
-        "fencedReplicas": {},
-        "finishedAt": "2026-01-01T00:01:00.000Z",
+/// Writes a lease on the pair's lock in `cluster`, renewed `age` ago, as
+/// another run (`failover`, `holder`) would.
+async fn put_lease(world: &World, cluster: &str, failover: &str, age: std::time::Duration) {
+    let renewed = jiff::Timestamp::now() - jiff::SignedDuration::try_from(age).unwrap();
+    let lease = serde_json::json!({
+        "holder": "bob@laptop pid 7",
+        "run": "0123456789abcdef",
+        "failover": failover,
+        "acquiredAt": renewed.to_string(),
+        "renewedAt": renewed.to_string(),
+        "seconds": 120,
     });
-    let held = |renewed: jiff::Timestamp| {
-        serde_json::json!({
-            "holder": "failover-other bob@laptop pid 7",
-            "acquiredAt": renewed.to_string(),
-            "renewedAt": renewed.to_string(),
-            "seconds": 600,
-        })
-        .to_string()
-    };
-    std::fs::write(world.path("journal.json"), recorded.to_string()).expect("journal file");
-    std::fs::write(world.path("lock.json"), held(jiff::Timestamp::now())).expect("lock file");
+    let configmap = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "mp-failover-lock", "namespace": world.ns},
+        "data": {"lease.json": lease.to_string()},
+    });
+    std::fs::write(world.path("lease.yaml"), configmap.to_string()).expect("lease file");
     let out = world
-        .kubectl(&[
-            "--context",
-            "standby",
-            "-n",
-            &world.ns,
-            "create",
-            "configmap",
-            "mp-failover-journal",
-            "--from-file=journal.json",
-            "--from-file=lock.json",
-        ])
+        .kubectl(&["--context", cluster, "apply", "-f", "lease.yaml"])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
 
+/// One failover at a time for the pair, whichever direction: a failback's
+/// live lease in the ACTIVE cluster stops a failover before any change; a
+/// lock ConfigMap rewritten between our read and our write stops it with
+/// nothing changed (and nothing of ours left behind); a live lease of a run
+/// that died is taken with --force-unlock, which names its holder, and a
+/// lapsed one is simply taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pair_lock_stops_a_failover_while_another_holds_it_in_either_cluster() {
+    let (world, bind) = synced_world().await;
+    put_lease(
+        &world,
+        "active",
+        "failover-other standby -> active",
+        Duration::ZERO,
+    )
+    .await;
     world.cluster("active").reset_counters();
     world.cluster("standby").reset_counters();
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
@@ -373,45 +433,37 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("✖ no other failover holds the lock in context \"standby\"")
+            .contains("✖ no other failover holds the pair's lock (context \"active\")")
+            && out.stderr.contains(
+                "held by bob@laptop pid 7 (failover failover-other standby -> active, renewed"
+            )
             && out
                 .stderr
-                .contains("held by failover-other bob@laptop pid 7"),
+                .contains("or pass --force-unlock if that run died"),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
     assert_eq!(world.writes("active") + world.writes("standby"), 0);
 
-    // Another failover wrote the journal between our read and our write.
-    world.cluster("standby").add_fault(refuse_once(
-        "update",
-        "/configmaps/mp-failover-journal",
-        409,
-    ));
-    let expired = held(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(660));
-    let patch = serde_json::json!({"data": {"lock.json": expired}}).to_string();
-    let out = world
-        .kubectl(&[
-            "--context",
-            "standby",
-            "-n",
-            &world.ns,
-            "patch",
-            "configmap",
-            "mp-failover-journal",
-            "--type",
-            "merge",
-            "-p",
-            &patch,
-        ])
-        .await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // Lapsed, but rewritten by another run between our read and our write.
+    put_lease(
+        &world,
+        "active",
+        "failover-other standby -> active",
+        Duration::from_secs(180),
+    )
+    .await;
+    world
+        .cluster("active")
+        .add_fault(refuse_once("update", "/configmaps/mp-failover-lock", 409));
     let before = (replicas(&world, "active"), replicas(&world, "standby"));
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
-        out.stderr.contains("changed since this failover read it: another failover is writing it; nothing was changed"),
+        out.stderr.contains(
+            "configmap mp-failover-lock changed since this failover read it: another failover took the lock; nothing was changed"
+        ),
         "{}",
         out.stderr
     );
@@ -419,20 +471,72 @@ async fn another_failovers_live_lock_stops_it_before_any_change_until_it_expires
         (replicas(&world, "active"), replicas(&world, "standby")),
         before
     );
+    assert_eq!(lock(&world, "standby"), None, "what it took, it gave back");
+    assert_eq!(journal(&world, "standby"), None);
 
-    // Its holder died 11 minutes ago: the lock has expired and is taken over.
+    // A run that died a moment ago: live, refused, then forced.
+    put_lease(
+        &world,
+        "standby",
+        "failover-dead active -> standby",
+        Duration::ZERO,
+    )
+    .await;
     let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let out = run(&world, &args, &["--force-unlock"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let journal = journal(&world, "standby").expect("journal");
     assert!(
-        journal["id"] != "failover-other" && journal["finishedAt"].is_string(),
-        "{journal}"
+        out.stderr.contains(
+            "‼ the lock in context \"standby\" is taken from its holder (--force-unlock)"
+        ) && out
+            .stderr
+            .contains("held by bob@laptop pid 7 (failover failover-dead active -> standby"),
+        "{}",
+        out.stderr
+    );
+    assert!(points_at_standby(&world, &bind).await);
+    for cluster in ["active", "standby"] {
+        assert_eq!(lock(&world, cluster), None, "given up at the end");
+    }
+}
+
+/// Two operators at once, opposite ways: exactly one failover runs, the
+/// other changes nothing, and the name ends on the MP the winner activated.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_at_once_in_opposite_directions_let_exactly_one_through() {
+    let (world, bind) = synced_world().await;
+    let forth = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    let (forth_out, back_out) = futures::join!(run(&world, &forth, &[]), run(&world, &back, &[]));
+    let codes = (forth_out.code, back_out.code);
+    let (winner, loser, serving) = match codes {
+        (Some(0), Some(code)) if code != 0 => (&forth_out, &back_out, "standby"),
+        (Some(code), Some(0)) if code != 0 => (&back_out, &forth_out, "active"),
+        _ => panic!(
+            "exactly one must pass: {codes:?}\n--- forth:\n{}\n--- back:\n{}",
+            forth_out.stderr, back_out.stderr
+        ),
+    };
+    assert!(winner.stderr.contains("failover done"), "{}", winner.stderr);
+    assert!(
+        loser.stderr.contains("pair's lock")
+            || loser.stderr.contains("another failover took the lock"),
+        "{}",
+        loser.stderr
+    );
+    assert!(
+        loser.stderr.contains("nothing was changed"),
+        "{}",
+        loser.stderr
     );
     assert_eq!(
-        lock(&world, "standby"),
-        None,
-        "a finished failover gives the lock up"
+        dns_answer(&bind).await,
+        vec![front_address(&world, serving)]
     );
+    for cluster in ["active", "standby"] {
+        assert_eq!(lock(&world, cluster), None);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -505,7 +609,7 @@ async fn preflight_stops_before_any_change_and_sync_secrets_fixes_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     let (world, bind) = synced_world().await;
-    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let args = provider_dns_args(&world, &bind);
     let fault = |path: &str| refuse_once("patch", path, 500);
 
     // Step 3, fence: the active refuses to scale tsb once.
@@ -524,14 +628,25 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         "{}",
         out.stderr
     );
-    let interrupted = journal(&world, "standby").expect("journal");
-    let holder = lock(&world, "standby").expect("the lock stays with the stopped failover");
+    // Resuming with other options than the run it resumes is refused.
+    let renamed = with_flag(args.clone(), "--dns-name", "other.mp.example");
+    let out = run(&world, &renamed, &["--resume"]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        holder["holder"].as_str().is_some_and(
-            |holder| holder.starts_with(&format!("{} ", interrupted["id"].as_str().unwrap()))
-        ),
-        "{holder}"
+        out.stderr.contains(&format!(
+            "was run with other options: --dns-name {NAME} (now: other.mp.example)"
+        )),
+        "{}",
+        out.stderr
     );
+    let interrupted = journal(&world, "standby").expect("journal");
+    for cluster in ["active", "standby"] {
+        assert_eq!(
+            lock(&world, cluster),
+            None,
+            "a stopped failover gives the pair's lock up: --resume need not wait"
+        );
+    }
     assert_eq!(interrupted["fencedReplicas"]["envoy"], 2, "{interrupted}");
     let out = run(&world, &args, &[]).await;
     assert_eq!(
@@ -572,9 +687,9 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         out.stderr
     );
 
-    // Step 5, DNS: the provider's command fails, then RFC 2136 does it.
-    let failing = failing_dns_args(&bind, "active", "standby");
-    let out = run(&world, &failing, &["--resume"]).await;
+    // Step 5, DNS: the provider's command fails; later the provider has
+    // made the change and the command succeeds.
+    let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)"),
@@ -582,7 +697,7 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("the DNS command `false`"),
+        out.stderr.contains("the DNS command `"),
         "the error names the command: {}",
         out.stderr
     );
@@ -591,7 +706,7 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         vec![front_address(&world, "standby")],
         "refused update changes nothing"
     );
-
+    dns_provider_recovers(&world, &bind).await;
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
@@ -668,8 +783,8 @@ async fn a_dns_key_the_server_would_refuse_stops_the_preflight_before_any_change
 #[tokio::test(flavor = "multi_thread")]
 async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
     let (world, bind) = synced_world().await;
-    let failing = failing_dns_args(&bind, "active", "standby");
-    let out = run(&world, &failing, &[]).await;
+    let args = provider_dns_args(&world, &bind);
+    let out = run(&world, &args, &[]).await;
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)"),
         "{}",
@@ -679,7 +794,6 @@ async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
     // Nothing listens on 127.0.0.99: the LoadBalancer moved, envoy did not follow.
     move_standby_load_balancer(&world, "127.0.0.99").await;
 
-    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
@@ -945,8 +1059,8 @@ async fn two_helm_releases_of_the_mp_chart_stop_the_preflight_naming_them() {
 async fn resume_does_a_recorded_step_again_when_its_goal_moved() {
     let (world, bind) = synced_world().await;
     // Stopped at step 5: the DNS provider's command fails.
-    let failing = failing_dns_args(&bind, "active", "standby");
-    let out = run(&world, &failing, &[]).await;
+    let args = provider_dns_args(&world, &bind);
+    let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)"),
@@ -969,7 +1083,7 @@ async fn resume_does_a_recorded_step_again_when_its_goal_moved() {
         .await
         .ok("kubectl scale");
 
-    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    dns_provider_recovers(&world, &bind).await;
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
@@ -1019,9 +1133,10 @@ async fn a_journal_write_behind_a_step_that_fails_stops_the_failover_and_resume_
         assert_eq!(desired, 0, "active {name} fenced");
     }
     assert!(!points_at_standby(&world, &bind).await);
-    assert!(
-        lock(&world, "standby").is_some(),
-        "the stopped failover keeps its lock"
+    assert_eq!(
+        lock(&world, "standby"),
+        None,
+        "the stopped failover gave its lock up"
     );
 
     let out = run(&world, &args, &["--resume"]).await;
@@ -1065,6 +1180,125 @@ async fn disaster_mode_fails_over_without_the_active_and_says_what_was_skipped()
         journal(&world, "standby").expect("journal")["disaster"],
         true
     );
+
+    // Run again as it was: done, but the old active was never fenced: said.
+    let out = run(&world, &args, &["--disaster", "--request-timeout", "3s"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the old active \"active\" was never fenced"),
+        "{}",
+        out.stderr
+    );
+    // The old active comes back, its MP still running beside the new one:
+    // a run without --disaster does not call that done; it fences it.
+    world.cluster("active").set_down(false).await.expect("up");
+    assert!(
+        replicas(&world, "active")
+            .values()
+            .any(|(desired, _)| *desired > 0),
+        "the returning active still runs its MP"
+    );
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("[3/6] fence"), "{}", out.stderr);
+    for (name, (desired, _)) in replicas(&world, "active") {
+        assert_eq!(desired, 0, "returning active's {name} fenced");
+    }
+    assert!(points_at_standby(&world, &bind).await);
+}
+
+/// A finished journal never blocks a new failover: after a failover and
+/// its failback, a --disaster failover the same way as the first (whose
+/// journal says "finished") runs, rather than re-checking the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_journal_never_blocks_a_later_failover() {
+    let (world, bind) = synced_world().await;
+    let forth = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    for args in [&forth, &back] {
+        let out = run(&world, args, &[]).await;
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    assert_eq!(
+        dns_answer(&bind).await,
+        vec![front_address(&world, "active")]
+    );
+    world.cluster("active").set_down(true).await.expect("down");
+    let out = run(&world, &forth, &["--disaster", "--request-timeout", "3s"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("nothing to change") && out.stderr.contains("[4/6] activate"),
+        "{}",
+        out.stderr
+    );
+    assert!(points_at_standby(&world, &bind).await);
+}
+
+/// SIGINT (or SIGTERM) in the middle of the database step, while pg_dump
+/// waits on a real PostgreSQL: the run stops pg_dump, leaves no password
+/// file and no partial dump, gives the pair's lock up, names the step and
+/// the `--resume` command, exits 4, and the resume converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_during_the_database_step_stops_cleanly_and_resume_converges() {
+    let world = world().await;
+    let bind = Bind::start();
+    let (active_pg, standby_pg) = (
+        pg_support::PgCluster::start("active"),
+        pg_support::PgCluster::start("standby"),
+    );
+    active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate')");
+    standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text)");
+    sync_secrets(&world).await;
+    let args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
+    let holder = active_pg.hold_table_lock("config").await;
+    let command = args
+        .iter()
+        .map(|arg| format!("'{arg}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let port = active_pg.port;
+    // The first run starts the failover; the second resumes it.
+    for (signal, resume) in [("INT", ""), ("TERM", "--resume")] {
+        let script = format!(
+            // Anchored at the tool's path, so they never match this script.
+            r#"dump="^/[^ ]*/pg_dump .*port='{port}'"; tools="^/[^ ]*/pg_(dump|restore) .*port='{port}'"
+mkdir -p tmp dumps; export TMPDIR="$PWD/tmp"
+kubectl {command} {resume} -n "$NS" --dump-dir dumps >out.txt 2>err.txt & pid=$!
+for i in $(seq 1 300); do pgrep -f "$dump" >/dev/null && break; sleep 0.1; done
+pgrep -f "$dump" >/dev/null && echo "pg_dump was running"
+kill -{signal} $pid; wait $pid; echo "exit $?"
+sleep 0.5
+pgrep -f "$tools" >/dev/null && echo "ORPHAN"
+ls -A tmp dumps | grep -v ':$' | grep . | sed 's/^/LEFT /'
+cat err.txt"#
+        );
+        let out = world.shell(&script).await;
+        let stdout = &out.stdout;
+        assert!(stdout.contains("pg_dump was running"), "{stdout}");
+        assert!(stdout.contains("exit 4\n"), "{stdout}");
+        assert!(!stdout.contains("ORPHAN"), "pg_dump survived: {stdout}");
+        let left: Vec<&str> = stdout
+            .lines()
+            // The standby's backup, finished before the signal, is kept.
+            .filter(|line| line.starts_with("LEFT ") && !line.ends_with("-standby-before.dump"))
+            .collect();
+        assert!(left.is_empty(), "files left behind: {left:?}\n{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "interrupted by SIG{signal} at step 2 (database): the failover stopped midway"
+            )) && stdout.contains("run the same command with --resume"),
+            "{stdout}"
+        );
+        for cluster in ["active", "standby"] {
+            assert_eq!(lock(&world, cluster), None, "the lock is given up");
+        }
+    }
+    drop(holder);
+    active_pg.end_holders();
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(standby_pg.tsb_sql("SELECT value FROM config"), "tetrate");
 }
 
 #[tokio::test(flavor = "multi_thread")]

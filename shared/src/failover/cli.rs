@@ -168,6 +168,11 @@ pub struct Cli {
     #[arg(long, help_heading = "Safety")]
     pub disaster: bool,
 
+    /// Take the pair's lock from a run that died (its holder is named; a
+    /// dead run's lease also lapses by itself after 2 minutes)
+    #[arg(long, help_heading = "Safety")]
+    pub force_unlock: bool,
+
     /// Copy the secrets now when the standby's differ from the active's
     #[arg(long, help_heading = "Safety")]
     pub sync_secrets: bool,

@@ -1,7 +1,7 @@
-//! The failover's memory and its lock, kept in the cluster that takes over,
-//! in one ConfigMap: the journal of completed steps (so `--resume` continues
-//! and a finished failover is not redone) and the lock that keeps two
-//! failovers from running at once.
+//! The failover's memory, kept in the cluster that takes over, in one
+//! ConfigMap: the journal of completed steps, so `--resume` continues and a
+//! finished failover is not redone. Each write is conditional on the last
+//! one's resourceVersion; the pair's lock is [`super::lock`]'s.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,9 +17,6 @@ use crate::tsb::mp::FIELD_MANAGER;
 
 pub const JOURNAL_NAME: &str = "mp-failover-journal";
 const JOURNAL_KEY: &str = "journal.json";
-const LOCK_KEY: &str = "lock.json";
-/// A lock older than this without renewal is abandoned (its holder died).
-pub const LOCK_SECONDS: i32 = 600;
 
 /// One side of a failover, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +57,48 @@ pub struct Journal {
     pub restore_cronjob_was_suspended: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// What it was started with that a resumed run must share (absent in
+    /// journals from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<RunOptions>,
+}
+
+/// The options of a failover that a `--resume` must repeat: resuming with
+/// another database mode, DNS backend or name would finish a failover
+/// nobody started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOptions {
+    pub database: String,
+    pub dns_backend: String,
+    pub dns_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_target: Option<String>,
+}
+
+impl RunOptions {
+    /// What differs from `recorded`, as `--flag recorded (now: value)`.
+    pub fn differences(&self, recorded: &RunOptions) -> Vec<String> {
+        let shown = |value: Option<&String>| value.map_or("(none)".to_string(), String::clone);
+        [
+            ("--database", Some(&recorded.database), Some(&self.database)),
+            (
+                "--dns-backend",
+                Some(&recorded.dns_backend),
+                Some(&self.dns_backend),
+            ),
+            ("--dns-name", Some(&recorded.dns_name), Some(&self.dns_name)),
+            (
+                "--dns-target",
+                recorded.dns_target.as_ref(),
+                self.dns_target.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, recorded, now)| recorded != now)
+        .map(|(flag, recorded, now)| format!("{flag} {} (now: {})", shown(recorded), shown(now)))
+        .collect()
+    }
 }
 
 impl Journal {
@@ -73,8 +112,7 @@ impl Journal {
 }
 
 /// A failover's id, from when it starts: to the millisecond, so that a
-/// failback started right after its failover never shares its id (the lock
-/// treats one id as one failover).
+/// failback started right after its failover never shares its id.
 pub fn new_id(started: jiff::Timestamp) -> String {
     format!("failover-{}", started.strftime("%Y%m%dT%H%M%S%.3fZ"))
 }
@@ -85,51 +123,12 @@ pub fn now() -> String {
         .to_string()
 }
 
-/// The journal ConfigMap as read: the journal, the lock (when one is held)
-/// and the resourceVersion the next write must match.
+/// The journal ConfigMap as read: the journal, and the resourceVersion the
+/// next write must match.
 #[derive(Debug)]
 pub struct Stored {
     pub journal: Journal,
-    pub lock: Option<Lock>,
     pub version: String,
-}
-
-/// Who runs the failover a journal records. It lives in the journal's own
-/// ConfigMap, so taking, renewing and giving it up are the same single
-/// write as recording a step: there is no moment where one is written and
-/// not the other.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Lock {
-    pub holder: String,
-    pub acquired_at: String,
-    /// Stamped by every journal write.
-    pub renewed_at: String,
-    pub seconds: i32,
-}
-
-impl Lock {
-    pub fn new(holder: &str) -> Self {
-        let now = now();
-        Self {
-            holder: holder.into(),
-            acquired_at: now.clone(),
-            renewed_at: now,
-            seconds: LOCK_SECONDS,
-        }
-    }
-
-    /// The holder, when it is another failover and its lock has not expired.
-    pub fn held_by_other(&self, us: &str) -> Option<&str> {
-        // A time we cannot read counts as live: refusing is the safe mistake.
-        let live = self
-            .renewed_at
-            .parse::<jiff::Timestamp>()
-            .map_or(true, |renewed| {
-                jiff::Timestamp::now().as_second() < renewed.as_second() + i64::from(self.seconds)
-            });
-        (live && !same_failover(&self.holder, us)).then_some(self.holder.as_str())
-    }
 }
 
 fn read_error(cluster: &Cluster, what: impl fmt::Display) -> Error {
@@ -142,7 +141,7 @@ fn read_error(cluster: &Cluster, what: impl fmt::Display) -> Error {
     ))
 }
 
-/// The journal in `cluster`'s namespace, with its lock and resourceVersion.
+/// The journal in `cluster`'s namespace, with its resourceVersion.
 pub async fn load(cluster: &Cluster) -> Result<Option<Stored>> {
     let api: Api<ConfigMap> = cluster.namespaced();
     let found = api
@@ -158,49 +157,27 @@ pub async fn load(cluster: &Cluster) -> Result<Option<Stored>> {
         .ok_or_else(|| read_error(cluster, format_args!("has no {JOURNAL_KEY}")))?;
     let journal = serde_json::from_str(text)
         .map_err(|error| read_error(cluster, format_args!("is not a journal: {error}")))?;
-    let lock = data
-        .get(LOCK_KEY)
-        .map(|text| serde_json::from_str(text))
-        .transpose()
-        .map_err(|error| {
-            read_error(
-                cluster,
-                format_args!("has an unreadable {LOCK_KEY}: {error}"),
-            )
-        })?;
     Ok(Some(Stored {
         journal,
-        lock,
         version: configmap.metadata.resource_version.unwrap_or_default(),
     }))
 }
 
-/// Writes the journal with `lock` held (renewed now) or, with None, released.
-/// `resource_version` is what the last read or write returned (None creates
-/// the ConfigMap): a conflict means another failover wrote it since.
+/// Writes the journal. `resource_version` is what the last read or write
+/// returned (None creates the ConfigMap): a conflict means another failover
+/// wrote it since.
 pub async fn save(
     cluster: &Cluster,
     journal: &Journal,
-    lock: Option<&Lock>,
     resource_version: Option<&str>,
 ) -> Result<String> {
     let encode = |what: &str, result: serde_json::Result<String>| {
         result.map_err(|error| Error::failed(format!("cannot encode the {what}: {error}")))
     };
-    let mut data = BTreeMap::from([(
+    let data = BTreeMap::from([(
         JOURNAL_KEY.to_string(),
         encode("journal", serde_json::to_string_pretty(journal))?,
     )]);
-    if let Some(lock) = lock {
-        let renewed = Lock {
-            renewed_at: now(),
-            ..lock.clone()
-        };
-        data.insert(
-            LOCK_KEY.into(),
-            encode("lock", serde_json::to_string_pretty(&renewed))?,
-        );
-    }
     let mut configmap = ConfigMap {
         data: Some(data),
         ..ConfigMap::default()
@@ -229,7 +206,8 @@ pub async fn save(
             cluster.context()
         ))
         .with_next_step(format!(
-            "see who holds the lock (kubectl get configmap {JOURNAL_NAME} -o jsonpath='{{.data.lock\\.json}}') and let it finish"
+            "see who holds the lock (kubectl get configmap {} -o jsonpath='{{.data.lease\\.json}}') and let it finish",
+            super::lock::LOCK_NAME
         ))),
         Err(error) => Err(cluster.error(
             error,
@@ -239,21 +217,19 @@ pub async fn save(
 }
 
 /// The journal's writes during a failover, one at a time, each made with
-/// the resourceVersion the one before it returned, and each renewing the
-/// lock. A write can go on in the background while the failover moves on.
+/// the resourceVersion the one before it returned. A write can go on in the
+/// background while the failover moves on.
 pub struct Writer {
     cluster: Cluster,
-    lock: Lock,
     version: Option<String>,
     in_flight: Option<JoinHandle<Result<String>>>,
 }
 
 impl Writer {
     /// `version`: the journal ConfigMap's as loaded, None when there is none.
-    pub fn new(cluster: &Cluster, lock: Lock, version: Option<String>) -> Self {
+    pub fn new(cluster: &Cluster, version: Option<String>) -> Self {
         Self {
             cluster: cluster.clone(),
-            lock,
             version,
             in_flight: None,
         }
@@ -262,15 +238,7 @@ impl Writer {
     /// Writes `journal` and waits for it.
     pub async fn write(&mut self, journal: &Journal) -> Result<()> {
         self.settle().await?;
-        self.version = Some(
-            save(
-                &self.cluster,
-                journal,
-                Some(&self.lock),
-                self.version.as_deref(),
-            )
-            .await?,
-        );
+        self.version = Some(save(&self.cluster, journal, self.version.as_deref()).await?);
         Ok(())
     }
 
@@ -286,22 +254,18 @@ impl Writer {
             return Ok(());
         }
         self.settle().await?;
-        let (cluster, lock, version) = (
-            self.cluster.clone(),
-            self.lock.clone(),
-            self.version.clone(),
-        );
+        let (cluster, version) = (self.cluster.clone(), self.version.clone());
         let journal = journal.clone();
         self.in_flight = Some(tokio::spawn(async move {
-            save(&cluster, &journal, Some(&lock), version.as_deref()).await
+            save(&cluster, &journal, version.as_deref()).await
         }));
         Ok(())
     }
 
-    /// The last write: records `journal` as it ends and gives the lock up.
-    pub async fn finish(mut self, journal: &Journal) -> Result<()> {
+    /// The last write: records `journal` as it ends.
+    pub async fn finish(&mut self, journal: &Journal) -> Result<()> {
         self.settle().await?;
-        save(&self.cluster, journal, None, self.version.as_deref())
+        save(&self.cluster, journal, self.version.as_deref())
             .await
             .map(|_| ())
     }
@@ -316,12 +280,6 @@ impl Writer {
         }
         Ok(())
     }
-}
-
-/// Holders are "<journal id> <who> pid <n>": a resumed run of the same
-/// failover (same journal id) may take the lock back from its dead predecessor.
-fn same_failover(holder: &str, us: &str) -> bool {
-    holder.split_whitespace().next() == us.split_whitespace().next()
 }
 
 #[cfg(test)]
@@ -349,6 +307,7 @@ pub(crate) mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: Some(false),
             finished_at: None,
+            options: None,
         };
         for step in ["preflight", "database", "fence"] {
             journal.steps.insert(
@@ -369,45 +328,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_lock_is_live_until_its_duration_passes_since_renewal() {
-        let mut lock = Lock {
-            seconds: 60,
-            ..Lock::new("failover-1 someone@vm pid 1")
-        };
-        assert_eq!(
-            lock.held_by_other("failover-2 me@vm pid 2"),
-            Some("failover-1 someone@vm pid 1")
-        );
-        // Our own failover, resumed by another process, may take it back.
-        assert_eq!(lock.held_by_other("failover-1 me@vm pid 2"), None);
-        let old = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 61).unwrap();
-        lock.renewed_at = old.to_string();
-        assert_eq!(lock.held_by_other("failover-2 me@vm pid 2"), None);
-        lock.renewed_at = "not a time".into();
-        assert!(lock.held_by_other("failover-2 me@vm pid 2").is_some());
-    }
-
-    #[test]
     fn ids_tell_failovers_a_millisecond_apart() {
         let start = jiff::Timestamp::from_millisecond(1_764_000_000_000).unwrap();
         let next = start + jiff::SignedDuration::from_millis(1);
         assert_eq!(new_id(start), "failover-20251124T160000.000Z");
         assert_ne!(new_id(start), new_id(next));
-        assert!(!same_failover(
-            &format!("{} a", new_id(start)),
-            &format!("{} a", new_id(next))
-        ));
-    }
-
-    #[test]
-    fn a_resumed_run_of_the_same_failover_may_take_the_lock_back() {
-        assert!(same_failover(
-            "failover-1 ann@vm pid 10",
-            "failover-1 ann@vm pid 99"
-        ));
-        assert!(!same_failover(
-            "failover-1 ann@vm pid 10",
-            "failover-2 ann@vm pid 10"
-        ));
     }
 }

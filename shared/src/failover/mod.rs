@@ -10,7 +10,9 @@
 
 mod cli;
 mod describe;
+mod interrupt;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod preflight;
 mod progress;
@@ -23,6 +25,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use cli::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
+use interrupt::Interrupt;
 use journal::{Journal, SideRecord, StepRecord};
 use preflight::{Preflight, Sides};
 use progress::Progress;
@@ -93,20 +96,50 @@ struct Failover {
     to: Cluster,
 }
 
+/// What [`Failover::prepare`] ends with.
+enum Prepared {
+    /// Nothing to change: a finished failover re-checked, or a dry run.
+    Finished(Exit),
+    Go(Box<Ready>),
+}
+
+/// A failover whose preflight passed, ready for its steps.
+struct Ready {
+    begun: Begun,
+    preflight: Preflight,
+    shown: Vec<Check>,
+    progress: Progress,
+}
+
 enum Began {
     /// A finished failover in this direction: re-checked only.
     AlreadyDone(Journal),
     Go(Begun),
 }
 
-/// How the run began: the journal to write to, and what it restores.
+/// How the run began: the journal to write to, what it restores, and the
+/// pair's lock as read.
 struct Begun {
     journal: Journal,
     version: Option<String>,
     restore_counts: BTreeMap<String, i32>,
-    /// Another failover's live lock, if one holds the journal.
-    held_by_other: Option<String>,
-    us: String,
+    /// This run's lease, to take once confirmed.
+    lease: lock::Lease,
+    /// Each reachable cluster's lock ConfigMap as read.
+    locks: Vec<(Cluster, lock::Found)>,
+}
+
+impl Begun {
+    /// Other runs' live leases: (context, who holds it).
+    fn held_by_others(&self) -> Vec<(String, String)> {
+        self.locks
+            .iter()
+            .filter_map(|(cluster, found)| {
+                let lease = found.held_by_other(&self.lease)?;
+                Some((cluster.context().to_string(), lease.describe()))
+            })
+            .collect()
+    }
 }
 
 impl Failover {
@@ -127,38 +160,81 @@ impl Failover {
         }
     }
 
-    /// Who we are, for the lock: the journal's id, so a resumed run may take it back.
-    fn holder(journal: &Journal) -> String {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!(
-            "{} {}@{} pid {}",
-            journal.id,
-            std::env::var("USER").unwrap_or_default(),
-            host.trim(),
-            std::process::id()
-        )
+    /// Everything up to the first change, then the steps; a SIGINT or
+    /// SIGTERM before the first change ends it with nothing changed.
+    async fn run(self) -> Result<Exit> {
+        let interrupt = Interrupt::listen();
+        let started = Instant::now();
+        let prepared = tokio::select! {
+            prepared = self.prepare(started) => prepared?,
+            signal = interrupt.received() => {
+                return Err(Error::failed(format!(
+                    "interrupted by {signal} before any change: nothing was changed"
+                )))
+            }
+        };
+        match prepared {
+            Prepared::Finished(exit) => Ok(exit),
+            Prepared::Go(ready) => {
+                let Ready {
+                    begun,
+                    preflight,
+                    shown,
+                    progress,
+                } = *ready;
+                self.run_steps(begun, &preflight, &shown, &progress, started, &interrupt)
+                    .await
+            }
+        }
     }
 
-    async fn run(self) -> Result<Exit> {
-        let started = Instant::now();
+    /// Reads, decides and checks (the preflight), read-only: a finished
+    /// failover re-checked, a dry run, or a failover ready to go.
+    async fn prepare(&self, started: Instant) -> Result<Prepared> {
         let sides = self.sides();
-        // The journals and the preflight's reads are all read-only: one round
-        // trip for all of them, even when the journal then says to stop.
-        let (existing, reverse, reads) = futures::join!(
+        // The journals, the locks and the preflight's reads are all
+        // read-only: one round trip for all of them, even when the journal
+        // then says to stop.
+        let skip_active = self.settings.disaster;
+        let (existing, reverse, to_lock, from_lock, reads) = futures::join!(
             journal::load(&self.to),
             async {
-                if self.settings.disaster {
+                if skip_active {
                     Ok(None)
                 } else {
                     journal::load(&self.from).await
                 }
             },
+            lock::read(&self.to),
+            async {
+                if skip_active {
+                    Ok(None)
+                } else {
+                    lock::read(&self.from).await.map(Some)
+                }
+            },
             preflight::read(&sides),
         );
-        let begun = match self.begin(existing?, reverse)? {
+        let mut locks = vec![(self.to.clone(), to_lock?)];
+        if let Some(found) = from_lock? {
+            locks.push((self.from.clone(), found));
+        }
+        let finished_holds = self.finished_holds(&reads);
+        let begun = match self.begin(existing?, reverse, locks, finished_holds)? {
             Began::AlreadyDone(journal) => {
+                let old_active_seen_stopped =
+                    matches!(&reads.from, Ok(Some((_, state, _))) if !runs_an_mp(state));
+                if journal.disaster && !old_active_seen_stopped {
+                    self.ui.warn(&format!(
+                        "this failover ran with --disaster: the old active {:?} was never fenced; when it answers again, run this command without --disaster, which fences it",
+                        journal.from.context
+                    ));
+                }
                 let (to_snapshot, to_state, _) = reads.to?;
-                return self.already_done(journal, to_snapshot, to_state).await;
+                return self
+                    .already_done(journal, to_snapshot, to_state)
+                    .await
+                    .map(Prepared::Finished);
             }
             Began::Go(begun) => begun,
         };
@@ -166,9 +242,9 @@ impl Failover {
         // Preflight runs on every start (read-only), even when resuming: the
         // steps after it need what it reads.
         progress.start(PREFLIGHT);
-        let held = begun.held_by_other.clone();
+        let held = begun.held_by_others();
         let mut shown = Vec::new();
-        let preflight = match preflight::judge(&sides, reads, held, &mut shown).await {
+        let preflight = match preflight::judge(&sides, reads, &held, &mut shown).await {
             Ok(preflight) => preflight,
             Err(error) => {
                 progress.fail(PREFLIGHT, started);
@@ -180,10 +256,43 @@ impl Failover {
         progress.done(PREFLIGHT, started, "every check passed");
         if self.settings.dry_run {
             self.dry_run(&begun, &preflight).await?;
-            return self.finish(&shown, &begun.journal, false);
+            return self
+                .finish(&shown, &begun.journal, false)
+                .map(Prepared::Finished);
         }
-        self.run_steps(begun, &preflight, &shown, &progress, started)
-            .await
+        Ok(Prepared::Go(Box::new(Ready {
+            begun,
+            preflight,
+            shown,
+            progress,
+        })))
+    }
+
+    /// Whether, by the preflight's reads, a finished failover to the
+    /// standby still holds: its MP runs ready, the name answers it, and the
+    /// old active (when it was read) runs no MP. One that no longer does
+    /// (a failback since, or an old active that came back after
+    /// `--disaster`) is started again rather than only re-checked.
+    fn finished_holds(&self, reads: &preflight::Reads) -> bool {
+        let layout = &self.layout;
+        let Ok((_, to_state, _)) = &reads.to else {
+            // Unreadable: the re-check reports it.
+            return true;
+        };
+        let serves = to_state.missing(layout).is_empty()
+            && layout.mp_deployments.iter().all(|name| {
+                to_state
+                    .deployments
+                    .get(name)
+                    .is_some_and(|replicas| replicas.desired > 0 && replicas.ready >= 1)
+            });
+        let answers = match (&reads.dns, &to_state.front_address) {
+            (Ok(Some(answer)), Some(front)) => answer.is(&self.settings.dns.target_for(front)),
+            _ => false,
+        };
+        let old_active_runs =
+            matches!(&reads.from, Ok(Some((_, from_state, _))) if runs_an_mp(from_state));
+        serves && answers && !old_active_runs
     }
 
     /// Start, resume or refuse ([`plan::start`]).
@@ -191,13 +300,18 @@ impl Failover {
         &self,
         existing: Option<journal::Stored>,
         reverse: Result<Option<journal::Stored>>,
+        locks: Vec<(Cluster, lock::Found)>,
+        finished_holds: bool,
     ) -> Result<Began> {
-        let reverse = reverse.unwrap_or(None).map(|stored| stored.journal);
+        // The counts a failback restores are in it: never guessed around.
+        let reverse = reverse?.map(|stored| stored.journal);
         let (from, to) = (Self::record_of(&self.from), Self::record_of(&self.to));
-        let lock_found = existing.as_ref().and_then(|stored| stored.lock.clone());
         let flags = plan::Flags {
             resume: self.settings.resume,
             dry_run: self.settings.dry_run,
+            disaster: self.settings.disaster,
+            options: self.settings.run_options(),
+            finished_holds,
         };
         let new = || Journal {
             id: journal::new_id(jiff::Timestamp::now()),
@@ -211,25 +325,22 @@ impl Failover {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: None,
+            options: Some(flags.options.clone()),
         };
         let found = existing.map(|stored| (stored.journal, stored.version));
         let order: Vec<&str> = steps::names().collect();
-        let decided = plan::start(found, reverse.as_ref(), &from, &to, flags, &order, new)?;
+        let decided = plan::start(found, reverse.as_ref(), &from, &to, &flags, &order, new)?;
         let (journal, version) = match decided {
             plan::Start::AlreadyDone(journal) => return Ok(Began::AlreadyDone(journal)),
             plan::Start::Go { journal, version } => (journal, version),
         };
-        let us = Self::holder(&journal);
-        let held_by_other = lock_found
-            .as_ref()
-            .and_then(|lock| lock.held_by_other(&us))
-            .map(String::from);
+        let lease = lock::Lease::new(format!("{} {} -> {}", journal.id, from.context, to.context));
         Ok(Began::Go(Begun {
             restore_counts: plan::restore_counts(reverse.as_ref(), &from, &to),
             journal,
             version,
-            held_by_other,
-            us,
+            lease,
+            locks,
         }))
     }
 
@@ -268,7 +379,8 @@ impl Failover {
         }
     }
 
-    /// Takes the lock and runs every step in order, then records the end.
+    /// Takes the pair's lock, runs every step in order and records the
+    /// end; gives the lock up however the steps end, a signal included.
     async fn run_steps(
         &self,
         mut begun: Begun,
@@ -276,14 +388,95 @@ impl Failover {
         shown: &[Check],
         progress: &Progress,
         started: Instant,
+        interrupt: &Interrupt,
     ) -> Result<Exit> {
-        let mut writer = self.take_lock(&mut begun, preflight, started).await?;
+        self.confirm_once(&mut begun, started)?;
+        let locks = std::mem::take(&mut begun.locks);
+        let pair_lock = lock::PairLock::acquire(locks, begun.lease.clone())
+            .await
+            .map_err(|error| {
+                let message = format!("{}; nothing was changed", error.message());
+                error.with_message(message)
+            })?;
+        let outcome = match self.first_write(&mut begun, preflight).await {
+            Ok(mut writer) => {
+                let steps =
+                    self.steps_under_lock(&mut begun, preflight, progress, &pair_lock, &mut writer);
+                // The steps' future is dropped on a signal: with it go the
+                // children it runs and the files it holds.
+                let ended = tokio::select! {
+                    outcome = steps => Ok(outcome),
+                    signal = interrupt.received() => Err(signal),
+                };
+                match ended {
+                    Ok(outcome) => outcome,
+                    Err(signal) => Err(self
+                        .interrupted(signal, &begun, progress, &mut writer)
+                        .await),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        for left in pair_lock.release().await {
+            self.ui.warn(&left);
+        }
+        outcome?;
+        self.summary(&begun.journal);
+        self.finish(shown, &begun.journal, false)
+    }
+
+    /// After a signal stopped the steps: names the step it stopped, records
+    /// the journal as it stands (every finished step), and says how to go on.
+    async fn interrupted(
+        &self,
+        signal: &str,
+        begun: &Begun,
+        progress: &Progress,
+        writer: &mut journal::Writer,
+    ) -> Error {
+        let step = steps::next_undone(&begun.journal).unwrap_or("verify");
+        progress.interrupted(step, signal);
+        let recorded = match writer.write(&begun.journal).await {
+            Ok(()) => String::new(),
+            Err(error) => format!(
+                " (its last steps may not be recorded: {}; --resume repeats them, each is safe to repeat)",
+                error.message()
+            ),
+        };
+        Error::new(
+            Exit::Partial,
+            format!(
+                "interrupted by {signal} at step {} ({step}): the failover stopped midway{recorded}",
+                steps::number(step)
+            ),
+        )
+        .with_next_step("run the same command with --resume")
+    }
+
+    async fn steps_under_lock(
+        &self,
+        begun: &mut Begun,
+        preflight: &Preflight,
+        progress: &Progress,
+        pair_lock: &lock::PairLock,
+        writer: &mut journal::Writer,
+    ) -> Result<()> {
         if let Some(bundle) = &preflight.sync {
             self.sync_secrets(bundle).await?;
         }
         for step in steps::ALL {
+            pair_lock.check().map_err(|error| {
+                stopped(
+                    format!(
+                        "before step {} ({})",
+                        steps::number(step.name()),
+                        step.name()
+                    ),
+                    error,
+                )
+            })?;
             let summary = self
-                .run_step(step, &begun, preflight, progress, &mut writer)
+                .run_step(step, begun, preflight, progress, writer)
                 .await?;
             if let Some(summary) = summary {
                 begun.journal.steps.insert(step.name().into(), summary);
@@ -301,7 +494,6 @@ impl Failover {
             }
         }
         begun.journal.finished_at = Some(journal::now());
-        // The last write records the end and gives the lock up at once.
         writer.finish(&begun.journal).await.map_err(|error| {
             Error::new(
                 Exit::Partial,
@@ -311,20 +503,12 @@ impl Failover {
                 ),
             )
             .with_next_step("run the same command with --resume: it re-checks and records it")
-        })?;
-        self.summary(&begun.journal);
-        self.finish(shown, &begun.journal, false)
+        })
     }
 
-    /// Asks (unless resuming: that was asked already), then takes the lock
-    /// with the first journal write. That write already records what later
-    /// steps must restore, so no step has to write before it acts.
-    async fn take_lock(
-        &self,
-        begun: &mut Begun,
-        preflight: &Preflight,
-        started: Instant,
-    ) -> Result<journal::Writer> {
+    /// Asks, unless resuming (that was asked already), and records the
+    /// preflight as passed.
+    fn confirm_once(&self, begun: &mut Begun, started: Instant) -> Result<()> {
         if !begun.journal.is_done(PREFLIGHT) {
             self.confirm()?;
             begun
@@ -332,11 +516,17 @@ impl Failover {
                 .steps
                 .insert(PREFLIGHT.into(), record(started, "every check passed"));
         }
-        let mut writer = journal::Writer::new(
-            &self.to,
-            journal::Lock::new(&begun.us),
-            begun.version.clone(),
-        );
+        Ok(())
+    }
+
+    /// The journal's first write. It already records what later steps
+    /// must restore, so no step has to write before it acts.
+    async fn first_write(
+        &self,
+        begun: &mut Begun,
+        preflight: &Preflight,
+    ) -> Result<journal::Writer> {
+        let mut writer = journal::Writer::new(&self.to, begun.version.clone());
         let copies_database = self.settings.database.mode == DatabaseMode::Separate
             && preflight.from_endpoint.is_some();
         plan::record_counts(
@@ -513,8 +703,8 @@ impl Failover {
             journal,
             version: None,
             restore_counts: BTreeMap::new(),
-            held_by_other: None,
-            us: String::new(),
+            lease: lock::Lease::new(String::new()),
+            locks: Vec::new(),
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
         Check::pass(summary).show(&self.ui);
@@ -552,6 +742,14 @@ impl Failover {
 }
 
 /// "failover stopped WHERE: CAUSE", exit 4: changes were made.
+/// Whether any of the MP's deployments (or its operator) asks for replicas.
+fn runs_an_mp(state: &crate::tsb::mp::MpState) -> bool {
+    state
+        .deployments
+        .values()
+        .any(|replicas| replicas.desired > 0)
+}
+
 fn stopped(at: String, error: Error) -> Error {
     Error::new(
         Exit::Partial,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::journal::{Journal, SideRecord};
+use super::journal::{Journal, RunOptions, SideRecord};
 use crate::error::{Error, Result};
 use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::MpState;
@@ -23,27 +23,36 @@ pub enum Start {
     },
 }
 
-/// The flags that decide between starting and resuming.
-#[derive(Debug, Clone, Copy)]
+/// What decides between starting and resuming: the flags, and whether a
+/// finished failover in this direction still holds by what was read.
+#[derive(Debug, Clone)]
 pub struct Flags {
     pub resume: bool,
     pub dry_run: bool,
+    pub disaster: bool,
+    /// The options a resumed journal must have been started with.
+    pub options: RunOptions,
+    /// The standby serves, the name answers it, and the old active (when
+    /// it could be read) runs no MP.
+    pub finished_holds: bool,
 }
 
 /// Start, resume or refuse, from the journal in the standby (`existing`,
 /// with its resourceVersion) and the one in the active (`reverse`: the
 /// failover this one may undo). `new` makes the journal of a new failover;
 /// `order` names every step in order, for the refusal's "stopped before".
+/// A finished failover that no longer holds is history: a new one starts.
 ///
 /// # Errors
 /// A usage error (exit 2) for an unfinished failover without `--resume`, an
-/// unfinished one the other way, or `--resume` with nothing to resume.
+/// unfinished one the other way, `--resume` with nothing to resume, or
+/// `--resume` with other options than the failover it resumes.
 pub fn start(
     existing: Option<(Journal, String)>,
     reverse: Option<&Journal>,
     from: &SideRecord,
     to: &SideRecord,
-    flags: Flags,
+    flags: &Flags,
     order: &[&str],
     new: impl FnOnce() -> Journal,
 ) -> Result<Start> {
@@ -54,9 +63,34 @@ pub fn start(
         })
     };
     match existing {
-        Some((journal, version)) if journal.same_direction(from, to) && !superseded(&journal) => {
+        Some((journal, version))
+            if journal.same_direction(from, to)
+                && !superseded(&journal)
+                && (journal.finished_at.is_none() || flags.finished_holds) =>
+        {
             if journal.finished_at.is_some() {
                 return Ok(Start::AlreadyDone(journal));
+            }
+            let mut differences = journal
+                .options
+                .as_ref()
+                .map(|recorded| flags.options.differences(recorded))
+                .unwrap_or_default();
+            if journal.disaster != flags.disaster {
+                differences.push(format!(
+                    "--disaster {} (now: {})",
+                    journal.disaster, flags.disaster
+                ));
+            }
+            if !differences.is_empty() {
+                return Err(Error::usage(format!(
+                    "the failover from {:?} to {:?} started at {} was run with other options: {}",
+                    journal.from.context,
+                    journal.to.context,
+                    journal.started_at,
+                    differences.join(", ")
+                ))
+                .with_next_step("run it with the options it was started with"));
             }
             if !flags.resume && !flags.dry_run {
                 let next = order
@@ -223,6 +257,26 @@ mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: finished.then(|| started_at.to_string()),
+            options: Some(options()),
+        }
+    }
+
+    fn options() -> RunOptions {
+        RunOptions {
+            database: "shared".into(),
+            dns_backend: "rfc2136".into(),
+            dns_name: "tsb.example.com".into(),
+            dns_target: None,
+        }
+    }
+
+    fn flags(resume: bool, dry_run: bool) -> Flags {
+        Flags {
+            resume,
+            dry_run,
+            disaster: false,
+            options: options(),
+            finished_holds: true,
         }
     }
 
@@ -230,18 +284,13 @@ mod tests {
         journal("active", "standby", "2026-12-01T03:00:00Z", &[], false)
     }
 
-    const START: Flags = Flags {
-        resume: false,
-        dry_run: false,
-    };
-    const RESUME: Flags = Flags {
-        resume: true,
-        dry_run: false,
-    };
-    const DRY_RUN: Flags = Flags {
-        resume: false,
-        dry_run: true,
-    };
+    fn start_flags() -> Flags {
+        flags(false, false)
+    }
+
+    fn resume_flags() -> Flags {
+        flags(true, false)
+    }
 
     /// A row: its name, the journals found (standby's with its version,
     /// active's), the flags, and what is decided (or the refusal's words).
@@ -266,17 +315,36 @@ mod tests {
             version: version.map(String::from),
         };
         let found = |journal: &Journal| Some((journal.clone(), "7".to_string()));
+        let (start, resume, dry_run) = (start_flags(), resume_flags(), flags(false, true));
+        let no_longer_holds = Flags {
+            finished_holds: false,
+            ..start_flags()
+        };
+        let other_database = Flags {
+            options: RunOptions {
+                database: "separate".into(),
+                ..options()
+            },
+            ..resume_flags()
+        };
+        let now_disaster = Flags {
+            disaster: true,
+            ..resume_flags()
+        };
         #[rustfmt::skip]
         let cases: Vec<Case> = vec![
-            ("nothing found: start", None, None, START, Ok(go(fresh(), None))),
-            ("nothing to resume", None, None, RESUME, Err("nothing to resume")),
-            ("unfinished, resumed", found(&unfinished), None, RESUME, Ok(go(unfinished.clone(), Some("7")))),
-            ("unfinished, dry run", found(&unfinished), None, DRY_RUN, Ok(go(unfinished.clone(), Some("7")))),
-            ("unfinished, no --resume", found(&unfinished), None, START, Err("stopped before step fence")),
-            ("finished: re-check only", found(&finished), None, START, Ok(Start::AlreadyDone(finished.clone()))),
-            ("unfinished the other way", found(&other_way), None, START, Err("an unfinished failover from \"standby\" to \"active\"")),
-            ("finished, then failed back: start again", found(&finished), Some(failback()), START, Ok(go(fresh(), Some("7")))),
-            ("unfinished, then failed back", found(&unfinished), Some(failback()), RESUME, Err("nothing to resume")),
+            ("nothing found: start", None, None, start.clone(), Ok(go(fresh(), None))),
+            ("nothing to resume", None, None, resume.clone(), Err("nothing to resume")),
+            ("unfinished, resumed", found(&unfinished), None, resume.clone(), Ok(go(unfinished.clone(), Some("7")))),
+            ("unfinished, dry run", found(&unfinished), None, dry_run, Ok(go(unfinished.clone(), Some("7")))),
+            ("unfinished, no --resume", found(&unfinished), None, start.clone(), Err("stopped before step fence")),
+            ("finished: re-check only", found(&finished), None, start.clone(), Ok(Start::AlreadyDone(finished.clone()))),
+            ("finished, no longer holds: start again", found(&finished), None, no_longer_holds, Ok(go(fresh(), Some("7")))),
+            ("unfinished the other way", found(&other_way), None, start.clone(), Err("an unfinished failover from \"standby\" to \"active\"")),
+            ("finished, then failed back: start again", found(&finished), Some(failback()), start, Ok(go(fresh(), Some("7")))),
+            ("unfinished, then failed back", found(&unfinished), Some(failback()), resume, Err("nothing to resume")),
+            ("resumed with another database mode", found(&unfinished), None, other_database, Err("was run with other options: --database shared (now: separate)")),
+            ("resumed with --disaster added", found(&unfinished), None, now_disaster, Err("--disaster false (now: true)")),
         ];
         cases
     }
@@ -299,7 +367,7 @@ mod tests {
                 reverse.as_ref(),
                 &active,
                 &standby,
-                flags,
+                &flags,
                 &order,
                 fresh,
             );

@@ -69,6 +69,14 @@ impl Progress {
         )));
     }
 
+    /// The step under way when a signal stopped the run.
+    pub fn interrupted(&self, step: &str, signal: &str) {
+        self.line(Check::fail(format!(
+            "{} interrupted by {signal}",
+            label(step)
+        )));
+    }
+
     pub fn fail(&self, step: &str, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
         self.line(Check::fail(format!(

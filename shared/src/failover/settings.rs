@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::cli::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
+use super::journal::RunOptions;
 use crate::database::PgOverrides;
 use crate::dns::{DnsBackend, DnsTarget, TsigKey};
 use crate::error::{Error, Result};
 use crate::tsb::mp::FrontAddress;
 use crate::ui::output::OutputFormat;
+use clap::ValueEnum;
 
 /// One side of the failover, named as its flags are (`--from`, `--to`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct FailoverSettings {
     pub yes: bool,
     pub resume: bool,
     pub disaster: bool,
+    /// Take the pair's lock from another run (`--force-unlock`).
+    pub force_unlock: bool,
     pub sync_secrets: bool,
     /// `--allow-cert-manager-root`: a root cert-manager generated only warns.
     pub allow_cert_manager_root: bool,
@@ -94,6 +98,19 @@ impl DnsSettings {
 }
 
 impl FailoverSettings {
+    /// The options a `--resume` must repeat, as the journal records them.
+    pub fn run_options(&self) -> RunOptions {
+        let name = |value: Option<clap::builder::PossibleValue>| {
+            value.map_or(String::new(), |value| value.get_name().to_string())
+        };
+        RunOptions {
+            database: name(self.database.mode.to_possible_value()),
+            dns_backend: name(self.dns.kind.to_possible_value()),
+            dns_name: self.dns.name.clone(),
+            dns_target: self.dns.target.as_ref().map(ToString::to_string),
+        }
+    }
+
     /// # Errors
     /// A usage error (exit 2) for a DNS backend without the flags it needs,
     /// or an unreadable TSIG key file.
@@ -112,6 +129,7 @@ impl FailoverSettings {
             yes: cli.yes,
             resume: cli.resume,
             disaster: cli.disaster,
+            force_unlock: cli.force_unlock,
             sync_secrets: cli.sync_secrets,
             allow_cert_manager_root: cli.allow_cert_manager_root,
             ready_timeout: cli.ready_timeout,

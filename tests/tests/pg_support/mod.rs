@@ -218,10 +218,31 @@ impl PgCluster {
     /// A client of the `tsb` database (over TCP, as `tsb`) busy in a long
     /// query, once the server lists it. Killed when dropped.
     pub async fn hold_connection(&self) -> tokio::process::Child {
+        self.hold_in("SELECT pg_sleep(60)").await
+    }
+
+    /// A client holding `table` locked against every reader (a dump waits
+    /// for it) for a minute, once the server lists it. Killed when dropped.
+    pub async fn hold_table_lock(&self, table: &str) -> tokio::process::Child {
+        self.hold_in(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)"
+        ))
+        .await
+    }
+
+    /// Ends the holding clients' sessions on the server (killing the client
+    /// alone leaves its query running until it next writes to it).
+    pub fn end_holders(&self) {
+        self.admin_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'test-holder'",
+        );
+    }
+
+    async fn hold_in(&self, sql: &str) -> tokio::process::Child {
         let child = tokio::process::Command::new(Path::new(PG_BIN).join("psql"))
             .args(["-X", "-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", USER, "-d", DATABASE])
-            .args(["-c", "SELECT pg_sleep(60)"])
+            .args(["-c", sql])
             .env("PGPASSWORD", &self.password)
             .env("PGAPPNAME", "test-holder")
             .stdin(Stdio::null())

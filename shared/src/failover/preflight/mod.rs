@@ -104,7 +104,8 @@ async fn management_plane_spec(
 }
 
 /// Judges what [`read`] found, printing a check per finding.
-/// `held_by_other`: the live lock of another failover, found with the journal.
+/// `held_by_other`: other runs' live leases on the pair's lock, as
+/// (context, holder).
 /// Every check shown is kept in `shown`, passed or not, for `-o json|yaml`.
 ///
 /// # Errors
@@ -113,7 +114,7 @@ async fn management_plane_spec(
 pub async fn judge(
     sides: &Sides<'_>,
     reads: Reads,
-    held_by_other: Option<String>,
+    held_by_other: &[(String, String)],
     shown: &mut Vec<Check>,
 ) -> Result<Preflight> {
     let from_read = reads.from?;
@@ -122,15 +123,7 @@ pub async fn judge(
         ui: sides.ui,
         shown,
     };
-    if let Some(holder) = held_by_other {
-        checks.add(
-            Check::fail(format!(
-                "no other failover holds the lock in context {:?}",
-                sides.to.context()
-            ))
-            .hint(format!("held by {holder}; wait for it to finish")),
-        );
-    }
+    judge_lock(sides, &mut checks, held_by_other);
     judge_standby(sides, &mut checks, &to_state);
     judge_dns(
         sides,
@@ -170,6 +163,32 @@ pub async fn judge(
         sync,
         dns_answer: reads.dns.ok().flatten(),
     })
+}
+
+/// No other run holds the pair's lock, in either cluster; with
+/// `--force-unlock` a holder is named and taken over, with a warning.
+fn judge_lock(sides: &Sides<'_>, checks: &mut Checks<'_>, held_by_other: &[(String, String)]) {
+    if held_by_other.is_empty() {
+        return checks.add(Check::pass("no other failover holds the pair's lock"));
+    }
+    for (context, holder) in held_by_other {
+        checks.add(if sides.settings.force_unlock {
+            Check::warn(format!(
+                "the lock in context {context:?} is taken from its holder (--force-unlock)"
+            ))
+            .hint(format!(
+                "held by {holder}: if that run still works, two failovers now run at once"
+            ))
+        } else {
+            Check::fail(format!(
+                "no other failover holds the pair's lock (context {context:?})"
+            ))
+            .hint(format!(
+                "held by {holder}; wait for it to finish (a lease lapses {}s after its last renewal), or pass --force-unlock if that run died",
+                super::lock::LEASE_SECONDS
+            ))
+        });
+    }
 }
 
 fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState) {
