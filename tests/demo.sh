@@ -67,12 +67,14 @@ run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml" --yes
 step "Re-running the import changes nothing"
 run kubectl mp-import --context standby -f "$work/active-mp.bundle.yaml"
 
-step "Runbook step 3: install the standby MP with the exported values; it keeps the imported iam-signing-key"
+step "Runbook step 3: install the standby MP with the exported values (no secrets: section); it keeps the imported secrets"
 run helm --kube-context standby install mp tests/kube/charts/managementplane -n tsb \
   --values "$work/dr_mp_values.yaml" --wait --timeout 2m
-key() { kubectl --context "$1" -n tsb get secret iam-signing-key -o jsonpath='{.data.private\.key}' | sha256sum | cut -c1-16; }
-echo "iam-signing-key sha256: active $(key active), standby $(key standby)" >&2
-[ "$(key active)" = "$(key standby)" ] || { echo "the standby's install replaced the signing key" >&2; exit 1; }
+digest() { kubectl --context "$1" -n tsb get secret "$2" -o jsonpath='{.data}' | sha256sum | cut -c1-16; }
+for secret in iam-signing-key admin-credentials postgres-credentials; do
+  echo "$secret sha256: active $(digest active "$secret"), standby $(digest standby "$secret")" >&2
+  [ "$(digest active "$secret")" = "$(digest standby "$secret")" ] || { echo "the standby's $secret differs from the active's" >&2; exit 1; }
+done
 
 step "A tctl-installed (generic model) pair in namespace mp-pair, with the TSB operator and the MP front door played against the real API (mp-live), and a DNS server for the MP's name"
 "$profile_dir/mp-live" --kubeconfig "$KUBECONFIG" -n mp-pair --cluster active=tsb-generic --cluster standby=tsb-generic \

@@ -26,6 +26,17 @@ const GENERIC_EXPORTED: [&str; 11] = [
     "xcp-central-cert",
 ];
 
+/// What a helm export of the `TsbHelm` seed carries: iam-signing-key and
+/// the Secrets its values' `secrets:` sections render (bundle order).
+const HELM_EXPORTED: [&str; 6] = [
+    "admin-credentials",
+    "elastic-credentials",
+    "iam-signing-key",
+    "postgres-credentials",
+    "tsb-certs",
+    "xcp-central-cert",
+];
+
 fn data(secret: &Value) -> Value {
     secret["data"].clone()
 }
@@ -80,9 +91,11 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         ])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The seed's values set secrets.tsb, .postgres, .elasticsearch and
+    // .xcp.central: the Secrets the chart renders from them travel too.
     assert!(
         out.stderr.contains(&format!(
-            "exported 1 secret from context \"active\" (namespace {}, helm model) to b.yaml:",
+            "exported 6 secrets from context \"active\" (namespace {}, helm model) to b.yaml:",
             world.ns
         )),
         "{}",
@@ -94,6 +107,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         "{}",
         out.stderr
     );
+    assert_eq!(bundle_names(&world, "b.yaml"), HELM_EXPORTED);
     assert!(
         out.stdout.is_empty(),
         "data goes to the file: {}",
@@ -147,14 +161,17 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("all 1 verified by data digest"),
+        out.stderr.contains("all 6 verified by data digest"),
         "{}",
         out.stderr
     );
-    assert_eq!(
-        data(&world.secret("standby", "iam-signing-key").unwrap()),
-        data(&world.secret("active", "iam-signing-key").unwrap())
-    );
+    for name in HELM_EXPORTED {
+        assert_eq!(
+            data(&world.secret("standby", name).unwrap()),
+            data(&world.secret("active", name).unwrap()),
+            "{name}"
+        );
+    }
 
     world.cluster("standby").reset_counters();
     let out = world
@@ -168,11 +185,186 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("nothing to change: all 1 secrets already match"),
+            .contains("nothing to change: all 6 secrets already match"),
         "{}",
         out.stderr
     );
     assert_eq!(world.writes("standby"), 0);
+}
+
+/// The user's values of a real `helm install` of the chart: the front
+/// door's certificate, the admin password and the Postgres credentials set
+/// under `secrets:`, as Tetrate's helm guide shows them.
+const HELM_VALUES_WITH_SECRETS: &str = "\
+spec:
+  organization: tetrate
+  dataStore:
+    postgres: {host: postgres.example, port: 5432, name: tsb}
+secrets:
+  tsb:
+    adminPassword: s3cret-admin-password-4711
+    cert: s3cret-tsb-front-certificate-pem
+    key: s3cret-tsb-front-private-key-pem
+  postgres:
+    username: tsb
+    password: s3cret-postgres-password-4711
+";
+
+/// The names of a bundle file's items, in its order.
+fn bundle_names(world: &World, file: &str) -> Vec<String> {
+    let list: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(world.path(file)).unwrap()).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 13: the runbook installs the standby "with the same values", and
+/// the values file leaves `secrets:` out, so the Secrets the active's chart
+/// rendered from them travel in the bundle. A real `helm install` on the
+/// active, the export, the import, and a real `helm install` of the standby
+/// with the exported values: the standby then has the active's admin
+/// password, certificate and database credentials, and no secret value is in
+/// the values file or the output.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_export_carries_the_secrets_its_values_rendered_never_in_the_values_file() {
+    let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
+    world
+        .helm_install("active", "mp", HELM_VALUES_WITH_SECRETS)
+        .await
+        .ok("helm install on the active");
+    let rendered = ["admin-credentials", "postgres-credentials", "tsb-certs"];
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--values-out",
+            "dr_mp_values.yaml",
+        ])
+        .await
+        .ok("mp-export");
+    assert!(
+        out.stderr.contains(&format!(
+            "exported 4 secrets from context \"active\" (namespace {}, helm model) to b.yaml:",
+            world.ns
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "rendered by the helm release's secrets: values: tsb-certs, admin-credentials, postgres-credentials"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("standby install values (no secrets section: the secrets come from the bundle; import it, then helm install with these values): dr_mp_values.yaml"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        bundle_names(&world, "b.yaml"),
+        [
+            "admin-credentials",
+            "iam-signing-key",
+            "postgres-credentials",
+            "tsb-certs"
+        ]
+    );
+    let values_text = std::fs::read_to_string(world.path("dr_mp_values.yaml")).unwrap();
+    let values: Value = serde_saphyr::from_str(&values_text).unwrap();
+    assert!(values.get("secrets").is_none(), "{values}");
+    assert_eq!(
+        values["spec"]["dataStore"]["postgres"]["host"],
+        "postgres.example"
+    );
+    let mut leaks = secret_values(&world, "active", &rendered);
+    leaks.extend(
+        [
+            "s3cret-admin-password-4711",
+            "s3cret-tsb-front",
+            "s3cret-postgres-password-4711",
+        ]
+        .map(str::to_string),
+    );
+    assert_no_secret_in(&values_text, &leaks);
+    assert_no_secret_in(&out.all(), &leaks);
+
+    // Runbook steps 2 and 3: the import, then the standby installed with
+    // the exported values (no secrets: section, so the chart renders none).
+    world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await
+        .ok("mp-import");
+    world
+        .helm_install("standby", "mp", &values_text)
+        .await
+        .ok("helm install on the standby with the exported values");
+    for name in rendered.iter().chain(&["iam-signing-key"]) {
+        assert_eq!(
+            data(&world.secret("standby", name).expect(name)),
+            data(&world.secret("active", name).unwrap()),
+            "{name}"
+        );
+    }
+}
+
+/// A Secret the release's values render but the namespace lacks stops the
+/// export, naming it and the value that renders it; nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_export_refuses_when_a_secret_its_values_render_is_missing() {
+    let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
+    world
+        .helm_install("active", "mp", HELM_VALUES_WITH_SECRETS)
+        .await
+        .ok("helm install on the active");
+    world
+        .kubectl(&[
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "delete",
+            "secret",
+            "admin-credentials",
+        ])
+        .await
+        .ok("kubectl delete secret");
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-o",
+            "b.yaml",
+            "--values-out",
+            "dr_mp_values.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "required secret missing in namespace {}: admin-credentials (from values secrets.tsb.adminPassword); nothing was written",
+            world.ns
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("helm status mp"),
+        "says where to look: {}",
+        out.stderr
+    );
+    assert!(!out.all().contains("s3cret"), "{}", out.all());
+    assert!(!world.path("b.yaml").exists());
+    assert!(!world.path("dr_mp_values.yaml").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -516,7 +708,8 @@ async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_are_planned_diffed_backed_up_and_restorable() {
-    // Both clusters run a helm MP, each with its own iam-signing-key.
+    // Both clusters run a helm MP, each with its own iam-signing-key and
+    // its own Secrets rendered from its own values: all 6 differ.
     let world = World::start(SeedKind::TsbHelm, SeedKind::TsbHelm).await;
     let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
     assert_ne!(
@@ -552,7 +745,13 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     assert!(out.stderr.contains("~ private.key "), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("dry run: the server accepted all 1 changes; nothing was changed"),
+            .contains("admin-credentials            update (changed: admin)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("dry run: the server accepted all 6 changes; nothing was changed"),
         "{}",
         out.stderr
     );
@@ -566,7 +765,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
         .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("refusing to change 1 secret in namespace {} of context \"standby\" without confirmation", world.ns)), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("refusing to change 6 secrets in namespace {} of context \"standby\" without confirmation", world.ns)), "{}", out.stderr);
     assert_eq!(
         data(&world.secret("standby", "iam-signing-key").unwrap()),
         standby_original
@@ -593,7 +792,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
             & 0o777,
         0o600
     );
-    assert!(out.stderr.contains(&format!("backup of the 1 secret it replaces: ./{backup} (restore: kubectl mp-import --context standby -n {} -f ./{backup} --yes)", world.ns)), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("backup of the 6 secrets it replaces: ./{backup} (restore: kubectl mp-import --context standby -n {} -f ./{backup} --yes)", world.ns)), "{}", out.stderr);
 
     let restore = format!("./{backup}");
     let out = world
@@ -799,7 +998,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
         out.stdout.contains(&format!(
-            "change 1 secret in namespace {} of context \"standby\"? [y/N]",
+            "change 6 secrets in namespace {} of context \"standby\"? [y/N]",
             world.ns
         )),
         "{}",
@@ -818,7 +1017,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     let out = world.shell(&format!("printf y | {import}")).await;
     assert_eq!(out.code, Some(0), "{}", out.stdout);
     assert!(
-        out.stdout.contains("imported: 1 secret changed"),
+        out.stdout.contains("imported: 6 secrets changed"),
         "{}",
         out.stdout
     );

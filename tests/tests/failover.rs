@@ -34,11 +34,16 @@ const OPERATOR: &str = "tsb-operator-management-plane";
 
 /// Two installed MPs (tctl model) whose certificates carry the DNS name.
 async fn world() -> World {
+    world_of(SeedKind::TsbGeneric).await
+}
+
+/// Two MPs installed as `kind` says, whose certificates carry the DNS name.
+async fn world_of(kind: SeedKind) -> World {
     World::start_for(
         NAME,
         &[
-            ("active", SeedKind::TsbGeneric, CertVariant::SharedRoot),
-            ("standby", SeedKind::TsbGeneric, CertVariant::SharedRoot),
+            ("active", kind, CertVariant::SharedRoot),
+            ("standby", kind, CertVariant::SharedRoot),
         ],
     )
     .await
@@ -46,7 +51,12 @@ async fn world() -> World {
 
 /// [`world`] with its secrets synced, and a BIND serving the MP's name.
 async fn synced_world() -> (World, Bind) {
-    let world = world().await;
+    synced_world_of(SeedKind::TsbGeneric).await
+}
+
+/// [`world_of`] with its secrets synced, and a BIND serving the MP's name.
+async fn synced_world_of(kind: SeedKind) -> (World, Bind) {
+    let world = world_of(kind).await;
     let bind = Bind::start();
     sync_secrets(&world).await;
     (world, bind)
@@ -603,6 +613,59 @@ async fn preflight_stops_before_any_change_and_sync_secrets_fixes_it() {
             .contains("copied before the failover (--sync-secrets)"),
         "{}",
         out.stderr
+    );
+}
+
+/// Issue 13: with the helm model the preflight compares what the model
+/// requires, iam-signing-key and the Secrets the active's release values
+/// render: a standby whose admin password differs fails it, naming
+/// admin-credentials, and `--sync-secrets` copies it.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_preflight_compares_the_secrets_the_values_render_and_sync_copies_them() {
+    let (world, bind) = synced_world_of(SeedKind::TsbHelm).await;
+    // The standby's admin password is its own again (its own helm values).
+    world
+        .shell("kubectl --context standby -n \"$NS\" create secret generic admin-credentials --from-literal=admin=0b14d501a594442a01c6859541bcb3e8164d183d32937b851835442f69d5c94e --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f -")
+        .await
+        .ok("the standby's own admin-credentials");
+    let active_admin = world.secret("active", "admin-credentials").expect("seeded")["data"].clone();
+    assert_ne!(
+        world.secret("standby", "admin-credentials").unwrap()["data"],
+        active_admin
+    );
+
+    world.cluster("active").reset_counters();
+    world.cluster("standby").reset_counters();
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ standby secrets match the active's (differ: admin-credentials)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(world.writes("active") + world.writes("standby"), 0);
+
+    let out = run(&world, &args, &["--sync-secrets"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "standby secrets differ (admin-credentials): copied before the failover (--sync-secrets)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        world.secret("standby", "admin-credentials").unwrap()["data"],
+        active_admin,
+        "copied"
+    );
+    assert!(
+        !out.all().contains(active_admin["admin"].as_str().unwrap()),
+        "never a secret value: {}",
+        out.all()
     );
 }
 

@@ -59,8 +59,9 @@ fn both_contexts_are_real_kubernetes_that_kubectl_1_36_uses() {
 /// Runbook steps 1-2 of the helm model on the real plane: `helm install` of
 /// the managementplane chart writes helm's own release Secret, the operator
 /// Deployment becomes Ready through kwok, and the plugins export the
-/// generated iam-signing-key and the standby's install values, and import
-/// the key into the standby. The release is named `tsb-mp`, not the usual
+/// generated iam-signing-key, the Secrets the values' `secrets:` rendered
+/// (admin-credentials, postgres-credentials) and the standby's install
+/// values, and import them into the standby. The release is named `tsb-mp`, not the usual
 /// `mp`: the export finds it by its chart.
 #[test]
 fn helm_model_export_and_import_between_real_clusters() {
@@ -149,7 +150,7 @@ fn helm_model_export_and_import_between_real_clusters() {
     )
     .ok("kubectl mp-export");
     assert!(
-        export.stderr.contains("exported 1 secret") && export.stderr.contains("helm model"),
+        export.stderr.contains("exported 3 secrets") && export.stderr.contains("helm model"),
         "{}",
         export.stderr
     );
@@ -196,7 +197,7 @@ fn helm_model_export_and_import_between_real_clusters() {
     assert!(
         again
             .stderr
-            .contains("nothing to change: all 1 secrets already match"),
+            .contains("nothing to change: all 3 secrets already match"),
         "a re-run changes nothing: {}",
         again.stderr
     );

@@ -16,6 +16,7 @@ use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::files::write_private;
 use crate::secrets::redact::{SecretSummary, secret_values};
+use crate::tsb::helm::RenderedSecret;
 use crate::tsb::layout::{Requirement, TsbLayout};
 use crate::ui::cli::{ConnectionArgs, VERSION};
 use crate::ui::output::Ui;
@@ -178,9 +179,11 @@ struct Export {
     bundle: Bundle,
     absent_optional: Vec<String>,
     skipped_tokens: Vec<String>,
-    helm_release: Option<Secret>,
+    /// What the helm release's values rendered (helm model).
+    rendered: Vec<RenderedSecret>,
+    /// The helm release's user values (helm model), for `--values-out`.
+    helm_values: Option<Value>,
     management_plane: Option<DynamicObject>,
-    release_name: String,
 }
 
 async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Result<Export> {
@@ -224,20 +227,47 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         release.is_some(),
         management_plane.is_some(),
     )?;
-    let selection = select_secrets(&secrets, layout, model, &cli.include, &cli.exclude);
+    let release = release.unwrap_or_else(|| layout.helm_release.clone());
+    let selection = select_secrets(
+        &secrets,
+        layout,
+        model,
+        &release,
+        &cli.include,
+        &cli.exclude,
+    )
+    .map_err(|problem| {
+        Error::failed(format!(
+            "context {:?}: {problem} in namespace {namespace}: its values say which secrets the chart rendered; nothing was written",
+            cluster.context()
+        ))
+        .with_next_step(
+            "wait for helm to finish (helm status), name the MP's release with --release, or use --model generic",
+        )
+    })?;
     if !selection.missing.is_empty() {
         return Err(Error::failed(format!(
             "context {:?}: required secret{} missing in namespace {namespace}: {}; nothing was written",
             cluster.context(),
             if selection.missing.len() == 1 { "" } else { "s" },
-            selection.missing.join(", ")
+            selection.describe(&selection.missing)
         ))
-        .with_next_step(format!(
-            "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
-        )));
+        .with_next_step(if selection.rendered.is_empty() {
+            format!(
+                "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
+            )
+        } else {
+            format!(
+                "the release's values render them, so the chart should have: check the release (helm status {release}), or leave a secret out knowingly with --exclude"
+            )
+        }));
     }
-    let release = release.unwrap_or_else(|| layout.helm_release.clone());
-    let helm_release = crate::tsb::helm::deployed_release(&secrets, &release).cloned();
+    let helm_values = match model {
+        Model::Helm => {
+            Some(crate::tsb::helm::user_values(&secrets, &release).map_err(Error::failed)?)
+        }
+        Model::Generic => None,
+    };
     let provenance = Provenance {
         context: cluster.context().to_string(),
         server: cluster.server().to_string(),
@@ -252,9 +282,9 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         bundle: Bundle::new(provenance, selection.chosen),
         absent_optional: selection.absent_optional,
         skipped_tokens: selection.skipped_tokens,
-        helm_release,
+        rendered: selection.rendered,
+        helm_values,
         management_plane,
-        release_name: release,
     })
 }
 
@@ -302,18 +332,60 @@ pub struct Selection {
     pub absent_optional: Vec<String>,
     /// Service-account token secrets, never exported.
     pub skipped_tokens: Vec<String>,
+    /// Helm model: the Secrets the release's values rendered (wanted, so
+    /// among `chosen`, `missing` or `absent_optional`, unless excluded).
+    pub rendered: Vec<RenderedSecret>,
 }
 
-/// Picks the model's secrets (plus `include`, minus `exclude`) out of `secrets`.
+impl Selection {
+    /// `names`, joined, each rendered one followed by the value that
+    /// renders it: `admin-credentials (from values secrets.tsb.adminPassword)`.
+    pub fn describe(&self, names: &[String]) -> String {
+        names
+            .iter()
+            .map(
+                |name| match self.rendered.iter().find(|rendered| rendered.name == *name) {
+                    Some(rendered) => format!("{name} (from values {})", rendered.value),
+                    None => name.clone(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Picks the model's secrets (plus `include`, minus `exclude`) out of
+/// `secrets`, a namespace's Secrets as listed. The one place that decides
+/// what an install model carries: the export bundles it, the failover's
+/// preflight compares it (and `--sync-secrets` copies it).
+///
+/// The helm model takes the layout's `helmSecrets` (`iam-signing-key`) and
+/// the Secrets the chart rendered from the `secrets:` values of `release`'s
+/// deployed revision (`helmValueSecrets`, [`crate::tsb::helm::rendered_secrets`]);
+/// `release` is not read for the generic model. Either model adds the
+/// layout's `carriedWhenPresent`.
+///
+/// # Errors
+/// Helm model only: `release` has no deployed revision, or it does not
+/// decode, so which Secrets its values rendered is unknown (the message
+/// names the release or its Secret, never a value).
 pub fn select_secrets(
     secrets: &[Secret],
     layout: &TsbLayout,
     model: Model,
+    release: &str,
     include: &[String],
     exclude: &[String],
-) -> Selection {
+) -> std::result::Result<Selection, String> {
+    let rendered = match model {
+        Model::Helm => {
+            let values = crate::tsb::helm::user_values(secrets, release)?;
+            crate::tsb::helm::rendered_secrets(layout, &values)
+        }
+        Model::Generic => Vec::new(),
+    };
     let mut selection = Selection::default();
-    for (name, requirement) in wanted_secrets(layout, model, include, exclude) {
+    for (name, requirement) in wanted_secrets(layout, model, &rendered, include, exclude) {
         match secrets
             .iter()
             .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
@@ -330,14 +402,18 @@ pub fn select_secrets(
             None => selection.absent_optional.push(name),
         }
     }
-    selection
+    selection.rendered = rendered;
+    Ok(selection)
 }
 
-/// The secrets to look for, in order, with whether each must exist.
-/// `--include` names are required (the user asked for them by name).
+/// The secrets to look for, in order, with whether each must exist: the
+/// model's list, then (helm) what the values `rendered`, then the ones
+/// carried when present. `--include` names are required (the user asked for
+/// them by name).
 fn wanted_secrets(
     layout: &TsbLayout,
     model: Model,
+    rendered: &[RenderedSecret],
     include: &[String],
     exclude: &[String],
 ) -> Vec<(String, Requirement)> {
@@ -349,6 +425,11 @@ fn wanted_secrets(
     let candidates = model_list
         .iter()
         .map(|spec| (spec.name.clone(), spec.requirement))
+        .chain(
+            rendered
+                .iter()
+                .map(|rendered| (rendered.name.clone(), rendered.requirement)),
+        )
         .chain(
             layout
                 .carried_when_present
@@ -417,17 +498,9 @@ impl Export {
     fn values(&self) -> Result<Value> {
         match self.bundle.provenance.model {
             Model::Helm => {
-                let release = self.helm_release.as_ref().ok_or_else(|| {
-                    Error::failed(format!(
-                        "no deployed helm release {:?} to take the values from",
-                        self.release_name
-                    ))
-                    .with_next_step("drop --values-out, or name the release with --release")
-                })?;
-                let release = crate::tsb::helm::decode_release(release).map_err(Error::failed)?;
-                let mut values = release
-                    .get("config")
-                    .cloned()
+                let mut values = self
+                    .helm_values
+                    .clone()
                     .unwrap_or_else(|| Value::Object(Default::default()));
                 if let Some(values) = values.as_object_mut() {
                     values.remove("secrets");
@@ -478,11 +551,24 @@ impl Export {
                 self.skipped_tokens.join(", ")
             ));
         }
-        if let Some(path) = values_out {
+        if !self.rendered.is_empty() {
+            let names: Vec<&str> = self.rendered.iter().map(|r| r.name.as_str()).collect();
             ui.info(&format!(
-                "standby install values (no secrets section): {}",
-                path.display()
+                "rendered by the helm release's secrets: values: {}",
+                names.join(", ")
             ));
+        }
+        if let Some(path) = values_out {
+            match provenance.model {
+                Model::Helm => ui.info(&format!(
+                    "standby install values (no secrets section: the secrets come from the bundle; import it, then helm install with these values): {}",
+                    path.display()
+                )),
+                Model::Generic => ui.info(&format!(
+                    "standby install values (no secrets section): {}",
+                    path.display()
+                )),
+            }
         }
     }
 }
@@ -536,7 +622,7 @@ mod tests {
     #[test]
     fn wanted_secrets_follow_the_model_with_includes_and_excludes() {
         let layout = TsbLayout::default();
-        let helm = wanted_secrets(&layout, Model::Helm, &[], &[]);
+        let helm = wanted_secrets(&layout, Model::Helm, &[], &[], &[]);
         assert_eq!(
             helm,
             vec![
@@ -548,6 +634,7 @@ mod tests {
         let generic = wanted_secrets(
             &layout,
             Model::Generic,
+            &[],
             &["ldap-credentials".into(), "site-ca".into()],
             &["azure-credentials".into(), "site-ca".into()],
         );
@@ -561,5 +648,166 @@ mod tests {
             "an include is required"
         );
         assert_eq!(names.len(), 12, "{names:?}");
+    }
+
+    fn named(name: &str, data: &[(&str, &[u8])]) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(name.into());
+        secret.type_ = Some("Opaque".into());
+        secret.data = Some(
+            data.iter()
+                .map(|(key, value)| (key.to_string(), k8s_openapi::ByteString(value.to_vec())))
+                .collect(),
+        );
+        secret
+    }
+
+    /// The namespace of a helm MP whose release `mp` was installed with
+    /// `values`, holding the Secrets `present`.
+    fn helm_namespace(values: Value, present: &[&str]) -> Vec<Secret> {
+        let release = serde_json::json!({
+            "chart": {"metadata": {"name": "managementplane"}},
+            "config": values,
+        });
+        let mut secrets = vec![crate::tsb::helm::tests::release_secret(
+            "mp", 1, "deployed", &release,
+        )];
+        secrets.extend(
+            present
+                .iter()
+                .map(|name| named(name, &[("key", b"s3cret-value")])),
+        );
+        secrets
+    }
+
+    fn names_of(secrets: &[Secret]) -> Vec<&str> {
+        secrets
+            .iter()
+            .filter_map(|secret| secret.metadata.name.as_deref())
+            .collect()
+    }
+
+    /// Issue 13: the helm model carries what the release's `secrets:`
+    /// values rendered, not only iam-signing-key.
+    #[test]
+    fn the_helm_model_takes_what_the_release_values_rendered() {
+        let layout = TsbLayout::default();
+        let values = serde_json::json!({
+            "spec": {"organization": "tetrate"},
+            "secrets": {
+                "tsb": {"adminPassword": "s3cret", "cert": "PEM", "key": "PEM"},
+                "postgres": {"username": "tsb", "password": "s3cret"},
+            },
+        });
+        let secrets = helm_namespace(
+            values,
+            &[
+                "iam-signing-key",
+                "tsb-certs",
+                "admin-credentials",
+                "postgres-credentials",
+                "ldap-credentials",
+            ],
+        );
+        let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+        assert_eq!(
+            names_of(&selection.chosen),
+            [
+                "iam-signing-key",
+                "tsb-certs",
+                "admin-credentials",
+                "postgres-credentials"
+            ],
+            "ldap-credentials is not rendered by these values: not taken"
+        );
+        assert!(selection.missing.is_empty(), "{:?}", selection.missing);
+        let rendered: Vec<_> = selection
+            .rendered
+            .iter()
+            .map(|rendered| (rendered.name.as_str(), rendered.value.as_str()))
+            .collect();
+        assert_eq!(
+            rendered,
+            [
+                ("tsb-certs", "secrets.tsb.cert"),
+                ("admin-credentials", "secrets.tsb.adminPassword"),
+                ("postgres-credentials", "secrets.postgres"),
+            ]
+        );
+
+        // --database separate in the preflight, or a knowing --exclude.
+        let excluded = select_secrets(
+            &secrets,
+            &layout,
+            Model::Helm,
+            "mp",
+            &[],
+            &["postgres-credentials".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            names_of(&excluded.chosen),
+            ["iam-signing-key", "tsb-certs", "admin-credentials"]
+        );
+    }
+
+    #[test]
+    fn a_secret_the_values_render_but_the_namespace_lacks_is_missing_naming_the_value() {
+        let layout = TsbLayout::default();
+        let values = serde_json::json!({"secrets": {
+            "tsb": {"adminPassword": "s3cret"},
+            "elasticsearch": {"username": "elastic", "password": "s3cret", "cacert": "PEM"},
+        }});
+        let secrets = helm_namespace(values, &["iam-signing-key"]);
+        let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+        assert_eq!(
+            selection.missing,
+            ["admin-credentials", "elastic-credentials"]
+        );
+        assert!(
+            selection.absent_optional.contains(&"es-certs".to_string()),
+            "an inferred pairing is optional: {:?}",
+            selection.absent_optional
+        );
+        let described = selection.describe(&selection.missing);
+        assert_eq!(
+            described,
+            "admin-credentials (from values secrets.tsb.adminPassword), elastic-credentials (from values secrets.elasticsearch.username)"
+        );
+        assert!(!described.contains("s3cret"), "never a value: {described}");
+    }
+
+    #[test]
+    fn without_secrets_values_the_helm_model_is_iam_signing_key_as_before() {
+        let layout = TsbLayout::default();
+        for values in [
+            serde_json::json!({"spec": {}}),
+            serde_json::json!({"spec": {}, "secrets": {"keep": true, "xcp": {"autoGenerateCerts": true}}}),
+            serde_json::json!({"secrets": {"tsb": {"adminPassword": ""}, "postgres": {"username": null}}}),
+            serde_json::Value::Null,
+        ] {
+            let secrets = helm_namespace(values.clone(), &["iam-signing-key", "admin-credentials"]);
+            let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+            assert_eq!(names_of(&selection.chosen), ["iam-signing-key"], "{values}");
+            assert!(selection.rendered.is_empty(), "{values}");
+        }
+    }
+
+    /// Which secrets the values rendered is not guessed: no deployed
+    /// revision to read them from is an error naming the release.
+    #[test]
+    fn the_helm_model_without_a_deployed_release_is_an_error_naming_it() {
+        let layout = TsbLayout::default();
+        let mut secrets = helm_namespace(serde_json::json!({}), &["iam-signing-key"]);
+        secrets[0] = crate::tsb::helm::tests::release_secret(
+            "mp",
+            2,
+            "pending-upgrade",
+            &serde_json::json!({}),
+        );
+        let error = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap_err();
+        assert_eq!(error, "no deployed revision of helm release \"mp\"");
+        // The generic model reads no release.
+        assert!(select_secrets(&secrets, &layout, Model::Generic, "", &[], &[]).is_ok());
     }
 }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
-use crate::tsb::layout::TsbLayout;
+use crate::tsb::layout::{Requirement, TsbLayout};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
@@ -113,6 +113,82 @@ pub fn mp_release(
             layout.helm_chart,
             found.join(", ")
         )),
+    }
+}
+
+/// The user-supplied values (the release JSON's `config`) of `release`'s
+/// deployed revision among `secrets`; an empty map when it has none.
+///
+/// # Errors
+/// No deployed revision (a release never deployed, or being installed,
+/// upgraded or rolled back: helm marks none deployed meanwhile), or one
+/// that does not decode; the message names the release or its Secret and
+/// never holds a value.
+pub fn user_values(secrets: &[Secret], release: &str) -> Result<Value, String> {
+    let deployed = deployed_release(secrets, release)
+        .ok_or_else(|| format!("no deployed revision of helm release {release:?}"))?;
+    let release = decode_release(deployed)?;
+    Ok(release
+        .get("config")
+        .filter(|config| !config.is_null())
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default())))
+}
+
+/// A Secret the chart rendered from the release's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedSecret {
+    pub name: String,
+    pub requirement: Requirement,
+    /// The first of the layout's values for it that is set
+    /// (`secrets.tsb.adminPassword`): why it is wanted, for messages.
+    pub value: String,
+}
+
+/// The Secrets the chart rendered from `values` (a release's user values,
+/// [`user_values`]), by the layout's `helmValueSecrets` table, in its
+/// order, each once (required if any entry naming it is).
+pub fn rendered_secrets(layout: &TsbLayout, values: &Value) -> Vec<RenderedSecret> {
+    let mut rendered: Vec<RenderedSecret> = Vec::new();
+    for entry in &layout.helm_value_secrets {
+        let Some(value) = entry
+            .values
+            .iter()
+            .find(|path| value_at(values, path).is_some_and(is_set))
+        else {
+            continue;
+        };
+        match rendered.iter_mut().find(|known| known.name == entry.secret) {
+            Some(known) if entry.requirement == Requirement::Required => {
+                known.requirement = Requirement::Required;
+            }
+            Some(_) => {}
+            None => rendered.push(RenderedSecret {
+                name: entry.secret.clone(),
+                requirement: entry.requirement,
+                value: value.clone(),
+            }),
+        }
+    }
+    rendered
+}
+
+/// The value at a dotted `path` (`secrets.tsb.cert`) of `values`.
+fn value_at<'a>(values: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(values, |value, key| value.get(key))
+}
+
+/// Whether the user gave a value here, as helm's `if` sees one: a non-empty
+/// string, `true`, a non-zero number, or a map or list holding one.
+fn is_set(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(set) => *set,
+        Value::Number(number) => number.as_f64().is_some_and(|number| number != 0.0),
+        Value::String(text) => !text.is_empty(),
+        Value::Array(items) => items.iter().any(is_set),
+        Value::Object(map) => map.values().any(is_set),
     }
 }
 
@@ -243,6 +319,187 @@ pub(crate) mod tests {
         assert!(
             error.contains("sh.helm.release.v1.mp.v1") && error.contains("not base64"),
             "{error}"
+        );
+    }
+
+    fn rendered_names(layout: &TsbLayout, values: &Value) -> Vec<(String, Requirement)> {
+        rendered_secrets(layout, values)
+            .into_iter()
+            .map(|rendered| (rendered.name, rendered.requirement))
+            .collect()
+    }
+
+    /// Each `secrets:` section of the managementplane chart's values, alone,
+    /// and the Secret the table says it renders.
+    #[test]
+    fn each_secrets_section_names_the_secret_it_renders() {
+        use Requirement::{Optional, Required};
+        let layout = TsbLayout::default();
+        let cases = [
+            (
+                serde_json::json!({"tsb": {"cert": "PEM", "key": "PEM"}}),
+                "tsb-certs",
+                Required,
+            ),
+            (
+                serde_json::json!({"tsb": {"adminPassword": "x"}}),
+                "admin-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"postgres": {"username": "tsb", "password": "x"}}),
+                "postgres-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"postgres": {"cacert": "PEM"}}),
+                "postgres-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"elasticsearch": {"username": "e", "password": "x"}}),
+                "elastic-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"elasticsearch": {"cacert": "PEM"}}),
+                "es-certs",
+                Optional,
+            ),
+            (
+                serde_json::json!({"ldap": {"binddn": "cn=admin", "bindpassword": "x"}}),
+                "ldap-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"ldap": {"cacert": "PEM"}}),
+                "custom-host-ca",
+                Optional,
+            ),
+            (
+                serde_json::json!({"oidc": {"clientSecret": "x"}}),
+                "iam-oidc-client-secret",
+                Required,
+            ),
+            (
+                serde_json::json!({"oidc": {"deviceClientSecret": "x"}}),
+                "iam-oidc-client-secret",
+                Required,
+            ),
+            (
+                serde_json::json!({"azure": {"clientSecret": "x"}}),
+                "azure-credentials",
+                Required,
+            ),
+            (
+                serde_json::json!({"xcp": {"autoGenerateCerts": false, "central": {"cert": "PEM", "key": "PEM"}}}),
+                "xcp-central-cert",
+                Required,
+            ),
+        ];
+        for (section, secret, requirement) in cases {
+            let values = serde_json::json!({"spec": {}, "secrets": section});
+            assert_eq!(
+                rendered_names(&layout, &values),
+                [(secret.to_string(), requirement)],
+                "{section}"
+            );
+        }
+    }
+
+    #[test]
+    fn unset_sections_render_nothing() {
+        let layout = TsbLayout::default();
+        for values in [
+            serde_json::json!({}),
+            serde_json::json!({"spec": {"organization": "tetrate"}}),
+            serde_json::json!({"secrets": {"keep": true}}),
+            serde_json::json!({"secrets": {"xcp": {"autoGenerateCerts": true, "rootca": "PEM", "rootcakey": "PEM"}}}),
+            serde_json::json!({"secrets": {"tsb": {"adminPassword": ""}, "postgres": {}, "oidc": {"clientSecret": null}}}),
+            serde_json::json!({"secrets": "not a map"}),
+        ] {
+            assert!(rendered_names(&layout, &values).is_empty(), "{values}");
+        }
+    }
+
+    #[test]
+    fn everything_set_renders_each_secret_once_in_table_order() {
+        let layout = TsbLayout::default();
+        let values = serde_json::json!({"secrets": {
+            "tsb": {"adminPassword": "x", "cert": "PEM", "key": "PEM"},
+            "postgres": {"username": "tsb", "password": "x"},
+            "elasticsearch": {"username": "e", "password": "x", "cacert": "PEM"},
+            "ldap": {"binddn": "cn=admin", "bindpassword": "x", "cacert": "PEM"},
+            "oidc": {"clientSecret": "x", "deviceClientSecret": "x"},
+            "azure": {"clientSecret": "x"},
+            "xcp": {"central": {"cert": "PEM", "key": "PEM"}},
+        }});
+        let names: Vec<String> = rendered_names(&layout, &values)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "tsb-certs",
+                "admin-credentials",
+                "postgres-credentials",
+                "elastic-credentials",
+                "es-certs",
+                "ldap-credentials",
+                "custom-host-ca",
+                "iam-oidc-client-secret",
+                "azure-credentials",
+                "xcp-central-cert"
+            ]
+        );
+    }
+
+    /// A site whose chart renders another name: the layout's table wins,
+    /// and a Secret named twice is required when either entry says so.
+    #[test]
+    fn the_table_is_overridden_by_the_layout() {
+        let layout = TsbLayout::from_yaml(
+            "helmValueSecrets:\n  - {values: [secrets.tsb.adminPassword], secret: site-admin}\n  - {values: [secrets.site.ca], secret: site-admin, requirement: optional}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            layout.helm_value_secrets[0].requirement,
+            Requirement::Required
+        );
+        let values =
+            serde_json::json!({"secrets": {"tsb": {"adminPassword": "x"}, "site": {"ca": "PEM"}}});
+        assert_eq!(
+            rendered_names(&layout, &values),
+            [("site-admin".to_string(), Requirement::Required)]
+        );
+    }
+
+    #[test]
+    fn user_values_are_the_deployed_revisions_config() {
+        let secrets = vec![
+            release_secret(
+                "mp",
+                1,
+                "superseded",
+                &serde_json::json!({"config": {"old": true}}),
+            ),
+            release_secret(
+                "mp",
+                2,
+                "deployed",
+                &serde_json::json!({"config": {"spec": {}}}),
+            ),
+            release_secret("bare", 1, "deployed", &serde_json::json!({"config": null})),
+        ];
+        assert_eq!(
+            user_values(&secrets, "mp"),
+            Ok(serde_json::json!({"spec": {}}))
+        );
+        assert_eq!(user_values(&secrets, "bare"), Ok(serde_json::json!({})));
+        assert_eq!(
+            user_values(&secrets, "absent"),
+            Err("no deployed revision of helm release \"absent\"".to_string())
         );
     }
 }

@@ -30,6 +30,31 @@ pub struct SecretSpec {
     pub when: Option<String>,
 }
 
+/// A Secret the managementplane chart renders from the release's `secrets:`
+/// values: when any of `values` is set in the release's user values (the
+/// release JSON's `config`), the chart wrote `secret`, so the standby needs
+/// it and the helm model carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueSecret {
+    /// Dotted paths into the user values (`secrets.tsb.adminPassword`); a
+    /// path naming a map (`secrets.postgres`) is set when any value under
+    /// it is. Set means what helm's `if` takes as true: a non-empty string,
+    /// `true`, a non-zero number.
+    pub values: Vec<String>,
+    /// The Secret the chart renders from them.
+    pub secret: String,
+    /// Required (default): a missing one stops the export and fails the
+    /// preflight. Optional: for pairings we could only infer, carried and
+    /// compared when present, reported as absent otherwise.
+    #[serde(default = "required")]
+    pub requirement: Requirement,
+}
+
+fn required() -> Requirement {
+    Requirement::Required
+}
+
 /// A Kubernetes resource kind we read by group/version/kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,8 +83,13 @@ pub struct TsbLayout {
     /// The chart (chart.metadata.name) whose release is the MP when no
     /// release is named `helmRelease`.
     pub helm_chart: String,
-    /// Secrets the helm model copies (generated on first use).
+    /// Secrets the helm model copies whatever the values (generated on
+    /// first use).
     pub helm_secrets: Vec<SecretSpec>,
+    /// Secrets the helm model copies because the release's `secrets:`
+    /// values rendered them ([`ValueSecret`]); the defaults are
+    /// [`default_helm_value_secrets`].
+    pub helm_value_secrets: Vec<ValueSecret>,
     /// Secrets the generic (tctl) model copies.
     pub generic_secrets: Vec<SecretSpec>,
     /// Secrets carried in either model when they exist.
@@ -89,6 +119,75 @@ fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpe
     }
 }
 
+fn rendered(values: &[&str], secret: &str, requirement: Requirement) -> ValueSecret {
+    ValueSecret {
+        values: names(values),
+        secret: secret.into(),
+        requirement,
+    }
+}
+
+/// Which Secret each section of the managementplane chart's `secrets:`
+/// values renders.
+///
+/// Sources: the values are those of Tetrate's helm guide ("Management Plane
+/// Installation" with helm, docs.tetrate.io/service-bridge/<version>/setup/helm/managementplane,
+/// section "Secrets configuration"); the Secret names and what each holds
+/// are those of Tetrate's MP installation guide ("Configuring Secrets",
+/// docs.tetrate.io/service-bridge/1.8.x/setup/self-managed/management-plane-installation):
+/// `admin-credentials` holds the admin password's one-way hash, `tsb-certs`
+/// the front envoy's TLS certificate and key, `postgres-credentials` the
+/// Postgres username, password, CA and client certificate, `elastic-credentials`
+/// the Elasticsearch username and password, `es-certs` the Elasticsearch CA,
+/// `ldap-credentials` the LDAP bind DN and password, `custom-host-ca` the
+/// LDAP CA, `iam-oidc-client-secret` the OIDC client and device client
+/// secrets, `azure-credentials` the Azure AD client secret,
+/// `xcp-central-cert` XCP central's TLS certificate. We found the chart's
+/// templates in no public source: each pairing is by what the Secret holds
+/// (inferred), and the two CA pairings, the least certain (the chart might
+/// put those CAs elsewhere), are optional. `secrets.xcp.rootca`/`rootcakey` (the CA
+/// cert-manager issues from with `autoGenerateCerts`) have no Secret name in
+/// either source and are not mapped. Override with `helmValueSecrets` in a
+/// `--layout` file.
+pub fn default_helm_value_secrets() -> Vec<ValueSecret> {
+    use Requirement::{Optional, Required};
+    vec![
+        rendered(
+            &["secrets.tsb.cert", "secrets.tsb.key"],
+            "tsb-certs",
+            Required,
+        ),
+        rendered(
+            &["secrets.tsb.adminPassword"],
+            "admin-credentials",
+            Required,
+        ),
+        rendered(&["secrets.postgres"], "postgres-credentials", Required),
+        rendered(
+            &[
+                "secrets.elasticsearch.username",
+                "secrets.elasticsearch.password",
+            ],
+            "elastic-credentials",
+            Required,
+        ),
+        rendered(&["secrets.elasticsearch.cacert"], "es-certs", Optional),
+        rendered(
+            &["secrets.ldap.binddn", "secrets.ldap.bindpassword"],
+            "ldap-credentials",
+            Required,
+        ),
+        rendered(&["secrets.ldap.cacert"], "custom-host-ca", Optional),
+        rendered(&["secrets.oidc"], "iam-oidc-client-secret", Required),
+        rendered(&["secrets.azure"], "azure-credentials", Required),
+        rendered(
+            &["secrets.xcp.central.cert", "secrets.xcp.central.key"],
+            "xcp-central-cert",
+            Required,
+        ),
+    ]
+}
+
 fn kind(group: &str, version: &str, kind: &str, plural: &str) -> ResourceKind {
     ResourceKind {
         group: group.into(),
@@ -109,6 +208,7 @@ impl Default for TsbLayout {
             helm_release: "mp".into(),
             helm_chart: "managementplane".into(),
             helm_secrets: vec![secret("iam-signing-key", Required, None)],
+            helm_value_secrets: default_helm_value_secrets(),
             generic_secrets: vec![
                 secret("admin-credentials", Required, None),
                 secret("azure-credentials", Optional, Some("only with Azure AD")),

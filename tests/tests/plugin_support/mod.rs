@@ -651,6 +651,37 @@ impl World {
         World::finish(child, b"", script).await
     }
 
+    /// A real `helm install RELEASE` of the managementplane stand-in chart
+    /// ([`Plane::chart`]) into the world's namespace of `context` (created
+    /// if missing), through the world's proxy, with `values` (YAML) as the
+    /// user's values file (`CONTEXT-RELEASE-values.yaml` in the working
+    /// directory); waits until it is deployed.
+    pub async fn helm_install(&self, context: &str, release: &str, values: &str) -> Out {
+        let file = format!("{context}-{release}-values.yaml");
+        std::fs::write(self.path(&file), values).expect("values file");
+        let args = [
+            "--kube-context",
+            context,
+            "install",
+            release,
+            &plane().chart().display().to_string(),
+            "-n",
+            &self.ns,
+            "--create-namespace",
+            "--values",
+            &file,
+            "--wait",
+            "--timeout",
+            "90s",
+        ]
+        .map(str::to_string);
+        let child = self
+            .command("helm", &args, self.kubeconfig().as_os_str())
+            .spawn()
+            .expect("helm");
+        World::finish(child, b"", &format!("helm install {release}")).await
+    }
+
     /// Requests to `cluster` that change something, from the proxy's counters.
     pub fn writes(&self, cluster: &str) -> u64 {
         self.cluster(cluster)

@@ -313,9 +313,9 @@ fn judge_active(
         return None;
     };
     let release = crate::tsb::helm::mp_release(&from_snapshot.secrets, sides.layout, None);
-    let model = match release {
-        Ok(Some(_)) => Model::Helm,
-        Ok(None) => Model::Generic,
+    let (model, release) = match release {
+        Ok(Some(release)) => (Model::Helm, release),
+        Ok(None) => (Model::Generic, String::new()),
         Err(problem) => {
             // Which secrets must match depends on the release: not guessed.
             checks.add(
@@ -331,24 +331,54 @@ fn judge_active(
         }
     };
     let mut sync = None;
-    let (differing, bundle) =
-        compare_secrets(sides, model, &from_snapshot.secrets, &to_snapshot.secrets);
-    if differing.is_empty() {
-        checks.add(Check::pass("standby secrets match the active's"));
-    } else if sides.settings.sync_secrets {
-        checks.add(Check::warn(format!(
-            "standby secrets differ ({}): copied before the failover (--sync-secrets)",
-            differing.join(", ")
-        )));
-        sync = Some(bundle);
-    } else {
-        checks.add(
+    match compare_secrets(
+        sides,
+        model,
+        &release,
+        &from_snapshot.secrets,
+        &to_snapshot.secrets,
+    ) {
+        Err(problem) => checks.add(
             Check::fail(format!(
-                "standby secrets match the active's (differ: {})",
-                differing.join(", ")
+                "the active MP's helm release in context {:?}",
+                sides.from.context()
             ))
-            .hint("run kubectl mp-export | kubectl mp-import, or pass --sync-secrets"),
-        );
+            .hint(format!(
+                "{problem}: its values say which secrets the standby needs; wait for helm to finish (helm status {release})"
+            )),
+        ),
+        Ok(compared) => {
+            if !compared.missing.is_empty() {
+                checks.add(
+                    Check::fail(format!(
+                        "the active holds the secrets its {model} model requires (missing: {})",
+                        compared.missing.join(", ")
+                    ))
+                    .hint("nothing to compare the standby's with: recreate them on the active (for helm, the release's values render them), then run again"),
+                );
+            }
+            let differing = compared.differing;
+            if differing.is_empty() {
+                checks.add(Check::pass(format!(
+                    "standby secrets match the active's ({} compared, {model} model)",
+                    compared.bundle.secrets.len()
+                )));
+            } else if sides.settings.sync_secrets {
+                checks.add(Check::warn(format!(
+                    "standby secrets differ ({}): copied before the failover (--sync-secrets)",
+                    differing.join(", ")
+                )));
+                sync = Some(compared.bundle);
+            } else {
+                checks.add(
+                    Check::fail(format!(
+                        "standby secrets match the active's (differ: {})",
+                        differing.join(", ")
+                    ))
+                    .hint("run kubectl mp-export | kubectl mp-import, or pass --sync-secrets"),
+                );
+            }
+        }
     }
     let missing_active = from_state.missing(sides.layout);
     checks.add(Check::required(
@@ -406,15 +436,32 @@ fn judge_certificates(
     ));
 }
 
-/// `model`'s secrets whose data differ between the clusters, and the
-/// bundle that would make the standby's match. With `--database separate`,
+/// What [`compare_secrets`] found.
+struct Compared {
+    /// The model's secrets whose data differ (or that the standby lacks).
+    differing: Vec<String>,
+    /// Required by the model, absent on the active, described with the
+    /// value that renders them (helm).
+    missing: Vec<String>,
+    /// What makes the standby's match: every secret compared.
+    bundle: Bundle,
+}
+
+/// `model`'s secrets (as [`crate::export::select_secrets`] decides them for
+/// an export: for helm, `iam-signing-key` and what the active `release`'s
+/// values rendered) whose data differ between the clusters, and the bundle
+/// that would make the standby's match. With `--database separate`,
 /// `postgres-credentials` is each MP's own and left out of both.
+///
+/// # Errors
+/// Helm model: the active's release values cannot be read.
 fn compare_secrets(
     sides: &Sides<'_>,
     model: Model,
+    release: &str,
     from: &[Secret],
     to: &[Secret],
-) -> (Vec<String>, Bundle) {
+) -> std::result::Result<Compared, String> {
     let layout = sides.layout;
     // With a database each, each MP keeps its own database credentials:
     // neither compared nor copied.
@@ -422,7 +469,7 @@ fn compare_secrets(
         DatabaseMode::Separate => vec![crate::database::CREDENTIALS_SECRET.to_string()],
         DatabaseMode::Shared => Vec::new(),
     };
-    let selection = crate::export::select_secrets(from, layout, model, &[], &own);
+    let selection = crate::export::select_secrets(from, layout, model, release, &[], &own)?;
     let differing = selection
         .chosen
         .iter()
@@ -435,6 +482,11 @@ fn compare_secrets(
         })
         .filter_map(|secret| secret.metadata.name.clone())
         .collect();
+    let missing = selection
+        .missing
+        .iter()
+        .map(|name| selection.describe(std::slice::from_ref(name)))
+        .collect();
     let provenance = Provenance {
         context: sides.from.context().into(),
         server: sides.from.server().into(),
@@ -445,5 +497,9 @@ fn compare_secrets(
     };
     let mut bundle = Bundle::new(provenance, selection.chosen);
     bundle.remap_namespace(sides.to.namespace());
-    (differing, bundle)
+    Ok(Compared {
+        differing,
+        missing,
+        bundle,
+    })
 }
