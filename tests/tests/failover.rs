@@ -1411,6 +1411,34 @@ async fn separate_databases_are_copied_with_real_postgres() {
     // be lost to the first attempt's dump.
     active_pg.tsb_sql("INSERT INTO config VALUES ('region', 'eu-west')");
 
+    // The standby's backup, taken once and recorded in the journal with its
+    // digest: a resume finds it truncated and refuses to go on with it.
+    let recorded = journal(&world, "standby").expect("journal");
+    let backup = std::path::PathBuf::from(
+        recorded["standbyBackup"]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the backup is recorded: {recorded}")),
+    );
+    let backup = if backup.is_absolute() {
+        backup
+    } else {
+        world.path(&backup.display().to_string())
+    };
+    let intact = std::fs::read(&backup).expect("the backup file");
+    std::fs::write(&backup, &intact[..intact.len() / 2]).expect("truncate");
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the dump {} changed since it was taken",
+            recorded["standbyBackup"]["path"].as_str().unwrap()
+        )) && out.stderr.contains("move ")
+            && out.stderr.contains("aside"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&backup, &intact).expect("put the backup back");
+
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(

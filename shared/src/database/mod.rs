@@ -806,6 +806,26 @@ pub async fn dump(
 
 /// The sha256 (hex) of a dump file, as [`DumpInfo::sha256`]: to check,
 /// before a resumed restore, that the file is the one the dump wrote.
+/// Checks the dump at `path` is still the one whose sha256 was `expected`
+/// (hex): a file swapped, truncated or rewritten since is refused, never
+/// restored or relied on.
+///
+/// # Errors
+/// Exit 1 naming the file and both digest prefixes, or the read error.
+pub fn verify_dump(path: &Path, expected: &str) -> Result<()> {
+    let found = dump_sha256(path)?;
+    if found == expected {
+        return Ok(());
+    }
+    let short = |digest: &str| digest[..SHOWN_DIGEST_CHARS.min(digest.len())].to_string();
+    Err(Error::failed(format!(
+        "the dump {} changed since it was taken (sha256 {} expected, {} found)",
+        path.display(),
+        short(expected),
+        short(&found)
+    )))
+}
+
 pub fn dump_sha256(path: &Path) -> Result<String> {
     std::fs::File::open(path)
         .and_then(|file| digest_file(&file))

@@ -57,10 +57,24 @@ pub struct Journal {
     pub restore_cronjob_was_suspended: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The standby's database backup the database step took (taken once:
+    /// a resumed run checks the file is still this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_backup: Option<DumpRecord>,
     /// What it was started with that a resumed run must share (absent in
     /// journals from before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<RunOptions>,
+}
+
+/// A dump file as taken: where, its size (bytes), its sha256 (hex) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DumpRecord {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub taken_at: String,
 }
 
 /// The options of a failover that a `--resume` must repeat: resuming with
@@ -307,6 +321,7 @@ pub(crate) mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: Some(false),
             finished_at: None,
+            standby_backup: None,
             options: None,
         };
         for step in ["preflight", "database", "fence"] {

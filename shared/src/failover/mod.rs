@@ -113,8 +113,8 @@ struct Ready {
 
 enum Began {
     /// A finished failover in this direction: re-checked only.
-    AlreadyDone(Journal),
-    Go(Begun),
+    AlreadyDone(Box<Journal>),
+    Go(Box<Begun>),
 }
 
 /// How the run began: the journal to write to, what it restores, and the
@@ -127,6 +127,21 @@ struct Begun {
     lease: lock::Lease,
     /// Each reachable cluster's lock ConfigMap as read.
     locks: Vec<(Cluster, lock::Found)>,
+    /// The standby's backup as the database step records it.
+    standby_backup: std::sync::Mutex<Option<journal::DumpRecord>>,
+}
+
+impl Begun {
+    /// The journal with what the steps recorded on the side.
+    fn journal_to_write(&self) -> Journal {
+        let mut journal = self.journal.clone();
+        journal.standby_backup = self
+            .standby_backup
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        journal
+    }
 }
 
 impl Begun {
@@ -232,11 +247,11 @@ impl Failover {
                 }
                 let (to_snapshot, to_state, _) = reads.to?;
                 return self
-                    .already_done(journal, to_snapshot, to_state)
+                    .already_done(*journal, to_snapshot, to_state)
                     .await
                     .map(Prepared::Finished);
             }
-            Began::Go(begun) => begun,
+            Began::Go(begun) => *begun,
         };
         let progress = Progress::new(&self.ui);
         // Preflight runs on every start (read-only), even when resuming: the
@@ -325,23 +340,27 @@ impl Failover {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: None,
+            standby_backup: None,
             options: Some(flags.options.clone()),
         };
         let found = existing.map(|stored| (stored.journal, stored.version));
         let order: Vec<&str> = steps::names().collect();
         let decided = plan::start(found, reverse.as_ref(), &from, &to, &flags, &order, new)?;
         let (journal, version) = match decided {
-            plan::Start::AlreadyDone(journal) => return Ok(Began::AlreadyDone(journal)),
+            plan::Start::AlreadyDone(journal) => {
+                return Ok(Began::AlreadyDone(Box::new(journal)));
+            }
             plan::Start::Go { journal, version } => (journal, version),
         };
         let lease = lock::Lease::new(format!("{} {} -> {}", journal.id, from.context, to.context));
-        Ok(Began::Go(Begun {
+        Ok(Began::Go(Box::new(Begun {
             restore_counts: plan::restore_counts(reverse.as_ref(), &from, &to),
+            standby_backup: std::sync::Mutex::new(journal.standby_backup.clone()),
             journal,
             version,
             lease,
             locks,
-        }))
+        })))
     }
 
     /// A failed preflight. Resuming, earlier steps did change things, so
@@ -375,6 +394,7 @@ impl Failover {
             ui: &self.ui,
             preflight,
             journal: &begun.journal,
+            standby_backup: &begun.standby_backup,
             restore_counts: &begun.restore_counts,
         }
     }
@@ -436,7 +456,7 @@ impl Failover {
     ) -> Error {
         let step = steps::next_undone(&begun.journal).unwrap_or("verify");
         progress.interrupted(step, signal);
-        let recorded = match writer.write(&begun.journal).await {
+        let recorded = match writer.write(&begun.journal_to_write()).await {
             Ok(()) => String::new(),
             Err(error) => format!(
                 " (its last steps may not be recorded: {}; --resume repeats them, each is safe to repeat)",
@@ -479,6 +499,7 @@ impl Failover {
                 .run_step(step, begun, preflight, progress, writer)
                 .await?;
             if let Some(summary) = summary {
+                begun.journal = begun.journal_to_write();
                 begun.journal.steps.insert(step.name().into(), summary);
                 writer.write_behind(&begun.journal).await.map_err(|error| {
                     stopped(
@@ -595,7 +616,7 @@ impl Failover {
             Err(error) => {
                 progress.fail(name, started);
                 // Changes were made since the journal began: say how to converge.
-                let _ = writer.write(&begun.journal).await;
+                let _ = writer.write(&begun.journal_to_write()).await;
                 let next_step = format!(
                     "{}; then run the same command with --resume",
                     error.next_step().unwrap_or("fix the cause")
@@ -705,6 +726,7 @@ impl Failover {
             restore_counts: BTreeMap::new(),
             lease: lock::Lease::new(String::new()),
             locks: Vec::new(),
+            standby_backup: std::sync::Mutex::new(None),
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
         Check::pass(summary).show(&self.ui);

@@ -257,6 +257,7 @@ mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: finished.then(|| started_at.to_string()),
+            standby_backup: None,
             options: Some(options()),
         }
     }

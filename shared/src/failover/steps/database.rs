@@ -9,7 +9,9 @@ use super::{Run, Step};
 use crate::database;
 use crate::error::{Error, Result, join_in_order};
 use crate::failover::cli::DatabaseMode;
+use crate::failover::journal::DumpRecord;
 use crate::failover::plan;
+use std::path::Path;
 
 pub struct Database;
 
@@ -77,17 +79,29 @@ async fn copy(run: &Run<'_>) -> Result<String> {
     let timeout = settings.timeout;
     let backup = dir.join(format!("{}-standby-before.dump", run.journal.id));
     let source = dir.join(format!("{}-active.dump", run.journal.id));
-    // The standby's backup is taken once: after a restore began, another
-    // would hold half of the active's data. The active's dump is taken on
-    // every attempt: the active serves until the fence (the next step), so
-    // an earlier attempt's dump would lose what was written since.
+    // The standby's backup is taken once, and a resumed run checks it is
+    // still the file it took. The active's dump is taken on every attempt:
+    // the active serves until the fence (the next step), so an earlier
+    // attempt's dump would lose what was written since.
+    let recorded = run
+        .standby_backup
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
     let keep_backup = async {
-        if backup.exists() {
-            Ok(None)
-        } else {
-            database::dump(tools, to_endpoint, &backup, timeout)
+        match (&recorded, backup.exists()) {
+            (Some(record), true) if Path::new(&record.path) == backup => {
+                database::verify_dump(&backup, &record.sha256).map_err(|error| {
+                    error.with_next_step(format!(
+                        "move {} aside (it is not the backup this failover took), then run the same command with --resume: a new backup is taken",
+                        backup.display()
+                    ))
+                })?;
+                Ok(None)
+            }
+            _ => database::dump(tools, to_endpoint, &backup, timeout)
                 .await
-                .map(Some)
+                .map(Some),
         }
     };
     let dumped_at = jiff::Timestamp::now()
@@ -99,6 +113,14 @@ async fn copy(run: &Run<'_>) -> Result<String> {
     )
     .await?;
     if let Some(info) = &backup_info {
+        *run.standby_backup
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(DumpRecord {
+            path: backup.display().to_string(),
+            bytes: info.bytes,
+            sha256: info.sha256.clone(),
+            taken_at: dumped_at.clone(),
+        });
         run.ui.detail(&format!(
             "standby database backed up to {} ({info})",
             backup.display()
@@ -112,6 +134,8 @@ async fn copy(run: &Run<'_>) -> Result<String> {
     let writers = plan::standby_writers(run.layout, &preflight.to_state);
     run.stop_operator_first(run.to, &writers, async { Ok(()) })
         .await?;
+    // The file restored is the one just dumped, not one swapped in since.
+    database::verify_dump(&source, &source_info.sha256)?;
     database::restore(tools, to_endpoint, &source, timeout).await?;
     Ok(format!(
         "restored the active's database, dumped at {dumped_at} while it served, into the standby's ({}); standby backup: {}",

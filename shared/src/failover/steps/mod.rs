@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::journal::Journal;
+use super::journal::{DumpRecord, Journal};
 use super::preflight::Preflight;
 use super::settings::FailoverSettings;
 use crate::dns::DnsTarget;
@@ -87,6 +87,9 @@ pub struct Run<'a> {
     pub ui: &'a Ui,
     pub preflight: &'a Preflight,
     pub journal: &'a Journal,
+    /// What a step learned that the journal must keep even when the step
+    /// then fails: the standby's backup, once taken.
+    pub standby_backup: &'a std::sync::Mutex<Option<DumpRecord>>,
     /// The replica counts the failover this one undoes recorded (a failback).
     pub restore_counts: &'a BTreeMap<String, i32>,
 }
