@@ -160,7 +160,9 @@ impl Error {
     }
 }
 
-fn is_timeout(error: &kube::Error) -> bool {
+/// Whether `error` (or one of its causes) is a timeout: the server's, or
+/// the client's `--request-timeout`.
+pub(crate) fn is_timeout(error: &kube::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         let text = current.to_string().to_ascii_lowercase();

@@ -562,8 +562,10 @@ async fn dry_run_shows_every_step_and_changes_nothing() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     for needle in [
         "[2/6] database: shared",
-        "[3/6] fence context \"active\": ",
+        "first: take the pair's lock (configmap mp-failover-lock in ",
+        "[3/6] fence context \"active\": tsb-operator-management-plane=0 first, then ",
         "tsb=0",
+        "last: record the end in the journal and give the lock up",
         "[4/6] activate context \"standby\"",
         &format!("[5/6] DNS: {NAME} A {}", front_address(&world, "standby")),
         "[6/6] verify",
@@ -1296,6 +1298,53 @@ async fn a_finished_journal_never_blocks_a_later_failover() {
         out.stderr
     );
     assert!(points_at_standby(&world, &bind).await);
+}
+
+/// --request-timeout bounds each request, not the waits: with a standby
+/// deployment whose pods can never run, a 2 s request timeout does not end
+/// the activation's wait early; --ready-timeout (6 s) does, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_timeout_does_not_cut_the_readiness_wait_short() {
+    let (world, bind) = synced_world().await;
+    // Stopped, and its new pods match no node: started, they stay Pending.
+    world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "-n",
+            &world.ns,
+            "patch",
+            "deployment",
+            "web",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"replicas":0,"template":{"spec":{"nodeSelector":{"kubectl-mp-test/nowhere":"true"}}}}}"#,
+        ])
+        .await
+        .ok("kubectl patch deployment");
+    let args = with_flag(
+        failover_args(&bind, "active", "standby", &bind.update_key_file()),
+        "--ready-timeout",
+        "6s",
+    );
+    let started = std::time::Instant::now();
+    let out = run(&world, &args, &["--request-timeout", "2s"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 4 (activate)")
+            && out
+                .stderr
+                .contains("deployments not at their replicas after 6s: web"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("timed out trying to watch"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() >= Duration::from_secs(6));
 }
 
 /// SIGINT (or SIGTERM) in the middle of the database step, while pg_dump

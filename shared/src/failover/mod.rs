@@ -644,7 +644,19 @@ impl Failover {
     /// Every step's plan, in order, with the server's dry run of its writes.
     async fn dry_run(&self, begun: &Begun, preflight: &Preflight) -> Result<()> {
         let ui = &self.ui;
-        ui.info("dry run: these are the changes a failover makes; nothing is changed");
+        ui.info("dry run: these are the changes a failover makes, in order; nothing is changed");
+        let lock_contexts: Vec<String> = begun
+            .locks
+            .iter()
+            .map(|(cluster, _)| format!("{:?}", cluster.context()))
+            .collect();
+        ui.info(&format!(
+            "  first: take the pair's lock (configmap {} in {}) and write the journal (configmap {} in {:?})",
+            lock::LOCK_NAME,
+            lock_contexts.join(" and "),
+            journal::JOURNAL_NAME,
+            self.to.context()
+        ));
         if let Some(bundle) = &preflight.sync {
             ui.info(&format!(
                 "  [{}/{}] copy {} secrets to context {:?} (--sync-secrets)",
@@ -666,6 +678,7 @@ impl Failover {
                 }
             }
         }
+        ui.info("  last: record the end in the journal and give the lock up");
         Ok(())
     }
 

@@ -272,6 +272,12 @@ async fn watch_until_at_targets(cluster: &Cluster, targets: &BTreeMap<String, i3
                 // event, but retries the same resourceVersion after a 410
                 // answered to the watch request (kube-rs/kube#1042).
                 Err(error) if is_gone(&error) => break,
+                // --request-timeout bounds each request, not the wait: a
+                // watch quiet for longer is watched again; the wait's own
+                // deadline (--ready-timeout) is what ends it.
+                Err(watcher::Error::WatchFailed(error)) if crate::error::is_timeout(&error) => {
+                    break;
+                }
                 Err(error) => return Err(watch_error(cluster, error)),
             }
         }

@@ -26,8 +26,15 @@ impl Step for Fence {
                 ]);
             };
             let fence = plan::fence_targets(run.layout, state);
+            // In the order it is done: the operator first, or it scales the MP back up.
+            let operator = &run.layout.operator_deployment;
+            let first = if fence.contains_key(operator) {
+                format!("{operator}=0 first, then ")
+            } else {
+                String::new()
+            };
             let mut lines = vec![format!(
-                "fence context {:?}: {}",
+                "fence context {:?}: {first}{}",
                 run.from.context(),
                 describe::replicas(&plan::fence_plan(run.layout, state))
             )];
