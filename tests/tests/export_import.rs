@@ -992,9 +992,11 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
         Some(0)
     );
     let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
-    // `script` gives the import a real terminal; the answer is typed into it.
+    // `script` gives the import a real terminal; the answer is typed into
+    // it, again and again: keys typed before the prompt shows are discarded.
     let import = "script -qec \"kubectl mp-import --context standby -n $NS -f b.yaml\" /dev/null";
-    let out = world.shell(&format!("printf n | {import}")).await;
+    // (`yes` ends on SIGPIPE when the import is done: not the pipeline's status.)
+    let out = world.shell(&format!("(yes n || true) | {import}")).await;
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
         out.stdout.contains(&format!(
@@ -1014,7 +1016,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
         standby_original
     );
 
-    let out = world.shell(&format!("printf y | {import}")).await;
+    let out = world.shell(&format!("(yes || true) | {import}")).await;
     assert_eq!(out.code, Some(0), "{}", out.stdout);
     assert!(
         out.stdout.contains("imported: 6 secrets changed"),

@@ -1300,6 +1300,42 @@ async fn a_finished_journal_never_blocks_a_later_failover() {
     assert!(points_at_standby(&world, &bind).await);
 }
 
+/// On a terminal the question is drawn on a line of its own above the
+/// spinner, says what yes does, and is not answered by keys typed before it
+/// showed: a `y` typed ahead is discarded, and the `n` typed after it stops
+/// the failover with nothing changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_keys_typed_ahead_do_not_answer_the_question() {
+    let (world, bind) = synced_world().await;
+    let args: Vec<String> = failover_args(&bind, "active", "standby", &bind.update_key_file())
+        .into_iter()
+        .filter(|arg| arg != "--yes")
+        .collect();
+    let before = (replicas(&world, "active"), replicas(&world, "standby"));
+    let command = format!("kubectl {} -n $NS", args.join(" "));
+    let out = world
+        .shell(&format!(
+            "(printf y; sleep 4; yes n || true) | script -qec \"{command}\" /dev/null"
+        ))
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("yes will stop the MP in context \"active\" (its operator first), start the MP in context \"standby\"")
+            && out.stdout.contains(&format!(
+                "fail the MP over from context \"active\" to \"standby\" (fence the old MP, repoint {NAME})? [y/N]"
+            ))
+            && out.stdout.contains("not confirmed: nothing was changed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        (replicas(&world, "active"), replicas(&world, "standby")),
+        before
+    );
+    assert_eq!(journal(&world, "standby"), None);
+}
+
 /// --request-timeout bounds each request, not the waits: with a standby
 /// deployment whose pods can never run, a 2 s request timeout does not end
 /// the activation's wait early; --ready-timeout (6 s) does, naming it.

@@ -991,7 +991,12 @@ fn confirm_manual_change(record: &DnsRecord, ui: &Ui, yes: bool) -> Result<()> {
         record.target.record_type(),
         record.target
     ));
-    if crate::ui::prompt::confirm("confirm the DNS record was changed", false)? {
+    if crate::ui::prompt::confirm(
+        ui,
+        "confirm the DNS record was changed",
+        "take it as done and wait for the DNS server to answer the new record",
+        false,
+    )? {
         Ok(())
     } else {
         Err(Error::failed(format!(

@@ -577,7 +577,20 @@ impl Failover {
             self.to.context(),
             self.settings.dns.name
         );
-        if !crate::ui::prompt::confirm(&action, self.settings.yes)? {
+        let fence_does = if self.settings.disaster {
+            String::new()
+        } else {
+            format!(
+                "stop the MP in context {:?} (its operator first), ",
+                self.from.context()
+            )
+        };
+        let yes_does = format!(
+            "{fence_does}start the MP in context {:?} and repoint {} to it, now; anything else stops here with nothing changed",
+            self.to.context(),
+            self.settings.dns.name
+        );
+        if !crate::ui::prompt::confirm(&self.ui, &action, &yes_does, self.settings.yes)? {
             return Err(Error::failed("not confirmed: nothing was changed"));
         }
         Ok(())

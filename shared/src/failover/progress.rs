@@ -15,10 +15,13 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A spinner on a terminal, attached to `ui` so that every message and
+    /// prompt is drawn around it, not under it.
     pub fn new(ui: &Ui) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
+            ui.attach_spinner(bar.clone());
             bar
         });
         Progress {
@@ -88,8 +91,8 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if self.bar.is_some() {
+            self.ui.detach_spinner();
         }
     }
 }

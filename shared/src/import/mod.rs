@@ -307,7 +307,11 @@ fn confirm_and_back_up(
         cluster.namespace(),
         cluster.context()
     );
-    if !crate::ui::prompt::confirm(&action, options.yes)? {
+    let yes_does = format!(
+        "back up the secrets it replaces into {}, then write the bundle's; anything else stops here with nothing changed",
+        options.backup_dir.display()
+    );
+    if !crate::ui::prompt::confirm(ui, &action, &yes_does, options.yes)? {
         return Err(Error::failed("not confirmed: nothing was changed"));
     }
     backup_replaced(

@@ -4,6 +4,7 @@
 //! terminal and never with NO_COLOR set.
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -24,11 +25,14 @@ pub(super) const YELLOW: &str = "\x1b[33m";
 pub(super) const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
 
-/// Human messages on stderr, with colour decided once.
+/// Human messages on stderr, with colour decided once. While a spinner
+/// runs ([`Ui::attach_spinner`]) lines are drawn above it and prompts on a
+/// line of their own, never under it.
 #[derive(Debug, Clone)]
 pub struct Ui {
     colour: bool,
     verbose: bool,
+    spinner: Arc<Mutex<Option<indicatif::ProgressBar>>>,
 }
 
 impl Ui {
@@ -38,6 +42,7 @@ impl Ui {
         Ui {
             colour: !no_colour && std::io::stderr().is_terminal(),
             verbose,
+            spinner: Arc::default(),
         }
     }
 
@@ -46,6 +51,7 @@ impl Ui {
         Ui {
             colour: false,
             verbose,
+            spinner: Arc::default(),
         }
     }
 
@@ -55,22 +61,58 @@ impl Ui {
 
     /// A progress or result message.
     pub fn info(&self, message: &str) {
-        say(message);
+        self.say(message);
     }
 
     /// Shown only with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose {
-            say(message);
+            self.say(message);
         }
     }
 
     pub fn warn(&self, message: &str) {
-        say(&self.paint(YELLOW, &format!("warning: {message}")));
+        self.say(&self.paint(YELLOW, &format!("warning: {message}")));
     }
 
     pub fn error(&self, error: &Error) {
-        say(&self.paint(RED, &format!("error: {error}")));
+        self.say(&self.paint(RED, &format!("error: {error}")));
+    }
+
+    /// Draws the lines of this Ui (and its clones) above `spinner` until
+    /// [`Ui::detach_spinner`].
+    pub fn attach_spinner(&self, spinner: indicatif::ProgressBar) {
+        *self.spinner_slot() = Some(spinner);
+    }
+
+    pub fn detach_spinner(&self) {
+        if let Some(spinner) = self.spinner_slot().take() {
+            spinner.finish_and_clear();
+        }
+    }
+
+    /// Runs `interact` (a prompt) with the spinner hidden, so the prompt is
+    /// drawn on a clean line and stays visible.
+    pub fn suspended<R>(&self, interact: impl FnOnce() -> R) -> R {
+        let spinner = self.spinner_slot().clone();
+        match spinner {
+            Some(spinner) => spinner.suspend(interact),
+            None => interact(),
+        }
+    }
+
+    fn spinner_slot(&self) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+        self.spinner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn say(&self, line: &str) {
+        let spinner = self.spinner_slot().clone();
+        match spinner {
+            Some(spinner) => spinner.println(line),
+            None => say(line),
+        }
     }
 
     /// `text` in `colour`, on a terminal that shows colour.
@@ -86,7 +128,7 @@ impl Ui {
 /// One line on stderr. A stderr nobody reads any more (a closed pipe, as in
 /// `2>&1 >/dev/null | head`) is not an error of ours: the line is dropped and
 /// the exit code still tells what happened (`eprintln!` would panic: 101).
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
