@@ -1297,6 +1297,15 @@ async fn a_finished_journal_never_blocks_a_later_failover() {
         "{}",
         out.stderr
     );
+    // The counts the standby's MP had are in the failback's journal, in the
+    // unreachable active: said, not guessed silently.
+    assert!(
+        out.stderr.contains(
+            "the replica counts it had are recorded in context \"active\", unreachable (--disaster): each deployment starts with 1"
+        ),
+        "{}",
+        out.stderr
+    );
     assert!(points_at_standby(&world, &bind).await);
 }
 

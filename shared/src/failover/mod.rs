@@ -253,6 +253,16 @@ impl Failover {
             }
             Began::Go(begun) => *begun,
         };
+        // A failback with --disaster cannot read the counts its failover
+        // recorded (they are in the unreachable cluster): say so, not guess.
+        let standby_stopped = matches!(&reads.to, Ok((_, state, _)) if !state.deployments.is_empty() && !runs_an_mp(state));
+        if self.settings.disaster && begun.restore_counts.is_empty() && standby_stopped {
+            self.ui.warn(&format!(
+                "the MP in context {:?} is stopped and the replica counts it had are recorded in context {:?}, unreachable (--disaster): each deployment starts with 1; scale them to their usual counts afterwards",
+                self.to.context(),
+                self.from.context()
+            ));
+        }
         let progress = Progress::new(&self.ui);
         // Preflight runs on every start (read-only), even when resuming: the
         // steps after it need what it reads.
