@@ -283,6 +283,27 @@ fn journal(world: &World, cluster: &str) -> Option<Value> {
     configmap_entry(world, cluster, "mp-failover-journal", "journal.json")
 }
 
+/// Replaces the `journal.json` of `cluster`'s journal ConfigMap with `text`.
+async fn put_journal(world: &World, cluster: &str, text: &str) {
+    let patch = serde_json::json!({"data": {"journal.json": text}}).to_string();
+    world
+        .kubectl(&[
+            "--context",
+            cluster,
+            "-n",
+            &world.ns,
+            "patch",
+            "configmap",
+            "mp-failover-journal",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ])
+        .await
+        .ok("kubectl patch configmap");
+}
+
 /// The lease on the pair's lock that `cluster` holds, if any.
 fn lock(world: &World, cluster: &str) -> Option<Value> {
     configmap_entry(world, cluster, "mp-failover-lock", "lease.json")
@@ -348,29 +369,7 @@ async fn failover_then_rerun_then_failback() {
     // counts; never without them: an unreadable journal holding them stops it.
     let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
     let recorded = journal(&world, "standby").expect("journal");
-    let patch_journal = |text: String| {
-        let patch = serde_json::json!({"data": {"journal.json": text}}).to_string();
-        let world = &world;
-        async move {
-            world
-                .kubectl(&[
-                    "--context",
-                    "standby",
-                    "-n",
-                    &world.ns,
-                    "patch",
-                    "configmap",
-                    "mp-failover-journal",
-                    "--type",
-                    "merge",
-                    "-p",
-                    &patch,
-                ])
-                .await
-                .ok("kubectl patch configmap");
-        }
-    };
-    patch_journal("{ not a journal".into()).await;
+    put_journal(&world, "standby", "{ not a journal").await;
     let out = run(&world, &back, &[]).await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
@@ -379,7 +378,7 @@ async fn failover_then_rerun_then_failback() {
         "{}",
         out.stderr
     );
-    patch_journal(recorded.to_string()).await;
+    put_journal(&world, "standby", &recorded.to_string()).await;
     let out = run(&world, &back, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(dns_answer(&bind).await, vec![active_front]);
@@ -936,23 +935,7 @@ async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_ste
     let mut stopped = journal(&world, "standby").expect("journal");
     stopped["steps"].as_object_mut().unwrap().remove("verify");
     stopped.as_object_mut().unwrap().remove("finishedAt");
-    let patch = serde_json::json!({"data": {"journal.json": stopped.to_string()}}).to_string();
-    world
-        .kubectl(&[
-            "--context",
-            "standby",
-            "-n",
-            &world.ns,
-            "patch",
-            "configmap",
-            "mp-failover-journal",
-            "--type",
-            "merge",
-            "-p",
-            &patch,
-        ])
-        .await
-        .ok("kubectl patch configmap");
+    put_journal(&world, "standby", &stopped.to_string()).await;
     move_standby_load_balancer(&world, "127.0.0.99").await;
 
     let out = run(&world, &args, &["--resume"]).await;

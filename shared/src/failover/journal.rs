@@ -185,18 +185,39 @@ pub async fn save(
     journal: &Journal,
     resource_version: Option<&str>,
 ) -> Result<String> {
-    let encode = |what: &str, result: serde_json::Result<String>| {
-        result.map_err(|error| Error::failed(format!("cannot encode the {what}: {error}")))
-    };
-    let data = BTreeMap::from([(
-        JOURNAL_KEY.to_string(),
-        encode("journal", serde_json::to_string_pretty(journal))?,
-    )]);
+    let text = serde_json::to_string_pretty(journal)
+        .map_err(|error| Error::failed(format!("cannot encode the journal: {error}")))?;
+    write_configmap(
+        cluster,
+        JOURNAL_NAME,
+        JOURNAL_KEY,
+        text,
+        resource_version,
+        "another failover is writing it",
+    )
+    .await
+}
+
+/// Writes ConfigMap `name` holding `key` = `text` in `cluster`'s namespace:
+/// created when `version` is None, else replaced at `version` (what the
+/// last read or write returned). Returns the new resourceVersion.
+///
+/// # Errors
+/// Exit 1 when another run wrote it since (409), the line ending with
+/// `conflict`; the cluster's error otherwise.
+pub(super) async fn write_configmap(
+    cluster: &Cluster,
+    name: &str,
+    key: &str,
+    text: String,
+    version: Option<&str>,
+    conflict: &str,
+) -> Result<String> {
     let mut configmap = ConfigMap {
-        data: Some(data),
+        data: Some(BTreeMap::from([(key.to_string(), text)])),
         ..ConfigMap::default()
     };
-    configmap.metadata.name = Some(JOURNAL_NAME.into());
+    configmap.metadata.name = Some(name.into());
     configmap.metadata.labels = Some(BTreeMap::from([(
         "app.kubernetes.io/managed-by".into(),
         FIELD_MANAGER.into(),
@@ -206,27 +227,24 @@ pub async fn save(
         dry_run: false,
         field_manager: Some(FIELD_MANAGER.into()),
     };
-    let result = match resource_version {
-        Some(resource_version) => {
-            configmap.metadata.resource_version = Some(resource_version.into());
-            api.replace(JOURNAL_NAME, &params, &configmap).await
+    let result = match version {
+        Some(version) => {
+            configmap.metadata.resource_version = Some(version.into());
+            api.replace(name, &params, &configmap).await
         }
         None => api.create(&params, &configmap).await,
     };
     match result {
-        Ok(saved) => Ok(saved.metadata.resource_version.unwrap_or_default()),
+        Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::failed(format!(
-            "context {:?}: configmap {JOURNAL_NAME} changed since this failover read it: another failover is writing it",
+            "context {:?}: configmap {name} changed since this failover read it: {conflict}",
             cluster.context()
         ))
         .with_next_step(format!(
             "see who holds the lock (kubectl get configmap {} -o jsonpath='{{.data.lease\\.json}}') and let it finish",
             super::lock::LOCK_NAME
         ))),
-        Err(error) => Err(cluster.error(
-            error,
-            &format!("write the failover journal (configmap {JOURNAL_NAME})"),
-        )),
+        Err(error) => Err(cluster.error(error, &format!("write configmap {name}"))),
     }
 }
 

@@ -6,13 +6,12 @@
 //! run that died leaves leases that lapse [`LEASE_SECONDS`] after their last
 //! renewal; `--force-unlock` takes them sooner, naming their holder.
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Preconditions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -20,7 +19,6 @@ use tokio::task::JoinHandle;
 use super::journal;
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
-use crate::tsb::mp::FIELD_MANAGER;
 
 pub const LOCK_NAME: &str = "mp-failover-lock";
 const LEASE_KEY: &str = "lease.json";
@@ -265,38 +263,15 @@ async fn write(cluster: &Cluster, lease: &Lease, version: Option<&str>) -> Resul
     };
     let text = serde_json::to_string_pretty(&renewed)
         .map_err(|error| Error::failed(format!("cannot encode the lease: {error}")))?;
-    let mut configmap = ConfigMap {
-        data: Some(BTreeMap::from([(LEASE_KEY.to_string(), text)])),
-        ..ConfigMap::default()
-    };
-    configmap.metadata.name = Some(LOCK_NAME.into());
-    configmap.metadata.labels = Some(BTreeMap::from([(
-        "app.kubernetes.io/managed-by".into(),
-        FIELD_MANAGER.into(),
-    )]));
-    let api: Api<ConfigMap> = cluster.namespaced();
-    let params = PostParams {
-        dry_run: false,
-        field_manager: Some(FIELD_MANAGER.into()),
-    };
-    let result = match version {
-        Some(version) => {
-            configmap.metadata.resource_version = Some(version.into());
-            api.replace(LOCK_NAME, &params, &configmap).await
-        }
-        None => api.create(&params, &configmap).await,
-    };
-    match result {
-        Ok(written) => Ok(written.metadata.resource_version.unwrap_or_default()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::failed(format!(
-            "context {:?}: configmap {LOCK_NAME} changed since this failover read it: another failover took the lock",
-            cluster.context()
-        ))
-        .with_next_step(format!(
-            "see who holds it (kubectl get configmap {LOCK_NAME} -o jsonpath='{{.data.lease\\.json}}') and let it finish"
-        ))),
-        Err(error) => Err(cluster.error(error, &format!("write configmap {LOCK_NAME}"))),
-    }
+    journal::write_configmap(
+        cluster,
+        LOCK_NAME,
+        LEASE_KEY,
+        text,
+        version,
+        "another failover took the lock",
+    )
+    .await
 }
 
 #[cfg(test)]

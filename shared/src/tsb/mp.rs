@@ -31,6 +31,20 @@ pub struct Replicas {
     pub ready: i32,
 }
 
+impl Replicas {
+    /// Whether the deployment is where a step aimed it: stopped (0 asked
+    /// for, none left), or at least `want` asked for and all of them ready.
+    /// Above `want` counts: once started, the MP's operator scales its
+    /// deployments to its own spec, and that is its call.
+    pub fn meets(&self, want: i32) -> bool {
+        if want == 0 {
+            self.desired == 0 && self.ready == 0
+        } else {
+            self.desired >= want && self.ready == self.desired
+        }
+    }
+}
+
 /// What the MP looks like on one cluster right now.
 #[derive(Debug, Clone, Default)]
 pub struct MpState {
@@ -384,7 +398,7 @@ fn lagging(targets: &BTreeMap<String, i32>, seen: &BTreeMap<String, Replicas>) -
     targets
         .iter()
         .filter_map(|(name, want)| match seen.get(name) {
-            Some(replicas) if replicas.desired == *want && replicas.ready == *want => None,
+            Some(replicas) if replicas.meets(*want) => None,
             Some(replicas) => Some(format!(
                 "{name} {}/{} (want {want})",
                 replicas.ready, replicas.desired
@@ -429,6 +443,19 @@ pub async fn get_management_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stopped means none asked and none left; started means at least the
+    /// target asked for (the operator may ask more) and every one ready.
+    #[test]
+    fn a_deployment_meets_its_target() {
+        let replicas = |desired, ready| Replicas { desired, ready };
+        assert!(replicas(0, 0).meets(0));
+        assert!(!replicas(0, 1).meets(0), "a pod still running");
+        assert!(replicas(1, 1).meets(1));
+        assert!(replicas(2, 2).meets(1), "the operator's own count");
+        assert!(!replicas(2, 1).meets(1), "not all ready");
+        assert!(!replicas(1, 1).meets(2));
+    }
 
     #[test]
     fn lagging_names_each_deployment_not_at_its_target() {

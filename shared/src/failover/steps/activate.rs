@@ -44,7 +44,7 @@ impl Step for Activate {
             state
                 .deployments
                 .get(name)
-                .is_some_and(|replicas| replicas.desired == *target && replicas.ready == *target)
+                .is_some_and(|replicas| replicas.meets(*target))
         });
         let holds = ready && state.front_address.is_some();
         async move { Ok(holds) }.boxed()
