@@ -209,11 +209,10 @@ impl PairLock {
     }
 }
 
-/// Deletes each lease written at the version we hold; returns the ones
-/// that could not be, described.
+/// Deletes each lease written at the version we hold, all at once;
+/// returns the ones that could not be, described.
 async fn release_all(held: &[(Cluster, String)]) -> Vec<String> {
-    let mut left = Vec::new();
-    for (cluster, version) in held {
+    let deletes = held.iter().map(|(cluster, version)| async move {
         let api: Api<ConfigMap> = cluster.namespaced();
         let params = DeleteParams {
             preconditions: Some(Preconditions {
@@ -222,14 +221,18 @@ async fn release_all(held: &[(Cluster, String)]) -> Vec<String> {
             }),
             ..DeleteParams::default()
         };
-        if let Err(error) = api.delete(LOCK_NAME, &params).await {
-            left.push(format!(
+        api.delete(LOCK_NAME, &params).await.err().map(|error| {
+            format!(
                 "context {:?}: configmap {LOCK_NAME} not deleted ({error}); it lapses {LEASE_SECONDS}s after its last renewal",
                 cluster.context()
-            ));
-        }
-    }
-    left
+            )
+        })
+    });
+    futures::future::join_all(deletes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Renews every lease each `RENEW_EVERY` until aborted or a write fails.
