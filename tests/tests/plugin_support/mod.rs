@@ -53,13 +53,25 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `make install CARGO_PROFILE=dev` into a temporary prefix, once per test
-/// binary: the same command users run.
+/// `make install CARGO_PROFILE=dev` into a prefix of this test binary's own
+/// under the build's target directory, once per test binary: the same
+/// command users run. The prefix is emptied first, so runs do not pile up
+/// copies (about 200 MB each) anywhere.
 pub fn bin_dir() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let prefix =
-            std::env::temp_dir().join(format!("kubectl-mp-install-{}", std::process::id()));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| {
+                exe.file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "tests".into());
+        let prefix = target.join("test-install").join(binary);
+        let _ = std::fs::remove_dir_all(&prefix);
         let output = Command::new("make")
             .args(["-s", "install", "CARGO_PROFILE=dev"])
             .arg(format!("PREFIX={}", prefix.display()))
