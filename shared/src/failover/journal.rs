@@ -189,7 +189,7 @@ pub async fn save(
         .map_err(|error| Error::failed(format!("cannot encode the journal: {error}")))?;
     write_configmap(
         cluster,
-        JOURNAL_NAME,
+        (JOURNAL_NAME, "the failover journal"),
         JOURNAL_KEY,
         text,
         resource_version,
@@ -198,16 +198,17 @@ pub async fn save(
     .await
 }
 
-/// Writes ConfigMap `name` holding `key` = `text` in `cluster`'s namespace:
-/// created when `version` is None, else replaced at `version` (what the
-/// last read or write returned). Returns the new resourceVersion.
+/// Writes ConfigMap `name` (holding `what`, for messages) with `key` =
+/// `text` in `cluster`'s namespace: created when `version` is None, else
+/// replaced at `version` (what the last read or write returned). Returns
+/// the new resourceVersion.
 ///
 /// # Errors
 /// Exit 1 when another run wrote it since (409), the line ending with
 /// `conflict`; the cluster's error otherwise.
 pub(super) async fn write_configmap(
     cluster: &Cluster,
-    name: &str,
+    (name, what): (&str, &str),
     key: &str,
     text: String,
     version: Option<&str>,
@@ -244,7 +245,7 @@ pub(super) async fn write_configmap(
             "see who holds the lock (kubectl get configmap {} -o jsonpath='{{.data.lease\\.json}}') and let it finish",
             super::lock::LOCK_NAME
         ))),
-        Err(error) => Err(cluster.error(error, &format!("write configmap {name}"))),
+        Err(error) => Err(cluster.error(error, &format!("write {what} (configmap {name})"))),
     }
 }
 

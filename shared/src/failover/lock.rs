@@ -268,7 +268,7 @@ async fn write(cluster: &Cluster, lease: &Lease, version: Option<&str>) -> Resul
         .map_err(|error| Error::failed(format!("cannot encode the lease: {error}")))?;
     journal::write_configmap(
         cluster,
-        LOCK_NAME,
+        (LOCK_NAME, "the pair's lock"),
         LEASE_KEY,
         text,
         version,
