@@ -156,7 +156,7 @@ for _ in $(seq 1 100); do grep -qs ' running$' "$dns_dir/named.log" && break; sl
 grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo "named did not start" >&2; exit 1; }
 
 # What the runbook handles, taken from the export itself so both sides move the same secrets.
-kubectl-mp-export --context active -o "$work/bundle.yaml" 2>"$work/bundle.log" || { cat "$work/bundle.log" >&2; exit 1; }
+kubectl-mp-export --context active -f "$work/bundle.yaml" 2>"$work/bundle.log" || { cat "$work/bundle.log" >&2; exit 1; }
 mapfile -t runbook_secrets < <(grep -E '^    name: ' "$work/bundle.yaml" | awk '{print $2}')
 secret_count=${#runbook_secrets[@]}
 # The standby holds the active's secrets, as after runbook steps 1-2 (failover's preflight checks it).
@@ -181,7 +181,7 @@ hand_export_per_secret() {
     T kubectl --context active -n tsb get secret "$secret" -o yaml >"$work/hand-each/$1/$secret.yaml"
   done
 }
-plugin_export() { T kubectl-mp-export --context active -o "$work/export-$1.yaml" --force; }
+plugin_export() { T kubectl-mp-export --context active -f "$work/export-$1.yaml" --force; }
 
 reset_target() { kubectl --context target delete namespace tsb --ignore-not-found >/dev/null; }
 hand_import() {
@@ -197,7 +197,7 @@ hand_transfer() {
     T kubectl --context target apply -n tsb -f -
 }
 plugin_transfer() {
-  T kubectl-mp-export --context active -o - | T kubectl-mp-import --context target -f - --yes --backup-dir "$work"
+  T kubectl-mp-export --context active -f - | T kubectl-mp-import --context target -f - --yes --backup-dir "$work"
 }
 
 # The CA caution by hand: every certificate secret on both clusters, every
@@ -311,7 +311,7 @@ reps=$startup_reps measure version_kubectl "$ADMIN_main" "" nothing kubectl_vers
 # secrets stay the same eleven. They are created straight on the cluster (not
 # through the proxy), by 8 kubectl processes at once over chunks of 250:
 # one kubectl's client-side rate limit makes a single `create` take minutes.
-plugin_export_one() { T kubectl-mp-export --context active -o "$work/export-scale.yaml" --force; }
+plugin_export_one() { T kubectl-mp-export --context active -f "$work/export-scale.yaml" --force; }
 plugin_cacheck_one() { T kubectl-mp-cacheck --context active --dns-name tsb.mp.example; }
 hand_list_secrets() { T kubectl --context active -n tsb get secrets -o yaml >"$work/all-secrets.yaml"; }
 filler=0
@@ -393,7 +393,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "Three real clusters on loopback (\`tests/kube/clusters.sh\`: kube-apiserver, kube-controller-manager and kube-scheduler 1.36.3, etcd 3.6.16, kwok 0.8.0 making Pods Ready on a fake Node): \`active\` and \`standby\` hold tctl-installed TSB MPs whose certificates chain to one root, seeded by \`mp-live\`, which also plays the TSB operator and the MP front door against them; \`target\` is empty, the import's destination, its namespace deleted (and waited for) before each run. Every command reaches its cluster through \`mp-live\`'s proxy (TLS in, a new TLS connection to the API server per request): latency is the proxy's added delay on every request (\`PUT /clusters/NAME/latency\`), requests are its counters, reset before each run, all clusters the command touches. kubectl is the 1.36.3 built with the clusters. A throwaway BIND9 serves failover's DNS step. Each figure is the median of $reps runs (startup: $((reps * 4))); wall time from \`date +%s%N\` around the command; peak RSS is \`/usr/bin/time\`'s maximum resident set size of the largest process of the run. kubectl's discovery cache is warm, as on a person's machine."
   echo
-  echo "**By hand** is the runbook's own commands, as its page prints them: export = ONE \`kubectl get secrets -n tsb -o yaml NAME...\` of the $secret_count secrets to a file; import = \`kubectl create ns tsb\` and ONE \`kubectl apply -n tsb -f\` of that file; secret transfer = \`kubectl create ns\`, then \`kubectl get secrets -o yaml NAME... | kubectl apply -f -\` piped between contexts (what a user would otherwise pick); CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. The extra row *export, one get per secret* is a script running \`kubectl get secret NAME -o yaml\` once per secret, kept for comparison with earlier runs: quote the **export** row, not this one. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-export -o - | kubectl-mp-import -f - --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
+  echo "**By hand** is the runbook's own commands, as its page prints them: export = ONE \`kubectl get secrets -n tsb -o yaml NAME...\` of the $secret_count secrets to a file; import = \`kubectl create ns tsb\` and ONE \`kubectl apply -n tsb -f\` of that file; secret transfer = \`kubectl create ns\`, then \`kubectl get secrets -o yaml NAME... | kubectl apply -f -\` piped between contexts (what a user would otherwise pick); CA check = \`kubectl get secret -o json\` of each certificate secret (${cert_secrets[*]}) on both clusters, then \`openssl x509\` per certificate and \`openssl verify\` of the chain (no cert-manager check); failover = \`kubectl get deployments\`, \`kubectl scale\` the operator to 0 and \`kubectl rollout status\` it, \`kubectl scale\` each other deployment (${#mp_deployments[@]} in all) to 0, \`kubectl scale\` each on the standby to its recorded count, \`kubectl rollout status\` each, \`kubectl get deployments\`. The extra row *export, one get per secret* is a script running \`kubectl get secret NAME -o yaml\` once per secret, kept for comparison with earlier runs: quote the **export** row, not this one. **Plugin** is \`kubectl-mp-export\`, \`kubectl-mp-import --yes\`, \`kubectl-mp-export -f - | kubectl-mp-import -f - --yes\`, \`kubectl-mp-cacheck --active-context --standby-context\`, \`kubectl-mp-failover --database shared --dns-backend rfc2136\`. Failover runs alternate direction (failover, failback)."
   echo
   echo "**Baseline change (issue 15): real clusters.** Until issue 15 the bench ran on \`mp-sandbox\`, our in-memory API server, with the machine's kubectl 1.32 (BENCHMARKS.md of commit e9f8390, whose figures are quoted first below). Now the API servers are real (etcd writes included), kubectl is 1.36.3, and Deployments become Ready at the pace of the real deployment controller, scheduler and kwok. What moved, and why: **import** (plugin 17 → ${WALL[plugin_import_0]} ms at 0 ms) pays for 12 real creates persisted in etcd; **failover** (plugin 275 → ${WALL[plugin_failover_0]} ms at 0 ms) now waits for real Pods to go (fence) and to become Ready (activate), about a second each in the journals' step times, where the sandbox's controller flipped replica counts at its next pass; the **by-hand failover** (7130 → ${WALL[hand_failover_0]} ms) does not wait for the fenced side's Pods to go, as the runbook's commands do not, while the plugin does (a fence it has not seen is not a fence), so at 0 ms the plugin is now the slower of the two, and at 50 ms the faster (${WALL[hand_failover_50]} vs ${WALL[plugin_failover_50]} ms); the failover budget moved from *API part at 50 ms ≤ 675 ms* to *round trips added by 1000 ms of latency ≤ 13.5*, since round trips made while the clusters work overlap with their pace (a 200 ms run measured −1.7 round trips); **export with 5000 filler secrets** (46 → ${RSS[scale_plugin_export_5000]} MiB) reads real objects, which carry managedFields; by-hand rows moved with kubectl 1.36 and the real server (CA check by hand 4955 → ${WALL[hand_cacheck_0]} ms at 0 ms), so speed-ups are not comparable with earlier runs. Export, cacheck and their request counts did not move (export 12 → ${WALL[plugin_export_0]} ms, cacheck 18 → ${WALL[plugin_cacheck_0]} ms)."
   echo

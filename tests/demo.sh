@@ -57,7 +57,7 @@ run helm --kube-context active install mp tests/kube/charts/managementplane -n t
 run kubectl --context active -n tsb get deployments,secrets
 
 step "Runbook step 1 (helm model): export the active MP's secrets and the standby's install values"
-run kubectl mp-export --context active -o "$work/active-mp.bundle.yaml" --values-out "$work/dr_mp_values.yaml"
+run kubectl mp-export --context active -f "$work/active-mp.bundle.yaml" --values-out "$work/dr_mp_values.yaml"
 ls -l "$work/active-mp.bundle.yaml" "$work/dr_mp_values.yaml" >&2
 head -n 10 "$work/active-mp.bundle.yaml" >&2
 
@@ -110,7 +110,7 @@ grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo
 echo "tsb.mp.example A $active_front (active front), served by 127.0.0.1:$dns_port" >&2
 
 step "Runbook steps 1-2, piped: the standby gets the active's secrets"
-run bash -o pipefail -c "kubectl mp-export --context active -n mp-pair -o - | kubectl mp-import --context standby -n mp-pair -f - --yes --backup-dir $work"
+run bash -o pipefail -c "kubectl mp-export --context active -n mp-pair -f - | kubectl mp-import --context standby -n mp-pair -f - --yes --backup-dir $work"
 
 step "The CA caution on the pair: both MPs chain to the same root"
 run kubectl mp-cacheck --active-context active --standby-context standby -n mp-pair --dns-name tsb.mp.example

@@ -40,7 +40,7 @@ impl From<Exit> for ExitCode {
 }
 
 /// A failure the user can act on: what happened, and what to do next.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     exit: Exit,
     message: String,
@@ -122,11 +122,20 @@ impl Error {
 
     /// Classifies a Kubernetes API failure while doing `action` (e.g. `list secrets
     /// in tsb`) against `context`'s API server at `server`: denial, timeouts and
-    /// unreachable servers are cluster errors (exit 3); anything the server
+    /// unreachable servers are cluster errors (exit 3), a failed TLS
+    /// handshake too, naming its reason and fix; anything the server
     /// refused otherwise is a failure. The line names the context and the
     /// server, as kubectl's does, and holds one cause, never a chain of them.
     pub fn from_kube(error: kube::Error, context: &str, server: &str, action: &str) -> Self {
         let at = format!("context {context:?} ({server})");
+        // Reachable, but not trusted (or not trusting us): which, and the fix.
+        if let Some(tls) = crate::kube::transport::tls_failure(&error, server) {
+            return Error::cluster(format!(
+                "{at}: TLS handshake failed while trying to {action}: {}",
+                tls.reason
+            ))
+            .with_next_step(tls.fix);
+        }
         match &error {
             kube::Error::Api(status) if status.code == 401 => Error::cluster(format!(
                 "{at}: unauthorized to {action}: {}",
@@ -150,6 +159,7 @@ impl Error {
             )),
             _ if is_timeout(&error) => Error::cluster(format!("{at}: timed out trying to {action}"))
                 .with_next_step("check the cluster is up, or raise --request-timeout"),
+
             _ if is_transport(&error) => Error::cluster(format!(
                 "{at}: cluster unreachable while trying to {action}: {}",
                 root_cause(&error)

@@ -66,6 +66,8 @@ struct FaultState {
     latency: Duration,
     rules: Vec<ActiveRule>,
     counters: BTreeMap<String, u64>,
+    /// Requests by their `User-Agent` ("" without one).
+    user_agents: BTreeMap<String, u64>,
 }
 
 /// One cluster's knobs and counters, shared by its request handlers.
@@ -109,8 +111,25 @@ impl Faults {
         self.lock().counters.clone()
     }
 
+    /// Requests by their `User-Agent` ("" for none), as an audit log names the client.
+    pub fn user_agents(&self) -> BTreeMap<String, u64> {
+        self.lock().user_agents.clone()
+    }
+
+    /// Clears the request counts and the user agents.
     pub fn reset_counters(&self) {
-        self.lock().counters.clear();
+        let mut state = self.lock();
+        state.counters.clear();
+        state.user_agents.clear();
+    }
+
+    /// Counts a request's `User-Agent` (None: it sent none).
+    pub fn on_user_agent(&self, user_agent: Option<&str>) {
+        *self
+            .lock()
+            .user_agents
+            .entry(user_agent.unwrap_or_default().to_string())
+            .or_default() += 1;
     }
 
     /// Counts an API request as "VERB PATH" and returns the fault it gets, if
@@ -164,8 +183,15 @@ mod tests {
         let counters = faults.counters();
         assert_eq!(counters["get /api/v1/namespaces/tsb/secrets/x"], 2);
         assert_eq!(counters["list /api/v1/namespaces/tsb/secrets"], 1);
+        faults.on_user_agent(Some("kubectl-mp-export/0.1.0"));
+        faults.on_user_agent(None);
+        assert_eq!(
+            faults.user_agents(),
+            BTreeMap::from([("".into(), 1), ("kubectl-mp-export/0.1.0".into(), 1)])
+        );
         faults.reset_counters();
         assert!(faults.counters().is_empty());
+        assert!(faults.user_agents().is_empty());
     }
 
     #[test]

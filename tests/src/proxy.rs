@@ -1,6 +1,6 @@
 //! A proxy in front of a real kube-apiserver for the failure tests and the
 //! bench: what a real API server cannot be asked to do. It counts requests
-//! by verb and path, adds latency, answers the Nth matching request with a
+//! by verb and path (and by User-Agent), adds latency, answers the Nth matching request with a
 //! Status or never, and goes down and up on the same address (the knobs are
 //! [`Faults`]), with an admin API for scripts ([`serve_admin`]).
 //!
@@ -281,6 +281,12 @@ async fn handle(
     let path = path.to_string();
     let verb = verb_of(request.method(), &path, request.uri().query().unwrap_or(""));
     let fault = faults.on_request(verb, &path);
+    faults.on_user_agent(
+        request
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok()),
+    );
     let latency = faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

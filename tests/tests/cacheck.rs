@@ -282,7 +282,7 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster_from_its_sec
             "active",
             "--include",
             "xcp-identity-issuer",
-            "-o",
+            "-f",
             "with-root.yaml",
         ])
         .await;
@@ -299,7 +299,7 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster_from_its_sec
     // Without it (the model's secrets only) the root is out of sight, and the
     // pass says what it looked at.
     let out = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "model.yaml"])
+        .kubectl(&["mp-export", "--context", "active", "-f", "model.yaml"])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let out = cacheck(&world, &["--bundle", "model.yaml"]).await;
@@ -349,7 +349,7 @@ async fn offline_a_bundle_against_a_cluster_and_against_another_bundle() {
                 "mp-export",
                 "--context",
                 cluster,
-                "-o",
+                "-f",
                 &format!("{cluster}.yaml"),
             ])
             .await;
@@ -388,7 +388,7 @@ async fn offline_a_bundle_against_a_cluster_and_against_another_bundle() {
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "active.age",
             "--encrypt-to",
             &recipient,

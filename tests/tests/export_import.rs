@@ -84,7 +84,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--values-out",
             "values.yaml",
@@ -242,7 +242,7 @@ async fn helm_export_carries_the_secrets_its_values_rendered_never_in_the_values
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--values-out",
             "dr_mp_values.yaml",
@@ -342,7 +342,7 @@ async fn helm_export_refuses_when_a_secret_its_values_render_is_missing() {
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--values-out",
             "dr_mp_values.yaml",
@@ -375,7 +375,7 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--values-out",
             "dr_mp_values.yaml",
@@ -489,7 +489,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let out = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("required secrets missing in namespace {}: postgres-credentials, tsb-certs; nothing was written", world.ns)), "{}", out.stderr);
@@ -501,7 +501,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--exclude",
             "tsb-certs",
@@ -515,7 +515,7 @@ async fn a_missing_required_secret_stops_the_export_naming_it_and_writes_nothing
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "c.yaml",
             "--include",
             "no-such-secret",
@@ -530,7 +530,7 @@ async fn tampered_or_foreign_bundles_are_refused_with_no_change() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
     let remapped = world.remap_namespace();
     let out = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let bundle = std::fs::read_to_string(world.path("b.yaml")).unwrap();
@@ -618,7 +618,7 @@ async fn output_files_are_never_overwritten_without_force_nor_printed_to_a_termi
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
     std::fs::write(world.path("b.yaml"), "precious").unwrap();
     let out = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
@@ -636,7 +636,7 @@ async fn output_files_are_never_overwritten_without_force_nor_printed_to_a_termi
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.yaml",
             "--force",
         ])
@@ -665,7 +665,7 @@ async fn output_files_are_never_overwritten_without_force_nor_printed_to_a_termi
 #[tokio::test(flavor = "multi_thread")]
 async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
-    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
+    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
 
@@ -673,7 +673,7 @@ async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
     assert_eq!(
         world
-            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
             .await
             .code,
         Some(0)
@@ -718,7 +718,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     );
     assert_eq!(
         world
-            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
             .await
             .code,
         Some(0)
@@ -811,7 +811,7 @@ async fn an_api_failure_midway_exits_4_and_a_rerun_converges() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
     assert_eq!(
         world
-            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
             .await
             .code,
         Some(0)
@@ -864,7 +864,7 @@ async fn no_secret_value_appears_in_any_output() {
                 "mp-export",
                 "--context",
                 "active",
-                "-o",
+                "-f",
                 "b.yaml",
                 "-v",
                 "--values-out",
@@ -935,7 +935,7 @@ async fn an_encrypted_bundle_travels_and_only_its_identity_opens_it() {
             "mp-export",
             "--context",
             "active",
-            "-o",
+            "-f",
             "b.age",
             "--encrypt-to",
             &recipient,
@@ -986,7 +986,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::TsbHelm).await;
     assert_eq!(
         world
-            .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+            .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
             .await
             .code,
         Some(0)

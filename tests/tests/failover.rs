@@ -69,7 +69,7 @@ async fn points_at_standby(world: &World, bind: &Bind) -> bool {
 
 /// Runbook steps 1-2, so the standby holds the active's secrets.
 async fn sync_secrets(world: &World) {
-    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
+    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
@@ -858,7 +858,7 @@ async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
     // Nothing listens on 127.0.0.99: the LoadBalancer moved, envoy did not follow.
     move_standby_load_balancer(&world, "127.0.0.99").await;
 
-    let out = run(&world, &args, &["--resume"]).await;
+    let out = run(&world, &args, &["--resume", "-o", "json"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
         out.stderr.contains("failover stopped at step 5 (dns)")
@@ -872,6 +872,45 @@ async fn dns_is_not_repointed_at_a_front_door_that_does_not_answer() {
         dns_answer(&bind).await,
         before,
         "the name still answers as before"
+    );
+    // Issue 17: a failover stopped midway is one document on stdout too,
+    // saying what each step did (and how long it took), the exit code, the
+    // error line and its next step.
+    let document: Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(document["exitCode"], 4, "{document}");
+    assert!(
+        document["error"]
+            .as_str()
+            .unwrap()
+            .contains("failover stopped at step 5 (dns)"),
+        "{document}"
+    );
+    assert!(
+        document["nextStep"].as_str().unwrap().contains("--resume"),
+        "{document}"
+    );
+    let steps: Vec<(&str, &str)> = document["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{document}"))
+        .iter()
+        .map(|step| {
+            (
+                step["step"].as_str().unwrap(),
+                step["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps.first(), Some(&("preflight", "done")), "{document}");
+    assert_eq!(steps.last(), Some(&("dns", "failed")), "{document}");
+    for step in ["fence", "activate"] {
+        assert!(
+            steps.contains(&(step, "skipped")) || steps.contains(&(step, "done")),
+            "{step}: {document}"
+        );
+    }
+    assert!(
+        document["steps"][0]["seconds"].as_f64().is_some(),
+        "{document}"
     );
 }
 
@@ -897,7 +936,7 @@ async fn a_shared_cert_manager_root_stops_the_preflight_unless_allowed_with_a_wa
     )
     .await;
     let bind = Bind::start();
-    let copy = world.shell("kubectl mp-export --context active -n \"$NS\" --include xcp-identity-issuer -o - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
+    let copy = world.shell("kubectl mp-export --context active -n \"$NS\" --include xcp-identity-issuer -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(copy.code, Some(0), "{}", copy.stderr);
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &["--dry-run"]).await;
@@ -1649,6 +1688,7 @@ async fn a_wait_whose_watch_is_gone_lists_again_and_goes_on_and_a_forbidden_one_
     let settings = ClientSettings {
         namespace: world.ns.clone(),
         request_timeout: Some(Duration::from_secs(10)),
+        user_agent: kubectl_mp::ui::cli::user_agent(),
     };
     let cluster = Cluster::connect(&kubeconfig, Some("active"), &settings)
         .await

@@ -92,7 +92,7 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
     let list = format!("/nonexistent/kubeconfig:{}", world.kubeconfig().display());
     let out = world
         .kubectl_with_kubeconfig(
-            &["mp-export", "--context", "active", "-o", "b.yaml"],
+            &["mp-export", "--context", "active", "-f", "b.yaml"],
             b"",
             list.as_ref(),
         )
@@ -106,7 +106,7 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
     );
 
     let out = world
-        .kubectl(&["mp-export", "--context", "nope", "-o", "c.yaml"])
+        .kubectl(&["mp-export", "--context", "nope", "-f", "c.yaml"])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
@@ -130,7 +130,7 @@ async fn a_closed_stderr_pipe_keeps_the_documented_exit_codes() {
     let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
     // Valid flags, so the plugin's own error line (not clap's) is written.
     let commands = [
-        "mp-export --context no-such-context -o b.yaml",
+        "mp-export --context no-such-context -f b.yaml",
         "mp-import --context no-such-context -f b.yaml",
         "mp-cacheck --context no-such-context",
         "mp-failover --from no-such-context --to other --database shared --dns-backend manual --dns-name tsb.example --dns-server 127.0.0.1:53",
@@ -282,7 +282,7 @@ async fn unreachable_unauthorized_denied_and_silent_clusters_exit_3_with_one_lin
                 "mp-export",
                 "--context",
                 &context,
-                "-o",
+                "-f",
                 "b.yaml",
                 "--request-timeout",
                 "2s",
@@ -420,7 +420,7 @@ async fn no_error_path_shows_a_secret_value() {
 
     let world = World::start(SeedKind::TsbGeneric, SeedKind::TsbGeneric).await;
     let exported = world
-        .kubectl(&["mp-export", "--context", "active", "-o", "b.yaml"])
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
         .await;
     assert_eq!(exported.code, Some(0), "{}", exported.stderr);
     let bundle_text = std::fs::read_to_string(world.path("b.yaml")).unwrap();
@@ -483,14 +483,14 @@ async fn no_error_path_shows_a_secret_value() {
     .unwrap();
     let failover = "mp-failover --from active --to standby --database shared --dns-backend rfc2136 --dns-server 127.0.0.1:53 --dns-zone example --dns-name tsb.example --yes";
     let scripts = [
-        "kubectl mp-export --context active -n \"$NS\" -o b.yaml".to_string(),
-        "kubectl mp-export --context active -n \"$NS\" -o - -v".to_string(),
+        "kubectl mp-export --context active -n \"$NS\" -f b.yaml".to_string(),
+        "kubectl mp-export --context active -n \"$NS\" -f - -v".to_string(),
         "kubectl mp-import --context standby -n \"$NS\" -f b.yaml --diff --dry-run -v".to_string(),
         "kubectl mp-import --context standby -n \"$NS\" -f broken.yaml --yes".to_string(),
         "kubectl mp-import --context standby -n \"$NS\" -f tampered.yaml --yes".to_string(),
         "kubectl mp-cacheck --bundle broken.yaml --context standby -n \"$NS\"".to_string(),
         format!("kubectl {failover} --tsig-key-file stray.key"),
-        "kubectl mp-export --kubeconfig kubeconfig-broken --context active -o x.yaml".to_string(),
+        "kubectl mp-export --kubeconfig kubeconfig-broken --context active -f x.yaml".to_string(),
         "kubectl mp-import --kubeconfig kubeconfig-broken --context standby -n \"$NS\" -f b.yaml --yes".to_string(),
         "kubectl mp-cacheck --kubeconfig kubeconfig-broken --context active".to_string(),
         format!("kubectl {failover} --kubeconfig kubeconfig-broken --tsig-key-file stray.key"),
@@ -507,8 +507,8 @@ async fn no_error_path_shows_a_secret_value() {
             out.stderr
         );
         for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            // The bundle on stdout (`-o -`) is data the user asked for.
-            if stream == "stdout" && script.contains("-o -") {
+            // The bundle on stdout (`-f -`) is data the user asked for.
+            if stream == "stdout" && script.contains("mp-export") && script.contains("-f -") {
                 continue;
             }
             if let Some(leak) = forbidden
@@ -517,6 +517,416 @@ async fn no_error_path_shows_a_secret_value() {
             {
                 panic!("{script}: {stream} shows {leak:?} of a secret value:\n{text}");
             }
+        }
+    }
+}
+
+/// Issue 17: `-o` is the output format in every plugin, as in kubectl;
+/// mp-export's bundle file is `-f FILE` (`--file`, `--filename`), with the
+/// old flag's every behaviour. The old `-o FILE` is one line naming the
+/// `-f` to pass, exit 2, before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn o_is_the_output_format_everywhere_and_exports_bundle_file_is_f() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    for (value, hint) in [
+        ("b.yaml", "; write the bundle to a file with -f b.yaml"),
+        ("-", "; write the bundle to stdout with -f -"),
+    ] {
+        let out = world
+            .kubectl(&["mp-export", "--context", "active", "-o", value])
+            .await;
+        assert_eq!(out.code, Some(2), "-o {value}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!(
+                "error: -o {value}: -o/--output is the output format (text, json or yaml){hint}"
+            )
+        );
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+    }
+    let failover = [
+        "mp-failover",
+        "--from",
+        "active",
+        "--to",
+        "standby",
+        "--database",
+        "shared",
+        "--dns-backend",
+        "manual",
+        "--dns-name",
+        "tsb.example.com",
+        "--dns-server",
+        "127.0.0.1:53",
+    ];
+    for command in [
+        &["mp-import", "--context", "standby", "-f", "b.yaml"][..],
+        &["mp-cacheck", "--context", "active"][..],
+        &failover[..],
+    ] {
+        let out = world.kubectl(&[command, &["-o", "b.yaml"]].concat()).await;
+        assert_eq!(out.code, Some(2), "{command:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error: -o b.yaml: -o/--output is the output format (text, json or yaml); pass -o text, -o json or -o yaml",
+            "{command:?}"
+        );
+    }
+    assert!(!world.path("b.yaml").exists());
+    assert_eq!(world.requests("active"), 0, "refused before any request");
+
+    // -f FILE: mode 0600, never over a file without --force; --filename too.
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await
+        .ok("mp-export -f");
+    assert!(out.stderr.contains("to b.yaml"), "{}", out.stderr);
+    let mode = std::fs::metadata(world.path("b.yaml"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let again = world
+        .kubectl(&["mp-export", "--context", "active", "--file", "b.yaml"])
+        .await;
+    assert_eq!(again.code, Some(2), "{}", again.stderr);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "--filename",
+            "b.yaml",
+            "--force",
+        ])
+        .await
+        .ok("mp-export --filename --force");
+    // -f - writes the bundle on stdout; without -f too when stdout is no terminal.
+    for args in [&["-f", "-"][..], &[][..]] {
+        let out = world
+            .kubectl(&[&["mp-export", "--context", "active"][..], args].concat())
+            .await
+            .ok("mp-export to stdout");
+        assert!(
+            out.stdout.starts_with("# kubectl-mp bundle")
+                && out
+                    .stdout
+                    .contains("\n# kubectl-mp/format: kubectl-mp.bundle/v1\n"),
+            "{args:?}: {}",
+            &out.stdout[..out.stdout.len().min(80)]
+        );
+    }
+    // -o json|yaml takes stdout for the result: the bundle needs a file.
+    for args in [&["-o", "json"][..], &["-f", "-", "-o", "yaml"][..]] {
+        let out = world
+            .kubectl(&[&["mp-export", "--context", "active"][..], args].concat())
+            .await;
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("-f FILE"), "{args:?}: {}", out.stderr);
+    }
+}
+
+/// Issue 17: with `-o json|yaml` every result is one document on stdout,
+/// a failure's included, as the text tells it: what was done (secrets'
+/// summaries, the plan, checks, steps with their times), the exit code,
+/// the error line and its next step. Never a secret value.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_result_is_one_json_or_yaml_document_failures_included() {
+    use serde_json::Value;
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let yaml = |text: &str| -> Value {
+        serde_saphyr::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+    };
+    let json = |text: &str| -> Value {
+        serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+    };
+
+    // mp-export: the secrets' summaries (key names, sizes, digests).
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-f",
+            "b.yaml",
+            "-o",
+            "json",
+        ])
+        .await
+        .ok("mp-export -o json");
+    let export = json(&out.stdout);
+    assert_eq!(export["exitCode"], 0, "{export}");
+    assert_eq!(export["context"], "active", "{export}");
+    assert_eq!(export["namespace"], world.ns.as_str(), "{export}");
+    assert_eq!(export["model"], "generic", "{export}");
+    assert_eq!(export["file"], "b.yaml", "{export}");
+    let secrets = export["secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 11, "{export}");
+    assert!(
+        secrets
+            .iter()
+            .all(|secret| secret["keys"][0]["size"].as_u64().is_some()),
+        "{export}"
+    );
+    assert!(export.get("error").is_none(), "{export}");
+    let bundle_text = std::fs::read_to_string(world.path("b.yaml")).unwrap();
+    let bundle = kubectl_mp::secrets::bundle::Bundle::parse(&bundle_text, "b.yaml").unwrap();
+    let values: Vec<String> = bundle
+        .secrets
+        .iter()
+        .flat_map(kubectl_mp::secrets::redact::secret_values)
+        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        .filter(|value| value.len() >= 10)
+        .collect();
+    let no_value = |text: &str, what: &str| {
+        for value in &values {
+            let probe: String = value.chars().take(10).collect();
+            assert!(
+                !text.contains(&probe),
+                "{what} shows a secret value: {text}"
+            );
+        }
+    };
+    no_value(&out.stdout, "mp-export -o json");
+
+    // mp-import stopped midway: the plan, what it created, and how to converge.
+    world.cluster("standby").add_fault(FaultRule {
+        verb: Some("create".into()),
+        path_contains: Some("/secrets".into()),
+        nth: Some(3),
+        times: Some(1),
+        action: FaultAction::Status(500),
+    });
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.yaml",
+            "--yes",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    let import = yaml(&out.stdout);
+    assert_eq!(import["exitCode"], 4, "{import}");
+    assert!(
+        import["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("import stopped midway: wrote "),
+        "{import}"
+    );
+    assert!(
+        import["nextStep"]
+            .as_str()
+            .unwrap()
+            .contains("run the same import again: it converges"),
+        "{import}"
+    );
+    assert_eq!(import["namespaceCreated"], true, "{import}");
+    assert_eq!(import["verified"], false, "{import}");
+    assert_eq!(import["secrets"].as_array().unwrap().len(), 11, "{import}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: {}; {}",
+            import["error"].as_str().unwrap(),
+            import["nextStep"].as_str().unwrap()
+        )),
+        "the document holds the line stderr shows: {}",
+        out.stderr
+    );
+    no_value(&out.all(), "mp-import -o yaml");
+    let out = world
+        .kubectl(&[
+            "mp-import",
+            "--context",
+            "standby",
+            "-f",
+            "b.yaml",
+            "--yes",
+            "-o",
+            "json",
+        ])
+        .await
+        .ok("the import converges");
+    let import = json(&out.stdout);
+    assert_eq!(
+        (import["exitCode"].clone(), import["verified"].clone()),
+        (0.into(), true.into())
+    );
+
+    // mp-cacheck with its cluster down: exit 3, the line and its next step.
+    let standby = world.cluster("standby");
+    standby.set_down(true).await.unwrap();
+    let out = world
+        .kubectl(&[
+            "mp-cacheck",
+            "--context",
+            "standby",
+            "-o",
+            "json",
+            "--request-timeout",
+            "5s",
+        ])
+        .await;
+    standby.set_down(false).await.unwrap();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let cacheck = json(&out.stdout);
+    assert_eq!(cacheck["exitCode"], 3, "{cacheck}");
+    assert!(
+        cacheck["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("context \"standby\" ({})", standby.server_url())),
+        "{cacheck}"
+    );
+    assert!(cacheck["nextStep"].as_str().is_some(), "{cacheck}");
+
+    // mp-failover stopped by its preflight (no MP on the standby): its checks, its step.
+    let out = world
+        .kubectl(&[
+            "mp-failover",
+            "--from",
+            "active",
+            "--to",
+            "standby",
+            "--database",
+            "shared",
+            "--dns-backend",
+            "manual",
+            "--dns-name",
+            "tsb.example.com",
+            "--dns-server",
+            "127.0.0.1:9",
+            "--yes",
+            "-o",
+            "json",
+        ])
+        .await;
+    let failover = json(&out.stdout);
+    assert_eq!(
+        Some(failover["exitCode"].as_i64().unwrap() as i32),
+        out.code
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(failover["error"].as_str().is_some(), "{failover}");
+    assert!(
+        failover["preflight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|check| check["status"] == "fail"),
+        "{failover}"
+    );
+    assert_eq!(failover["steps"][0]["step"], "preflight", "{failover}");
+    assert_eq!(failover["steps"][0]["status"], "failed", "{failover}");
+    assert!(
+        failover["steps"][0]["seconds"].as_f64().is_some(),
+        "{failover}"
+    );
+    no_value(&out.all(), "mp-failover -o json");
+
+    // Flags clap refuses: its usage on stderr, the document on stdout.
+    for (args, parse) in [
+        (
+            &["mp-cacheck", "--bogus", "-o", "json"][..],
+            &json as &dyn Fn(&str) -> Value,
+        ),
+        (&["mp-import", "-oyaml", "--bogus"][..], &yaml),
+    ] {
+        let out = world.kubectl(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let document = parse(&out.stdout);
+        assert_eq!(document["exitCode"], 2, "{document}");
+        assert_eq!(
+            document["error"], "unexpected argument '--bogus' found",
+            "{document}"
+        );
+        assert!(out.stderr.contains("Usage:"), "{}", out.stderr);
+    }
+}
+
+/// Issue 17: every request says which plugin, and which version, sent it
+/// (`User-Agent: kubectl-mp-<plugin>/<version>`), so the API server's audit
+/// log tells who did what; kubectl's own says kubectl.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_names_its_plugin_and_version_in_user_agent() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let version = env!("CARGO_PKG_VERSION");
+    let agents = |cluster: &str| {
+        let agents = world.cluster(cluster).user_agents();
+        world.cluster(cluster).reset_counters();
+        agents
+    };
+    world
+        .kubectl(&["--context", "active", "get", "secrets", "-n", &world.ns])
+        .await
+        .ok("kubectl get secrets");
+    let kubectl = agents("active");
+    assert!(
+        kubectl
+            .keys()
+            .all(|agent| agent.starts_with("kubectl/v1.36")),
+        "{kubectl:?}"
+    );
+    let failover = [
+        "mp-failover",
+        "--from",
+        "active",
+        "--to",
+        "standby",
+        "--database",
+        "shared",
+        "--dns-backend",
+        "manual",
+        "--dns-name",
+        "tsb.example.com",
+        "--dns-server",
+        "127.0.0.1:9",
+        "--yes",
+    ];
+    let runs: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "export",
+            &["mp-export", "--context", "active", "-f", "b.yaml"],
+            &["active"],
+        ),
+        (
+            "import",
+            &["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"],
+            &["standby"],
+        ),
+        (
+            "cacheck",
+            &[
+                "mp-cacheck",
+                "--active-context",
+                "active",
+                "--standby-context",
+                "standby",
+            ],
+            &["active", "standby"],
+        ),
+        ("failover", &failover, &["active", "standby"]),
+    ];
+    for (plugin, args, clusters) in runs {
+        let out = world.kubectl(args).await;
+        assert!(out.code.is_some(), "{plugin}: {}", out.stderr);
+        for cluster in clusters {
+            let seen = agents(cluster);
+            let expected = format!("kubectl-mp-{plugin}/{version}");
+            assert_eq!(
+                seen.keys().collect::<Vec<_>>(),
+                [&expected],
+                "{plugin} on {cluster}: {seen:?}"
+            );
+            assert!(seen[&expected] > 0);
         }
     }
 }

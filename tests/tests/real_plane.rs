@@ -142,7 +142,7 @@ fn helm_model_export_and_import_between_real_clusters() {
             "active",
             "-n",
             &namespace,
-            "-o",
+            "-f",
             "bundle.yaml",
             "--values-out",
             "dr_mp_values.yaml",

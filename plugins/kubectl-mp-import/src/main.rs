@@ -1,7 +1,3 @@
-use clap::Parser;
-use kubectl_mp::import::{Cli, run};
-
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    kubectl_mp::ui::cli::run_plugin(cli.output.verbose, |ui| run(cli, ui))
+    kubectl_mp::ui::cli::run_plugin(kubectl_mp::import::run)
 }

@@ -9,7 +9,7 @@ use super::snapshot::{MpSnapshot, bundle_snapshot, read_cluster};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
 use crate::kube::cluster::{Cluster, ClusterPair};
 use crate::secrets::bundle::Bundle;
-use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -90,6 +90,12 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl PluginCli for Cli {
+    fn output_args(&self) -> &OutputArgs {
+        &self.output
+    }
 }
 
 /// What the flags ask to read.

@@ -34,7 +34,7 @@ pub use snapshot::{MpSnapshot, Origin, bundle_snapshot, read_cluster};
 
 use crate::error::{Error, Exit, Result};
 use crate::tsb::layout::TsbLayout;
-use crate::ui::output::{OutputFormat, Ui, write_data};
+use crate::ui::output::{OutputFormat, Ui};
 
 /// Checks one or two snapshots: every certificate-bearing secret of each,
 /// cert-manager's issuers, and, with two, whether both lead to the same roots.
@@ -75,9 +75,9 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     }
     let snapshots = cli::read_plan(&cli, &plan).await?;
     let report = check(&layout, &options, &snapshots);
-    match cli.output.output {
+    match ui.format() {
         OutputFormat::Text => report.show(&ui),
-        format => write_data(&report, format)?,
+        _ => ui.record(&report),
     }
     Ok(report.exit(cli.strict))
 }

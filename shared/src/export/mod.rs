@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DynamicObject, ListParams};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
@@ -18,24 +19,27 @@ use crate::secrets::files::write_private;
 use crate::secrets::redact::{SecretSummary, secret_values};
 use crate::tsb::helm::RenderedSecret;
 use crate::tsb::layout::{Requirement, TsbLayout};
-use crate::ui::cli::{ConnectionArgs, VERSION};
-use crate::ui::output::Ui;
+use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION};
+use crate::ui::output::{OutputFormat, Ui};
 
 const EXAMPLES: &str = "\
 Examples:
   # Cluster connection: the active Management Plane's context, in namespace tsb
-  kubectl mp-export --context active -n tsb -o active-mp.bundle.yaml
+  kubectl mp-export --context active -n tsb -f active-mp.bundle.yaml
 
   # Kubeconfig from several files, a longer timeout for a slow API server
-  KUBECONFIG=~/.kube/active:~/.kube/standby kubectl mp-export --context active --request-timeout 1m -o b.yaml
+  KUBECONFIG=~/.kube/active:~/.kube/standby kubectl mp-export --context active --request-timeout 1m -f b.yaml
 
   # What to export: force the model, add a site-specific secret, leave one out
-  kubectl mp-export --context active --model generic --include my-extra-ca --exclude ldap-credentials -o b.yaml
+  kubectl mp-export --context active --model generic --include my-extra-ca --exclude ldap-credentials -f b.yaml
 
   # Output: the standby's install values too, or the bundle straight into an import
-  kubectl mp-export --context active -o b.yaml --values-out dr_mp_values.yaml
-  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes
-  kubectl mp-export --context active -o b.age --encrypt-to age1...";
+  kubectl mp-export --context active -f b.yaml --values-out dr_mp_values.yaml
+  kubectl mp-export --context active -f - | kubectl mp-import --context standby -f - --yes
+  kubectl mp-export --context active -f b.age --encrypt-to age1...
+
+  # Output: what was exported (secrets' key names, sizes, digests) as JSON for a script
+  kubectl mp-export --context active -f b.yaml -o json";
 
 /// `--model`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,14 +82,15 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", help_heading = "What to export")]
     pub exclude: Vec<String>,
 
-    /// Bundle file to write (mode 0600), or - for stdout
+    /// Bundle file to write (mode 0600), or - for stdout (the default when stdout is not a terminal)
     #[arg(
-        short = 'o',
-        long = "output",
+        short = 'f',
+        long = "file",
+        visible_alias = "filename",
         value_name = "FILE",
         help_heading = "Output"
     )]
-    pub output: Option<String>,
+    pub file: Option<String>,
 
     /// Also write the standby's install values (spec, without secrets) here
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -99,9 +104,23 @@ pub struct Cli {
     #[arg(long, help_heading = "Output")]
     pub force: bool,
 
-    /// Say more about each step (never secret values)
-    #[arg(short = 'v', long, help_heading = "Output")]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl PluginCli for Cli {
+    fn output_args(&self) -> &OutputArgs {
+        &self.output
+    }
+
+    /// `-o FILE` was the bundle file before `-o` meant the output format
+    /// in every plugin, as in kubectl.
+    fn output_value_hint(value: &str) -> String {
+        match value {
+            "-" => "write the bundle to stdout with -f -".into(),
+            file => format!("write the bundle to a file with -f {file}"),
+        }
+    }
 }
 
 /// Where the bundle goes.
@@ -112,12 +131,27 @@ enum Destination {
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     // Decide where the bundle goes before touching the cluster.
-    let destination = match cli.output.as_deref() {
+    let format = cli.output.output;
+    let destination = match cli.file.as_deref() {
+        Some("-") if format != OutputFormat::Text => {
+            return Err(Error::usage(format!(
+                "-f - and -o {} both write to stdout",
+                format.name()
+            ))
+            .with_next_step("write the bundle to a file with -f FILE, or drop -o"));
+        }
         Some("-") => Destination::Stdout,
         Some(path) => Destination::File(PathBuf::from(path)),
+        None if format != OutputFormat::Text => {
+            return Err(Error::usage(format!(
+                "-o {} writes the result to stdout, so the bundle needs a file",
+                format.name()
+            ))
+            .with_next_step("pass -f FILE"));
+        }
         None if std::io::stdout().is_terminal() => {
             return Err(Error::usage("refusing to print secrets to a terminal")
-                .with_next_step("pass -o FILE, or -o - to print them anyway"));
+                .with_next_step("pass -f FILE, or -f - to print them anyway"));
         }
         None => Destination::Stdout,
     };
@@ -129,8 +163,12 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         &cli.connection.client_settings(),
     )
     .await?;
+    ui.record_field("context", &cluster.context());
+    ui.record_field("server", &cluster.server());
+    ui.record_field("namespace", &cluster.namespace());
 
     let export = read_and_select(&cluster, &layout, &cli).await?;
+    ui.record(&export.recorded(cli.encrypt_to.len()));
     let mut bundle_bytes = export.bundle.render()?.into_bytes();
     if !cli.encrypt_to.is_empty() {
         bundle_bytes = crate::secrets::seal::encrypt(&bundle_bytes, &cli.encrypt_to)?;
@@ -146,6 +184,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     // Write the values first: the bundle on stdout may already be feeding an import.
     if let (Some(path), Some(text)) = (&cli.values_out, &values_text) {
         write_private(path, text.as_bytes(), cli.force)?;
+        ui.record_field("valuesFile", &path.display().to_string());
     }
     let written_to = match &destination {
         Destination::File(path) => {
@@ -164,6 +203,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
             "stdout".to_string()
         }
     };
+    ui.record_field("file", &written_to);
     export.report(&ui, &written_to, cli.values_out.as_ref());
     if !cli.encrypt_to.is_empty() {
         ui.info(&format!(
@@ -492,7 +532,48 @@ pub fn clean_secret(secret: &Secret) -> Secret {
     }
 }
 
+/// What an export took, for `-o json|yaml`: what its text says.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded<'a> {
+    model: Model,
+    exported_at: &'a str,
+    /// age recipients the bundle is encrypted to; 0: not encrypted.
+    encrypted_to: usize,
+    secrets: Vec<SecretSummary>,
+    absent_optional: &'a [String],
+    skipped_tokens: &'a [String],
+    /// Helm model: each Secret the release's `secrets:` values rendered,
+    /// and the value that renders it (its path, never its value).
+    rendered_by_values: Vec<RenderedBy<'a>>,
+}
+
+#[derive(Serialize)]
+struct RenderedBy<'a> {
+    secret: &'a str,
+    value: &'a str,
+}
+
 impl Export {
+    fn recorded(&self, recipients: usize) -> Recorded<'_> {
+        Recorded {
+            model: self.bundle.provenance.model,
+            exported_at: &self.bundle.provenance.exported_at,
+            encrypted_to: recipients,
+            secrets: self.bundle.secrets.iter().map(SecretSummary::of).collect(),
+            absent_optional: &self.absent_optional,
+            skipped_tokens: &self.skipped_tokens,
+            rendered_by_values: self
+                .rendered
+                .iter()
+                .map(|rendered| RenderedBy {
+                    secret: &rendered.name,
+                    value: &rendered.value,
+                })
+                .collect(),
+        }
+    }
+
     /// The standby's install values: the helm release's user values, or the
     /// ManagementPlane's spec, never with a `secrets` section.
     fn values(&self) -> Result<Value> {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, ValueEnum};
 use serde::Serialize;
 
 use crate::error::EXIT_CODES_HELP;
-use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION, parse_duration};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION, parse_duration};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -193,4 +193,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl PluginCli for Cli {
+    fn output_args(&self) -> &OutputArgs {
+        &self.output
+    }
 }

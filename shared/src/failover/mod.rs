@@ -36,11 +36,14 @@ use crate::error::{Error, Exit, Result, join_in_order};
 use crate::kube::cluster::Cluster;
 use crate::tsb::layout::TsbLayout;
 use crate::ui::check::Check;
-use crate::ui::output::{OutputFormat, Ui, write_data};
+use crate::ui::output::{OutputFormat, Ui};
 
 /// What `-o json|yaml` prints at the end: the preflight's checks (each
 /// `status`, `title`, and `hint` when it did not pass), and the journal;
-/// when the preflight stops the failover, its checks and the error.
+/// when the preflight stops the failover, its checks, the exit code, the
+/// error and its next step. It joins the run's one document
+/// ([`crate::ui::output`]), which also has each step as it ended (`steps`)
+/// and, however the run ends, its `exitCode`, `error` and `nextStep`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Outcome<'a> {
@@ -49,8 +52,11 @@ struct Outcome<'a> {
     preflight: &'a [Check],
     #[serde(skip_serializing_if = "Option::is_none")]
     journal: Option<&'a Journal>,
+    exit_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_step: Option<String>,
 }
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
@@ -710,7 +716,7 @@ impl Failover {
         Ok(Exit::Ok)
     }
 
-    /// The [`Outcome`] on stdout, with `-o json|yaml`.
+    /// The [`Outcome`], on stdout with `-o json|yaml` when the run ends.
     fn write_outcome(
         &self,
         preflight: &[Check],
@@ -726,9 +732,13 @@ impl Failover {
             already_done,
             preflight,
             journal,
-            error: error.map(ToString::to_string),
+            exit_code: error.map_or(Exit::Ok, Error::exit) as u8,
+            error: error.map(|error| error.message().to_string()),
+            next_step: error.and_then(|error| error.next_step().map(str::to_string)),
         };
-        write_data(&outcome, self.settings.output)
+        // Written on stdout when the run ends, as every plugin's document.
+        self.ui.record(&outcome);
+        Ok(())
     }
 
     /// A finished failover is not redone: only checked again, read-only.

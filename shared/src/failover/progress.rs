@@ -1,8 +1,11 @@
 //! Step progress: a spinner on a terminal, plain lines otherwise; labels
-//! (`[3/6] fence`) from the one list of steps.
+//! (`[3/6] fence`) from the one list of steps. Each step's end also goes to
+//! `-o json|yaml`'s document (`steps`), however the run ends.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+
+use serde::Serialize;
 
 use super::journal::StepRecord;
 use super::steps::label;
@@ -14,7 +17,43 @@ pub struct Progress {
     ui: Ui,
 }
 
+/// A step as it ended, in `-o json|yaml`'s `steps`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ended<'a> {
+    step: &'a str,
+    /// `done`, `skipped` (done by an earlier run, still holds), `failed`, `interrupted`.
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    /// When an earlier run did a skipped step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<&'a str>,
+    /// The signal that stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'a str>,
+}
+
+impl<'a> Ended<'a> {
+    fn new(step: &'a str, status: &'a str) -> Self {
+        Ended {
+            step,
+            status,
+            seconds: None,
+            summary: None,
+            finished_at: None,
+            signal: None,
+        }
+    }
+}
+
 impl Progress {
+    fn record(&self, ended: Ended<'_>) {
+        self.ui.record_item("steps", &ended);
+    }
+
     /// A spinner on a terminal, attached to `ui` so that every message and
     /// prompt is drawn around it, not under it.
     pub fn new(ui: &Ui) -> Self {
@@ -37,13 +76,9 @@ impl Progress {
         }
     }
 
-    /// A step's result, drawn as a check, above the spinner.
+    /// A step's result, drawn as a check (above the spinner: the Ui's lines are).
     fn line(&self, check: Check) {
-        let line = check.render(&self.ui);
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => self.ui.info(&line),
-        }
+        self.ui.info(&check.render(&self.ui));
     }
 
     pub fn done(&self, step: &str, started: Instant, summary: &str) {
@@ -52,6 +87,11 @@ impl Progress {
             "{} done in {seconds:.1}s: {summary}",
             label(step)
         )));
+        self.record(Ended {
+            seconds: Some(seconds),
+            summary: Some(summary),
+            ..Ended::new(step, "done")
+        });
     }
 
     pub fn skip(&self, step: &str, done: &StepRecord) {
@@ -61,6 +101,11 @@ impl Progress {
             done.finished_at,
             done.summary
         )));
+        self.record(Ended {
+            summary: Some(&done.summary),
+            finished_at: Some(&done.finished_at),
+            ..Ended::new(step, "skipped")
+        });
     }
 
     /// A recorded step whose goal no longer holds: done again.
@@ -78,6 +123,10 @@ impl Progress {
             "{} interrupted by {signal}",
             label(step)
         )));
+        self.record(Ended {
+            signal: Some(signal),
+            ..Ended::new(step, "interrupted")
+        });
     }
 
     pub fn fail(&self, step: &str, started: Instant) {
@@ -86,6 +135,10 @@ impl Progress {
             "{} failed after {seconds:.1}s",
             label(step)
         )));
+        self.record(Ended {
+            seconds: Some(seconds),
+            ..Ended::new(step, "failed")
+        });
     }
 }
 

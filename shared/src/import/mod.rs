@@ -15,8 +15,8 @@ use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Provenance};
 use crate::secrets::files::write_private;
 use crate::secrets::redact::{data_digest, describe_value, secret_values};
-use crate::ui::cli::{ConnectionArgs, OutputArgs, VERSION};
-use crate::ui::output::{OutputFormat, Ui, write_data};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION};
+use crate::ui::output::Ui;
 
 const FIELD_MANAGER: &str = "kubectl-mp-import";
 
@@ -33,7 +33,7 @@ Examples:
   kubectl mp-import --context standby -f b.age --identity ~/.config/age/key.txt
 
   # Output: scripts confirm with --yes and read the result as JSON on stdout
-  kubectl mp-export --context active -o - | kubectl mp-import --context standby -f - --yes -o json";
+  kubectl mp-export --context active -f - | kubectl mp-import --context standby -f - --yes -o json";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +55,7 @@ pub struct Cli {
     #[arg(
         short = 'f',
         long = "filename",
+        visible_alias = "file",
         value_name = "FILE",
         help_heading = "What to import"
     )]
@@ -91,6 +92,12 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl PluginCli for Cli {
+    fn output_args(&self) -> &OutputArgs {
+        &self.output
+    }
 }
 
 fn parse_remap(text: &str) -> std::result::Result<(String, String), String> {
@@ -190,10 +197,9 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         yes: cli.yes,
         backup_dir: cli.backup_dir.clone(),
     };
-    let report = import_into(&cluster, &bundle, &options, &ui).await?;
-    if cli.output.output != OutputFormat::Text {
-        write_data(&report, cli.output.output)?;
-    }
+    // The report as it stands goes into `-o json|yaml`'s document at each
+    // stage, so a failed import still shows its plan and its backup.
+    import_reporting(&cluster, &bundle, &options, &ui, |report| ui.record(report)).await?;
     Ok(Exit::Ok)
 }
 
@@ -215,6 +221,18 @@ pub async fn import_into(
     options: &ImportOptions,
     ui: &Ui,
 ) -> Result<Report> {
+    import_reporting(cluster, bundle, options, ui, |_| {}).await
+}
+
+/// [`import_into`], handing the report to `progress` as it grows: once
+/// planned, once backed up, once the namespace is created, at the end.
+async fn import_reporting(
+    cluster: &Cluster,
+    bundle: &Bundle,
+    options: &ImportOptions,
+    ui: &Ui,
+    progress: impl Fn(&Report),
+) -> Result<Report> {
     let (namespace_exists, current) = read_state(cluster).await?;
     let plans = plan(bundle, &current)?;
 
@@ -229,6 +247,7 @@ pub async fn import_into(
         verified: false,
     };
     show_plan(ui, &report, namespace_exists, options.diff);
+    progress(&report);
     let changes = report
         .secrets
         .iter()
@@ -240,14 +259,17 @@ pub async fn import_into(
             report.secrets.len()
         ));
         report.verified = true;
+        progress(&report);
         return Ok(report);
     }
     if !options.dry_run {
         report.backup = confirm_and_back_up(cluster, bundle, options, &report, &current, ui)?;
+        progress(&report);
     }
     if !namespace_exists {
         create_namespace(cluster, options.dry_run).await?;
         report.namespace_created = !options.dry_run;
+        progress(&report);
         let done = if options.dry_run {
             "would create"
         } else {
@@ -278,6 +300,7 @@ pub async fn import_into(
     }
     verify(bundle, &report.secrets, &stored, report.backup.as_deref())?;
     report.verified = true;
+    progress(&report);
     ui.info(&format!(
         "imported: {changes} secret{} changed, all {} verified by data digest",
         if changes == 1 { "" } else { "s" },

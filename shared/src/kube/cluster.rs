@@ -14,6 +14,17 @@ pub struct Cluster {
     namespace: String,
     context_namespace: Option<String>,
     client: Client,
+    /// The client certificate the context's user authenticates with alone
+    /// (no token): what a 401 is about, told apart by its dates.
+    client_certificate: Option<ClientCertificate>,
+}
+
+/// A client certificate's issuer and validity, never its key.
+#[derive(Clone, Debug)]
+struct ClientCertificate {
+    issuer: String,
+    not_before: i64,
+    not_after: i64,
 }
 
 impl Cluster {
@@ -35,12 +46,27 @@ impl Cluster {
                 );
                 error.with_message(message)
             })?;
+        let auth = &resolved.config.auth_info;
+        let by_certificate_alone = auth.token.is_none()
+            && auth.token_file.is_none()
+            && auth.exec.is_none()
+            && auth.auth_provider.is_none()
+            && auth.username.is_none();
+        let client_certificate = by_certificate_alone
+            .then(|| crate::kube::transport::client_certificate(auth))
+            .flatten()
+            .map(|certificate| ClientCertificate {
+                issuer: certificate.issuer,
+                not_before: certificate.not_before,
+                not_after: certificate.not_after,
+            });
         Ok(Cluster {
             context: resolved.context,
             server: resolved.server,
             namespace: settings.namespace.clone(),
             context_namespace: resolved.context_namespace,
             client,
+            client_certificate,
         })
     }
 
@@ -92,14 +118,58 @@ impl Cluster {
             .apiserver_version()
             .await
             .map(|info| info.git_version)
-            .map_err(|error| {
-                Error::from_kube(error, &self.context, &self.server, "reach the API server")
-            })
+            .map_err(|error| self.error(error, "reach the API server"))
     }
 
-    /// Maps a kube error from `action` on this cluster to a user-facing error.
+    /// Maps a kube error from `action` on this cluster to a user-facing
+    /// error. A 401 to a user known by its client certificate alone is that
+    /// certificate refused: kube-apiserver checks client certificates after
+    /// the handshake and answers 401, so the line says why, from its dates.
     pub fn error(&self, error: kube::Error, action: &str) -> Error {
+        if let (kube::Error::Api(status), Some(certificate)) = (&error, &self.client_certificate)
+            && status.code == 401
+        {
+            return certificate.refused(&self.context, &self.server, action);
+        }
         Error::from_kube(error, &self.context, &self.server, action)
+    }
+}
+
+impl ClientCertificate {
+    /// The 401 of `action` on `context`, told from the certificate's dates now.
+    fn refused(&self, context: &str, server: &str, action: &str) -> Error {
+        let date = |seconds: i64| {
+            jiff::Timestamp::from_second(seconds)
+                .map_or_else(|_| seconds.to_string(), |time| time.to_string())
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let at = format!(
+            "context {context:?} ({server}): the API server refused the user's client certificate while trying to {action}"
+        );
+        if now > self.not_after {
+            return Error::cluster(format!(
+                "{at}: it expired at {} (x509: certificate has expired or is not yet valid)",
+                date(self.not_after)
+            ))
+            .with_next_step(
+                "renew that user's client certificate (kubeadm: kubeadm certs renew admin.conf; else your provider's credentials command), or set this machine's clock right if it is wrong",
+            );
+        }
+        if now < self.not_before {
+            return Error::cluster(format!(
+                "{at}: it is not valid before {} (x509: certificate has expired or is not yet valid)",
+                date(self.not_before)
+            ))
+            .with_next_step("check this machine's clock (and the server's): the certificate is from its future");
+        }
+        Error::cluster(format!(
+            "{at}: Unauthorized; it is valid until {} and issued by {:?}, a CA the cluster does not trust for clients (or a user it no longer knows)",
+            date(self.not_after),
+            self.issuer
+        ))
+        .with_next_step(
+            "use a client certificate that cluster's client CA signed: each cluster has its own, is it another cluster's user? (kubectl config view --minify shows the context's user)",
+        )
     }
 }
 

@@ -18,12 +18,16 @@ pub struct LoadedKubeconfig {
     sources: Vec<PathBuf>,
 }
 
-/// Where a client talks to and how long it waits.
+/// Where a client talks to, how long it waits, and who it says it is.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     pub namespace: String,
     /// `None` waits as long as the server takes (`--request-timeout 0`).
     pub request_timeout: Option<Duration>,
+    /// Every request's `User-Agent` (`kubectl-mp-export/0.1.0`,
+    /// [`crate::ui::cli::user_agent`]): what the API server's audit log
+    /// records as who did it.
+    pub user_agent: String,
 }
 
 /// A context resolved to a client configuration.
@@ -165,6 +169,13 @@ impl LoadedKubeconfig {
             .and_then(|context| context.namespace.clone())
             .filter(|namespace| !namespace.is_empty());
         config.default_namespace = settings.namespace.clone();
+        let user_agent = http::HeaderValue::from_str(&settings.user_agent).map_err(|_| {
+            Error::failed(format!(
+                "User-Agent {:?} is not a header value",
+                settings.user_agent
+            ))
+        })?;
+        config.headers.push((http::header::USER_AGENT, user_agent));
         if let Some(timeout) = settings.request_timeout {
             config.connect_timeout = Some(
                 config
@@ -400,6 +411,7 @@ mod tests {
         ClientSettings {
             namespace: "tsb".into(),
             request_timeout: Some(Duration::from_secs(7)),
+            user_agent: "kubectl-mp-test/0.1.0".into(),
         }
     }
 
@@ -443,6 +455,14 @@ mod tests {
         );
         assert_eq!(active.config.default_namespace, "tsb");
         assert_eq!(active.config.read_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(
+            active.config.headers,
+            [(
+                http::header::USER_AGENT,
+                http::HeaderValue::from_static("kubectl-mp-test/0.1.0")
+            )],
+            "every request says which plugin sends it"
+        );
         let standby = loaded.resolve(Some("standby"), &settings()).await.unwrap();
         assert_eq!(standby.server, "https://10.0.0.2:6443");
     }

@@ -190,33 +190,48 @@ where
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
-/// The context's exec credential plugin run once (see
-/// [`crate::kube::exec_credential`]): a certificate it gives joins the TLS
+/// The context's exec credential plugin (see
+/// [`crate::kube::exec_credential`]), run once per process for each
+/// credential it can give: a certificate it gives joins the TLS
 /// configuration, a token it gives is sent by the returned layer, which runs
-/// the plugin again when the token expires. `exec` is then taken out of the
-/// config, so kube does not run the plugin again itself.
+/// the plugin again when the token expires or is refused. `exec` is then
+/// taken out of the config, so kube does not run the plugin again itself.
+///
+/// Two contexts sharing a kubeconfig user (a failover's `--from` and
+/// `--to`, cacheck's pair) share its one run, its token and its renewals:
+/// one MFA prompt, not two. As client-go's cache, the key is the exec
+/// configuration, and the cluster only when the plugin is given it
+/// (`provideClusterInfo`), since its credential may then differ per
+/// cluster. A failed run is kept as well: its message was shown once.
 async fn with_exec_credential(
     config: &kube::Config,
 ) -> Result<(kube::Config, Option<ExecToken>), Error> {
-    // One terminal: two contexts' plugins must not prompt at once.
-    static TERMINAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    // One terminal: two contexts' plugins must not prompt at once, and the
+    // second waits for the first's credential.
+    static RUNS: tokio::sync::Mutex<Vec<(String, Result<Shared, Error>)>> =
+        tokio::sync::Mutex::const_new(Vec::new());
     let mut config = config.clone();
     let Some(exec) = config.auth_info.exec.take() else {
         return Ok((config, None));
     };
-    let plugin = ExecPlugin::new(&exec)?;
-    let _terminal = TERMINAL.lock().await;
-    let (plugin, credential) = tokio::task::spawn_blocking(move || {
-        let credential = plugin.run();
-        (plugin, credential)
-    })
-    .await
-    .map_err(|error| Error::failed(format!("exec plugin {:?}: {error}", exec.command)))?;
-    match credential? {
-        Credential::Token { token, expires } => {
-            Ok((config, Some(ExecToken::new(plugin, token, expires))))
+    let key = cache_key(&exec);
+    let mut runs = RUNS.lock().await;
+    let cached = runs
+        .iter()
+        .find(|(known, _)| *known == key)
+        .map(|(_, run)| run.clone());
+    let shared = match cached {
+        Some(run) => run?,
+        None => {
+            let run = run_plugin(&exec).await;
+            runs.push((key, run.clone()));
+            run?
         }
-        Credential::Certificate { chain_pem, key_pem } => {
+    };
+    drop(runs);
+    match shared {
+        Shared::Token(token) => Ok((config, Some(token))),
+        Shared::Certificate { chain_pem, key_pem } => {
             use base64::Engine;
             let encode = |pem: &[u8]| base64::engine::general_purpose::STANDARD.encode(pem);
             config.auth_info.client_certificate_data = Some(encode(&chain_pem));
@@ -224,6 +239,260 @@ async fn with_exec_credential(
                 Some(encode(key_pem.expose_secret().as_bytes()).into());
             Ok((config, None))
         }
+    }
+}
+
+/// A credential plugin's run, as the contexts that use it share it.
+#[derive(Clone)]
+enum Shared {
+    /// Its token, renewed for all of them at once.
+    Token(ExecToken),
+    Certificate {
+        chain_pem: Vec<u8>,
+        key_pem: secrecy::SecretString,
+    },
+}
+
+/// Runs `exec`'s plugin once.
+async fn run_plugin(exec: &kube::config::ExecConfig) -> Result<Shared, Error> {
+    let plugin = ExecPlugin::new(exec)?;
+    let (plugin, credential) = tokio::task::spawn_blocking(move || {
+        let credential = plugin.run();
+        (plugin, credential)
+    })
+    .await
+    .map_err(|error| Error::failed(format!("exec plugin {:?}: {error}", exec.command)))?;
+    Ok(match credential? {
+        Credential::Token { token, expires } => {
+            Shared::Token(ExecToken::new(plugin, token, expires))
+        }
+        Credential::Certificate { chain_pem, key_pem } => {
+            Shared::Certificate { chain_pem, key_pem }
+        }
+    })
+}
+
+/// What makes two exec configurations one credential: everything that
+/// reaches the plugin (the cluster only with `provideClusterInfo`), as
+/// client-go's cache key. The environment is sorted: kube reads each entry
+/// into a map whose order changes from one read to the next.
+fn cache_key(exec: &kube::config::ExecConfig) -> String {
+    let env: Vec<Vec<(&String, &String)>> = exec
+        .env
+        .iter()
+        .flatten()
+        .map(|entry| {
+            let mut entry: Vec<_> = entry.iter().collect();
+            entry.sort();
+            entry
+        })
+        .collect();
+    let cluster = exec
+        .cluster
+        .as_ref()
+        .filter(|_| exec.provide_cluster_info)
+        .and_then(|cluster| serde_json::to_string(cluster).ok());
+    serde_json::json!({
+        "apiVersion": exec.api_version,
+        "command": exec.command,
+        "args": exec.args,
+        "env": env,
+        "interactiveMode": exec.interactive_mode.as_ref().map(|mode| format!("{mode:?}")),
+        "installHint": exec.install_hint,
+        "cluster": cluster,
+    })
+    .to_string()
+}
+
+/// Why a TLS handshake with an API server failed, and what fixes it, as
+/// one line's two halves: the reason (kubectl's words in parentheses, so
+/// what one searches for matches), and the next step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFailure {
+    pub reason: String,
+    pub fix: String,
+}
+
+/// The TLS failure behind `error` (any depth of its sources, I/O errors
+/// included), explained; `None` when it is not one. `server` is the
+/// context's `https://HOST:PORT`, for the commands the fix names.
+pub fn tls_failure(error: &(dyn std::error::Error + 'static), server: &str) -> Option<TlsFailure> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(explain_tls(tls, server));
+        }
+        // An I/O error's source() is its inner error's source, skipping the
+        // inner error itself (where TLS puts its rustls::Error): go in.
+        current = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
+}
+
+/// [`tls_failure`] of one rustls error.
+fn explain_tls(error: &rustls::Error, server: &str) -> TlsFailure {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert};
+    let address = server
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or(server);
+    let failure = |reason: String, fix: &str| TlsFailure {
+        reason,
+        fix: fix.to_string(),
+    };
+    let date = |time: &UnixTime| {
+        i64::try_from(time.as_secs())
+            .ok()
+            .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+            .map_or_else(|| "?".to_string(), |time| time.to_string())
+    };
+    let untrusted = || {
+        TlsFailure {
+        reason: "the server's certificate is not trusted: it is not signed by the context's certificate-authority (x509: certificate signed by unknown authority)".into(),
+        fix: format!(
+            "set the cluster's certificate-authority-data to the CA that signed the API server's certificate (see the chain it serves: openssl s_client -connect {address} -showcerts), or check the server address is that cluster's"
+        ),
+    }
+    };
+    match error {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            Cert::UnknownIssuer | Cert::BadSignature => untrusted(),
+            Cert::ExpiredContext { time, not_after } => failure(
+                format!(
+                    "the server's certificate expired at {} (now {}; x509: certificate has expired or is not yet valid)",
+                    date(not_after),
+                    date(time)
+                ),
+                "renew the API server's certificate (kubeadm: kubeadm certs renew apiserver), or set this machine's clock right if it is wrong",
+            ),
+            Cert::Expired => failure(
+                "the server's certificate has expired (x509: certificate has expired or is not yet valid)".into(),
+                "renew the API server's certificate (kubeadm: kubeadm certs renew apiserver), or set this machine's clock right if it is wrong",
+            ),
+            Cert::NotValidYetContext { time, not_before } => failure(
+                format!(
+                    "the server's certificate is not valid before {} (now {}; x509: certificate has expired or is not yet valid)",
+                    date(not_before),
+                    date(time)
+                ),
+                "check this machine's clock (and the server's): the certificate is from its future",
+            ),
+            Cert::NotValidYet => failure(
+                "the server's certificate is not valid yet (x509: certificate has expired or is not yet valid)".into(),
+                "check this machine's clock (and the server's): the certificate is from its future",
+            ),
+            Cert::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                let expected = expected.to_str();
+                // webpki's Debug forms: DnsName("x"), IpAddress(1.2.3.4).
+                let presented: Vec<&str> = presented
+                    .iter()
+                    .map(|name| {
+                        name.strip_prefix("DnsName(\"")
+                            .and_then(|name| name.strip_suffix("\")"))
+                            .or_else(|| {
+                                name.strip_prefix("IpAddress(")
+                                    .and_then(|name| name.strip_suffix(')'))
+                            })
+                            .unwrap_or(name)
+                    })
+                    .collect();
+                let names = if presented.is_empty() {
+                    "it names none in subjectAltName (a name only in its CN is not used, as by kubectl)".to_string()
+                } else {
+                    format!("it is valid for {}", presented.join(", "))
+                };
+                // Go's words, as kubectl prints them.
+                let is_ip = |name: &str| name.parse::<std::net::IpAddr>().is_ok();
+                let go = if is_ip(&expected) && !presented.iter().any(|name| is_ip(name)) {
+                    format!(
+                        "x509: cannot validate certificate for {expected} because it doesn't contain any IP SANs"
+                    )
+                } else {
+                    format!(
+                        "x509: certificate is valid for {}, not {expected}",
+                        presented.join(", ")
+                    )
+                };
+                failure(
+                    format!("the server's certificate is not valid for {expected}: {names} ({go})"),
+                    "use a server address the certificate names, or set the cluster's tls-server-name to one of its names",
+                )
+            }
+            Cert::NotValidForName => failure(
+                "the server's certificate does not name the server's address (x509: certificate is not valid for this name)".into(),
+                "use a server address the certificate names, or set the cluster's tls-server-name to one of its names",
+            ),
+            Cert::InvalidPurpose | Cert::InvalidPurposeContext { .. } => failure(
+                "the server's certificate is not for TLS servers (its extended key usage lacks serverAuth)".into(),
+                "reissue the API server's certificate for server authentication",
+            ),
+            Cert::Revoked => failure(
+                "the server's certificate is revoked".into(),
+                "reissue the API server's certificate",
+            ),
+            other => TlsFailure {
+                reason: format!("the server's certificate is not trusted: {other:?}"),
+                ..untrusted()
+            },
+        },
+        rustls::Error::AlertReceived(alert) => match alert {
+            Alert::CertificateExpired => failure(
+                "the server refused the client certificate: it has expired (remote error: tls: expired certificate)".into(),
+                "renew the context's user client certificate (kubeadm: kubeadm certs renew admin.conf, or your provider's credentials command)",
+            ),
+            Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::AccessDenied => failure(
+                format!(
+                    "the server refused the client certificate (remote error: tls: {})",
+                    alert_words(*alert)
+                ),
+                "use a client certificate that cluster's client CA signed and that is still valid (kubectl config view --minify shows the context's user); a certificate of another cluster is refused",
+            ),
+            Alert::CertificateRequired => failure(
+                "the server requires a client certificate and the context's user has none".into(),
+                "give the context's user a client-certificate and client-key, or a token",
+            ),
+            other => failure(
+                format!("the server ended the TLS handshake (remote error: tls: {other:?})"),
+                "check the server address is that cluster's API server",
+            ),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => failure(
+            "the server does not speak TLS (is it the API server's HTTPS port?)".into(),
+            "check the server address and port are the cluster's API server",
+        ),
+        other => failure(
+            format!("the TLS handshake failed: {other}"),
+            "check the server address is that cluster's API server and the context's certificates are right",
+        ),
+    }
+}
+
+/// How Go names a TLS alert (what kubectl shows after `remote error: tls:`).
+fn alert_words(alert: rustls::AlertDescription) -> &'static str {
+    use rustls::AlertDescription as Alert;
+    match alert {
+        Alert::BadCertificate => "bad certificate",
+        Alert::UnknownCA => "unknown certificate authority",
+        Alert::CertificateUnknown => "unknown certificate",
+        Alert::UnsupportedCertificate => "unsupported certificate",
+        Alert::CertificateRevoked => "revoked certificate",
+        Alert::AccessDenied => "access denied",
+        _ => "alert",
     }
 }
 
@@ -291,6 +560,24 @@ fn tls_config(config: &kube::Config) -> Result<rustls::ClientConfig, String> {
             )
         }
     }
+}
+
+/// The first certificate of the user's `client-certificate(-data)`,
+/// parsed; `None` without one or when it does not read (the client's
+/// construction reports that).
+pub fn client_certificate(
+    auth: &kube::config::AuthInfo,
+) -> Option<crate::secrets::certs::Certificate> {
+    use base64::Engine;
+    let pem = match (&auth.client_certificate_data, &auth.client_certificate) {
+        (Some(data), _) => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()?,
+        (None, Some(path)) => std::fs::read(path).ok()?,
+        (None, None) => return None,
+    };
+    let leaf = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+    crate::secrets::certs::Certificate::from_der(leaf.to_vec()).ok()
 }
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
@@ -408,14 +695,25 @@ impl ServerCertVerifier for GoVerifier {
                 rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
             })?;
         let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let time = |seconds: i64| {
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                u64::try_from(seconds).unwrap_or(0),
+            ))
+        };
         if seconds < certificate.not_before {
             return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidYet,
+                rustls::CertificateError::NotValidYetContext {
+                    time: now,
+                    not_before: time(certificate.not_before),
+                },
             ));
         }
         if seconds > certificate.not_after {
             return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Expired,
+                rustls::CertificateError::ExpiredContext {
+                    time: now,
+                    not_after: time(certificate.not_after),
+                },
             ));
         }
         if !certificate.allows_server_auth {
@@ -501,5 +799,155 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{AlertDescription, CertificateError};
+
+    const SERVER: &str = "https://10.0.0.1:6443";
+
+    /// A rustls error as kube hands it over: inside an I/O error inside
+    /// the client's own error.
+    fn wrapped(error: rustls::Error) -> Box<dyn std::error::Error + Send + Sync> {
+        #[derive(Debug)]
+        struct Client(std::io::Error);
+        impl std::fmt::Display for Client {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Client {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        // hyper-rustls' I/O error, inside the connector's own.
+        Box::new(Client(std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            error,
+        ))))
+    }
+
+    fn explained(error: rustls::Error) -> TlsFailure {
+        tls_failure(&*wrapped(error), SERVER).expect("a TLS failure")
+    }
+
+    #[test]
+    fn each_tls_failure_is_named_with_its_fix() {
+        let untrusted = explained(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(
+            untrusted
+                .reason
+                .contains("certificate signed by unknown authority"),
+            "{untrusted:?}"
+        );
+        assert!(untrusted.fix.contains("certificate-authority-data"));
+        assert!(
+            untrusted
+                .fix
+                .contains("openssl s_client -connect 10.0.0.1:6443")
+        );
+
+        let at = |seconds| UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
+        let expired = explained(rustls::Error::InvalidCertificate(
+            CertificateError::ExpiredContext {
+                time: at(1_800_000_000),
+                not_after: at(1_700_000_000),
+            },
+        ));
+        assert!(
+            expired
+                .reason
+                .contains("expired at 2023-11-14T22:13:20Z (now 2027-01-15T08:00:00Z"),
+            "{expired:?}"
+        );
+        assert!(expired.fix.contains("renew the API server's certificate"));
+        let early = explained(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYetContext {
+                time: at(1_700_000_000),
+                not_before: at(1_800_000_000),
+            },
+        ));
+        assert!(early.reason.contains("not valid before"), "{early:?}");
+        assert!(early.fix.contains("clock"));
+
+        let name = explained(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("127.0.0.2").unwrap(),
+                presented: vec![
+                    "DnsName(\"localhost\")".into(),
+                    "IpAddress(127.0.0.1)".into(),
+                ],
+            },
+        ));
+        assert!(
+            name.reason.contains(
+                "not valid for 127.0.0.2: it is valid for localhost, 127.0.0.1 (x509: certificate is valid for localhost, 127.0.0.1, not 127.0.0.2)"
+            ),
+            "{name:?}"
+        );
+        assert!(name.fix.contains("tls-server-name"));
+        let cn_only = explained(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("127.0.0.2").unwrap(),
+                presented: vec![],
+            },
+        ));
+        assert!(cn_only.reason.contains("only in its CN"), "{cn_only:?}");
+
+        for alert in [
+            AlertDescription::BadCertificate,
+            AlertDescription::UnknownCA,
+        ] {
+            let refused = explained(rustls::Error::AlertReceived(alert));
+            assert!(
+                refused.reason.contains("refused the client certificate"),
+                "{refused:?}"
+            );
+            assert!(refused.fix.contains("client CA"), "{refused:?}");
+        }
+        let stale = explained(rustls::Error::AlertReceived(
+            AlertDescription::CertificateExpired,
+        ));
+        assert!(stale.reason.contains("it has expired"), "{stale:?}");
+        assert!(stale.fix.contains("renew"), "{stale:?}");
+    }
+
+    #[test]
+    fn other_errors_are_not_tls_failures() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(tls_failure(&refused, SERVER), None);
+    }
+
+    fn exec(yaml: &str) -> kube::config::ExecConfig {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    /// One run for one user entry, whatever order kube read its env in;
+    /// per cluster only when the plugin is told the cluster.
+    #[test]
+    fn contexts_sharing_a_user_share_its_credential() {
+        let base = "apiVersion: client.authentication.k8s.io/v1\ncommand: mfa\ninteractiveMode: IfAvailable\nenv:\n- {name: A, value: '1'}\n";
+        let cluster = |server: &str| kube::config::ExecAuthCluster {
+            server: Some(server.into()),
+            ..Default::default()
+        };
+        let mut first = exec(base);
+        first.cluster = Some(cluster("https://a"));
+        let mut second = exec(base);
+        second.cluster = Some(cluster("https://b"));
+        assert_eq!(cache_key(&first), cache_key(&second));
+        assert_ne!(
+            cache_key(&first),
+            cache_key(&exec(&base.replace("'1'", "'2'")))
+        );
+        first.provide_cluster_info = true;
+        second.provide_cluster_info = true;
+        assert_ne!(cache_key(&first), cache_key(&second));
     }
 }

@@ -57,6 +57,7 @@ impl ConnectionArgs {
         ClientSettings {
             namespace: self.namespace.clone(),
             request_timeout: self.request_timeout.0,
+            user_agent: user_agent(),
         }
     }
 
@@ -69,8 +70,8 @@ impl ConnectionArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Output format of the data on stdout (messages always go to stderr)
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    /// Output format of the result on stdout: one JSON or YAML document, failures included (messages always go to stderr)
+    #[arg(short = 'o', long, value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
 
     /// Say more about each step (never secret values)
@@ -121,32 +122,131 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     Ok(total)
 }
 
-/// Runs a plugin: a multi-threaded runtime for its concurrent API calls, its
-/// error printed as one line on stderr, its exit code per the documented table.
-pub fn run_plugin<F>(verbose: bool, plugin: impl FnOnce(Ui) -> F) -> ExitCode
+/// What [`run_plugin`] needs of a plugin's flags.
+pub trait PluginCli: clap::Parser {
+    /// Its `-o` and `-v`.
+    fn output_args(&self) -> &OutputArgs;
+
+    /// What to do about `-o VALUE` when VALUE is no output format
+    /// (mp-export says where its bundle file goes now).
+    fn output_value_hint(_value: &str) -> String {
+        "pass -o text, -o json or -o yaml".into()
+    }
+}
+
+/// The plugin this process is (`kubectl-mp-export`), set once by
+/// [`run_plugin`]; `kubectl-mp` for the library used on its own.
+static PLUGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `kubectl-mp-export/0.1.0`: the User-Agent of every API request, so the
+/// API server's audit log tells which plugin, and which version, did what.
+pub fn user_agent() -> String {
+    let plugin = PLUGIN.get().map_or("kubectl-mp", String::as_str);
+    format!("{plugin}/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs a plugin, the one way all four run: its flags parsed (an `-o` that
+/// is no format is one line saying what to pass), a multi-threaded runtime
+/// for its concurrent API calls, its error printed as one line on stderr,
+/// with `-o json|yaml` one document on stdout whatever the outcome
+/// ([`Ui::finish`]), and its exit code per the documented table.
+pub fn run_plugin<C, F>(plugin: impl FnOnce(C, Ui) -> F) -> ExitCode
 where
+    C: PluginCli,
     F: Future<Output = Result<Exit>>,
 {
-    let ui = Ui::new(verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let _ = PLUGIN.set(C::command().get_name().to_string());
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return refuse_flags::<C>(error),
+    };
+    let output = cli.output_args().clone();
+    let ui = Ui::new(output.verbose).with_format(output.output);
+    let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            ui.error(&Error::failed(format!(
-                "cannot start the async runtime: {error}"
-            )));
-            return Exit::Failed.into();
+        Ok(runtime) => runtime.block_on(plugin(cli, ui.clone())),
+        Err(error) => Err(Error::failed(format!(
+            "cannot start the async runtime: {error}"
+        ))),
+    };
+    ui.finish(result).into()
+}
+
+/// Flags clap refused (help and version are clap's, as they were): an `-o`
+/// that is no output format is our one line; any other error is clap's, with
+/// its usage. Either way exit 2 and, for `-o json|yaml`, the document.
+fn refuse_flags<C: PluginCli>(error: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    let format = format_in_args(
+        std::env::args_os()
+            .skip(1)
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    let ui = Ui::new(false).with_format(format);
+    let invalid_output = match (
+        error.kind(),
+        error.get(ContextKind::InvalidArg),
+        error.get(ContextKind::InvalidValue),
+    ) {
+        (
+            ErrorKind::InvalidValue,
+            Some(ContextValue::String(arg)),
+            Some(ContextValue::String(value)),
+        ) if arg.starts_with("--output") => Some(value.clone()),
+        _ => None,
+    };
+    let refused = match invalid_output {
+        Some(value) => Error::usage(format!(
+            "-o {value}: -o/--output is the output format (text, json or yaml)"
+        ))
+        .with_next_step(C::output_value_hint(&value)),
+        None => {
+            // clap's own message, with its usage, on stderr; its first line in the document.
+            let _ = error.print();
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            let name = C::command().get_bin_name().unwrap_or_default().to_string();
+            let refused = Error::usage(message).with_next_step(format!("see {name} --help"));
+            ui.finish_quietly(&refused);
+            return Exit::Usage.into();
         }
     };
-    match runtime.block_on(plugin(ui.clone())) {
-        Ok(exit) => exit.into(),
-        Err(error) => {
-            ui.error(&error);
-            error.exit().into()
+    ui.finish(Err(refused)).into()
+}
+
+/// The `-o` of arguments clap refused, as far as it can be told: the last
+/// `-o FORMAT`, `-oFORMAT`, `--output FORMAT` or `--output=FORMAT`.
+fn format_in_args(args: impl Iterator<Item = String>) -> OutputFormat {
+    let mut format = OutputFormat::Text;
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "-o" | "--output" => args.peek().cloned(),
+            "--" => break,
+            _ => arg
+                .strip_prefix("--output=")
+                .or_else(|| arg.strip_prefix("-o").filter(|_| !arg.starts_with("--")))
+                .map(str::to_string),
+        };
+        match value.as_deref() {
+            Some("json") => format = OutputFormat::Json,
+            Some("yaml") => format = OutputFormat::Yaml,
+            Some("text") => format = OutputFormat::Text,
+            _ => {}
         }
     }
+    format
 }
 
 #[cfg(test)]
@@ -169,6 +269,33 @@ mod tests {
         );
         assert!(parse_timeout("10x").is_err());
         assert!(parse_timeout("s").is_err());
+    }
+
+    #[test]
+    fn the_format_of_refused_flags_is_read_as_clap_would() {
+        let format = |args: &[&str]| format_in_args(args.iter().map(|arg| arg.to_string()));
+        assert_eq!(
+            format(&["--context", "x", "-o", "json"]),
+            OutputFormat::Json
+        );
+        assert_eq!(format(&["-oyaml", "--bogus"]), OutputFormat::Yaml);
+        assert_eq!(format(&["--output=json"]), OutputFormat::Json);
+        assert_eq!(
+            format(&["--output", "yaml", "-o", "text"]),
+            OutputFormat::Text
+        );
+        assert_eq!(format(&["-o", "b.yaml"]), OutputFormat::Text);
+        assert_eq!(format(&["--", "-o", "json"]), OutputFormat::Text);
+    }
+
+    #[test]
+    fn the_user_agent_is_the_plugin_and_its_version() {
+        let agent = user_agent();
+        assert!(
+            agent == format!("kubectl-mp/{}", env!("CARGO_PKG_VERSION"))
+                || agent.starts_with("kubectl-mp-"),
+            "{agent}"
+        );
     }
 
     #[test]

@@ -374,6 +374,10 @@ impl WorldCluster {
     pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
         self.proxy.faults().counters()
     }
+    /// Requests by `User-Agent` through the proxy ("" for none).
+    pub fn user_agents(&self) -> std::collections::BTreeMap<String, u64> {
+        self.proxy.faults().user_agents()
+    }
     pub fn reset_counters(&self) {
         self.proxy.faults().reset_counters()
     }
