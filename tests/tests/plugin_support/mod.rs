@@ -656,7 +656,7 @@ impl World {
         World::finish(child, stdin, &format!("kubectl {args:?}")).await
     }
 
-    /// A bash pipeline, for `mp-export -o - | mp-import -f -`; the world's
+    /// A bash pipeline, for `mp-export -f - | mp-import -f -`; the world's
     /// namespace is `$NS`.
     pub async fn shell(&self, script: &str) -> Out {
         let args = ["-o", "pipefail", "-c", script].map(str::to_string);
