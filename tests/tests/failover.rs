@@ -62,6 +62,16 @@ async fn synced_world_of(kind: SeedKind) -> (World, Bind) {
     (world, bind)
 }
 
+/// [`synced_world`] with a real Postgres per side, for `--database separate`.
+async fn world_with_databases() -> (World, Bind, pg_support::PgCluster, pg_support::PgCluster) {
+    let (world, bind) = synced_world().await;
+    let (active, standby) = (
+        pg_support::PgCluster::start("active"),
+        pg_support::PgCluster::start("standby"),
+    );
+    (world, bind, active, standby)
+}
+
 /// Whether the MP's name answers the standby's front address, and only it.
 async fn points_at_standby(world: &World, bind: &Bind) -> bool {
     dns_answer(bind).await == vec![front_address(world, "standby")]
@@ -1420,15 +1430,9 @@ async fn the_request_timeout_does_not_cut_the_readiness_wait_short() {
 /// the `--resume` command, exits 4, and the resume converges.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_during_the_database_step_stops_cleanly_and_resume_converges() {
-    let world = world().await;
-    let bind = Bind::start();
-    let (active_pg, standby_pg) = (
-        pg_support::PgCluster::start("active"),
-        pg_support::PgCluster::start("standby"),
-    );
+    let (world, bind, active_pg, standby_pg) = world_with_databases().await;
     active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate')");
     standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text)");
-    sync_secrets(&world).await;
     let args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
     let holder = active_pg.hold_table_lock("config").await;
     let command = args
@@ -1482,18 +1486,12 @@ cat err.txt"#
 
 #[tokio::test(flavor = "multi_thread")]
 async fn separate_databases_are_copied_with_real_postgres() {
-    let world = world().await;
-    let bind = Bind::start();
-    let (active_pg, standby_pg) = (
-        pg_support::PgCluster::start("active"),
-        pg_support::PgCluster::start("standby"),
-    );
+    let (world, bind, active_pg, standby_pg) = world_with_databases().await;
     active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate'), ('tenant', 'payments')");
     // A trusted extension: its database's owner may create it, so it passes
     // the preflight and the restore as the standby's (non-superuser) user.
     active_pg.sql_as("postgres", "tsb", "CREATE EXTENSION hstore");
     standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'stale')");
-    sync_secrets(&world).await;
     // With a database each, each MP keeps its own database credentials: the
     // preflight does not ask them to match, and nothing copies them.
     let own = world.shell("kubectl --context standby -n \"$NS\" create secret generic postgres-credentials --from-literal=username=tsb --from-literal=password=standby-own --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f -").await;
@@ -1609,14 +1607,8 @@ async fn separate_databases_are_copied_with_real_postgres() {
 /// not by pg_restore midway.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_extension_the_standbys_user_cannot_create_stops_the_preflight() {
-    let world = world().await;
-    let bind = Bind::start();
-    let (active_pg, standby_pg) = (
-        pg_support::PgCluster::start("active"),
-        pg_support::PgCluster::start("standby"),
-    );
+    let (world, bind, active_pg, standby_pg) = world_with_databases().await;
     active_pg.sql_as("postgres", "tsb", "CREATE EXTENSION file_fdw");
-    sync_secrets(&world).await;
     let args = separate_database_args(&world, &bind, &active_pg, &standby_pg);
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
@@ -1636,13 +1628,7 @@ async fn an_extension_the_standbys_user_cannot_create_stops_the_preflight() {
 /// with the lock taken: here a client that says it is 14, for servers 15.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pg_dump_older_than_a_server_stops_the_preflight() {
-    let world = world().await;
-    let bind = Bind::start();
-    let (active_pg, standby_pg) = (
-        pg_support::PgCluster::start("active"),
-        pg_support::PgCluster::start("standby"),
-    );
-    sync_secrets(&world).await;
+    let (world, bind, active_pg, standby_pg) = world_with_databases().await;
     let tools = world.path("pg14");
     std::fs::create_dir_all(&tools).unwrap();
     let real = std::path::Path::new(pg_support::PG_BIN);
