@@ -133,14 +133,25 @@ fn provider_dns_args(world: &World, bind: &Bind) -> Vec<String> {
 /// the standby's front address (the change it made).
 async fn dns_provider_recovers(world: &World, bind: &Bind) {
     std::fs::remove_file(world.path("dns-down")).expect("marker");
+    set_record(
+        bind,
+        NAME,
+        DnsTarget::Address(front_address(world, "standby")),
+    )
+    .await;
+}
+
+/// `name` answers `target` (TTL 30 s), changed as a DNS provider would:
+/// an RFC 2136 update with the zone's key.
+async fn set_record(bind: &Bind, name: &str, target: DnsTarget) {
     let provider = kubectl_mp::dns::DnsBackend::Rfc2136 {
         server: bind.addr,
         zone: ZONE.into(),
         tsig: kubectl_mp::dns::TsigKey::from_file(&bind.update_key_file()).unwrap(),
     };
     let record = kubectl_mp::dns::DnsRecord {
-        name: NAME.into(),
-        target: DnsTarget::Address(front_address(world, "standby")),
+        name: name.into(),
+        target,
         ttl: 30,
     };
     let ui = kubectl_mp::ui::output::Ui::plain(false);
@@ -1087,20 +1098,7 @@ async fn a_floating_alias_is_repointed_to_the_standbys_own_name() {
     assert_eq!(journal(&world, "standby"), None, "no journal written");
 
     // The standby's own name is made to answer its front address first.
-    let own = kubectl_mp::dns::DnsRecord {
-        name: STANDBY_OWN_NAME.into(),
-        target: DnsTarget::Address(standby_front),
-        ttl: 30,
-    };
-    let backend = kubectl_mp::dns::DnsBackend::Rfc2136 {
-        server: bind.addr,
-        zone: ZONE.into(),
-        tsig: kubectl_mp::dns::TsigKey::from_file(&bind.update_key_file()).unwrap(),
-    };
-    let ui = kubectl_mp::ui::output::Ui::plain(false);
-    kubectl_mp::dns::update(&backend, &own, None, &ui, true)
-        .await
-        .unwrap();
+    set_record(&bind, STANDBY_OWN_NAME, DnsTarget::Address(standby_front)).await;
     let out = run(&world, &args, &["--dns-target", STANDBY_OWN_NAME]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(

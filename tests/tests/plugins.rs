@@ -10,6 +10,25 @@ use std::process::Command;
 
 use plugin_support::{PLUGINS, World, bin_dir, workspace_root};
 
+/// A failover from `active` to `standby` with a manual DNS change (no
+/// server needed), confirmed by `--yes`.
+const MANUAL_FAILOVER: [&str; 14] = [
+    "mp-failover",
+    "--from",
+    "active",
+    "--to",
+    "standby",
+    "--database",
+    "shared",
+    "--dns-backend",
+    "manual",
+    "--dns-name",
+    "tsb.example.com",
+    "--dns-server",
+    "127.0.0.1:9",
+    "--yes",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_finds_every_plugin_under_both_spellings_without_warnings() {
     let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
@@ -789,26 +808,12 @@ async fn every_result_is_one_json_or_yaml_document_failures_included() {
     assert!(cacheck["nextStep"].as_str().is_some(), "{cacheck}");
 
     // mp-failover stopped by its preflight (no MP on the standby): its checks, its step.
-    let out = world
-        .kubectl(&[
-            "mp-failover",
-            "--from",
-            "active",
-            "--to",
-            "standby",
-            "--database",
-            "shared",
-            "--dns-backend",
-            "manual",
-            "--dns-name",
-            "tsb.example.com",
-            "--dns-server",
-            "127.0.0.1:9",
-            "--yes",
-            "-o",
-            "json",
-        ])
-        .await;
+    let as_json: Vec<&str> = MANUAL_FAILOVER
+        .iter()
+        .copied()
+        .chain(["-o", "json"])
+        .collect();
+    let out = world.kubectl(&as_json).await;
     let failover = json(&out.stdout);
     assert_eq!(
         Some(failover["exitCode"].as_i64().unwrap() as i32),
@@ -875,22 +880,6 @@ async fn every_request_names_its_plugin_and_version_in_user_agent() {
             .all(|agent| agent.starts_with("kubectl/v1.36")),
         "{kubectl:?}"
     );
-    let failover = [
-        "mp-failover",
-        "--from",
-        "active",
-        "--to",
-        "standby",
-        "--database",
-        "shared",
-        "--dns-backend",
-        "manual",
-        "--dns-name",
-        "tsb.example.com",
-        "--dns-server",
-        "127.0.0.1:9",
-        "--yes",
-    ];
     let runs: [(&str, &[&str], &[&str]); 4] = [
         (
             "export",
@@ -913,7 +902,7 @@ async fn every_request_names_its_plugin_and_version_in_user_agent() {
             ],
             &["active", "standby"],
         ),
-        ("failover", &failover, &["active", "standby"]),
+        ("failover", &MANUAL_FAILOVER, &["active", "standby"]),
     ];
     for (plugin, args, clusters) in runs {
         let out = world.kubectl(args).await;

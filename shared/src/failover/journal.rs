@@ -241,10 +241,7 @@ pub(super) async fn write_configmap(
             "context {:?}: configmap {name} changed since this failover read it: {conflict}",
             cluster.context()
         ))
-        .with_next_step(format!(
-            "see who holds the lock (kubectl get configmap {} -o jsonpath='{{.data.lease\\.json}}') and let it finish",
-            super::lock::LOCK_NAME
-        ))),
+        .with_next_step(super::lock::who_holds_it())),
         Err(error) => Err(cluster.error(error, &format!("write {what} (configmap {name})"))),
     }
 }

@@ -87,6 +87,14 @@ impl Lease {
     }
 }
 
+/// How to see who holds the lock, for hints: `see who holds it (kubectl …)
+/// and let it finish`.
+pub fn who_holds_it() -> String {
+    format!(
+        "see who holds it (kubectl get configmap {LOCK_NAME} -o jsonpath='{{.data.lease\\.json}}') and let it finish"
+    )
+}
+
 /// One cluster's lock ConfigMap as read: the lease in it, and the
 /// resourceVersion a write must match (None: there is no ConfigMap).
 #[derive(Debug, Clone, Default)]
@@ -190,12 +198,8 @@ impl PairLock {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         match lost {
-            Some(why) => Err(Error::failed(format!(
-                "this failover lost its lock: {why}"
-            ))
-            .with_next_step(format!(
-                "see who holds it (kubectl get configmap {LOCK_NAME} -o jsonpath='{{.data.lease\\.json}}') and let it finish before resuming"
-            ))),
+            Some(why) => Err(Error::failed(format!("this failover lost its lock: {why}"))
+                .with_next_step(format!("{} before resuming", who_holds_it()))),
             None => Ok(()),
         }
     }
