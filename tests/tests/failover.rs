@@ -250,6 +250,36 @@ fn deployment(world: &World, cluster: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("{cluster}/{name}"))
 }
 
+/// The failover's steps in order, as its progress labels number them.
+const STEPS: [&str; 7] = [
+    "preflight",
+    "database",
+    "fence",
+    "activate",
+    "dns",
+    "verify",
+    "standby",
+];
+
+/// A step's progress label: `[3/7] fence`.
+fn step(name: &str) -> String {
+    let number = STEPS
+        .iter()
+        .position(|known| *known == name)
+        .expect("a step")
+        + 1;
+    format!("[{number}/{}] {name}", STEPS.len())
+}
+
+/// The `tsb-restore` CronJob's `spec.suspend` in `cluster`, when it exists.
+fn restore_cronjob_suspended(world: &World, cluster: &str) -> Option<bool> {
+    let cronjob =
+        world
+            .cluster(cluster)
+            .object("batch", "cronjobs", Some(&world.ns), "tsb-restore")?;
+    Some(cronjob["spec"]["suspend"].as_bool().unwrap_or(false))
+}
+
 fn replicas(world: &World, cluster: &str) -> BTreeMap<String, (i64, i64)> {
     std::iter::once(OPERATOR)
         .chain(MP_DEPLOYMENTS)
@@ -342,17 +372,11 @@ async fn failover_then_rerun_then_failback() {
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    for step in [
-        "[1/6] preflight",
-        "[2/6] database",
-        "[3/6] fence",
-        "[4/6] activate",
-        "[5/6] dns",
-        "[6/6] verify",
-    ] {
+    for name in STEPS {
+        let label = step(name);
         assert!(
-            out.stderr.contains(&format!("✔ {step} done in ")),
-            "{step}: {}",
+            out.stderr.contains(&format!("✔ {label} done in ")),
+            "{label}: {}",
             out.stderr
         );
     }
@@ -377,6 +401,16 @@ async fn failover_then_rerun_then_failback() {
     let recorded = journal(&world, "standby").expect("journal in the standby");
     assert!(recorded["finishedAt"].is_string(), "{recorded}");
     assert_eq!(recorded["fencedReplicas"]["envoy"], 2, "{recorded}");
+    // No restore over the new primary, and none over the one database both use.
+    assert_eq!(restore_cronjob_suspended(&world, "standby"), Some(true));
+    assert_eq!(restore_cronjob_suspended(&world, "active"), Some(true));
+    assert!(
+        out.stderr.contains(
+            "--database shared: cronjob tsb-restore on context \"active\" is left as it is"
+        ),
+        "{}",
+        out.stderr
+    );
 
     // Re-running a finished failover changes nothing.
     world.cluster("active").reset_counters();
@@ -581,14 +615,25 @@ async fn dry_run_shows_every_step_and_changes_nothing() {
     let out = run(&world, &args, &["--dry-run"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     for needle in [
-        "[2/6] database: shared",
+        &format!("{}: shared", step("database")),
         "first: take the pair's lock (configmap mp-failover-lock in ",
-        "[3/6] fence context \"active\": tsb-operator-management-plane=0 first, then ",
+        &format!(
+            "{} context \"active\": tsb-operator-management-plane=0 first, then ",
+            step("fence")
+        ),
         "tsb=0",
         "last: record the end in the journal and give the lock up",
-        "[4/6] activate context \"standby\"",
-        &format!("[5/6] DNS: {NAME} A {}", front_address(&world, "standby")),
-        "[6/6] verify",
+        &format!("{} context \"standby\"", step("activate")),
+        &format!(
+            "{} DNS: {NAME} A {}",
+            step("dns").trim_end_matches(" dns"),
+            front_address(&world, "standby")
+        ),
+        &step("verify"),
+        &format!(
+            "{}: --database shared: cronjob tsb-restore",
+            step("standby")
+        ),
     ] {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
@@ -765,7 +810,11 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
         .add_fault(fault("/deployments/web/scale"));
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
-    assert!(out.stderr.contains("✔ [3/6] fence done"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("✔ {} done", step("fence"))),
+        "{}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("failover stopped at step 4 (activate)"),
         "{}",
@@ -795,7 +844,8 @@ async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.contains("[4/6] activate already done at"),
+        out.stderr
+            .contains(&format!("{} already done at", step("activate"))),
         "{}",
         out.stderr
     );
@@ -828,7 +878,7 @@ async fn a_dns_key_the_server_would_refuse_stops_the_preflight_before_any_change
             out.stderr
         );
         assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
-        assert!(!out.stderr.contains("[3/6] fence"), "{}", out.stderr);
+        assert!(!out.stderr.contains(&step("fence")), "{}", out.stderr);
     }
     // Scripts read the same checks on stdout.
     let args = failover_args(&bind, "active", "standby", &bind.no_grant_key_file());
@@ -1001,7 +1051,7 @@ async fn resume_repoints_the_name_when_the_load_balancer_moved_after_the_dns_ste
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
-        out.stderr.contains("[5/6] dns was done at")
+        out.stderr.contains(&format!("{} was done at", step("dns")))
             && out.stderr.contains("but no longer holds: doing it again")
             && out.stderr.contains("failover stopped at step 5 (dns)"),
         "{}",
@@ -1182,14 +1232,20 @@ async fn resume_does_a_recorded_step_again_when_its_goal_moved() {
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.contains("[3/6] fence was done at")
+        out.stderr
+            .contains(&format!("{} was done at", step("fence")))
             && out.stderr.contains("but no longer holds: doing it again"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("✔ [3/6] fence done"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("[4/6] activate already done at"),
+        out.stderr.contains(&format!("✔ {} done", step("fence"))),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("{} already done at", step("activate"))),
         "{}",
         out.stderr
     );
@@ -1296,7 +1352,7 @@ async fn disaster_mode_fails_over_without_the_active_and_says_what_was_skipped()
     );
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("[3/6] fence"), "{}", out.stderr);
+    assert!(out.stderr.contains(&step("fence")), "{}", out.stderr);
     for (name, (desired, _)) in replicas(&world, "active") {
         assert_eq!(desired, 0, "returning active's {name} fenced");
     }
@@ -1323,7 +1379,7 @@ async fn a_finished_journal_never_blocks_a_later_failover() {
     let out = run(&world, &forth, &["--disaster", "--request-timeout", "3s"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        !out.stderr.contains("nothing to change") && out.stderr.contains("[4/6] activate"),
+        !out.stderr.contains("nothing to change") && out.stderr.contains(&step("activate")),
         "{}",
         out.stderr
     );
@@ -1553,6 +1609,17 @@ async fn separate_databases_are_copied_with_real_postgres() {
 
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The old active becomes the standby: it restores the new active's
+    // backups; the new active restores nothing over itself.
+    assert_eq!(restore_cronjob_suspended(&world, "active"), Some(false));
+    assert_eq!(restore_cronjob_suspended(&world, "standby"), Some(true));
+    assert!(
+        out.stderr.contains(
+            "context \"active\": cronjob tsb-restore resumed; it restores the new active's backups"
+        ),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         standby_pg.tsb_sql("SELECT name || '=' || value FROM config ORDER BY name"),
         "org=tetrate\nregion=eu-west\ntenant=payments",

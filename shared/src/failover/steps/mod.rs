@@ -7,6 +7,7 @@ mod activate;
 mod database;
 mod dns;
 mod fence;
+mod standby;
 mod verify;
 
 pub use verify::verify;
@@ -44,12 +45,13 @@ pub trait Step: Sync {
 }
 
 /// The runbook's failover after the preflight, in order.
-pub const ALL: [&dyn Step; 5] = [
+pub const ALL: [&dyn Step; 6] = [
     &database::Database,
     &fence::Fence,
     &activate::Activate,
     &dns::Dns,
     &verify::Verify,
+    &standby::Standby,
 ];
 
 /// The read-only first step, run by the failover itself on every start.
@@ -149,11 +151,12 @@ mod tests {
                 "fence",
                 "activate",
                 "dns",
-                "verify"
+                "verify",
+                "standby"
             ]
         );
-        assert_eq!(label("preflight"), "[1/6] preflight");
-        assert_eq!(label("dns"), "[5/6] dns");
+        assert_eq!(label("preflight"), "[1/7] preflight");
+        assert_eq!(label("dns"), "[5/7] dns");
         assert_eq!(number("nothing"), 0);
     }
 }

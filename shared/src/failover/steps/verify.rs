@@ -34,7 +34,8 @@ impl Step for Verify {
         verify(run).boxed()
     }
 
-    /// The last step: recorded, the failover is finished and only re-checked.
+    /// Recorded, the new MP was proven to serve: a finished failover is
+    /// re-checked as a whole, not step by step.
     fn holds<'a>(&'a self, _: &'a Run<'a>) -> BoxFuture<'a, Result<bool>> {
         async { Ok(true) }.boxed()
     }
