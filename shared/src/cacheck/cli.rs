@@ -7,9 +7,9 @@ use clap::Parser;
 use super::options::{DEFAULT_DNS_NAME_SECRETS, DEFAULT_EXPIRY_WARNING_DAYS};
 use super::snapshot::{MpSnapshot, bundle_snapshot, read_cluster};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
+use crate::failover::DatabaseMode;
 use crate::kube::cluster::{Cluster, ClusterPair};
 use crate::secrets::bundle::Bundle;
-use crate::failover::DatabaseMode;
 use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION, parse_duration};
 
 const EXAMPLES: &str = "\
@@ -100,7 +100,13 @@ pub struct Cli {
     pub readiness: bool,
 
     /// With --readiness: both MPs use one Postgres (shared) or each its own (separate); decides which secrets and spec fields must match and where a restore CronJob belongs
-    #[arg(long, value_enum, value_name = "MODE", requires = "readiness", help_heading = "Readiness")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        requires = "readiness",
+        help_heading = "Readiness"
+    )]
     pub database: Option<DatabaseMode>,
 
     /// With --readiness: warn when the standby's restore CronJob last succeeded longer ago than this (500ms, 30s, 2m, 25h)

@@ -167,8 +167,9 @@ where
     };
     let output = cli.output_args().clone();
     if output.output == OutputFormat::Prometheus && !cli.accepts_prometheus() {
-        let refused = Error::usage("-o prometheus is the readiness check's output")
-            .with_next_step("use it with kubectl mp-cacheck --readiness; here pass -o text, -o json or -o yaml");
+        let refused = Error::usage("-o prometheus is the readiness check's output").with_next_step(
+            "use it with kubectl mp-cacheck --readiness; here pass -o text, -o json or -o yaml",
+        );
         return Ui::new(output.verbose).finish(Err(refused)).into();
     }
     let ui = Ui::new(output.verbose).with_format(output.output);

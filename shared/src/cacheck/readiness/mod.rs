@@ -390,15 +390,16 @@ async fn database_checks(
 async fn reachable(whose: &str, host: &str, port: u16, timeout: Duration) -> Check {
     let title = format!("{whose} Postgres reachable at {host}:{port} (TCP)");
     let hint = |why: String| {
-        format!("{why}; check the path from where this check runs (DNS, network policies, firewalls) to the database")
+        format!(
+            "{why}; check the path from where this check runs (DNS, network policies, firewalls) to the database"
+        )
     };
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
         Ok(Ok(_)) => Check::pass(title),
         Ok(Err(error)) => Check::fail(title).hint(hint(error.to_string())),
-        Err(_) => Check::fail(title).hint(hint(format!(
-            "no answer within {}s",
-            timeout.as_secs_f64()
-        ))),
+        Err(_) => {
+            Check::fail(title).hint(hint(format!("no answer within {}s", timeout.as_secs_f64())))
+        }
     }
 }
 
@@ -447,13 +448,17 @@ fn configuration_checks(
                 (Some(active_spec), Some(standby_spec)) => {
                     differing_check(&format!("{kind} spec"), active_spec, standby_spec, &skip)
                 }
-                (active_spec, _) => Check::fail(format!("{kind} spec the same on both MPs")).hint(
-                    format!(
+                (active_spec, _) => {
+                    Check::fail(format!("{kind} spec the same on both MPs")).hint(format!(
                         "no {kind} {} on the {}",
                         layout.management_plane_name,
-                        if active_spec.is_none() { "active" } else { "standby" }
-                    ),
-                ),
+                        if active_spec.is_none() {
+                            "active"
+                        } else {
+                            "standby"
+                        }
+                    ))
+                }
             };
             vec![CheckResult::new(id::CONFIGURATION, check)]
         }
@@ -480,9 +485,8 @@ fn helm_checks(
         (Err(problem), _) | (_, Err(problem)) => {
             return vec![CheckResult::new(
                 id::CONFIGURATION,
-                Check::fail("helm values the same on both MPs").hint(format!(
-                    "{problem}; wait for helm to finish (helm status)"
-                )),
+                Check::fail("helm values the same on both MPs")
+                    .hint(format!("{problem}; wait for helm to finish (helm status)")),
             )];
         }
     };

@@ -172,8 +172,8 @@ fn rank(status: CheckStatus) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cacheck::report::{CheckResult, Report};
     use crate::cacheck::readiness::RestoreStatus;
+    use crate::cacheck::report::{CheckResult, Report};
     use crate::ui::check::Check;
 
     fn pair() -> Pair<'static> {
@@ -224,7 +224,10 @@ mod tests {
                 r#"kubectl_mp_readiness_restore_last_success_age_seconds{{{labels},cronjob="tsb-restore"}} 600"#
             ),
         ] {
-            assert!(text.lines().any(|got| got == line), "{line}\nnot in\n{text}");
+            assert!(
+                text.lines().any(|got| got == line),
+                "{line}\nnot in\n{text}"
+            );
         }
         assert_eq!(
             text.matches("check=\"root-ca\"").count(),
@@ -243,7 +246,12 @@ mod tests {
     #[test]
     fn a_check_that_could_not_run_is_not_up_and_not_ready() {
         let text = render_not_up(&pair(), 5);
-        assert!(text.contains(r#"kubectl_mp_readiness_up{active="active",standby="stand\"by",namespace="tsb"} 0"#), "{text}");
+        assert!(
+            text.contains(
+                r#"kubectl_mp_readiness_up{active="active",standby="stand\"by",namespace="tsb"} 0"#
+            ),
+            "{text}"
+        );
         assert!(text.contains("kubectl_mp_readiness_ready{") && text.contains("} 0\n"));
         assert!(!text.contains("kubectl_mp_readiness_check{"));
     }

@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn skipped_paths_and_everything_under_them_are_not_compared() {
-        let active = json!({"dataStore": {"postgres": {"host": "a", "port": 1}}, "hub": "x", "hubs": 1});
+        let active =
+            json!({"dataStore": {"postgres": {"host": "a", "port": 1}}, "hub": "x", "hubs": 1});
         let standby = json!({"dataStore": {"postgres": {"host": "b", "port": 2}}, "hub": "y"});
         assert_eq!(
             differing_paths(&active, &standby, &skip(&["dataStore.postgres.host"])),
@@ -122,7 +123,8 @@ mod tests {
             ["hubs"],
             "hub does not skip hubs"
         );
-        let values = json!({"spec": {"dataStore": {"postgres": {"host": "a"}}}, "secrets": {"tsb": "x"}});
+        let values =
+            json!({"spec": {"dataStore": {"postgres": {"host": "a"}}}, "secrets": {"tsb": "x"}});
         let other = json!({"spec": {"dataStore": {"postgres": {"host": "b"}}}});
         let mut skipped = under_spec(&skip(&["dataStore.postgres.host"]));
         skipped.push("secrets".into());

@@ -19,9 +19,9 @@ use crate::database::{PgEndpoint, PgTools};
 use crate::dns::{self, DnsAnswer, DnsRecord, DnsTarget};
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
-use crate::tsb::layout::TsbLayout;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
+use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::{self, FrontAddress, MpState};
 use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
@@ -386,8 +386,11 @@ pub fn judge_secrets(
     sync: bool,
 ) -> SecretsJudged {
     let mut checks = Vec::new();
-    let release_check =
-        || Check::fail(format!("the active MP's helm release in context {from_context:?}"));
+    let release_check = || {
+        Check::fail(format!(
+            "the active MP's helm release in context {from_context:?}"
+        ))
+    };
     let (model, release) = match crate::tsb::helm::mp_release(from, layout, None) {
         Ok(Some(release)) => (Model::Helm, release),
         Ok(None) => (Model::Generic, String::new()),
