@@ -22,7 +22,7 @@ use super::cli::Cli;
 use super::report::{CheckResult, Report, SourceInfo};
 use super::snapshot::{MpSnapshot, read_cluster};
 use crate::database;
-use crate::error::{Exit, Result};
+use crate::error::{Error, Exit, Result};
 use crate::failover::DatabaseMode;
 use crate::failover::plan::standby_writers;
 use crate::failover::preflight;
@@ -189,6 +189,12 @@ pub async fn judge(
         checks.push(CheckResult::new(id::SECRETS, check));
     }
     checks.extend(configuration_checks(layout, options, active, standby));
+    // Shown grouped: the active's, the standby's, then the pair's.
+    checks.sort_by_key(|result| match result.cluster.as_deref() {
+        Some("active") => 0,
+        Some(_) => 1,
+        None => 2,
+    });
 
     let sources = [active, standby]
         .iter()
@@ -550,7 +556,8 @@ fn differing_check(what: &str, active: &Value, standby: &Value, skip: &[String])
 /// `-o prometheus` after writing an exposition saying the check did not run.
 pub(super) async fn run(cli: &Cli, ui: &Ui, options: ReadinessOptions) -> Result<Exit> {
     let (Some(active), Some(standby)) = (&cli.active_context, &cli.standby_context) else {
-        unreachable!("clap requires both contexts with --readiness");
+        return Err(Error::usage("--readiness needs both sides")
+            .with_next_step("pass --active-context A --standby-context B"));
     };
     let pair_labels = Pair {
         active,
