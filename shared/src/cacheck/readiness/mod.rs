@@ -613,6 +613,99 @@ pub(super) async fn run(cli: &Cli, ui: &Ui, options: ReadinessOptions) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cacheck::snapshot::Origin;
+    use crate::tsb::helm::tests::release_secret;
+    use serde_json::json;
+
+    fn helm_side(role: &str, version: &str, values: Value) -> SideRead {
+        let release = json!({"chart": {"metadata": {"name": "managementplane", "version": version}}, "config": values});
+        SideRead {
+            snapshot: MpSnapshot {
+                role: role.into(),
+                origin: Origin::Context {
+                    context: role.into(),
+                    server: "https://example:6443".into(),
+                    namespace: "tsb".into(),
+                },
+                secrets: vec![release_secret("mp", 1, "deployed", &release)],
+            },
+            state: MpState::default(),
+            spec: None,
+        }
+    }
+
+    fn options(database: DatabaseMode) -> ReadinessOptions {
+        ReadinessOptions {
+            database,
+            dns_name: None,
+            restore_max_age: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(1),
+            now: 0,
+        }
+    }
+
+    /// Helm model: the chart version and the user values, without
+    /// `secrets:` and the fields each MP keeps its own (the Postgres host
+    /// too, with a database each); differences named by path alone.
+    #[test]
+    fn helm_pairs_compare_chart_version_and_values_but_not_secrets() {
+        let layout = TsbLayout::default();
+        let values = |host: &str, password: &str, organization: &str| {
+            json!({
+                "spec": {"organization": organization, "dataStore": {"postgres": {"host": host}},
+                         "components": {"frontEnvoy": {"kubeSpec": {"service": {"annotations": {"lb": host}}}}}},
+                "secrets": {"tsb": {"adminPassword": password}},
+            })
+        };
+        let active = helm_side("active", "1.12.0", values("pg-a", "one", "tetrate"));
+        let alike = helm_side("standby", "1.12.0", values("pg-b", "two", "tetrate"));
+        let judged =
+            configuration_checks(&layout, &options(DatabaseMode::Separate), &active, &alike);
+        assert_eq!(judged.len(), 2);
+        assert!(
+            judged
+                .iter()
+                .all(|result| result.check.status == crate::ui::check::CheckStatus::Pass),
+            "{judged:#?}"
+        );
+        assert_eq!(judged[0].id, id::CHART_VERSION);
+        assert_eq!(
+            judged[0].check.title,
+            "same chart version on both MPs (1.12.0)"
+        );
+
+        // With one database, its host must be the same.
+        let shared = configuration_checks(&layout, &options(DatabaseMode::Shared), &active, &alike);
+        assert_eq!(
+            shared[1]
+                .check
+                .hint
+                .as_deref()
+                .map(|hint| hint.starts_with("differ at: spec.dataStore.postgres.host;")),
+            Some(true),
+            "{shared:#?}"
+        );
+
+        let drifted = helm_side("standby", "1.13.0", values("pg-b", "two", "other-org"));
+        let judged =
+            configuration_checks(&layout, &options(DatabaseMode::Separate), &active, &drifted);
+        assert!(
+            judged.iter().all(|result| result.check.failed()),
+            "{judged:#?}"
+        );
+        assert_eq!(
+            judged[0].check.hint.as_deref(),
+            Some(
+                "active 1.12.0, standby 1.13.0: helm upgrade the standby to the active's chart version"
+            )
+        );
+        let hint = judged[1].check.hint.as_deref().unwrap();
+        assert!(hint.starts_with("differ at: spec.organization;"), "{hint}");
+        assert!(
+            !hint.contains("other-org") && !hint.contains("two"),
+            "never a value: {hint}"
+        );
+    }
 
     #[test]
     fn ages_read_in_their_two_largest_units() {
