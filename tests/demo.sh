@@ -118,6 +118,9 @@ run kubectl mp-cacheck --active-context active --standby-context standby -n mp-p
 failover=(-n mp-pair --dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
   --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 2m)
 
+step "Readiness: would a failover succeed now? Not quite: this demo's standby runs (not fenced), both restore CronJobs run, and the Postgres hosts are placeholders (exit 1)"
+run kubectl mp-cacheck --readiness --active-context active --standby-context standby -n mp-pair --database shared || true
+
 step "Fail over, first as a dry run (every step and change, nothing touched)"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --dry-run
 

@@ -520,3 +520,531 @@ async fn a_denied_list_exits_3_with_one_line() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
+
+/// A pair a failover would succeed on now, as the readiness check expects
+/// it: the standby holds the active's secrets (export | import), each MP's
+/// spec names a Postgres of its own that listens here (a TCP listener each;
+/// `--database separate`), the standby is fenced (operator, tsb and iam at
+/// 0), the active's restore CronJob is suspended and the standby's runs,
+/// its last success 10 minutes ago. The listeners are returned: keep them.
+async fn ready_pair() -> (World, Vec<std::net::TcpListener>) {
+    let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
+    world
+        .shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes")
+        .await
+        .ok("export | import");
+    let mut listeners = Vec::new();
+    for cluster in ["active", "standby"] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().unwrap().port();
+        let spec = format!(
+            r#"{{"spec":{{"dataStore":{{"postgres":{{"host":"127.0.0.1","port":{port}}}}}}}}}"#
+        );
+        in_ns(
+            &world,
+            cluster,
+            &[
+                "patch",
+                "managementplane",
+                "managementplane",
+                "--type=merge",
+                "-p",
+                &spec,
+            ],
+        )
+        .await;
+        listeners.push(listener);
+    }
+    // The operator first: running, it would scale its writers back up.
+    in_ns(
+        &world,
+        "standby",
+        &[
+            "scale",
+            "deployment",
+            "tsb-operator-management-plane",
+            "--replicas=0",
+        ],
+    )
+    .await;
+    in_ns(
+        &world,
+        "standby",
+        &["scale", "deployment", "tsb", "iam", "--replicas=0"],
+    )
+    .await;
+    suspend_restore(&world, "active", true).await;
+    let ten_minutes_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(600);
+    let status = format!(
+        r#"{{"status":{{"lastSuccessfulTime":"{}"}}}}"#,
+        ten_minutes_ago.strftime("%Y-%m-%dT%H:%M:%SZ")
+    );
+    in_ns(
+        &world,
+        "standby",
+        &[
+            "patch",
+            "cronjob",
+            "tsb-restore",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ],
+    )
+    .await;
+    // Fenced means none left ready, which the controllers report shortly.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = in_ns(
+            &world,
+            "standby",
+            &[
+                "get",
+                "deployment",
+                "tsb",
+                "iam",
+                "tsb-operator-management-plane",
+                "-o",
+                "jsonpath={.items[*].status.readyReplicas}",
+            ],
+        )
+        .await;
+        if ready.stdout.trim().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby's writers still ready: {}",
+            ready.stdout
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (world, listeners)
+}
+
+/// `kubectl --context CLUSTER -n NS ARGS`, which must succeed.
+async fn in_ns(world: &World, cluster: &str, args: &[&str]) -> Out {
+    let mut full = vec!["--context", cluster, "-n", &world.ns];
+    full.extend_from_slice(args);
+    world.kubectl(&full).await.ok(&format!("kubectl {args:?}"))
+}
+
+async fn suspend_restore(world: &World, cluster: &str, suspend: bool) {
+    let patch = format!(r#"{{"spec":{{"suspend":{suspend}}}}}"#);
+    in_ns(
+        world,
+        cluster,
+        &[
+            "patch",
+            "cronjob",
+            "tsb-restore",
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+    )
+    .await;
+}
+
+/// `kubectl mp-cacheck --readiness` between `active` and `standby` (or the
+/// contexts given), a database each.
+async fn readiness(world: &World, contexts: (&str, &str), extra: &[&str]) -> Out {
+    let mut args = vec![
+        "--readiness",
+        "--active-context",
+        contexts.0,
+        "--standby-context",
+        contexts.1,
+        "--database",
+        "separate",
+    ];
+    args.extend_from_slice(extra);
+    cacheck(world, &args).await
+}
+
+/// The (check id, cluster) of every failed check in a readiness document.
+fn failed_checks(out: &Out) -> std::collections::BTreeSet<(String, String)> {
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["status"] == "fail")
+        .map(|check| {
+            let text = |field: &str| check[field].as_str().unwrap_or("").to_string();
+            (text("id"), text("cluster"))
+        })
+        .collect()
+}
+
+/// A Prometheus exposition's samples: series (name and labels) to value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("SERIES VALUE");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+const READINESS_CHECKS: [&str; 9] = [
+    "active-found",
+    "restore-cronjob",
+    "standby-installed",
+    "standby-front",
+    "standby-scaled-down",
+    "database",
+    "root-ca",
+    "secrets",
+    "configuration",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
+    let (world, mut listeners) = ready_pair().await;
+    let pair = ("active", "standby");
+
+    // Ready: every check passes, in five requests per cluster.
+    for name in ["active", "standby"] {
+        world.cluster(name).reset_counters();
+    }
+    let out = readiness(&world, pair, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        lines(&out, "✖").is_empty() && lines(&out, "‼").is_empty(),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("ready: a failover from \"active\" to \"standby\" would succeed now"),
+        "{}",
+        out.stderr
+    );
+    let passed = lines(&out, "✔").join("\n");
+    for expected in [
+        "standby scaled down: iam, tsb, tsb-operator-management-plane at 0 replicas",
+        "active's restore CronJob tsb-restore is suspended",
+        "standby's restore CronJob tsb-restore runs, last succeeded 10m ago",
+        &format!(
+            "active's Postgres reachable at 127.0.0.1:{} (TCP)",
+            listeners[0].local_addr().unwrap().port()
+        ),
+        "certificates chain to the same root CA (mp-cacheck)",
+        "ManagementPlane spec the same on both MPs",
+    ] {
+        assert!(passed.contains(expected), "{expected}\nnot in\n{passed}");
+    }
+    let secrets = lines(&out, "✔")
+        .into_iter()
+        .find(|line| line.starts_with("standby secrets match"))
+        .expect("secrets line");
+    assert!(
+        secrets.contains("generic model: ")
+            && secrets.contains("iam-signing-key")
+            && !secrets.contains("postgres-credentials"),
+        "{secrets}"
+    );
+    for name in ["active", "standby"] {
+        let counters = world.cluster(name).counters();
+        assert_eq!(counters.values().sum::<u64>(), 5, "{name}: {counters:?}");
+    }
+
+    // The same as one JSON document, and as Prometheus' exposition.
+    let json = readiness(&world, pair, &["-o", "json"]).await;
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["mode"], "readiness");
+    assert_eq!(report["ready"], true);
+    assert_eq!(report["exitCode"], 0);
+    let ids: std::collections::BTreeSet<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, READINESS_CHECKS.into_iter().collect());
+    assert_eq!(report["restore"]["cronjob"], "tsb-restore");
+    let age = report["restore"]["ageSeconds"].as_i64().unwrap();
+    assert!((600..700).contains(&age), "{age}");
+    let prometheus = readiness(&world, pair, &["-o", "prometheus"]).await;
+    assert_eq!(prometheus.code, Some(0), "{}", prometheus.stderr);
+    let metrics = samples(&prometheus.stdout);
+    let labels = format!(
+        r#"active="active",standby="standby",namespace="{}""#,
+        world.ns
+    );
+    assert_eq!(
+        metrics[&format!("kubectl_mp_readiness_up{{{labels}}}")],
+        1.0
+    );
+    assert_eq!(
+        metrics[&format!("kubectl_mp_readiness_ready{{{labels}}}")],
+        1.0
+    );
+    let age = metrics[&format!(
+        r#"kubectl_mp_readiness_restore_last_success_age_seconds{{{labels},cronjob="tsb-restore"}}"#
+    )];
+    assert!((600.0..700.0).contains(&age), "{age}");
+    assert!(metrics.contains_key(&format!(r#"kubectl_mp_readiness_check{{{labels},check="standby-scaled-down",cluster="standby",status="pass"}}"#)), "{}", prometheus.stdout);
+    assert!(
+        !prometheus
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("kubectl_mp_readiness_check{")
+                && line.contains("status=\"fail\"")),
+        "{}",
+        prometheus.stdout
+    );
+
+    // Each drift, one at a time, adds its own failed check.
+    let mut expected = std::collections::BTreeSet::new();
+    let drifts: Vec<(&str, &str, &str)> = vec![
+        (
+            "secrets",
+            "",
+            "standby secrets match the active's (differ: admin-credentials)",
+        ),
+        (
+            "standby-scaled-down",
+            "standby",
+            "standby scaled down: iam, tsb, tsb-operator-management-plane at 0 replicas",
+        ),
+        (
+            "configuration",
+            "",
+            "ManagementPlane spec the same on both MPs",
+        ),
+        (
+            "restore-cronjob",
+            "active",
+            "active's restore CronJob tsb-restore is suspended",
+        ),
+        (
+            "restore-cronjob",
+            "standby",
+            "standby's restore CronJob tsb-restore runs",
+        ),
+        (
+            "database",
+            "standby",
+            "standby's Postgres reachable at 127.0.0.1:",
+        ),
+    ];
+    for (id, cluster, title) in drifts {
+        match (id, cluster) {
+            ("secrets", _) => {
+                world.shell("kubectl --context standby -n \"$NS\" create secret generic admin-credentials --from-literal=password=drifted --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" replace -f -").await.ok("replace admin-credentials");
+            }
+            ("standby-scaled-down", _) => {
+                in_ns(
+                    &world,
+                    "standby",
+                    &["scale", "deployment", "tsb", "--replicas=1"],
+                )
+                .await;
+            }
+            ("configuration", _) => {
+                in_ns(
+                    &world,
+                    "standby",
+                    &[
+                        "patch",
+                        "managementplane",
+                        "managementplane",
+                        "--type=merge",
+                        "-p",
+                        r#"{"spec":{"organization":"drifted-org"}}"#,
+                    ],
+                )
+                .await;
+            }
+            ("restore-cronjob", "active") => suspend_restore(&world, "active", false).await,
+            ("restore-cronjob", _) => suspend_restore(&world, "standby", true).await,
+            _ => drop(listeners.pop()),
+        }
+        expected.insert((id.to_string(), cluster.to_string()));
+        let out = readiness(&world, pair, &[]).await;
+        assert_eq!(out.code, Some(1), "{id}: {}", out.stderr);
+        assert!(
+            lines(&out, "✖").iter().any(|line| line.starts_with(title)),
+            "{id}: {title}\nnot failed in\n{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("NOT ready"), "{}", out.stderr);
+        let json = readiness(&world, pair, &["-o", "json"]).await;
+        assert_eq!(json.code, Some(1), "{}", json.stderr);
+        assert_eq!(failed_checks(&json), expected, "{id}: {}", json.stdout);
+        if id == "configuration" {
+            assert!(
+                out.stderr.contains("differ at: organization;"),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                !out.all().contains("drifted-org"),
+                "a value is never printed"
+            );
+        }
+        if id == "secrets" {
+            assert!(
+                !out.all().contains("drifted"),
+                "a secret value is never printed"
+            );
+        }
+    }
+    let prometheus = readiness(&world, pair, &["-o", "prometheus"]).await;
+    assert_eq!(prometheus.code, Some(1), "{}", prometheus.stderr);
+    let metrics = samples(&prometheus.stdout);
+    assert_eq!(
+        metrics[&format!("kubectl_mp_readiness_ready{{{labels}}}")],
+        0.0
+    );
+    assert_eq!(
+        metrics[&format!(r#"kubectl_mp_readiness_checks{{{labels},status="fail"}}"#)],
+        expected.len() as f64
+    );
+    for (id, cluster) in &expected {
+        let series = format!(
+            r#"kubectl_mp_readiness_check{{{labels},check="{id}",cluster="{cluster}",status="fail"}}"#
+        );
+        assert_eq!(
+            metrics.get(&series),
+            Some(&1.0),
+            "{series}\n{}",
+            prometheus.stdout
+        );
+    }
+}
+
+/// The shipped Role (deploy/readiness/rbac) is all the readiness check
+/// needs; without one of its permissions it stops with one line naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_runs_as_the_shipped_role_alone() {
+    let (world, _listeners) = ready_pair().await;
+    let rbac = plugin_support::workspace_root().join("deploy/readiness/rbac");
+    let overlay = world.path("readiness-rbac");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::copy(rbac.join("rbac.yaml"), overlay.join("rbac.yaml")).unwrap();
+    // The shipped kustomization, in the test's namespace instead of tsb.
+    let kustomization = std::fs::read_to_string(rbac.join("kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains("namespace: tsb\n"),
+        "{kustomization}"
+    );
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        kustomization.replace("namespace: tsb\n", &format!("namespace: {}\n", world.ns)),
+    )
+    .unwrap();
+    let mut contexts = Vec::new();
+    for cluster in ["active", "standby"] {
+        world
+            .kubectl(&[
+                "--context",
+                cluster,
+                "apply",
+                "-k",
+                &overlay.display().to_string(),
+            ])
+            .await
+            .ok("kubectl apply -k");
+        let token = in_ns(
+            &world,
+            cluster,
+            &["create", "token", "mp-readiness", "--duration=1h"],
+        )
+        .await
+        .stdout;
+        let context = format!("{cluster}-readiness");
+        world
+            .kubectl(&[
+                "config",
+                "set-credentials",
+                &context,
+                &format!("--token={}", token.trim()),
+            ])
+            .await
+            .ok("set-credentials");
+        world
+            .kubectl(&[
+                "config",
+                "set-context",
+                &context,
+                &format!("--cluster={cluster}"),
+                &format!("--user={context}"),
+            ])
+            .await
+            .ok("set-context");
+        contexts.push(context);
+    }
+    let as_role = (contexts[0].as_str(), contexts[1].as_str());
+    let out = readiness(&world, as_role, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(lines(&out, "✖").is_empty(), "{}", out.stderr);
+
+    // Without get on cronjobs in the standby: one line naming it, exit 3.
+    let role = in_ns(
+        &world,
+        "standby",
+        &["get", "role", "mp-readiness", "-o", "json"],
+    )
+    .await;
+    let role: Value = serde_json::from_str(&role.stdout).unwrap();
+    let index = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|rule| rule["resources"][0] == "cronjobs")
+        .expect("a cronjobs rule");
+    in_ns(
+        &world,
+        "standby",
+        &[
+            "patch",
+            "role",
+            "mp-readiness",
+            "--type=json",
+            "-p",
+            &format!(r#"[{{"op":"remove","path":"/rules/{index}"}}]"#),
+        ],
+    )
+    .await;
+    let expected = format!(
+        "context \"standby-readiness\" ({}): forbidden to get cronjob tsb-restore in namespace {}",
+        world.cluster("standby").server_url(),
+        world.ns
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = readiness(&world, as_role, &["-o", "prometheus"]).await;
+        if out.code != Some(0) || Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "{expected}\nnot in\n{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let metrics = samples(&out.stdout);
+    let labels = format!(
+        r#"active="active-readiness",standby="standby-readiness",namespace="{}""#,
+        world.ns
+    );
+    assert_eq!(
+        metrics[&format!("kubectl_mp_readiness_up{{{labels}}}")],
+        0.0,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        metrics[&format!("kubectl_mp_readiness_ready{{{labels}}}")],
+        0.0
+    );
+}

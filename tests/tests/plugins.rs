@@ -591,6 +591,24 @@ async fn o_is_the_output_format_everywhere_and_exports_bundle_file_is_f() {
             "{command:?}"
         );
     }
+    // -o prometheus is the readiness check's alone.
+    for command in [
+        &["mp-export", "--context", "active"][..],
+        &["mp-import", "--context", "standby", "-f", "b.yaml"][..],
+        &["mp-cacheck", "--context", "active"][..],
+        &failover[..],
+    ] {
+        let out = world
+            .kubectl(&[command, &["-o", "prometheus"]].concat())
+            .await;
+        assert_eq!(out.code, Some(2), "{command:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error: -o prometheus is the readiness check's output; use it with kubectl mp-cacheck --readiness; here pass -o text, -o json or -o yaml",
+            "{command:?}"
+        );
+        assert!(out.stdout.is_empty(), "{command:?}: {}", out.stdout);
+    }
     assert!(!world.path("b.yaml").exists());
     assert_eq!(world.requests("active"), 0, "refused before any request");
 

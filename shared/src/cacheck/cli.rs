@@ -7,9 +7,10 @@ use clap::Parser;
 use super::options::{DEFAULT_DNS_NAME_SECRETS, DEFAULT_EXPIRY_WARNING_DAYS};
 use super::snapshot::{MpSnapshot, bundle_snapshot, read_cluster};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
+use crate::failover::DatabaseMode;
 use crate::kube::cluster::{Cluster, ClusterPair};
 use crate::secrets::bundle::Bundle;
-use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION};
+use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION, parse_duration};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -27,7 +28,11 @@ Examples:
   kubectl mp-cacheck --active-context active --standby-context standby --dns-name tsb.example.com --strict
 
   # Output: the check results as JSON for a script
-  kubectl mp-cacheck --active-context active --standby-context standby -o json";
+  kubectl mp-cacheck --active-context active --standby-context standby -o json
+
+  # Readiness: would a failover succeed now? (read-only; for a CronJob, -o prometheus)
+  kubectl mp-cacheck --readiness --active-context active --standby-context standby --database shared
+  kubectl mp-cacheck --readiness --active-context active --standby-context standby --database separate -o prometheus";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +90,29 @@ pub struct Cli {
     #[arg(long, help_heading = "Checks")]
     pub strict: bool,
 
+    /// Would a failover from --active-context to --standby-context succeed now? Root CA, carried secrets, configuration, standby fenced, restore CronJobs, Postgres reachable; read-only. Also -o prometheus
+    #[arg(
+        long,
+        requires_all = ["active_context", "standby_context", "database"],
+        conflicts_with_all = ["bundle", "context", "identity"],
+        help_heading = "Readiness"
+    )]
+    pub readiness: bool,
+
+    /// With --readiness: both MPs use one Postgres (shared) or each its own (separate); decides which secrets and spec fields must match and where a restore CronJob belongs
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        requires = "readiness",
+        help_heading = "Readiness"
+    )]
+    pub database: Option<DatabaseMode>,
+
+    /// With --readiness: warn when the standby's restore CronJob last succeeded longer ago than this (500ms, 30s, 2m, 25h)
+    #[arg(long, value_name = "DURATION", default_value = "25h", value_parser = parse_duration, help_heading = "Readiness")]
+    pub restore_max_age: std::time::Duration,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
@@ -95,6 +123,10 @@ pub struct Cli {
 impl PluginCli for Cli {
     fn output_args(&self) -> &OutputArgs {
         &self.output
+    }
+
+    fn accepts_prometheus(&self) -> bool {
+        self.readiness
     }
 }
 

@@ -23,6 +23,7 @@ mod compare;
 #[cfg(test)]
 mod fixtures;
 mod options;
+pub mod readiness;
 mod report;
 mod secret_certs;
 mod snapshot;
@@ -59,6 +60,20 @@ pub fn check(layout: &TsbLayout, options: &CheckOptions, snapshots: &[MpSnapshot
 }
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
+    if let (true, Some(database)) = (cli.readiness, cli.database) {
+        let options = readiness::ReadinessOptions {
+            database,
+            dns_name: cli.dns_name.clone(),
+            restore_max_age: cli.restore_max_age,
+            connect_timeout: cli
+                .connection
+                .request_timeout
+                .0
+                .unwrap_or(std::time::Duration::from_secs(30)),
+            now: jiff::Timestamp::now().as_second(),
+        };
+        return readiness::run(&cli, &ui, options).await;
+    }
     let plan = cli::plan(&cli)?;
     let layout = cli.connection.layout()?;
     if cli.expiry_warning_days < 0 {

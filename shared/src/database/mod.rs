@@ -310,6 +310,19 @@ pub fn endpoint_from(
     })
 }
 
+/// Where an MP's spec says its Postgres listens (`dataStore.postgres`'s
+/// host and port, or an older `address`; the port defaults to 5432): no
+/// credentials read. `None` when the spec names no host.
+///
+/// # Errors
+/// A usage error for an `address` or `port` that does not parse.
+pub fn spec_address(mp_spec: Option<&Value>) -> Result<Option<(String, u16)>> {
+    let spec = spec_postgres(mp_spec, &PgOverrides::default())?;
+    Ok(spec
+        .host
+        .map(|host| (host, spec.port.unwrap_or(DEFAULT_PORT))))
+}
+
 /// What an MP's spec says of its Postgres.
 #[derive(Default)]
 struct SpecPostgres {

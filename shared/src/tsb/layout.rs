@@ -109,6 +109,16 @@ pub struct TsbLayout {
     /// Usual name of the ManagementPlane resource.
     pub management_plane_name: String,
     pub central_xcp: ResourceKind,
+    /// The readiness check (`mp-cacheck --readiness`): ManagementPlane spec
+    /// fields, as dotted paths in the spec (under `spec.` in helm values),
+    /// that are each MP's own and not compared: the front envoy Service's
+    /// per-cluster annotations and load balancer settings (inferred: the
+    /// spec's `kubeSpec` overlays, tsb-facts.md "ManagementPlane spec").
+    pub spec_may_differ: Vec<String>,
+    /// The readiness check: the spec fields that name the MP's Postgres
+    /// server (`dataStore.postgres`, tsb-facts.md "PostgreSQL"), not compared
+    /// with `--database separate`, where each MP has its own (inferred).
+    pub spec_database_fields: Vec<String>,
 }
 
 fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpec {
@@ -271,6 +281,17 @@ impl Default for TsbLayout {
                 "CentralXcp",
                 "centralxcps",
             ),
+            spec_may_differ: names(&[
+                "components.frontEnvoy.kubeSpec.service.annotations",
+                "components.frontEnvoy.kubeSpec.service.loadBalancerIP",
+                "components.frontEnvoy.kubeSpec.service.loadBalancerSourceRanges",
+            ]),
+            spec_database_fields: names(&[
+                "dataStore.postgres.host",
+                "dataStore.postgres.port",
+                "dataStore.postgres.address",
+                "dataStore.postgres.name",
+            ]),
         }
     }
 }

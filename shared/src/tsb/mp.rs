@@ -52,6 +52,9 @@ pub struct MpState {
     pub deployments: BTreeMap<String, Replicas>,
     /// The restore CronJob's `suspend`, when the CronJob exists.
     pub restore_cronjob_suspended: Option<bool>,
+    /// When the restore CronJob last completed a Job successfully
+    /// (`status.lastSuccessfulTime`), when it exists and ever did.
+    pub restore_cronjob_last_success: Option<jiff::Timestamp>,
     /// The front Service's LoadBalancer address, when it has one.
     pub front_address: Option<FrontAddress>,
 }
@@ -158,6 +161,10 @@ pub async fn read_state(cluster: &Cluster, layout: &TsbLayout) -> Result<MpState
                 is_mp_deployment(layout, &name).then(|| (name, replicas_of(deployment)))
             })
             .collect(),
+        restore_cronjob_last_success: cronjob
+            .as_ref()
+            .and_then(|cronjob| cronjob.status.as_ref()?.last_successful_time.as_ref())
+            .map(|time| time.0),
         restore_cronjob_suspended: cronjob
             .map(|cronjob| cronjob.spec.and_then(|spec| spec.suspend).unwrap_or(false)),
         front_address: service.as_ref().and_then(front_address),

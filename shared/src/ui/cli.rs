@@ -132,6 +132,11 @@ pub trait PluginCli: clap::Parser {
     fn output_value_hint(_value: &str) -> String {
         "pass -o text, -o json or -o yaml".into()
     }
+
+    /// Whether these flags take `-o prometheus` (only `mp-cacheck --readiness`).
+    fn accepts_prometheus(&self) -> bool {
+        false
+    }
 }
 
 /// The plugin this process is (`kubectl-mp-export`), set once by
@@ -161,6 +166,12 @@ where
         Err(error) => return refuse_flags::<C>(error),
     };
     let output = cli.output_args().clone();
+    if output.output == OutputFormat::Prometheus && !cli.accepts_prometheus() {
+        let refused = Error::usage("-o prometheus is the readiness check's output").with_next_step(
+            "use it with kubectl mp-cacheck --readiness; here pass -o text, -o json or -o yaml",
+        );
+        return Ui::new(output.verbose).finish(Err(refused)).into();
+    }
     let ui = Ui::new(output.verbose).with_format(output.output);
     let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,13 +17,18 @@ use serde::Serialize;
 
 use crate::error::{Error, Exit, Result};
 
-/// `-o text|json|yaml`
+/// `-o text|json|yaml`, and `prometheus` for the readiness check alone
+/// (`mp-cacheck --readiness`; hidden from the others' help, refused by
+/// them: [`crate::ui::cli::PluginCli::accepts_prometheus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
     #[default]
     Text,
     Json,
     Yaml,
+    /// Prometheus' text exposition format, written by the plugin itself.
+    #[value(hide = true)]
+    Prometheus,
 }
 
 impl OutputFormat {
@@ -33,6 +38,7 @@ impl OutputFormat {
             OutputFormat::Text => "text",
             OutputFormat::Json => "json",
             OutputFormat::Yaml => "yaml",
+            OutputFormat::Prometheus => "prometheus",
         }
     }
 }
@@ -96,7 +102,7 @@ impl Ui {
     /// document, replacing fields of the same name where they stand. Nothing
     /// with `-o text`.
     pub fn record<T: Serialize>(&self, value: &T) {
-        if self.format == OutputFormat::Text {
+        if !self.has_document() {
             return;
         }
         match Ordered::of(value) {
@@ -113,7 +119,7 @@ impl Ui {
 
     /// Records the field `name` of the run's document (replacing it).
     pub fn record_field<T: Serialize>(&self, name: &str, value: &T) {
-        if self.format == OutputFormat::Text {
+        if !self.has_document() {
             return;
         }
         match Ordered::of(value) {
@@ -124,7 +130,7 @@ impl Ui {
 
     /// Appends `value` to the list field `name` of the run's document.
     pub fn record_item<T: Serialize>(&self, name: &str, value: &T) {
-        if self.format == OutputFormat::Text {
+        if !self.has_document() {
             return;
         }
         let value = match Ordered::of(value) {
@@ -138,6 +144,11 @@ impl Ui {
             Some((_, Ordered::Array(items))) => items.push(value),
             _ => set_field(&mut document, name.to_string(), Ordered::Array(vec![value])),
         }
+    }
+
+    /// Whether `-o` asks for the JSON or YAML document.
+    fn has_document(&self) -> bool {
+        matches!(self.format, OutputFormat::Json | OutputFormat::Yaml)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Ordered)>> {
@@ -178,7 +189,8 @@ impl Ui {
     }
 
     fn write_document(&self, exit: Exit, error: Option<&Error>) -> Exit {
-        if self.format == OutputFormat::Text {
+        // Text has no document; the Prometheus exposition is the plugin's own.
+        if matches!(self.format, OutputFormat::Text | OutputFormat::Prometheus) {
             return exit;
         }
         match write_data(&self.document(exit, error), self.format) {
@@ -390,7 +402,11 @@ pub(crate) fn say(line: &str) {
 
 /// Writes `value` to stdout as JSON or YAML (`Text` is the caller's own rendering).
 pub fn write_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<()> {
-    let text = render_data(value, format)?;
+    write_stdout(&render_data(value, format)?)
+}
+
+/// Writes `text` to stdout, all of it.
+pub fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -401,9 +417,12 @@ pub fn write_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<()> {
 /// The JSON (pretty, with a final newline) or YAML form of `value`.
 pub fn render_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<String> {
     match format {
-        OutputFormat::Json | OutputFormat::Text => serde_json::to_string_pretty(value)
-            .map(|text| text + "\n")
-            .map_err(|error| Error::failed(format!("cannot encode output as JSON: {error}"))),
+        // Text and Prometheus are the callers' own renderings: JSON stands in.
+        OutputFormat::Json | OutputFormat::Text | OutputFormat::Prometheus => {
+            serde_json::to_string_pretty(value)
+                .map(|text| text + "\n")
+                .map_err(|error| Error::failed(format!("cannot encode output as JSON: {error}")))
+        }
         OutputFormat::Yaml => crate::yaml::to_string(value)
             .map_err(|error| Error::failed(format!("cannot encode output as YAML: {error}"))),
     }

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
+use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::{self, FrontAddress, MpState};
 use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
@@ -192,26 +193,36 @@ fn judge_lock(sides: &Sides<'_>, checks: &mut Checks<'_>, held_by_other: &[(Stri
 }
 
 fn judge_standby(sides: &Sides<'_>, checks: &mut Checks<'_>, to_state: &MpState) {
-    let layout = sides.layout;
-    let missing = to_state.missing(layout);
-    checks.add(Check::required(
-        missing.is_empty(),
-        format!(
-            "standby MP installed in context {:?} (namespace {})",
-            sides.to.context(),
-            sides.to.namespace()
-        ),
-        format!(
-            "missing deployments: {}; install the standby MP first (runbook: helm install with the exported values)",
-            missing.join(", ")
-        ),
-    ));
+    for check in standby_checks(sides.layout, sides.to, to_state) {
+        checks.add(check);
+    }
+}
+
+/// The standby MP is installed (every layout deployment exists) and its
+/// front Service has an address: what activating it needs. The failover's
+/// preflight and the readiness check (`mp-cacheck --readiness`) judge it so.
+pub fn standby_checks(layout: &TsbLayout, standby: &Cluster, state: &MpState) -> [Check; 2] {
+    let missing = state.missing(layout);
     let front = &layout.front_service.name;
-    checks.add(Check::required(
-        to_state.front_address.is_some(),
-        format!("standby front Service {front} has an address"),
-        format!("service {front} has no LoadBalancer ingress address yet"),
-    ));
+    [
+        Check::required(
+            missing.is_empty(),
+            format!(
+                "standby MP installed in context {:?} (namespace {})",
+                standby.context(),
+                standby.namespace()
+            ),
+            format!(
+                "missing deployments: {}; install the standby MP first (runbook: helm install with the exported values)",
+                missing.join(", ")
+            ),
+        ),
+        Check::required(
+            state.front_address.is_some(),
+            format!("standby front Service {front} has an address"),
+            format!("service {front} has no LoadBalancer ingress address yet"),
+        ),
+    ]
 }
 
 /// The MP's DNS name can be changed to lead to the standby's front door:
@@ -312,44 +323,96 @@ fn judge_active(
         )));
         return None;
     };
-    let release = crate::tsb::helm::mp_release(&from_snapshot.secrets, sides.layout, None);
-    let (model, release) = match release {
+    let judged = judge_secrets(
+        sides.layout,
+        sides.from.context(),
+        (&from_snapshot.secrets, &to_snapshot.secrets),
+        &own_secrets(sides.settings.database.mode),
+        sides.settings.sync_secrets,
+    );
+    for check in judged.checks {
+        checks.add(check);
+    }
+    let sync = judged.to_sync.map(|(model, chosen)| {
+        let provenance = Provenance {
+            context: sides.from.context().into(),
+            server: sides.from.server().into(),
+            namespace: sides.to.namespace().into(),
+            model,
+            exported_at: journal::now(),
+            tool: format!("kubectl-mp-failover {VERSION} (--sync-secrets)"),
+        };
+        let mut bundle = Bundle::new(provenance, chosen);
+        bundle.remap_namespace(sides.to.namespace());
+        bundle
+    });
+    let missing_active = from_state.missing(sides.layout);
+    checks.add(Check::required(
+        missing_active.is_empty() || sides.settings.resume,
+        format!("active MP found in context {:?}", sides.from.context()),
+        format!("missing deployments: {}", missing_active.join(", ")),
+    ));
+    sync
+}
+
+/// The secrets each MP keeps its own, never compared nor copied: with a
+/// database each, its database credentials.
+pub fn own_secrets(mode: DatabaseMode) -> Vec<String> {
+    match mode {
+        DatabaseMode::Separate => vec![crate::database::CREDENTIALS_SECRET.to_string()],
+        DatabaseMode::Shared => Vec::new(),
+    }
+}
+
+/// What [`judge_secrets`] found: its checks, and with `sync` the secrets
+/// that make the standby's match (every one compared) and their model.
+pub struct SecretsJudged {
+    pub checks: Vec<Check>,
+    pub to_sync: Option<(Model, Vec<Secret>)>,
+}
+
+/// The secrets the active's install model carries ([`crate::export::select_secrets`],
+/// minus `own`) against the standby's, by data digest: a check for the
+/// active's release, for required ones the active lacks, and for the
+/// standby's matching (a warning with `sync`, which copies them first).
+/// `(from, to)` are the two namespaces' Secrets as listed; `from_context`
+/// names the active in messages. The failover's preflight and the
+/// readiness check judge the secrets so.
+pub fn judge_secrets(
+    layout: &TsbLayout,
+    from_context: &str,
+    (from, to): (&[Secret], &[Secret]),
+    own: &[String],
+    sync: bool,
+) -> SecretsJudged {
+    let mut checks = Vec::new();
+    let release_check = || {
+        Check::fail(format!(
+            "the active MP's helm release in context {from_context:?}"
+        ))
+    };
+    let (model, release) = match crate::tsb::helm::mp_release(from, layout, None) {
         Ok(Some(release)) => (Model::Helm, release),
         Ok(None) => (Model::Generic, String::new()),
         Err(problem) => {
             // Which secrets must match depends on the release: not guessed.
-            checks.add(
-                Check::fail(format!(
-                    "the active MP's helm release in context {:?}",
-                    sides.from.context()
-                ))
-                .hint(format!(
-                    "{problem}: name the MP's with helmRelease in a --layout file"
-                )),
-            );
-            return None;
+            checks.push(release_check().hint(format!(
+                "{problem}: name the MP's with helmRelease in a --layout file"
+            )));
+            return SecretsJudged {
+                checks,
+                to_sync: None,
+            };
         }
     };
-    let mut sync = None;
-    match compare_secrets(
-        sides,
-        model,
-        &release,
-        &from_snapshot.secrets,
-        &to_snapshot.secrets,
-    ) {
-        Err(problem) => checks.add(
-            Check::fail(format!(
-                "the active MP's helm release in context {:?}",
-                sides.from.context()
-            ))
-            .hint(format!(
-                "{problem}: its values say which secrets the standby needs; wait for helm to finish (helm status {release})"
-            )),
-        ),
+    let mut to_sync = None;
+    match compare_secrets(layout, model, &release, (from, to), own) {
+        Err(problem) => checks.push(release_check().hint(format!(
+            "{problem}: its values say which secrets the standby needs; wait for helm to finish (helm status {release})"
+        ))),
         Ok(compared) => {
             if !compared.missing.is_empty() {
-                checks.add(
+                checks.push(
                     Check::fail(format!(
                         "the active holds the secrets its {model} model requires (missing: {})",
                         compared.missing.join(", ")
@@ -358,19 +421,25 @@ fn judge_active(
                 );
             }
             let differing = compared.differing;
+            let names: Vec<&str> = compared
+                .chosen
+                .iter()
+                .filter_map(|secret| secret.metadata.name.as_deref())
+                .collect();
             if differing.is_empty() {
-                checks.add(Check::pass(format!(
-                    "standby secrets match the active's ({} compared, {model} model)",
-                    compared.bundle.secrets.len()
+                checks.push(Check::pass(format!(
+                    "standby secrets match the active's ({} compared, {model} model: {})",
+                    names.len(),
+                    names.join(", ")
                 )));
-            } else if sides.settings.sync_secrets {
-                checks.add(Check::warn(format!(
+            } else if sync {
+                checks.push(Check::warn(format!(
                     "standby secrets differ ({}): copied before the failover (--sync-secrets)",
                     differing.join(", ")
                 )));
-                sync = Some(compared.bundle);
+                to_sync = Some((model, compared.chosen));
             } else {
-                checks.add(
+                checks.push(
                     Check::fail(format!(
                         "standby secrets match the active's (differ: {})",
                         differing.join(", ")
@@ -380,13 +449,7 @@ fn judge_active(
             }
         }
     }
-    let missing_active = from_state.missing(sides.layout);
-    checks.add(Check::required(
-        missing_active.is_empty() || sides.settings.resume,
-        format!("active MP found in context {:?}", sides.from.context()),
-        format!("missing deployments: {}", missing_active.join(", ")),
-    ));
-    sync
+    SecretsJudged { checks, to_sync }
 }
 
 fn judge_certificates(
@@ -400,33 +463,55 @@ fn judge_certificates(
         .into_iter()
         .chain(std::iter::once(to_snapshot.clone()))
         .collect();
+    let settings = sides.settings;
+    for check in certificate_checks(
+        sides.layout,
+        &snapshots,
+        Some(settings.dns.name.clone()),
+        settings.allow_cert_manager_root,
+    ) {
+        checks.add(check);
+    }
+}
+
+/// mp-cacheck's checks over `snapshots` (the active's, when read, and the
+/// standby's), summed up in one line: every certificate chains to the same
+/// root CA (and covers `dns_name`, when given). With
+/// `allow_cert_manager_root`, each cert-manager self-signed root is a
+/// warning first instead of a failure. The failover's preflight and the
+/// readiness check judge the certificates so.
+pub fn certificate_checks(
+    layout: &TsbLayout,
+    snapshots: &[MpSnapshot],
+    dns_name: Option<String>,
+    allow_cert_manager_root: bool,
+) -> Vec<Check> {
     let options = CheckOptions {
-        dns_name: Some(sides.settings.dns.name.clone()),
+        dns_name,
         ..CheckOptions::default()
     };
-    let report = cacheck::check(sides.layout, &options, &snapshots);
+    let report = cacheck::check(layout, &options, snapshots);
     let allowed = |problem: &&cacheck::CheckResult| {
-        sides.settings.allow_cert_manager_root && problem.id == cacheck::id::SELF_SIGNED_ISSUER
+        allow_cert_manager_root && problem.id == cacheck::id::SELF_SIGNED_ISSUER
     };
-    for problem in report
+    let mut checks: Vec<Check> = report
         .problems()
         .filter(|problem| problem.check.failed())
         .filter(allowed)
-    {
-        checks.add(
+        .map(|problem| {
             Check::warn(format!(
                 "{} (allowed by --allow-cert-manager-root)",
                 problem.check.title
             ))
-            .hint("the risk: cert-manager may generate that root anew (its Secret deleted, its Certificate renewed), and then clients that trust the old one reject both MPs; provide the root yourself (a CA Issuer over your own Secret) when you can"),
-        );
-    }
+            .hint("the risk: cert-manager may generate that root anew (its Secret deleted, its Certificate renewed), and then clients that trust the old one reject both MPs; provide the root yourself (a CA Issuer over your own Secret) when you can")
+        })
+        .collect();
     let failing: Vec<&str> = report
         .problems()
         .filter(|problem| problem.check.failed() && !allowed(problem))
         .map(|problem| problem.check.title.as_str())
         .collect();
-    checks.add(Check::required(
+    checks.push(Check::required(
         failing.is_empty(),
         "certificates chain to the same root CA (mp-cacheck)",
         format!(
@@ -434,6 +519,7 @@ fn judge_certificates(
             failing.join("; ")
         ),
     ));
+    checks
 }
 
 /// What [`compare_secrets`] found.
@@ -443,33 +529,24 @@ struct Compared {
     /// Required by the model, absent on the active, described with the
     /// value that renders them (helm).
     missing: Vec<String>,
-    /// What makes the standby's match: every secret compared.
-    bundle: Bundle,
+    /// Every secret compared, as the active holds it (cleaned for a copy).
+    chosen: Vec<Secret>,
 }
 
 /// `model`'s secrets (as [`crate::export::select_secrets`] decides them for
 /// an export: for helm, `iam-signing-key` and what the active `release`'s
-/// values rendered) whose data differ between the clusters, and the bundle
-/// that would make the standby's match. With `--database separate`,
-/// `postgres-credentials` is each MP's own and left out of both.
+/// values rendered), minus `own`, whose data differ between the clusters.
 ///
 /// # Errors
 /// Helm model: the active's release values cannot be read.
 fn compare_secrets(
-    sides: &Sides<'_>,
+    layout: &TsbLayout,
     model: Model,
     release: &str,
-    from: &[Secret],
-    to: &[Secret],
+    (from, to): (&[Secret], &[Secret]),
+    own: &[String],
 ) -> std::result::Result<Compared, String> {
-    let layout = sides.layout;
-    // With a database each, each MP keeps its own database credentials:
-    // neither compared nor copied.
-    let own = match sides.settings.database.mode {
-        DatabaseMode::Separate => vec![crate::database::CREDENTIALS_SECRET.to_string()],
-        DatabaseMode::Shared => Vec::new(),
-    };
-    let selection = crate::export::select_secrets(from, layout, model, release, &[], &own)?;
+    let selection = crate::export::select_secrets(from, layout, model, release, &[], own)?;
     let differing = selection
         .chosen
         .iter()
@@ -487,19 +564,9 @@ fn compare_secrets(
         .iter()
         .map(|name| selection.describe(std::slice::from_ref(name)))
         .collect();
-    let provenance = Provenance {
-        context: sides.from.context().into(),
-        server: sides.from.server().into(),
-        namespace: sides.to.namespace().into(),
-        model,
-        exported_at: journal::now(),
-        tool: format!("kubectl-mp-failover {VERSION} (--sync-secrets)"),
-    };
-    let mut bundle = Bundle::new(provenance, selection.chosen);
-    bundle.remap_namespace(sides.to.namespace());
     Ok(Compared {
         differing,
         missing,
-        bundle,
+        chosen: selection.chosen,
     })
 }
