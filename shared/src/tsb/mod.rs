@@ -4,4 +4,5 @@
 pub mod front;
 pub mod helm;
 pub mod layout;
+pub mod edge;
 pub mod mp;

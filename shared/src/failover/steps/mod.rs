@@ -4,6 +4,7 @@
 //! its file and one line here.
 
 mod activate;
+pub mod control_planes;
 mod database;
 mod dns;
 mod fence;
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::journal::{DumpRecord, Journal};
+use super::journal::{ControlPlaneRecord, DumpRecord, Journal};
 use super::preflight::Preflight;
 use super::settings::FailoverSettings;
 use crate::dns::DnsTarget;
@@ -44,12 +45,13 @@ pub trait Step: Sync {
 }
 
 /// The runbook's failover after the preflight, in order.
-pub const ALL: [&dyn Step; 5] = [
+pub const ALL: [&dyn Step; 6] = [
     &database::Database,
     &fence::Fence,
     &activate::Activate,
     &dns::Dns,
     &verify::Verify,
+    &control_planes::ControlPlanes,
 ];
 
 /// The read-only first step, run by the failover itself on every start.
@@ -92,6 +94,11 @@ pub struct Run<'a> {
     pub standby_backup: &'a std::sync::Mutex<Option<DumpRecord>>,
     /// The replica counts the failover this one undoes recorded (a failback).
     pub restore_counts: &'a BTreeMap<String, i32>,
+    /// One client per `--control-plane-context`, in the order given.
+    pub control_planes: &'a [Cluster],
+    /// Each control plane's outcome as this run learns it, kept by the
+    /// journal even when the step then fails.
+    pub control_plane_records: &'a std::sync::Mutex<BTreeMap<String, ControlPlaneRecord>>,
 }
 
 impl Run<'_> {
@@ -149,11 +156,12 @@ mod tests {
                 "fence",
                 "activate",
                 "dns",
-                "verify"
+                "verify",
+                "control-planes"
             ]
         );
-        assert_eq!(label("preflight"), "[1/6] preflight");
-        assert_eq!(label("dns"), "[5/6] dns");
+        assert_eq!(label("preflight"), "[1/7] preflight");
+        assert_eq!(label("dns"), "[5/7] dns");
         assert_eq!(number("nothing"), 0);
     }
 }
