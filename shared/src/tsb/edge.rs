@@ -310,6 +310,9 @@ async fn pod_log(
         .find(|candidate| candidate.name == container)
         .or(containers.first())
         .map(|found| found.name.clone());
+    // The API takes whole seconds (kube rounds to the nearest): from the
+    // second `since` falls in, so that no line after it is missed.
+    let since = Timestamp::from_second(since.as_second()).unwrap_or(since);
     let params = LogParams {
         container,
         since_time: Some(since),

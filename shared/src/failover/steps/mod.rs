@@ -1,6 +1,6 @@
 //! The failover's steps after its preflight, as values: [`ALL`] is the one
 //! ordered list. The journal's keys, the dry run, the progress labels
-//! (`[3/6] fence`) and the run loop all read it; adding a step is adding
+//! (`[3/7] fence`) and the run loop all read it; adding a step is adding
 //! its file and one line here.
 
 mod activate;
@@ -69,7 +69,7 @@ pub fn number(name: &str) -> usize {
         .map_or(0, |index| index + 1)
 }
 
-/// `[3/6] fence`.
+/// `[3/7] fence`.
 pub fn label(name: &str) -> String {
     format!("[{}/{}] {name}", number(name), ALL.len() + 1)
 }
