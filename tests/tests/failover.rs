@@ -1777,6 +1777,8 @@ enum Edge {
 struct ControlPlane {
     context: String,
     cluster: String,
+    /// The control plane's namespace, which also names its ClusterLogs.
+    namespace: String,
     edge: std::sync::Arc<std::sync::Mutex<Edge>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -1790,17 +1792,29 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.task.abort();
-        let name = format!("clusterlogs/{}-edge", self.context);
+        let name = format!("clusterlogs/{}-{}", self.namespace, self.context);
         let _ = plugin_support::plane().run(
             std::path::Path::new("."),
             std::path::Path::new("."),
             "kubectl",
-            &["--context", &self.cluster, "delete", &name, "--wait=false", "--ignore-not-found"],
+            &[
+                "--context",
+                &self.cluster,
+                "delete",
+                &name,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
         );
     }
 }
 
-const TOKENS: [&str; 4] = ["otel-token", "oap-token", "ngac-token", "xcp-edge-central-auth-token"];
+const TOKENS: [&str; 4] = [
+    "otel-token",
+    "oap-token",
+    "ngac-token",
+    "xcp-edge-central-auth-token",
+];
 
 /// A layout file naming the world's second namespace as the control plane's.
 fn control_plane_layout(world: &World) -> String {
@@ -1839,7 +1853,7 @@ metadata: {{name: {ns}}}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterLogs
-metadata: {{name: {context}-edge}}
+metadata: {{name: {ns}-{context}}}
 spec:
   selector: {{matchNamespaces: [{ns}]}}
   logs: [{{logsFile: {log}}}]
@@ -1857,12 +1871,22 @@ spec:
         log = log.display()
     );
     world
-        .kubectl_with_stdin(&["--context", cluster, "apply", "-f", "-"], manifest.as_bytes())
+        .kubectl_with_stdin(
+            &["--context", cluster, "apply", "-f", "-"],
+            manifest.as_bytes(),
+        )
         .await
         .ok("kubectl apply the control plane");
     world
         .kubectl(&[
-            "--context", cluster, "-n", &ns, "rollout", "status", "deployment/edge", "--timeout=60s",
+            "--context",
+            cluster,
+            "-n",
+            &ns,
+            "rollout",
+            "status",
+            "deployment/edge",
+            "--timeout=60s",
         ])
         .await
         .ok("kubectl rollout status");
@@ -1880,6 +1904,7 @@ spec:
     ControlPlane {
         context,
         cluster: cluster.into(),
+        namespace: ns,
         edge,
         task,
     }
@@ -1887,7 +1912,11 @@ spec:
 
 /// The edge's log as its stand-in writes it, every 200 ms, in the CRI log
 /// format kwok reads (`TIME stdout F LINE`).
-async fn stand_in(cluster: Cluster, log: std::path::PathBuf, edge: std::sync::Arc<std::sync::Mutex<Edge>>) {
+async fn stand_in(
+    cluster: Cluster,
+    log: std::path::PathBuf,
+    edge: std::sync::Arc<std::sync::Mutex<Edge>>,
+) {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Api, PostParams};
@@ -1900,11 +1929,18 @@ async fn stand_in(cluster: Cluster, log: std::path::PathBuf, edge: std::sync::Ar
         let line = match behaviour {
             Edge::Reconnects => Some("connected to central tsb.example.com:9443"),
             Edge::ReconnectsAfterRestart => {
-                let restarted = deployments.get("edge").await.ok().is_some_and(|deployment| {
-                    deployment.spec.and_then(|spec| spec.template.metadata?.annotations).is_some_and(
-                        |annotations| annotations.contains_key(kubectl_mp::tsb::edge::RESTARTED_AT),
-                    )
-                });
+                let restarted = deployments
+                    .get("edge")
+                    .await
+                    .ok()
+                    .is_some_and(|deployment| {
+                        deployment
+                            .spec
+                            .and_then(|spec| spec.template.metadata?.annotations)
+                            .is_some_and(|annotations| {
+                                annotations.contains_key(kubectl_mp::tsb::edge::RESTARTED_AT)
+                            })
+                    });
                 Some(if restarted {
                     "connected to central tsb.example.com:9443"
                 } else {
@@ -1916,7 +1952,8 @@ async fn stand_in(cluster: Cluster, log: std::path::PathBuf, edge: std::sync::Ar
                     if matches!(secrets.get_opt(name).await, Ok(None)) {
                         let mut secret = Secret::default();
                         secret.metadata.name = Some(name.into());
-                        secret.string_data = Some([("token".to_string(), "re-issued".to_string())].into());
+                        secret.string_data =
+                            Some([("token".to_string(), "re-issued".to_string())].into());
                         let _ = secrets.create(&PostParams::default(), &secret).await;
                         reissued = true;
                     }
@@ -1930,7 +1967,10 @@ async fn stand_in(cluster: Cluster, log: std::path::PathBuf, edge: std::sync::Ar
             Edge::Silent => None,
         };
         if let Some(line) = line {
-            let mut file = std::fs::OpenOptions::new().append(true).open(&log).expect("log");
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("log");
             writeln!(file, "{} stdout F {line}", jiff::Timestamp::now()).expect("log line");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1941,7 +1981,12 @@ async fn stand_in(cluster: Cluster, log: std::path::PathBuf, edge: std::sync::Ar
 fn restarted_at(world: &World, plane: &ControlPlane) -> Option<String> {
     let deployment = world
         .cluster(&plane.cluster)
-        .object("apps", "deployments", Some(&world.remap_namespace()), "edge")
+        .object(
+            "apps",
+            "deployments",
+            Some(&world.remap_namespace()),
+            "edge",
+        )
         .expect("edge deployment");
     deployment["spec"]["template"]["metadata"]["annotations"][kubectl_mp::tsb::edge::RESTARTED_AT]
         .as_str()
@@ -1962,7 +2007,11 @@ fn token_uids(world: &World, plane: &ControlPlane) -> Vec<Option<String>> {
 }
 
 /// The failover's arguments with the control planes of `planes`.
-fn with_control_planes(world: &World, mut args: Vec<String>, planes: &[&ControlPlane]) -> Vec<String> {
+fn with_control_planes(
+    world: &World,
+    mut args: Vec<String>,
+    planes: &[&ControlPlane],
+) -> Vec<String> {
     for plane in planes {
         args.extend(["--control-plane-context".into(), plane.context.clone()]);
     }
@@ -1978,17 +2027,18 @@ fn with_control_planes(world: &World, mut args: Vec<String>, planes: &[&ControlP
 #[tokio::test(flavor = "multi_thread")]
 async fn control_planes_follow_the_mp_after_dns_with_a_restart_or_new_tokens_as_needed() {
     let (world, bind) = synced_world().await;
-    let (east, west) = futures::join!(
-        control_plane(&world, "active", Edge::Reconnects),
-        control_plane(&world, "standby", Edge::ReconnectsAfterRestart),
-    );
+    // One after the other: both write the kubeconfig.
+    let east = control_plane(&world, "active", Edge::Reconnects).await;
+    let west = control_plane(&world, "standby", Edge::ReconnectsAfterRestart).await;
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let args = with_control_planes(&world, args, &[&east, &west]);
     let out = run(&world, &args, &["-o", "json"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr.contains("✔ [7/7] control-planes done in ")
-            && out.stderr.contains("2 control planes follow the MP (1 restarted)"),
+            && out
+                .stderr
+                .contains("2 control planes follow the MP (1 restarted)"),
         "{}",
         out.stderr
     );
@@ -2003,7 +2053,11 @@ async fn control_planes_follow_the_mp_after_dns_with_a_restart_or_new_tokens_as_
     assert_eq!(row("wl-standby")["action"], "restarted", "{document}");
     assert!(rows.iter().all(|row| row["followed"] == true), "{document}");
     assert_eq!(row("wl-standby")["edge"], "1/1 ready", "{document}");
-    assert_eq!(restarted_at(&world, &east), None, "a reconnected edge is left alone");
+    assert_eq!(
+        restarted_at(&world, &east),
+        None,
+        "a reconnected edge is left alone"
+    );
     let west_restart = restarted_at(&world, &west).expect("the silent edge was restarted");
 
     // Failback: the old active's edge now reports token errors, a restart
@@ -2025,27 +2079,38 @@ async fn control_planes_follow_the_mp_after_dns_with_a_restart_or_new_tokens_as_
             && east_row.contains("followed: its edge reconnected once 4 tokens were re-issued"),
         "{east_row}"
     );
-    assert!(restarted_at(&world, &east).is_some(), "restarted before the tokens");
+    assert!(
+        restarted_at(&world, &east).is_some(),
+        "restarted before the tokens"
+    );
     let tokens_after = token_uids(&world, &east);
     for ((name, before), after) in TOKENS.iter().zip(&tokens_before).zip(&tokens_after) {
-        assert!(after.is_some() && after != before, "{name}: {before:?} -> {after:?}");
+        assert!(
+            after.is_some() && after != before,
+            "{name}: {before:?} -> {after:?}"
+        );
     }
-    assert_eq!(restarted_at(&world, &west).as_deref(), Some(west_restart.as_str()));
+    assert_eq!(
+        restarted_at(&world, &west).as_deref(),
+        Some(west_restart.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it() {
     let (world, bind) = synced_world().await;
-    let (east, west) = futures::join!(
-        control_plane(&world, "active", Edge::Reconnects),
-        control_plane(&world, "standby", Edge::Silent),
-    );
+    // One after the other: both write the kubeconfig.
+    let east = control_plane(&world, "active", Edge::Reconnects).await;
+    let west = control_plane(&world, "standby", Edge::Silent).await;
     let base = failover_args(&bind, "active", "standby", &bind.update_key_file());
 
     // A context the kubeconfig lacks is refused before anything changes,
     // named with its file and line.
-    std::fs::write(world.path("planes.txt"), "# workload clusters\nwl-active\n\nnope # gone\n")
-        .expect("contexts file");
+    std::fs::write(
+        world.path("planes.txt"),
+        "# workload clusters\nwl-active\n\nnope # gone\n",
+    )
+    .expect("contexts file");
     let mut listed = with_control_planes(&world, base.clone(), &[]);
     listed.extend(["--control-plane-contexts-file".into(), "planes.txt".into()]);
     let out = run(&world, &listed, &[]).await;
@@ -2069,7 +2134,11 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
     ] {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
-    assert_eq!(restarted_at(&world, &west), None, "a dry run restarts nothing");
+    assert_eq!(
+        restarted_at(&world, &west),
+        None,
+        "a dry run restarts nothing"
+    );
 
     // The silent edge does not follow: the MP failover is done, exit 5.
     let out = run(&world, &args, &[]).await;
@@ -2078,16 +2147,27 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
     for needle in [
         "✖ control plane \"wl-standby\" did not follow the MP: its edge did not reconnect within 3s of a restart",
         &format!("kubectl --context wl-standby -n {ns} rollout restart deployment/edge"),
-        &format!("the MP failover is done (\"standby\" serves {NAME}), but 1 of 2 control planes did not follow it: \"wl-standby\""),
+        &format!(
+            "the MP failover is done (\"standby\" serves {NAME}), but 1 of 2 control planes did not follow it: \"wl-standby\""
+        ),
         "then run the same command with --resume: it retries only those",
     ] {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
     assert!(points_at_standby(&world, &bind).await);
     let recorded = journal(&world, "standby").expect("journal");
-    assert_eq!(recorded["controlPlanes"]["wl-active"]["followed"], true, "{recorded}");
-    assert_eq!(recorded["controlPlanes"]["wl-standby"]["followed"], false, "{recorded}");
-    assert_eq!(recorded["controlPlanes"]["wl-standby"]["action"], "restarted", "{recorded}");
+    assert_eq!(
+        recorded["controlPlanes"]["wl-active"]["followed"], true,
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["followed"], false,
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["action"], "restarted",
+        "{recorded}"
+    );
 
     // Fixed; --resume retries only the one that did not follow.
     west.set(Edge::Reconnects);
@@ -2100,7 +2180,11 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
             .unwrap_or_else(|| panic!("no row for {context}: {}", out.stderr))
             .to_string()
     };
-    assert!(row("wl-active").contains("none (earlier run)"), "{}", out.stderr);
+    assert!(
+        row("wl-active").contains("none (earlier run)"),
+        "{}",
+        out.stderr
+    );
     assert!(
         row("wl-standby").contains("followed: its edge reconnected by itself"),
         "{}",
@@ -2108,5 +2192,8 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
     );
     let recorded = journal(&world, "standby").expect("journal");
     assert!(recorded["finishedAt"].is_string(), "{recorded}");
-    assert_eq!(recorded["controlPlanes"]["wl-standby"]["followed"], true, "{recorded}");
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["followed"], true,
+        "{recorded}"
+    );
 }

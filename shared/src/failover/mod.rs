@@ -120,9 +120,11 @@ async fn connect_control_planes(
         ))
         .with_next_step("name contexts of your kubeconfig (kubectl config get-contexts)"));
     }
-    crate::error::join_all_in_order(contexts.iter().map(|context| {
-        Cluster::connect(kubeconfig, Some(&context.name), client_settings)
-    }))
+    crate::error::join_all_in_order(
+        contexts
+            .iter()
+            .map(|context| Cluster::connect(kubeconfig, Some(&context.name), client_settings)),
+    )
     .await
 }
 
@@ -826,6 +828,23 @@ impl Failover {
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
         Check::pass(summary).show(&self.ui);
+        // A finished failover is not redone, and neither is its
+        // control-planes step: a control plane it did not cover is named.
+        let layout = &self.layout.control_plane;
+        for cluster in &self.control_planes {
+            let followed = begun
+                .journal
+                .control_planes
+                .get(cluster.context())
+                .is_some_and(|record| record.followed);
+            if !followed {
+                self.ui.warn(&format!(
+                    "control plane {:?} was not part of this finished failover: check that it follows the MP: {}",
+                    cluster.context(),
+                    crate::tsb::edge::manual_commands(cluster.context(), layout)
+                ));
+            }
+        }
         self.finish(&[], &begun.journal, true)
     }
 

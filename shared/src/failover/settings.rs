@@ -297,7 +297,11 @@ mod tests {
             named,
             [("east", "planes.txt line 3"), ("west", "planes.txt line 4")]
         );
-        assert!(parse_contexts_file("empty.txt", "# none yet\n").unwrap().is_empty());
+        assert!(
+            parse_contexts_file("empty.txt", "# none yet\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -323,7 +327,10 @@ mod tests {
             control_plane_timeout: Duration::from_secs(1),
         };
         let contexts = control_plane_contexts(&args).unwrap();
-        let names: Vec<&str> = contexts.iter().map(|context| context.name.as_str()).collect();
+        let names: Vec<&str> = contexts
+            .iter()
+            .map(|context| context.name.as_str())
+            .collect();
         assert_eq!(names, ["east", "west"]);
         assert_eq!(contexts[0].source, "--control-plane-context");
         let missing = ControlPlaneArgs {

@@ -255,9 +255,11 @@ pub async fn observe(
         .and_then(|spec| spec.replicas)
         .unwrap_or(1);
     let replicas = format!("{}/{desired} ready", status.ready_replicas.unwrap_or(0));
-    let available = status.conditions.unwrap_or_default().iter().any(|condition| {
-        condition.type_ == "Available" && condition.status == "True"
-    });
+    let available = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|condition| condition.type_ == "Available" && condition.status == "True");
     let selector = deployment
         .spec
         .as_ref()
@@ -271,9 +273,16 @@ pub async fn observe(
     let listed = pods
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|error| cluster.error(error, &format!("list the pods of {}", edge_name(layout))))?;
+        .map_err(|error| {
+            cluster.error(error, &format!("list the pods of {}", edge_name(layout)))
+        })?;
     let ready: Vec<&Pod> = listed.items.iter().filter(|pod| is_ready(pod)).collect();
-    let logs = join_all(ready.iter().map(|pod| pod_log(cluster, &pods, pod, name, since))).await;
+    let logs = join_all(
+        ready
+            .iter()
+            .map(|pod| pod_log(cluster, &pods, pod, name, since)),
+    )
+    .await;
     let logs: Vec<String> = logs.into_iter().collect::<Result<_>>()?;
     Ok((replicas, judge(layout, available, &logs)))
 }
@@ -448,7 +457,9 @@ async fn wait_tokens(
                 let found = secrets.get_metadata_opt(name).await.map_err(|error| {
                     cluster.error(error, &format!("get secret {name} in {}", layout.namespace))
                 })?;
-                let back = found.and_then(|found| found.metadata.uid).is_some_and(|uid| uid != *old_uid);
+                let back = found
+                    .and_then(|found| found.metadata.uid)
+                    .is_some_and(|uid| uid != *old_uid);
                 Ok((!back).then(|| name.clone()))
             }
         }))
@@ -496,7 +507,10 @@ mod tests {
         let layout = ControlPlaneLayout::default();
         let connected = logs(&["starting", "Connected to central tsb.example.com:9443"]);
         let recovered = logs(&["rpc error: code = Unauthenticated", "connected to central"]);
-        let failing = logs(&["connected to central", "rpc error: code = Unauthenticated desc = invalid token"]);
+        let failing = logs(&[
+            "connected to central",
+            "rpc error: code = Unauthenticated desc = invalid token",
+        ]);
         let silent = logs(&["starting"]);
         #[rustfmt::skip]
         let cases: Vec<(&str, bool, Vec<String>, EdgeState)> = vec![
@@ -537,18 +551,22 @@ mod tests {
 
     #[test]
     fn a_rollout_is_done_when_only_new_available_pods_remain() {
-        let deployment = |generation: i64, observed: i64, replicas: i32, updated: i32, available: i32| {
-            serde_json::from_value::<Deployment>(serde_json::json!({
-                "metadata": {"name": "edge", "generation": generation},
-                "spec": {"replicas": 1, "selector": {}, "template": {}},
-                "status": {"observedGeneration": observed, "replicas": replicas,
-                           "updatedReplicas": updated, "availableReplicas": available}
-            }))
-            .unwrap()
-        };
+        let deployment =
+            |generation: i64, observed: i64, replicas: i32, updated: i32, available: i32| {
+                serde_json::from_value::<Deployment>(serde_json::json!({
+                    "metadata": {"name": "edge", "generation": generation},
+                    "spec": {"replicas": 1, "selector": {}, "template": {}},
+                    "status": {"observedGeneration": observed, "replicas": replicas,
+                               "updatedReplicas": updated, "availableReplicas": available}
+                }))
+                .unwrap()
+            };
         assert!(rolled_out(&deployment(2, 2, 1, 1, 1)));
         assert!(!rolled_out(&deployment(2, 1, 1, 1, 1)), "not yet observed");
-        assert!(!rolled_out(&deployment(2, 2, 2, 1, 1)), "an old pod remains");
+        assert!(
+            !rolled_out(&deployment(2, 2, 2, 1, 1)),
+            "an old pod remains"
+        );
         assert!(!rolled_out(&deployment(2, 2, 1, 1, 0)), "not available");
     }
 }

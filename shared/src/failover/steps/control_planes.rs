@@ -68,14 +68,21 @@ async fn plan(run: &Run<'_>) -> Result<Vec<String>> {
     let mut lines = vec![format!(
         "{NAME}: on each of {} cluster{} at once, wait up to {seconds}s for deployment/{} in {} to reconnect; else rollout restart it; on token errors delete {} and wait for them to return",
         run.control_planes.len(),
-        if run.control_planes.len() == 1 { "" } else { "s" },
+        if run.control_planes.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         layout.edge_deployment,
         layout.namespace,
         layout.token_secrets.join(", ")
     )];
     let checks = join_all(run.control_planes.iter().map(|cluster| async move {
         if followed(run, cluster).is_some() {
-            return format!("{:?}: followed already (journal): nothing to do", cluster.context());
+            return format!(
+                "{:?}: followed already (journal): nothing to do",
+                cluster.context()
+            );
         }
         match edge::restart(cluster, layout, true).await {
             Ok(_) => format!(
