@@ -66,8 +66,8 @@ pub fn judge(layout: &ControlPlaneLayout, available: bool, pod_logs: &[String]) 
     for log in pod_logs {
         let last = log
             .lines()
-            .filter_map(|line| marker(layout, line).map(|connected| (connected, line)))
-            .last();
+            .rev()
+            .find_map(|line| marker(layout, line).map(|connected| (connected, line)));
         match last {
             Some((false, line)) => return EdgeState::TokenErrors(line.trim().to_string()),
             Some((true, _)) => connected += 1,
