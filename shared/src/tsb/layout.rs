@@ -365,6 +365,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_control_plane_override_keeps_the_fields_it_does_not_name() {
+        let layout = TsbLayout::from_yaml("controlPlane:\n  namespace: cp-system\n").unwrap();
+        let defaults = ControlPlaneLayout::default();
+        assert_eq!(layout.control_plane.namespace, "cp-system");
+        assert_eq!(layout.control_plane.edge_deployment, "edge");
+        assert_eq!(layout.control_plane.token_secrets, defaults.token_secrets);
+        assert_eq!(defaults.namespace, "istio-system");
+        assert_eq!(defaults.token_secrets.len(), 4);
+    }
+
+    #[test]
     fn defaults_follow_the_runbook() {
         let layout = TsbLayout::default();
         let required: Vec<_> = layout
