@@ -2140,15 +2140,37 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
         "a dry run restarts nothing"
     );
 
-    // The silent edge does not follow: the MP failover is done, exit 5.
-    let out = run(&world, &args, &[]).await;
+    // The silent edge does not follow, and a cluster that is down is its
+    // own row: the MP failover is done, exit 5.
+    let commands: [&[&str]; 2] = [
+        &[
+            "config",
+            "set-cluster",
+            "gone",
+            "--server=https://127.0.0.1:1",
+        ],
+        &[
+            "config",
+            "set-context",
+            "wl-gone",
+            "--cluster=gone",
+            "--user=active-admin",
+        ],
+    ];
+    for command in commands {
+        world.kubectl(command).await.ok("kubectl config");
+    }
+    let mut with_gone = args.clone();
+    with_gone.extend(["--control-plane-context".into(), "wl-gone".into()]);
+    let out = run(&world, &with_gone, &[]).await;
     assert_eq!(out.code, Some(5), "{}", out.stderr);
     let ns = world.remap_namespace();
     for needle in [
         "✖ control plane \"wl-standby\" did not follow the MP: its edge did not reconnect within 3s of a restart",
         &format!("kubectl --context wl-standby -n {ns} rollout restart deployment/edge"),
+        "✖ control plane \"wl-gone\" did not follow the MP: context \"wl-gone\" (https://127.0.0.1:1): cluster unreachable while trying to get deployment/edge",
         &format!(
-            "the MP failover is done (\"standby\" serves {NAME}), but 1 of 2 control planes did not follow it: \"wl-standby\""
+            "the MP failover is done (\"standby\" serves {NAME}), but 2 of 3 control planes did not follow it: \"wl-standby\", \"wl-gone\""
         ),
         "then run the same command with --resume: it retries only those",
     ] {
@@ -2169,7 +2191,8 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
         "{recorded}"
     );
 
-    // Fixed; --resume retries only the one that did not follow.
+    // Fixed; --resume retries only the one that did not follow (with the
+    // contexts given now: the cluster that is gone is left out).
     west.set(Edge::Reconnects);
     let out = run(&world, &args, &["--resume"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
