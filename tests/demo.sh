@@ -19,7 +19,7 @@ run() { printf '$ %s\n' "$*" >&2; "$@"; }
 
 export CLUSTERS_DIR="$work/clusters"
 cleanup() {
-  kill ${live_pid:-} ${named_pid:-} 2>/dev/null || true
+  kill ${live_pid:-} ${named_pid:-} ${edge_pid:-} 2>/dev/null || true
   wait 2>/dev/null || true
   bash tests/kube/clusters.sh down >/dev/null 2>&1 || true
 }
@@ -115,8 +115,37 @@ run bash -o pipefail -c "kubectl mp-export --context active -n mp-pair -f - | ku
 step "The CA caution on the pair: both MPs chain to the same root"
 run kubectl mp-cacheck --active-context active --standby-context standby -n mp-pair --dns-name tsb.mp.example
 
+step "A workload cluster's control plane: context workload (the active cluster), its XCP edge in istio-system; kwok serves the edge's log from a file a stand-in writes"
+context_field() { kubectl config view -o jsonpath="{.contexts[?(@.name==\"$1\")].context.$2}"; }
+kubectl config set-context workload --cluster="$(context_field active cluster)" --user="$(context_field active user)" >/dev/null
+: >"$work/edge.log"
+kubectl --context workload apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: demo-edge}
+spec:
+  selector: {matchNamespaces: [istio-system]}
+  logs: [{logsFile: $work/edge.log}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: edge, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: edge}}
+  template:
+    metadata: {labels: {app: edge}}
+    spec: {containers: [{name: edge, image: registry.invalid/xcp-edge:1}]}
+YAML
+(while sleep 1; do printf '%s stdout F connected to central tsb.mp.example:9443\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >>"$work/edge.log"; done) &
+edge_pid=$!
+
 failover=(-n mp-pair --dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
-  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 2m)
+  --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 2m
+  --control-plane-context workload --control-plane-timeout 30s)
 
 step "Readiness: would a failover succeed now? Not quite: this demo's standby runs (not fenced), both restore CronJobs run, and the Postgres hosts are placeholders (exit 1)"
 run kubectl mp-cacheck --readiness --active-context active --standby-context standby -n mp-pair --database shared || true
@@ -124,7 +153,7 @@ run kubectl mp-cacheck --readiness --active-context active --standby-context sta
 step "Fail over, first as a dry run (every step and change, nothing touched)"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --dry-run
 
-step "Fail over: fence the active (operator first), activate the standby, repoint DNS, verify"
+step "Fail over: fence the active (operator first), activate the standby, repoint DNS, verify, the control plane follows"
 run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
 run kubectl --context active -n mp-pair get deployments
 run kubectl --context standby -n mp-pair get deployments

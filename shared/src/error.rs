@@ -22,6 +22,10 @@ pub enum Exit {
     /// Failed after changing something: the message says what changed and how
     /// to converge (re-run, or `--resume`).
     Partial = 4,
+    /// `mp-failover` only: the MP failover is done (the new MP serves and
+    /// the name answers it), but some control planes did not follow it;
+    /// `--resume` retries only those.
+    ControlPlanes = 5,
 }
 
 /// Shown under every plugin's `--help`.
@@ -31,7 +35,8 @@ Exit codes:
   1  a check failed, or an operation failed before changing anything
   2  usage or input error (flags, kubeconfig, context, file); nothing touched
   3  cluster unreachable, timed out, or request denied (RBAC)
-  4  failed after changing something; re-run (or --resume) to converge";
+  4  failed after changing something; re-run (or --resume) to converge
+  5  mp-failover: the MP failover is done, but some control planes did not follow; --resume retries them";
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
@@ -288,7 +293,8 @@ mod tests {
         assert_eq!(Exit::Usage as u8, 2);
         assert_eq!(Exit::Cluster as u8, 3);
         assert_eq!(Exit::Partial as u8, 4);
-        for code in 0..=4 {
+        assert_eq!(Exit::ControlPlanes as u8, 5);
+        for code in 0..=5 {
             assert!(
                 EXIT_CODES_HELP.contains(&format!("  {code}  ")),
                 "help lacks exit code {code}"

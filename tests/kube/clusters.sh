@@ -71,7 +71,9 @@ ready() { k --context "$1" get --raw /readyz >/dev/null 2>&1; }
 
 start_cluster() {
   local name=$1 token
-  if ready "$name" && ready "$name-token"; then
+  # A cluster started before kwokctl.yaml enabled ClusterLogs lacks its CRD: restarted.
+  if ready "$name" && ready "$name-token" &&
+    k --context "$name" get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1; then
     log "$name: already running"
     return 0
   fi

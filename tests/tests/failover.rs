@@ -251,7 +251,7 @@ fn deployment(world: &World, cluster: &str, name: &str) -> Value {
 }
 
 /// The failover's steps in order, as its progress labels number them.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
     "preflight",
     "database",
     "fence",
@@ -259,9 +259,10 @@ const STEPS: [&str; 7] = [
     "dns",
     "verify",
     "standby",
+    "control-planes",
 ];
 
-/// A step's progress label: `[3/7] fence`.
+/// A step's progress label: `[3/8] fence`.
 fn step(name: &str) -> String {
     let number = STEPS
         .iter()
@@ -1817,5 +1818,477 @@ async fn a_wait_whose_watch_is_gone_lists_again_and_goes_on_and_a_forbidden_one_
         (1, 1),
         "{:?}",
         proxy.counters()
+    );
+}
+
+/// How a test's stand-in XCP edge behaves (see [`control_plane`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// Logs "connected to central" again and again.
+    Reconnects,
+    /// Logs only that it waits, until its Deployment is restarted; then connects.
+    ReconnectsAfterRestart,
+    /// Logs token errors until its tokens were deleted; then, standing in
+    /// for XCP's token issuer, re-creates them and connects.
+    TokenErrorsUntilReissued,
+    /// Logs nothing.
+    Silent,
+}
+
+/// A workload cluster's control plane for a test: context `wl-CLUSTER` of
+/// the world's kubeconfig, pointing at `cluster`, whose namespace
+/// [`World::remap_namespace`] (the layout's `controlPlane.namespace`, see
+/// [`control_plane_layout`]) holds Deployment `edge` and the four tokens.
+/// The edge's log is a file kwok serves as its pods' log (a ClusterLogs
+/// object selecting that namespace); a task writes it as `edge` says, and
+/// stops with this value.
+struct ControlPlane {
+    context: String,
+    cluster: String,
+    /// The control plane's namespace, which also names its ClusterLogs.
+    namespace: String,
+    edge: std::sync::Arc<std::sync::Mutex<Edge>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ControlPlane {
+    fn set(&self, edge: Edge) {
+        *self.edge.lock().unwrap() = edge;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.task.abort();
+        let name = format!("clusterlogs/{}-{}", self.namespace, self.context);
+        let _ = plugin_support::plane().run(
+            std::path::Path::new("."),
+            std::path::Path::new("."),
+            "kubectl",
+            &[
+                "--context",
+                &self.cluster,
+                "delete",
+                &name,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+        );
+    }
+}
+
+const TOKENS: [&str; 4] = [
+    "otel-token",
+    "oap-token",
+    "ngac-token",
+    "xcp-edge-central-auth-token",
+];
+
+/// A layout file naming the world's second namespace as the control plane's.
+fn control_plane_layout(world: &World) -> String {
+    let path = world.path("control-plane-layout.yaml");
+    std::fs::write(
+        &path,
+        format!("controlPlane:\n  namespace: {}\n", world.remap_namespace()),
+    )
+    .expect("layout");
+    path.display().to_string()
+}
+
+async fn control_plane(world: &World, cluster: &str, edge: Edge) -> ControlPlane {
+    let ns = world.remap_namespace();
+    let context = format!("wl-{cluster}");
+    world
+        .kubectl(&[
+            "config",
+            "set-context",
+            &context,
+            &format!("--cluster={cluster}"),
+            &format!("--user={cluster}-admin"),
+        ])
+        .await
+        .ok("kubectl config set-context");
+    let log = world.path(&format!("{context}.log"));
+    std::fs::write(&log, "").expect("log file");
+    let tokens: String = TOKENS
+        .iter()
+        .map(|name| format!("---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\nstringData: {{token: issued}}\n"))
+        .collect();
+    let manifest = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {{name: {ns}-{context}}}
+spec:
+  selector: {{matchNamespaces: [{ns}]}}
+  logs: [{{logsFile: {log}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: edge, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: edge}}}}
+  template:
+    metadata: {{labels: {{app: edge}}}}
+    spec: {{containers: [{{name: edge, image: registry.invalid/xcp-edge:1}}]}}
+{tokens}",
+        log = log.display()
+    );
+    world
+        .kubectl_with_stdin(
+            &["--context", cluster, "apply", "-f", "-"],
+            manifest.as_bytes(),
+        )
+        .await
+        .ok("kubectl apply the control plane");
+    world
+        .kubectl(&[
+            "--context",
+            cluster,
+            "-n",
+            &ns,
+            "rollout",
+            "status",
+            "deployment/edge",
+            "--timeout=60s",
+        ])
+        .await
+        .ok("kubectl rollout status");
+    let edge = std::sync::Arc::new(std::sync::Mutex::new(edge));
+    let kubeconfig = LoadedKubeconfig::load(Some(world.kubeconfig())).expect("kubeconfig");
+    let settings = ClientSettings {
+        namespace: ns.clone(),
+        request_timeout: Some(Duration::from_secs(10)),
+        user_agent: kubectl_mp::ui::cli::user_agent(),
+    };
+    let client = Cluster::connect(&kubeconfig, Some(&context), &settings)
+        .await
+        .expect("client");
+    let task = tokio::spawn(stand_in(client, log, std::sync::Arc::clone(&edge)));
+    ControlPlane {
+        context,
+        cluster: cluster.into(),
+        namespace: ns,
+        edge,
+        task,
+    }
+}
+
+/// The edge's log as its stand-in writes it, every 200 ms, in the CRI log
+/// format kwok reads (`TIME stdout F LINE`).
+async fn stand_in(
+    cluster: Cluster,
+    log: std::path::PathBuf,
+    edge: std::sync::Arc<std::sync::Mutex<Edge>>,
+) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+    use std::io::Write;
+    let deployments: Api<Deployment> = cluster.namespaced();
+    let secrets: Api<Secret> = cluster.namespaced();
+    let mut reissued = false;
+    loop {
+        let behaviour = *edge.lock().unwrap();
+        let line = match behaviour {
+            Edge::Reconnects => Some("connected to central tsb.example.com:9443"),
+            Edge::ReconnectsAfterRestart => {
+                let restarted = deployments
+                    .get("edge")
+                    .await
+                    .ok()
+                    .is_some_and(|deployment| {
+                        deployment
+                            .spec
+                            .and_then(|spec| spec.template.metadata?.annotations)
+                            .is_some_and(|annotations| {
+                                annotations.contains_key(kubectl_mp::tsb::edge::RESTARTED_AT)
+                            })
+                    });
+                Some(if restarted {
+                    "connected to central tsb.example.com:9443"
+                } else {
+                    "waiting for central"
+                })
+            }
+            Edge::TokenErrorsUntilReissued => {
+                for name in TOKENS {
+                    if matches!(secrets.get_opt(name).await, Ok(None)) {
+                        let mut secret = Secret::default();
+                        secret.metadata.name = Some(name.into());
+                        secret.string_data =
+                            Some([("token".to_string(), "re-issued".to_string())].into());
+                        let _ = secrets.create(&PostParams::default(), &secret).await;
+                        reissued = true;
+                    }
+                }
+                Some(if reissued {
+                    "connected to central tsb.example.com:9443"
+                } else {
+                    "rpc error: code = Unauthenticated desc = invalid token"
+                })
+            }
+            Edge::Silent => None,
+        };
+        if let Some(line) = line {
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("log");
+            writeln!(file, "{} stdout F {line}", jiff::Timestamp::now()).expect("log line");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The restartedAt annotation of `plane`'s edge, if it was ever restarted.
+fn restarted_at(world: &World, plane: &ControlPlane) -> Option<String> {
+    let deployment = world
+        .cluster(&plane.cluster)
+        .object(
+            "apps",
+            "deployments",
+            Some(&world.remap_namespace()),
+            "edge",
+        )
+        .expect("edge deployment");
+    deployment["spec"]["template"]["metadata"]["annotations"][kubectl_mp::tsb::edge::RESTARTED_AT]
+        .as_str()
+        .map(String::from)
+}
+
+/// The uid of each token secret of `plane`.
+fn token_uids(world: &World, plane: &ControlPlane) -> Vec<Option<String>> {
+    TOKENS
+        .iter()
+        .map(|name| {
+            world
+                .cluster(&plane.cluster)
+                .object("", "secrets", Some(&world.remap_namespace()), name)
+                .and_then(|secret| secret["metadata"]["uid"].as_str().map(String::from))
+        })
+        .collect()
+}
+
+/// The failover's arguments with the control planes of `planes`.
+fn with_control_planes(
+    world: &World,
+    mut args: Vec<String>,
+    planes: &[&ControlPlane],
+) -> Vec<String> {
+    for plane in planes {
+        args.extend(["--control-plane-context".into(), plane.context.clone()]);
+    }
+    args.extend([
+        "--control-plane-timeout".into(),
+        "3s".into(),
+        "--layout".into(),
+        control_plane_layout(world),
+    ]);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_planes_follow_the_mp_after_dns_with_a_restart_or_new_tokens_as_needed() {
+    let (world, bind) = synced_world().await;
+    // One after the other: both write the kubeconfig.
+    let east = control_plane(&world, "active", Edge::Reconnects).await;
+    let west = control_plane(&world, "standby", Edge::ReconnectsAfterRestart).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let args = with_control_planes(&world, args, &[&east, &west]);
+    let out = run(&world, &args, &["-o", "json"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("✔ {} done in ", step("control-planes")))
+            && out
+                .stderr
+                .contains("2 control planes follow the MP (1 restarted)"),
+        "{}",
+        out.stderr
+    );
+    let document: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let rows = document["controlPlanes"].as_array().expect("controlPlanes");
+    let row = |context: &str| {
+        rows.iter()
+            .find(|row| row["context"] == context)
+            .unwrap_or_else(|| panic!("{context}: {document}"))
+    };
+    assert_eq!(row("wl-active")["action"], "none", "{document}");
+    assert_eq!(row("wl-standby")["action"], "restarted", "{document}");
+    assert!(rows.iter().all(|row| row["followed"] == true), "{document}");
+    assert_eq!(row("wl-standby")["edge"], "1/1 ready", "{document}");
+    assert_eq!(
+        restarted_at(&world, &east),
+        None,
+        "a reconnected edge is left alone"
+    );
+    let west_restart = restarted_at(&world, &west).expect("the silent edge was restarted");
+
+    // Failback: the old active's edge now reports token errors, a restart
+    // does not help, and its tokens are re-issued.
+    east.set(Edge::TokenErrorsUntilReissued);
+    west.set(Edge::Reconnects);
+    let tokens_before = token_uids(&world, &east);
+    let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    let back = with_control_planes(&world, back, &[&east, &west]);
+    let out = run(&world, &back, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let east_row = out
+        .stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with("wl-active "))
+        .unwrap_or_else(|| panic!("no row for wl-active: {}", out.stderr));
+    assert!(
+        east_row.contains("tokens re-issued")
+            && east_row.contains("followed: its edge reconnected once 4 tokens were re-issued"),
+        "{east_row}"
+    );
+    assert!(
+        restarted_at(&world, &east).is_some(),
+        "restarted before the tokens"
+    );
+    let tokens_after = token_uids(&world, &east);
+    for ((name, before), after) in TOKENS.iter().zip(&tokens_before).zip(&tokens_after) {
+        assert!(
+            after.is_some() && after != before,
+            "{name}: {before:?} -> {after:?}"
+        );
+    }
+    assert_eq!(
+        restarted_at(&world, &west).as_deref(),
+        Some(west_restart.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it() {
+    let (world, bind) = synced_world().await;
+    // One after the other: both write the kubeconfig.
+    let east = control_plane(&world, "active", Edge::Reconnects).await;
+    let west = control_plane(&world, "standby", Edge::Silent).await;
+    let base = failover_args(&bind, "active", "standby", &bind.update_key_file());
+
+    // A context the kubeconfig lacks is refused before anything changes,
+    // named with its file and line.
+    std::fs::write(
+        world.path("planes.txt"),
+        "# workload clusters\nwl-active\n\nnope # gone\n",
+    )
+    .expect("contexts file");
+    let mut listed = with_control_planes(&world, base.clone(), &[]);
+    listed.extend(["--control-plane-contexts-file".into(), "planes.txt".into()]);
+    let out = run(&world, &listed, &[]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("control-plane context \"nope\" (planes.txt line 4) not found in "),
+        "{}",
+        out.stderr
+    );
+    assert!(journal(&world, "standby").is_none(), "nothing changed");
+
+    // The dry run lists each control plane, with the server's dry run of its restart.
+    let args = with_control_planes(&world, base, &[&east, &west]);
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for needle in [
+        &format!(
+            "{}: on each of 2 clusters at once, wait up to 3s for deployment/edge in ",
+            step("control-planes")
+        ),
+        "\"wl-active\": its restart is accepted (server dry run)",
+        "\"wl-standby\": its restart is accepted (server dry run)",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    assert_eq!(
+        restarted_at(&world, &west),
+        None,
+        "a dry run restarts nothing"
+    );
+
+    // The silent edge does not follow, and a cluster that is down is its
+    // own row: the MP failover is done, exit 5.
+    let commands: [&[&str]; 2] = [
+        &[
+            "config",
+            "set-cluster",
+            "gone",
+            "--server=https://127.0.0.1:1",
+        ],
+        &[
+            "config",
+            "set-context",
+            "wl-gone",
+            "--cluster=gone",
+            "--user=active-admin",
+        ],
+    ];
+    for command in commands {
+        world.kubectl(command).await.ok("kubectl config");
+    }
+    let mut with_gone = args.clone();
+    with_gone.extend(["--control-plane-context".into(), "wl-gone".into()]);
+    let out = run(&world, &with_gone, &[]).await;
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    let ns = world.remap_namespace();
+    for needle in [
+        "✖ control plane \"wl-standby\" did not follow the MP: its edge did not reconnect within 3s of a restart",
+        &format!("kubectl --context wl-standby -n {ns} rollout restart deployment/edge"),
+        "✖ control plane \"wl-gone\" did not follow the MP: context \"wl-gone\" (https://127.0.0.1:1): cluster unreachable while trying to get deployment/edge",
+        &format!(
+            "the MP failover is done (\"standby\" serves {NAME}), but 2 of 3 control planes did not follow it: \"wl-standby\", \"wl-gone\""
+        ),
+        "then run the same command with --resume: it retries only those",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    assert!(points_at_standby(&world, &bind).await);
+    let recorded = journal(&world, "standby").expect("journal");
+    assert_eq!(
+        recorded["controlPlanes"]["wl-active"]["followed"], true,
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["followed"], false,
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["action"], "restarted",
+        "{recorded}"
+    );
+
+    // Fixed; --resume retries only the one that did not follow (with the
+    // contexts given now: the cluster that is gone is left out).
+    west.set(Edge::Reconnects);
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let row = |context: &str| {
+        out.stderr
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{context} ")))
+            .unwrap_or_else(|| panic!("no row for {context}: {}", out.stderr))
+            .to_string()
+    };
+    assert!(
+        row("wl-active").contains("none (earlier run)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        row("wl-standby").contains("followed: its edge reconnected by itself"),
+        "{}",
+        out.stderr
+    );
+    let recorded = journal(&world, "standby").expect("journal");
+    assert!(recorded["finishedAt"].is_string(), "{recorded}");
+    assert_eq!(
+        recorded["controlPlanes"]["wl-standby"]["followed"], true,
+        "{recorded}"
     );
 }

@@ -30,6 +30,10 @@ Examples:
   kubectl mp-failover ... --dns-backend exec --dns-exec ./update-dns.sh
   kubectl mp-failover ... --dns-backend manual
 
+  # Control planes: make each workload cluster's XCP edge follow the MP
+  kubectl mp-failover ... --control-plane-context east --control-plane-context west
+  kubectl mp-failover ... --control-plane-contexts-file control-planes.txt
+
   # Failback: the same command the other way; recorded replica counts are restored
   kubectl mp-failover --from standby --to active ...
 
@@ -132,6 +136,24 @@ pub struct DnsArgs {
     pub dns_timeout: Duration,
 }
 
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Control planes")]
+pub struct ControlPlaneArgs {
+    /// Context of a workload cluster whose control plane must follow the MP
+    /// after DNS (its XCP edge reconnects, else is restarted, else its
+    /// tokens are re-issued); repeatable
+    #[arg(long = "control-plane-context", value_name = "CONTEXT")]
+    pub contexts: Vec<String>,
+    /// File of such contexts, one a line (`#` starts a comment; blank lines
+    /// are ignored)
+    #[arg(long = "control-plane-contexts-file", value_name = "FILE")]
+    pub contexts_file: Option<PathBuf>,
+    /// How long each control-plane wait may take: the edge's reconnection,
+    /// its restart, its tokens' return
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub control_plane_timeout: Duration,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-mp-failover",
@@ -190,6 +212,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub control_planes: ControlPlaneArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

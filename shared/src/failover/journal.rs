@@ -65,6 +65,24 @@ pub struct Journal {
     /// journals from before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<RunOptions>,
+    /// Each control plane's outcome by context (`--control-plane-context`),
+    /// kept even when the step fails: `--resume` retries only those that
+    /// did not follow the MP.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub control_planes: BTreeMap<String, ControlPlaneRecord>,
+}
+
+/// How one control plane followed the MP (or did not), as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneRecord {
+    /// Its edge reconnected to the new MP.
+    pub followed: bool,
+    /// What was done: `none`, `restarted` or `tokens re-issued`.
+    pub action: String,
+    /// What was seen last, or why it did not follow.
+    pub result: String,
+    pub at: String,
 }
 
 /// A dump file as taken: where, its size (bytes), its sha256 (hex) and when.
@@ -339,6 +357,7 @@ pub(crate) mod tests {
             finished_at: None,
             standby_backup: None,
             options: None,
+            control_planes: BTreeMap::new(),
         };
         for step in ["preflight", "database", "fence"] {
             journal.steps.insert(

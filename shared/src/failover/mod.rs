@@ -84,14 +84,48 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         ))
         .with_next_step("the standby must be a different cluster from the active"));
     }
+    let control_planes =
+        connect_control_planes(&kubeconfig, &settings.control_planes, &client_settings).await?;
     let failover = Failover {
         settings,
         ui,
         layout,
         from,
         to,
+        control_planes,
     };
     failover.run().await
+}
+
+/// One client per control-plane context (no request is made). Every
+/// context must be in the kubeconfig: one usage error names all that are
+/// not, and where each was given, before anything changes.
+async fn connect_control_planes(
+    kubeconfig: &crate::kube::kubeconfig::LoadedKubeconfig,
+    contexts: &[settings::ControlPlaneContext],
+    client_settings: &crate::kube::kubeconfig::ClientSettings,
+) -> Result<Vec<Cluster>> {
+    let known = kubeconfig.context_names();
+    let unknown: Vec<String> = contexts
+        .iter()
+        .filter(|context| !known.contains(&context.name.as_str()))
+        .map(|context| format!("{:?} ({})", context.name, context.source))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::usage(format!(
+            "control-plane context{} {} not found in {}; nothing was changed",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", "),
+            kubeconfig.sources()
+        ))
+        .with_next_step("name contexts of your kubeconfig (kubectl config get-contexts)"));
+    }
+    crate::error::join_all_in_order(
+        contexts
+            .iter()
+            .map(|context| Cluster::connect(kubeconfig, Some(&context.name), client_settings)),
+    )
+    .await
 }
 
 struct Failover {
@@ -100,6 +134,8 @@ struct Failover {
     layout: TsbLayout,
     from: Cluster,
     to: Cluster,
+    /// One client per `--control-plane-context`.
+    control_planes: Vec<Cluster>,
 }
 
 /// What [`Failover::prepare`] ends with.
@@ -135,6 +171,8 @@ struct Begun {
     locks: Vec<(Cluster, lock::Found)>,
     /// The standby's backup as the database step records it.
     standby_backup: std::sync::Mutex<Option<journal::DumpRecord>>,
+    /// Each control plane's outcome as the control-planes step records it.
+    control_plane_records: std::sync::Mutex<BTreeMap<String, journal::ControlPlaneRecord>>,
 }
 
 impl Begun {
@@ -143,6 +181,11 @@ impl Begun {
         let mut journal = self.journal.clone();
         journal.standby_backup = self
             .standby_backup
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        journal.control_planes = self
+            .control_plane_records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
@@ -358,6 +401,7 @@ impl Failover {
             finished_at: None,
             standby_backup: None,
             options: Some(flags.options.clone()),
+            control_planes: BTreeMap::new(),
         };
         let found = existing.map(|stored| (stored.journal, stored.version));
         let order: Vec<&str> = steps::names().collect();
@@ -372,6 +416,7 @@ impl Failover {
         Ok(Began::Go(Box::new(Begun {
             restore_counts: plan::restore_counts(reverse.as_ref(), &from, &to),
             standby_backup: std::sync::Mutex::new(journal.standby_backup.clone()),
+            control_plane_records: std::sync::Mutex::new(journal.control_planes.clone()),
             journal,
             version,
             lease,
@@ -412,6 +457,8 @@ impl Failover {
             journal: &begun.journal,
             standby_backup: &begun.standby_backup,
             restore_counts: &begun.restore_counts,
+            control_planes: &self.control_planes,
+            control_plane_records: &begun.control_plane_records,
         }
     }
 
@@ -646,6 +693,10 @@ impl Failover {
                 progress.fail(name, started);
                 // Changes were made since the journal began: say how to converge.
                 let _ = writer.write(&begun.journal_to_write()).await;
+                // The MP failover itself is done: the error says so, exit 5.
+                if error.exit() == Exit::ControlPlanes {
+                    return Err(error);
+                }
                 let next_step = format!(
                     "{}; then run the same command with --resume",
                     error.next_step().unwrap_or("fix the cause")
@@ -773,9 +824,27 @@ impl Failover {
             lease: lock::Lease::new(String::new()),
             locks: Vec::new(),
             standby_backup: std::sync::Mutex::new(None),
+            control_plane_records: std::sync::Mutex::new(BTreeMap::new()),
         };
         let summary = steps::verify(&self.step_run(&begun, &preflight)).await?;
         Check::pass(summary).show(&self.ui);
+        // A finished failover is not redone, and neither is its
+        // control-planes step: a control plane it did not cover is named.
+        let layout = &self.layout.control_plane;
+        for cluster in &self.control_planes {
+            let followed = begun
+                .journal
+                .control_planes
+                .get(cluster.context())
+                .is_some_and(|record| record.followed);
+            if !followed {
+                self.ui.warn(&format!(
+                    "control plane {:?} was not part of this finished failover: check that it follows the MP: {}",
+                    cluster.context(),
+                    crate::tsb::edge::manual_commands(cluster.context(), layout)
+                ));
+            }
+        }
         self.finish(&[], &begun.journal, true)
     }
 

@@ -259,6 +259,7 @@ mod tests {
             finished_at: finished.then(|| started_at.to_string()),
             standby_backup: None,
             options: Some(options()),
+            control_planes: BTreeMap::new(),
         }
     }
 

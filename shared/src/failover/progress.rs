@@ -1,5 +1,5 @@
 //! Step progress: a spinner on a terminal, plain lines otherwise; labels
-//! (`[3/6] fence`) from the one list of steps. Each step's end also goes to
+//! (`[3/8] fence`) from the one list of steps. Each step's end also goes to
 //! `-o json|yaml`'s document (`steps`), however the run ends.
 
 use std::io::IsTerminal;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::cli::{Cli, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
+use super::cli::{Cli, ControlPlaneArgs, DatabaseArgs, DatabaseMode, DnsArgs, DnsBackendKind};
 use super::journal::RunOptions;
 use crate::database::PgOverrides;
 use crate::dns::{DnsBackend, DnsTarget, TsigKey};
@@ -44,7 +44,20 @@ pub struct FailoverSettings {
     pub connection_timeout: Duration,
     pub database: DatabaseSettings,
     pub dns: DnsSettings,
+    /// The workload clusters whose control planes follow the MP, in the
+    /// order given, each once.
+    pub control_planes: Vec<ControlPlaneContext>,
+    /// How long each control-plane wait may take (`--control-plane-timeout`).
+    pub control_plane_timeout: Duration,
     pub output: OutputFormat,
+}
+
+/// A control plane's kubeconfig context, and where it was named (for
+/// messages): `--control-plane-context`, or `FILE line N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlPlaneContext {
+    pub name: String,
+    pub source: String,
 }
 
 /// The database step's settings (`--database`, `--from-pg-*`, `--to-pg-*`).
@@ -117,6 +130,8 @@ impl FailoverSettings {
     pub fn from_cli(cli: Cli) -> Result<FailoverSettings> {
         Ok(FailoverSettings {
             dns: dns_settings(&cli.dns)?,
+            control_planes: control_plane_contexts(&cli.control_planes)?,
+            control_plane_timeout: cli.control_planes.control_plane_timeout,
             database: database_settings(cli.database),
             connection_timeout: cli
                 .connection
@@ -136,6 +151,63 @@ impl FailoverSettings {
             output: cli.output.output,
         })
     }
+}
+
+/// `--control-plane-context` values, then the contexts file's, each once.
+///
+/// # Errors
+/// A usage error (exit 2) naming the file when it cannot be read, or its
+/// line when that holds more than one word.
+fn control_plane_contexts(args: &ControlPlaneArgs) -> Result<Vec<ControlPlaneContext>> {
+    let mut contexts: Vec<ControlPlaneContext> = args
+        .contexts
+        .iter()
+        .map(|name| ControlPlaneContext {
+            name: name.clone(),
+            source: "--control-plane-context".into(),
+        })
+        .collect();
+    if let Some(path) = &args.contexts_file {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::usage(format!(
+                "cannot read --control-plane-contexts-file {}: {error}",
+                path.display()
+            ))
+            .with_next_step("pass a file of kubeconfig contexts, one a line")
+        })?;
+        contexts.extend(parse_contexts_file(&path.display().to_string(), &text)?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    contexts.retain(|context| seen.insert(context.name.clone()));
+    Ok(contexts)
+}
+
+/// The contexts of a `--control-plane-contexts-file` named `file`: one a
+/// line; `#` starts a comment; blank lines are ignored.
+///
+/// # Errors
+/// A usage error (exit 2) naming the file and the line holding more than
+/// one word.
+fn parse_contexts_file(file: &str, text: &str) -> Result<Vec<ControlPlaneContext>> {
+    let mut contexts = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let content = line.split('#').next().unwrap_or_default().trim();
+        if content.is_empty() {
+            continue;
+        }
+        if content.split_whitespace().nth(1).is_some() {
+            return Err(Error::usage(format!(
+                "{file} line {number}: {content:?} is not one context name"
+            ))
+            .with_next_step("write one kubeconfig context a line (# starts a comment)"));
+        }
+        contexts.push(ControlPlaneContext {
+            name: content.to_string(),
+            source: format!("{file} line {number}"),
+        });
+    }
+    Ok(contexts)
 }
 
 fn database_settings(args: DatabaseArgs) -> DatabaseSettings {
@@ -207,4 +279,65 @@ fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
         ttl: args.dns_ttl,
         timeout: args.dns_timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contexts_file_has_one_context_a_line_comments_and_blanks_aside() {
+        let text = "# workload clusters\n\neast\n  west   # the new one\n\t\n";
+        let contexts = parse_contexts_file("planes.txt", text).unwrap();
+        let named: Vec<(&str, &str)> = contexts
+            .iter()
+            .map(|context| (context.name.as_str(), context.source.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [("east", "planes.txt line 3"), ("west", "planes.txt line 4")]
+        );
+        assert!(
+            parse_contexts_file("empty.txt", "# none yet\n")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_line_of_two_words_is_refused_naming_the_file_and_line() {
+        let error = parse_contexts_file("planes.txt", "east\neast west\n").unwrap_err();
+        assert_eq!(error.exit(), crate::error::Exit::Usage);
+        assert!(
+            error
+                .message()
+                .starts_with("planes.txt line 2: \"east west\" is not one context name"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn flags_come_first_and_each_context_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("planes.txt");
+        std::fs::write(&file, "west\neast\n").unwrap();
+        let args = ControlPlaneArgs {
+            contexts: vec!["east".into()],
+            contexts_file: Some(file.clone()),
+            control_plane_timeout: Duration::from_secs(1),
+        };
+        let contexts = control_plane_contexts(&args).unwrap();
+        let names: Vec<&str> = contexts
+            .iter()
+            .map(|context| context.name.as_str())
+            .collect();
+        assert_eq!(names, ["east", "west"]);
+        assert_eq!(contexts[0].source, "--control-plane-context");
+        let missing = ControlPlaneArgs {
+            contexts_file: Some(dir.path().join("absent.txt")),
+            ..args
+        };
+        let error = control_plane_contexts(&missing).unwrap_err();
+        assert!(error.message().contains("absent.txt"), "{error}");
+    }
 }

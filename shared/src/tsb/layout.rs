@@ -119,6 +119,9 @@ pub struct TsbLayout {
     /// server (`dataStore.postgres`, tsb-facts.md "PostgreSQL"), not compared
     /// with `--database separate`, where each MP has its own (inferred).
     pub spec_database_fields: Vec<String>,
+    /// The workload clusters' control planes, which `mp-failover` makes
+    /// follow the MP (`--control-plane-context`).
+    pub control_plane: ControlPlaneLayout,
 }
 
 fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpec {
@@ -292,6 +295,7 @@ impl Default for TsbLayout {
                 "dataStore.postgres.address",
                 "dataStore.postgres.name",
             ]),
+            control_plane: ControlPlaneLayout::default(),
         }
     }
 }
@@ -326,9 +330,71 @@ impl TsbLayout {
     }
 }
 
+/// A workload cluster's control plane as `mp-failover` sees it after the
+/// MP moved: the XCP edge that must reconnect to the new central, and the
+/// tokens it caches.
+///
+/// Source: Tetrate's MP HA guide (tsb-facts.md, "From Tetrate's wider MP HA
+/// guide"): a control plane that does not reconnect gets `kubectl rollout
+/// restart deployment/edge -n istio-system`, its logs are read, and on token
+/// or auth errors `otel-token`, `oap-token`, `ngac-token` and
+/// `xcp-edge-central-auth-token` in `istio-system` are deleted and come back
+/// re-issued in about a minute. The log markers are inferred: override them
+/// to match your XCP version's log lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ControlPlaneLayout {
+    /// The control plane's namespace in each workload cluster (guide).
+    pub namespace: String,
+    /// The XCP edge Deployment (guide); its logs are read from the container
+    /// of the same name, else the pod's first container.
+    pub edge_deployment: String,
+    /// The tokens the edge caches, deleted to be re-issued (guide).
+    pub token_secrets: Vec<String>,
+    /// Text (case-insensitive) of an edge log line saying it connected to
+    /// XCP central (inferred).
+    pub connected_markers: Vec<String>,
+    /// Text (case-insensitive) of an edge log line reporting a token or
+    /// authentication error (inferred).
+    pub token_error_markers: Vec<String>,
+}
+
+impl Default for ControlPlaneLayout {
+    fn default() -> Self {
+        ControlPlaneLayout {
+            namespace: "istio-system".into(),
+            edge_deployment: "edge".into(),
+            token_secrets: names(&[
+                "otel-token",
+                "oap-token",
+                "ngac-token",
+                "xcp-edge-central-auth-token",
+            ]),
+            connected_markers: names(&["connected to central"]),
+            token_error_markers: names(&[
+                "unauthenticated",
+                "invalid token",
+                "token is expired",
+                "permissiondenied",
+            ]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_control_plane_override_keeps_the_fields_it_does_not_name() {
+        let layout = TsbLayout::from_yaml("controlPlane:\n  namespace: cp-system\n").unwrap();
+        let defaults = ControlPlaneLayout::default();
+        assert_eq!(layout.control_plane.namespace, "cp-system");
+        assert_eq!(layout.control_plane.edge_deployment, "edge");
+        assert_eq!(layout.control_plane.token_secrets, defaults.token_secrets);
+        assert_eq!(defaults.namespace, "istio-system");
+        assert_eq!(defaults.token_secrets.len(), 4);
+    }
 
     #[test]
     fn defaults_follow_the_runbook() {

@@ -1,9 +1,10 @@
 //! The failover's steps after its preflight, as values: [`ALL`] is the one
 //! ordered list. The journal's keys, the dry run, the progress labels
-//! (`[3/6] fence`) and the run loop all read it; adding a step is adding
+//! (`[3/8] fence`) and the run loop all read it; adding a step is adding
 //! its file and one line here.
 
 mod activate;
+pub mod control_planes;
 mod database;
 mod dns;
 mod fence;
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::journal::{DumpRecord, Journal};
+use super::journal::{ControlPlaneRecord, DumpRecord, Journal};
 use super::preflight::Preflight;
 use super::settings::FailoverSettings;
 use crate::dns::DnsTarget;
@@ -45,13 +46,14 @@ pub trait Step: Sync {
 }
 
 /// The runbook's failover after the preflight, in order.
-pub const ALL: [&dyn Step; 6] = [
+pub const ALL: [&dyn Step; 7] = [
     &database::Database,
     &fence::Fence,
     &activate::Activate,
     &dns::Dns,
     &verify::Verify,
     &standby::Standby,
+    &control_planes::ControlPlanes,
 ];
 
 /// The read-only first step, run by the failover itself on every start.
@@ -69,7 +71,7 @@ pub fn number(name: &str) -> usize {
         .map_or(0, |index| index + 1)
 }
 
-/// `[3/6] fence`.
+/// `[3/8] fence`.
 pub fn label(name: &str) -> String {
     format!("[{}/{}] {name}", number(name), ALL.len() + 1)
 }
@@ -94,6 +96,11 @@ pub struct Run<'a> {
     pub standby_backup: &'a std::sync::Mutex<Option<DumpRecord>>,
     /// The replica counts the failover this one undoes recorded (a failback).
     pub restore_counts: &'a BTreeMap<String, i32>,
+    /// One client per `--control-plane-context`, in the order given.
+    pub control_planes: &'a [Cluster],
+    /// Each control plane's outcome as this run learns it, kept by the
+    /// journal even when the step then fails.
+    pub control_plane_records: &'a std::sync::Mutex<BTreeMap<String, ControlPlaneRecord>>,
 }
 
 impl Run<'_> {
@@ -152,11 +159,12 @@ mod tests {
                 "activate",
                 "dns",
                 "verify",
-                "standby"
+                "standby",
+                "control-planes"
             ]
         );
-        assert_eq!(label("preflight"), "[1/7] preflight");
-        assert_eq!(label("dns"), "[5/7] dns");
+        assert_eq!(label("preflight"), "[1/8] preflight");
+        assert_eq!(label("dns"), "[5/8] dns");
         assert_eq!(number("nothing"), 0);
     }
 }
