@@ -21,6 +21,9 @@ export CLUSTERS_DIR="$work/clusters"
 cleanup() {
   kill ${live_pid:-} ${named_pid:-} ${edge_pid:-} 2>/dev/null || true
   wait 2>/dev/null || true
+  if [ -n "${pg_dir:-}" ] && [ -d "$pg_dir/data" ]; then
+    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
   bash tests/kube/clusters.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -109,6 +112,27 @@ for _ in $(seq 1 100); do grep -q ' running$' "$dns_dir/named.log" && break; sle
 grep -q ' running$' "$dns_dir/named.log" || { cat "$dns_dir/named.log" >&2; echo "named did not start" >&2; exit 1; }
 echo "tsb.mp.example A $active_front (active front), served by 127.0.0.1:$dns_port" >&2
 
+# The pair's one Postgres (--database shared): a throwaway PostgreSQL 15 on
+# 127.0.0.1, which both MPs' specs name, so the readiness check reaches it.
+# initdb refuses root: as root, the server runs as the postgres user.
+pg_bin=/usr/lib/postgresql/15/bin
+pg_dir="$work/postgres"
+pg_port=$((20000 + RANDOM % 20000))
+as_pg=()
+if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
+mkdir -p "$pg_dir"
+if [ "$(id -u)" = 0 ]; then chown postgres: "$pg_dir"; fi
+"${as_pg[@]}" "$pg_bin/initdb" --no-sync -D "$pg_dir/data" -U postgres --auth=trust >"$pg_dir/initdb.log" 2>&1 ||
+  { cat "$pg_dir/initdb.log" >&2; echo "initdb failed" >&2; exit 1; }
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir" start >/dev/null ||
+  { cat "$pg_dir/server.log" >&2; echo "postgres did not start" >&2; exit 1; }
+for cluster in active standby; do
+  kubectl --context "$cluster" -n mp-pair patch managementplane managementplane --type merge \
+    -p "{\"spec\":{\"dataStore\":{\"postgres\":{\"host\":\"127.0.0.1\",\"port\":$pg_port}}}}" >/dev/null
+done
+echo "the MPs' shared Postgres: 127.0.0.1:$pg_port" >&2
+
 step "Runbook steps 1-2, piped: the standby gets the active's secrets"
 run bash -o pipefail -c "kubectl mp-export --context active -n mp-pair -f - | kubectl mp-import --context standby -n mp-pair -f - --yes --backup-dir $work"
 
@@ -147,7 +171,7 @@ failover=(-n mp-pair --dump-dir "$work" --database shared --dns-backend rfc2136 
   --tsig-key-file "$dns_dir/update.key" --dns-name tsb.mp.example --ready-timeout 2m
   --control-plane-context workload --control-plane-timeout 30s)
 
-step "Readiness: would a failover succeed now? Not quite: this demo's standby runs (not fenced), both restore CronJobs run, and the Postgres hosts are placeholders (exit 1)"
+step "Readiness: would a failover succeed now? It says what is off (exit 1): this demo's standby runs its writers, and both restore CronJobs run over the one shared database"
 run kubectl mp-cacheck --readiness --active-context active --standby-context standby -n mp-pair --database shared || true
 
 step "Fail over, first as a dry run (every step and change, nothing touched)"
@@ -164,8 +188,12 @@ run kubectl mp-failover --from active --to standby "${failover[@]}" --yes
 step "The CA caution after failover: the new active against the old one"
 run kubectl mp-cacheck --active-context standby --standby-context active -n mp-pair --dns-name tsb.mp.example
 
+step "Readiness after the failover: the old active, fenced with its restore CronJob suspended, is a standby ready to fail back to (exit 0)"
+run kubectl mp-cacheck --readiness --active-context standby --standby-context active -n mp-pair --database shared
+run kubectl mp-cacheck --readiness --active-context standby --standby-context active -n mp-pair --database shared -o prometheus
+
 step "Failback: the same command the other way, restoring the recorded replica counts"
 run kubectl mp-failover --from standby --to active "${failover[@]}" --yes
 run kubectl --context active -n mp-pair get deployments
 
-step "Demo done: export, import, standby install, CA check, failover and failback on two real clusters"
+step "Demo done: export, import, standby install, CA check, readiness, failover with a control plane following, and failback on two real clusters"
