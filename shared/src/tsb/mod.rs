@@ -5,3 +5,4 @@ pub mod front;
 pub mod helm;
 pub mod layout;
 pub mod mp;
+pub mod signing;

@@ -5,9 +5,11 @@
 
 mod checks;
 mod database;
+mod keys;
 
 use checks::Checks;
 pub use checks::Sides;
+use keys::{judge_keys, standby_signing_keys};
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -22,6 +24,7 @@ use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
 use crate::tsb::mp::{self, FrontAddress, MpState};
+use crate::tsb::signing::SigningKeys;
 use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
 
@@ -91,14 +94,12 @@ async fn read_cluster(sides: &Sides<'_>, cluster: &Cluster, role: &str) -> Resul
     )
 }
 
-/// The ManagementPlane's spec, when the database step needs it (one get).
+/// The ManagementPlane's spec (one get): the signing keys it names (generic
+/// model) and, for a database copy, where its Postgres is.
 async fn management_plane_spec(
     sides: &Sides<'_>,
     cluster: &Cluster,
 ) -> Result<Option<serde_json::Value>> {
-    if sides.settings.database.mode == DatabaseMode::Shared {
-        return Ok(None);
-    }
     let found = mp::get_management_plane(cluster, sides.layout).await?;
     Ok(found.and_then(|object| object.data.get("spec").cloned()))
 }
@@ -132,7 +133,12 @@ pub async fn judge(
         to_state.front_address.as_ref(),
     )
     .await;
-    let sync = judge_active(sides, &mut checks, from_read.as_ref(), &to_snapshot);
+    let sync = judge_active(
+        sides,
+        &mut checks,
+        from_read.as_ref(),
+        (&to_snapshot, to_spec.as_ref()),
+    );
     judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
     let (from_endpoint, to_endpoint, tools) =
         if sides.settings.database.mode == DatabaseMode::Separate {
@@ -297,15 +303,16 @@ fn judge_dns_target(
     }
 }
 
-/// The active's secrets against the standby's, and the active MP itself;
-/// returns what `--sync-secrets` copies first.
+/// The active's secrets against the standby's (the token keys apart, see
+/// [`judge_keys`]), and the active MP itself; returns what `--sync-secrets`
+/// copies first.
 fn judge_active(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,
     from_read: Option<&ClusterRead>,
-    to_snapshot: &MpSnapshot,
+    (to_snapshot, to_spec): (&MpSnapshot, Option<&serde_json::Value>),
 ) -> Option<Bundle> {
-    let Some((from_snapshot, from_state, _)) = from_read else {
+    let Some((from_snapshot, from_state, from_spec)) = from_read else {
         checks.add(Check::warn(format!(
             "active context {:?} skipped (--disaster): secrets and CA not compared with it",
             sides.from.context()
@@ -335,6 +342,7 @@ fn judge_active(
         sides,
         model,
         &release,
+        from_spec.as_ref(),
         &from_snapshot.secrets,
         &to_snapshot.secrets,
     ) {
@@ -357,18 +365,47 @@ fn judge_active(
                     .hint("nothing to compare the standby's with: recreate them on the active (for helm, the release's values render them), then run again"),
                 );
             }
-            let differing = compared.differing;
+            // The token keys have a check of their own: one line each.
+            let key_secrets = [
+                compared.signing.secret.as_str(),
+                sides.layout.jwks_secret.as_str(),
+            ];
+            let to_signing = standby_signing_keys(sides.layout, &to_snapshot.secrets, to_spec);
+            let keys_differ = judge_keys(
+                sides,
+                checks,
+                &compared,
+                (&from_snapshot.secrets, &to_snapshot.secrets),
+                &to_signing,
+            );
+            let (differing, others): (Vec<String>, usize) = (
+                compared
+                    .differing
+                    .iter()
+                    .filter(|name| !key_secrets.contains(&name.as_str()))
+                    .cloned()
+                    .collect(),
+                compared
+                    .bundle
+                    .secrets
+                    .iter()
+                    .filter(|secret| {
+                        !key_secrets.contains(&secret.metadata.name.as_deref().unwrap_or_default())
+                    })
+                    .count(),
+            );
+            if (keys_differ || !differing.is_empty()) && sides.settings.sync_secrets {
+                sync = Some(compared.bundle);
+            }
             if differing.is_empty() {
                 checks.add(Check::pass(format!(
-                    "standby secrets match the active's ({} compared, {model} model)",
-                    compared.bundle.secrets.len()
+                    "standby secrets match the active's ({others} compared besides the token keys, {model} model)"
                 )));
             } else if sides.settings.sync_secrets {
                 checks.add(Check::warn(format!(
                     "standby secrets differ ({}): copied before the failover (--sync-secrets)",
                     differing.join(", ")
                 )));
-                sync = Some(compared.bundle);
             } else {
                 checks.add(
                     Check::fail(format!(
@@ -441,17 +478,22 @@ struct Compared {
     /// The model's secrets whose data differ (or that the standby lacks).
     differing: Vec<String>,
     /// Required by the model, absent on the active, described with the
-    /// value that renders them (helm).
+    /// value that renders them (helm) or the spec field naming them; and
+    /// the signing keys the active's spec names but its Secret lacks.
     missing: Vec<String>,
+    /// The Secret the active's IAM signs tokens with, as its spec names it.
+    signing: SigningKeys,
     /// What makes the standby's match: every secret compared.
     bundle: Bundle,
 }
 
 /// `model`'s secrets (as [`crate::export::select_secrets`] decides them for
-/// an export: for helm, `iam-signing-key` and what the active `release`'s
-/// values rendered) whose data differ between the clusters, and the bundle
-/// that would make the standby's match. With `--database separate`,
-/// `postgres-credentials` is each MP's own and left out of both.
+/// an export: the signing keys' Secret the active's spec names (`from_spec`,
+/// its ManagementPlane's, for the generic model), `tsb-iam-jwks`, and for
+/// helm what the active `release`'s values rendered) whose data differ
+/// between the clusters, and the bundle that would make the standby's
+/// match. With `--database separate`, `postgres-credentials` is each MP's
+/// own and left out of both.
 ///
 /// # Errors
 /// Helm model: the active's release values cannot be read.
@@ -459,6 +501,7 @@ fn compare_secrets(
     sides: &Sides<'_>,
     model: Model,
     release: &str,
+    from_spec: Option<&serde_json::Value>,
     from: &[Secret],
     to: &[Secret],
 ) -> std::result::Result<Compared, String> {
@@ -469,7 +512,8 @@ fn compare_secrets(
         DatabaseMode::Separate => vec![crate::database::CREDENTIALS_SECRET.to_string()],
         DatabaseMode::Shared => Vec::new(),
     };
-    let selection = crate::export::select_secrets(from, layout, model, release, &[], &own)?;
+    let selection =
+        crate::export::select_secrets(from, layout, model, release, from_spec, &[], &own)?;
     let differing = selection
         .chosen
         .iter()
@@ -486,6 +530,7 @@ fn compare_secrets(
         .missing
         .iter()
         .map(|name| selection.describe(std::slice::from_ref(name)))
+        .chain(selection.missing_keys.iter().cloned())
         .collect();
     let provenance = Provenance {
         context: sides.from.context().into(),
@@ -500,6 +545,7 @@ fn compare_secrets(
     Ok(Compared {
         differing,
         missing,
+        signing: selection.signing,
         bundle,
     })
 }
