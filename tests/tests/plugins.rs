@@ -119,7 +119,7 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("exported 6 secrets from context \"active\""),
+            .contains("exported 7 secrets from context \"active\""),
         "{}",
         out.stderr
     );
