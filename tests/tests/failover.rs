@@ -762,6 +762,44 @@ async fn preflight_refuses_other_token_keys_unless_forced_saying_what_breaks() {
     ] {
         assert!(out.stderr.contains(&needle), "{needle}: {}", out.stderr);
     }
+
+    // tsb-iam-jwks on the standby only: nothing to copy, refused.
+    sync_secrets(&world).await;
+    let delete_jwks = |cluster: &str| {
+        format!("kubectl --context {cluster} -n \"$NS\" delete secret tsb-iam-jwks")
+    };
+    world
+        .shell(&delete_jwks("active"))
+        .await
+        .ok("delete the active's tsb-iam-jwks");
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ XCP central key tsb-iam-jwks on both MPs (absent on the active)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "✔ token signing secret iam-signing-key the same on both MPs (kid {active_kid:?})"
+        )),
+        "{}",
+        out.stderr
+    );
+    // Absent on both (a version without it): a warning, the run goes on.
+    world
+        .shell(&delete_jwks("standby"))
+        .await
+        .ok("delete the standby's tsb-iam-jwks");
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("‼ XCP central key tsb-iam-jwks absent on both MPs: not compared"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -207,14 +207,16 @@ mod tests {
             "iam-signing-keys (from spec.tokenIssuer.jwt.signingKeysSecret; signs with new.key, verifies old.key)"
         );
 
-        let mut secret = Secret::default();
-        secret.data = Some(
-            [(
-                "new.key".to_string(),
-                k8s_openapi::ByteString(b"pem".to_vec()),
-            )]
-            .into(),
-        );
+        let secret = Secret {
+            data: Some(
+                [(
+                    "new.key".to_string(),
+                    k8s_openapi::ByteString(b"pem".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Secret::default()
+        };
         let missing: Vec<&str> = signing
             .missing_keys(&secret)
             .iter()
