@@ -604,9 +604,11 @@ impl<'a> ManagementPlaneSeed<'a> {
     }
 
     /// The `kid` of `iam-signing-key`: its key's id, so different per
-    /// install as the key is.
+    /// install as the key is (not a prefix of the key's sha256, which
+    /// summaries show).
     fn iam_key_id(&self) -> String {
-        hex(&Sha256::digest(self.iam_signing_key_pem.as_bytes())[..8])
+        let digest = Sha256::digest(format!("kid/{}", self.iam_signing_key_pem).as_bytes());
+        format!("kid-{}", hex(&digest[..6]))
     }
 
     /// `tsb-iam-jwks`'s JWKS: the signing key's id, so different per

@@ -106,7 +106,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("  iam-signing-key (Opaque): private.key "),
+            .contains("  iam-signing-key (Opaque): kid 16 B, private.key "),
         "{}",
         out.stderr
     );
@@ -159,7 +159,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("iam-signing-key              create (1 keys)"),
+            .contains("iam-signing-key              create (2 keys)"),
         "{}",
         out.stderr
     );
@@ -741,7 +741,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("iam-signing-key              update (changed: private.key)"),
+            .contains("iam-signing-key              update (changed: kid, private.key)"),
         "{}",
         out.stderr
     );

@@ -683,7 +683,7 @@ async fn every_result_is_one_json_or_yaml_document_failures_included() {
     assert_eq!(export["model"], "generic", "{export}");
     assert_eq!(export["file"], "b.yaml", "{export}");
     let secrets = export["secrets"].as_array().unwrap();
-    assert_eq!(secrets.len(), 11, "{export}");
+    assert_eq!(secrets.len(), 12, "{export}");
     assert!(
         secrets
             .iter()

@@ -305,10 +305,15 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
     }
     if !selection.missing.is_empty() {
         return Err(Error::failed(format!(
-            "context {:?}: required secret{} missing in namespace {namespace}: {}; nothing was written",
+            "context {:?}: required secret{} missing in namespace {namespace}: {}{}; nothing was written",
             cluster.context(),
             if selection.missing.len() == 1 { "" } else { "s" },
-            selection.describe(&selection.missing)
+            selection.describe(&selection.missing),
+            selection
+                .missing_keys
+                .iter()
+                .map(|problem| format!("; {problem}"))
+                .collect::<String>()
         ))
         .with_next_step(if selection.missing.contains(&selection.signing.secret) {
             format!(

@@ -36,6 +36,13 @@ pub(super) fn standby_signing_keys(
     SigningKeys::from_spec(spec, &layout.signing_keys_secret)
 }
 
+/// The Secret called `name` among `secrets`.
+fn find<'a>(secrets: &'a [Secret], name: &str) -> Option<&'a Secret> {
+    secrets
+        .iter()
+        .find(|secret| secret.metadata.name.as_deref() == Some(name))
+}
+
 /// How one key Secret compares.
 enum Finding {
     Same,
@@ -49,8 +56,8 @@ enum Finding {
 /// same data on both MPs passes; a difference fails, unless
 /// `--sync-secrets` copies it (‼) or `--force-key-mismatch` accepts it (‼,
 /// naming what breaks). A signing keys' Secret the active lacks is left to
-/// the check of the active's required secrets. Returns whether a copyable
-/// difference exists (so `--sync-secrets` must copy).
+/// the check of the active's required secrets. Returns whether
+/// `--sync-secrets` copies a difference (so the bundle must be copied).
 pub(super) fn judge_keys(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,
@@ -58,14 +65,8 @@ pub(super) fn judge_keys(
     (from, to): (&[Secret], &[Secret]),
     to_signing: &SigningKeys,
 ) -> bool {
-    let find = |secrets: &'_ [Secret], name: &str| -> Option<Secret> {
-        secrets
-            .iter()
-            .find(|secret| secret.metadata.name.as_deref() == Some(name))
-            .cloned()
-    };
     let active_signing = &compared.signing;
-    let mut copyable = false;
+    let mut copied = false;
     if let Some(active) = find(from, &active_signing.secret) {
         let finding = if active_signing.secret != to_signing.secret
             || active_signing.keys != to_signing.keys
@@ -76,14 +77,14 @@ pub(super) fn judge_keys(
                 active_signing.describe()
             ))
         } else {
-            compare(&active, find(to, &active_signing.secret).as_ref())
+            compare(active, find(to, &active_signing.secret))
         };
-        copyable |= judge_one(
+        copied |= judge_one(
             sides,
             checks,
             &format!("token signing secret {}", active_signing.secret),
             finding,
-            &active,
+            active,
         );
     }
     let jwks = &sides.layout.jwks_secret;
@@ -101,17 +102,17 @@ pub(super) fn judge_keys(
             judge_one_absent_on_active(sides, checks, jwks);
         }
         (Some(active), standby) => {
-            let finding = compare(&active, standby.as_ref());
-            copyable |= judge_one(
+            let finding = compare(active, standby);
+            copied |= judge_one(
                 sides,
                 checks,
                 &format!("XCP central key {jwks}"),
                 finding,
-                &active,
+                active,
             );
         }
     }
-    copyable
+    copied
 }
 
 /// The standby's `secret` against the active's, by data digest, naming

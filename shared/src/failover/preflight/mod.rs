@@ -371,7 +371,7 @@ fn judge_active(
                 sides.layout.jwks_secret.as_str(),
             ];
             let to_signing = standby_signing_keys(sides.layout, &to_snapshot.secrets, to_spec);
-            let keys_differ = judge_keys(
+            let keys_copied = judge_keys(
                 sides,
                 checks,
                 &compared,
@@ -394,7 +394,7 @@ fn judge_active(
                     })
                     .count(),
             );
-            if (keys_differ || !differing.is_empty()) && sides.settings.sync_secrets {
+            if keys_copied || (!differing.is_empty() && sides.settings.sync_secrets) {
                 sync = Some(compared.bundle);
             }
             if differing.is_empty() {
