@@ -750,7 +750,7 @@ async fn every_result_is_one_json_or_yaml_document_failures_included() {
     );
     assert_eq!(import["namespaceCreated"], true, "{import}");
     assert_eq!(import["verified"], false, "{import}");
-    assert_eq!(import["secrets"].as_array().unwrap().len(), 11, "{import}");
+    assert_eq!(import["secrets"].as_array().unwrap().len(), 12, "{import}");
     assert!(
         out.stderr.contains(&format!(
             "error: {}; {}",
