@@ -440,8 +440,13 @@ impl Selection {
 /// what an install model carries: the export bundles it, the failover's
 /// preflight compares it (and `--sync-secrets` copies it).
 ///
-/// The helm model takes the layout's `helmSecrets` (`iam-signing-key`) and
-/// the Secrets the chart rendered from the `secrets:` values of `release`'s
+/// Either model takes the Secret IAM signs tokens with, as the spec names
+/// it ([`SigningKeys`]: the ManagementPlane's `management_plane_spec` for
+/// the generic model, the release values' `spec` for helm; Tetrate MP HA
+/// guide, "Configure multiple IAM token validation keys"), checking it
+/// holds every key the issuers name (`missing_keys`), and `tsb-iam-jwks`
+/// when present. The helm model takes the layout's `helmSecrets` and the
+/// Secrets the chart rendered from the `secrets:` values of `release`'s
 /// deployed revision (`helmValueSecrets`, [`crate::tsb::helm::rendered_secrets`]);
 /// `release` is not read for the generic model. Either model adds the
 /// layout's `carriedWhenPresent`.
