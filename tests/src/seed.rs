@@ -603,6 +603,21 @@ impl<'a> ManagementPlaneSeed<'a> {
         }
     }
 
+    /// The `kid` of `iam-signing-key`: its key's id, so different per
+    /// install as the key is (not a prefix of the key's sha256, which
+    /// summaries show).
+    fn iam_key_id(&self) -> String {
+        let digest = Sha256::digest(format!("kid/{}", self.iam_signing_key_pem).as_bytes());
+        format!("kid-{}", hex(&digest[..6]))
+    }
+
+    /// `tsb-iam-jwks`'s JWKS: the signing key's id, so different per
+    /// install too.
+    fn iam_jwks(&self) -> String {
+        json!({"keys": [{"kid": self.iam_key_id(), "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256"}]})
+            .to_string()
+    }
+
     fn objects(&self) -> Vec<Value> {
         let mut objects = vec![self.management_plane(), self.central_xcp()];
         objects.extend(self.cert_manager_objects());
@@ -1019,7 +1034,19 @@ impl<'a> ManagementPlaneSeed<'a> {
                 "iam-signing-key",
                 namespace,
                 "Opaque",
-                &[("private.key", self.iam_signing_key_pem.as_bytes())],
+                &[
+                    ("private.key", self.iam_signing_key_pem.as_bytes()),
+                    ("kid", self.iam_key_id().as_bytes()),
+                ],
+                json!({}),
+            ),
+            // XCP central's key (Tetrate MP HA guide, "Configure multiple
+            // IAM token validation keys"); its data keys vary by version.
+            secret(
+                "tsb-iam-jwks",
+                namespace,
+                "Opaque",
+                &[("jwks", self.iam_jwks().as_bytes())],
                 json!({}),
             ),
         ];
@@ -1398,7 +1425,8 @@ mod tests {
         "xcp-central-cert",
         "iam-signing-key",
     ];
-    const GENERIC_OPTIONAL_PRESENT: [&str; 4] = [
+    const GENERIC_OPTIONAL_PRESENT: [&str; 5] = [
+        "tsb-iam-jwks",
         "ldap-credentials",
         "custom-host-ca",
         "local-user-credentials",
@@ -1980,6 +2008,8 @@ mod tests {
         );
         for (name, key) in [
             ("iam-signing-key", "private.key"),
+            ("iam-signing-key", "kid"),
+            ("tsb-iam-jwks", "jwks"),
             ("admin-credentials", "admin"),
             ("postgres-credentials", "password"),
             ("tsb-certs", "tls.key"),

@@ -12,7 +12,7 @@ use mp_sandbox::faults::{FaultAction, FaultRule};
 use plugin_support::World;
 use serde_json::Value;
 
-const GENERIC_EXPORTED: [&str; 11] = [
+const GENERIC_EXPORTED: [&str; 12] = [
     "admin-credentials",
     "custom-host-ca",
     "elastic-credentials",
@@ -23,17 +23,20 @@ const GENERIC_EXPORTED: [&str; 11] = [
     "mpc-certs",
     "postgres-credentials",
     "tsb-certs",
+    "tsb-iam-jwks",
     "xcp-central-cert",
 ];
 
-/// What a helm export of the `TsbHelm` seed carries: iam-signing-key and
-/// the Secrets its values' `secrets:` sections render (bundle order).
-const HELM_EXPORTED: [&str; 6] = [
+/// What a helm export of the `TsbHelm` seed carries: iam-signing-key (its
+/// spec's signing keys), tsb-iam-jwks and the Secrets its values'
+/// `secrets:` sections render (bundle order).
+const HELM_EXPORTED: [&str; 7] = [
     "admin-credentials",
     "elastic-credentials",
     "iam-signing-key",
     "postgres-credentials",
     "tsb-certs",
+    "tsb-iam-jwks",
     "xcp-central-cert",
 ];
 
@@ -95,7 +98,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     // .xcp.central: the Secrets the chart renders from them travel too.
     assert!(
         out.stderr.contains(&format!(
-            "exported 6 secrets from context \"active\" (namespace {}, helm model) to b.yaml:",
+            "exported 7 secrets from context \"active\" (namespace {}, helm model) to b.yaml:",
             world.ns
         )),
         "{}",
@@ -103,7 +106,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("  iam-signing-key (Opaque): private.key "),
+            .contains("  iam-signing-key (Opaque): kid 16 B, private.key "),
         "{}",
         out.stderr
     );
@@ -156,12 +159,12 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("iam-signing-key              create (1 keys)"),
+            .contains("iam-signing-key              create (2 keys)"),
         "{}",
         out.stderr
     );
     assert!(
-        out.stderr.contains("all 6 verified by data digest"),
+        out.stderr.contains("all 7 verified by data digest"),
         "{}",
         out.stderr
     );
@@ -185,7 +188,7 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
     );
     assert!(
         out.stderr
-            .contains("nothing to change: all 6 secrets already match"),
+            .contains("nothing to change: all 7 secrets already match"),
         "{}",
         out.stderr
     );
@@ -384,7 +387,7 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "exported 11 secrets from context \"active\" (namespace {}, generic model)",
+            "exported 12 secrets from context \"active\" (namespace {}, generic model)",
             world.ns
         )),
         "{}",
@@ -460,7 +463,7 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
     );
     let counters = world.cluster("standby").counters();
     assert!(
-        world.requests("standby") <= 11 + 3,
+        world.requests("standby") <= 12 + 3,
         "import budget N+3, namespace create included: {counters:?}"
     );
     for name in GENERIC_EXPORTED {
@@ -667,7 +670,7 @@ async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
     let out = world.shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
+    assert!(out.stderr.contains("all 12 verified"), "{}", out.stderr);
 
     // The bundle is a plain v1 List: kubectl applies it unchanged.
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
@@ -709,7 +712,7 @@ async fn export_piped_into_import_and_plain_kubectl_apply_both_work() {
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_are_planned_diffed_backed_up_and_restorable() {
     // Both clusters run a helm MP, each with its own iam-signing-key and
-    // its own Secrets rendered from its own values: all 6 differ.
+    // its own Secrets rendered from its own values: all 7 differ.
     let world = World::start(SeedKind::TsbHelm, SeedKind::TsbHelm).await;
     let standby_original = data(&world.secret("standby", "iam-signing-key").unwrap());
     assert_ne!(
@@ -738,7 +741,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("iam-signing-key              update (changed: private.key)"),
+            .contains("iam-signing-key              update (changed: kid, private.key)"),
         "{}",
         out.stderr
     );
@@ -751,7 +754,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
     );
     assert!(
         out.stderr
-            .contains("dry run: the server accepted all 6 changes; nothing was changed"),
+            .contains("dry run: the server accepted all 7 changes; nothing was changed"),
         "{}",
         out.stderr
     );
@@ -765,7 +768,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
         .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml"])
         .await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("refusing to change 6 secrets in namespace {} of context \"standby\" without confirmation", world.ns)), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("refusing to change 7 secrets in namespace {} of context \"standby\" without confirmation", world.ns)), "{}", out.stderr);
     assert_eq!(
         data(&world.secret("standby", "iam-signing-key").unwrap()),
         standby_original
@@ -792,7 +795,7 @@ async fn updates_are_planned_diffed_backed_up_and_restorable() {
             & 0o777,
         0o600
     );
-    assert!(out.stderr.contains(&format!("backup of the 6 secrets it replaces: ./{backup} (restore: kubectl mp-import --context standby -n {} -f ./{backup} --yes)", world.ns)), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("backup of the 7 secrets it replaces: ./{backup} (restore: kubectl mp-import --context standby -n {} -f ./{backup} --yes)", world.ns)), "{}", out.stderr);
 
     let restore = format!("./{backup}");
     let out = world
@@ -846,7 +849,7 @@ async fn an_api_failure_midway_exits_4_and_a_rerun_converges() {
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr.contains("1 secret changed, all 11 verified"),
+        out.stderr.contains("1 secret changed, all 12 verified"),
         "{}",
         out.stderr
     );
@@ -978,7 +981,7 @@ async fn an_encrypted_bundle_travels_and_only_its_identity_opens_it() {
         ])
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("all 11 verified"), "{}", out.stderr);
+    assert!(out.stderr.contains("all 12 verified"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1000,7 +1003,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
         out.stdout.contains(&format!(
-            "change 6 secrets in namespace {} of context \"standby\"? [y/N]",
+            "change 7 secrets in namespace {} of context \"standby\"? [y/N]",
             world.ns
         )),
         "{}",
@@ -1019,7 +1022,7 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
     let out = world.shell(&format!("(yes || true) | {import}")).await;
     assert_eq!(out.code, Some(0), "{}", out.stdout);
     assert!(
-        out.stdout.contains("imported: 6 secrets changed"),
+        out.stdout.contains("imported: 7 secrets changed"),
         "{}",
         out.stdout
     );
@@ -1027,4 +1030,172 @@ async fn on_a_terminal_import_asks_and_follows_the_answer() {
         data(&world.secret("standby", "iam-signing-key").unwrap()),
         data(&world.secret("active", "iam-signing-key").unwrap())
     );
+}
+
+/// Issue 18: after a key rotation the ManagementPlane's spec names
+/// `iam-signing-keys`, whose `new.key` signs and `old.key` verifies (Tetrate
+/// MP HA guide, "Configure multiple IAM token validation keys"). The export
+/// carries that Secret and says where its name came from; the import puts
+/// it on the standby. A key an issuer names that the Secret lacks, or the
+/// Secret itself missing, stops the export naming secret, key and spec
+/// field, with nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_export_carries_the_signing_keys_secret_the_spec_names() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let spec = r#"{"spec":{"tokenIssuer":{"jwt":{"signingKeysSecret":"iam-signing-keys","issuers":[{"name":"https://new.tetrate.io","algorithm":"ES256","signingKey":"new.key"},{"name":"https://old.tetrate.io","algorithm":"ES256","signingKey":"old.key"}]}}}}"#;
+    world
+        .kubectl(&[
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "patch",
+            "managementplane",
+            "managementplane",
+            "--type",
+            "merge",
+            "-p",
+            spec,
+        ])
+        .await
+        .ok("patch the ManagementPlane's tokenIssuer");
+    let rotated = |keys: &str| {
+        format!(
+            "kubectl --context active -n \"$NS\" create secret generic iam-signing-keys {keys} --dry-run=client -o yaml | kubectl --context active -n \"$NS\" apply -f -"
+        )
+    };
+    world
+        .shell(&rotated(
+            "--from-literal=new.key=new-signing-key-pem-0123456789abcdef --from-literal=old.key=old-signing-key-pem-0123456789abcdef",
+        ))
+        .await
+        .ok("create iam-signing-keys");
+
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await
+        .ok("mp-export");
+    assert!(
+        out.stderr.contains(
+            "token signing keys: iam-signing-keys (from spec.tokenIssuer.jwt.signingKeysSecret; signs with new.key, verifies old.key)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let names = bundle_names(&world, "b.yaml");
+    assert!(names.contains(&"iam-signing-keys".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"iam-signing-key".to_string()),
+        "the spec signs with another secret: {names:?}"
+    );
+    world
+        .kubectl(&["mp-import", "--context", "standby", "-f", "b.yaml", "--yes"])
+        .await
+        .ok("mp-import");
+    assert_eq!(
+        data(
+            &world
+                .secret("standby", "iam-signing-keys")
+                .expect("imported")
+        ),
+        data(&world.secret("active", "iam-signing-keys").unwrap())
+    );
+
+    // old.key gone: the second issuer could no longer verify.
+    world
+        .shell(&rotated(
+            "--from-literal=new.key=new-signing-key-pem-0123456789abcdef",
+        ))
+        .await
+        .ok("drop old.key");
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "c.yaml"])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "in namespace {}, iam-signing-keys lacks data key old.key (named by spec.tokenIssuer.jwt.issuers[1].signingKey); nothing was written",
+            world.ns
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!world.path("c.yaml").exists());
+    assert!(!out.all().contains("signing-key-pem"), "{}", out.all());
+
+    world
+        .kubectl(&[
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "delete",
+            "secret",
+            "iam-signing-keys",
+        ])
+        .await
+        .ok("delete iam-signing-keys");
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "c.yaml"])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "required secret missing in namespace {}: iam-signing-keys (from spec.tokenIssuer.jwt.signingKeysSecret); nothing was written",
+            world.ns
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!world.path("c.yaml").exists());
+}
+
+/// Issue 18, helm model: the release values' `spec` names the signing keys'
+/// Secret, here Tetrate's own example, the front door's `tsb-certs` with
+/// key `tls.key`: a real `helm install`, then the export carries `tsb-certs`
+/// once and not the chart's unused `iam-signing-key`; `tsb-iam-jwks`, which
+/// this chart does not make, is reported absent.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_export_follows_the_signing_keys_secret_of_the_values_spec() {
+    let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
+    let values = HELM_VALUES_WITH_SECRETS.replace(
+        "spec:\n",
+        "spec:\n  tokenIssuer:\n    jwt:\n      signingKeysSecret: tsb-certs\n      issuers:\n      - {name: https://jwt.tetrate.io, algorithm: RS256, signingKey: tls.key}\n",
+    );
+    world
+        .helm_install("active", "mp", &values)
+        .await
+        .ok("helm install on the active");
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            "active",
+            "-f",
+            "b.yaml",
+            "-o",
+            "json",
+        ])
+        .await
+        .ok("mp-export");
+    assert_eq!(
+        bundle_names(&world, "b.yaml"),
+        ["admin-credentials", "postgres-credentials", "tsb-certs"]
+    );
+    assert!(
+        out.stderr.contains(
+            "token signing keys: tsb-certs (from spec.tokenIssuer.jwt.signingKeysSecret; signs with tls.key)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("absent (optional): tsb-iam-jwks"),
+        "{}",
+        out.stderr
+    );
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["signingKeys"]["secret"], "tsb-certs");
+    assert_eq!(report["signingKeys"]["namedBySpec"], true);
+    assert_eq!(report["signingKeys"]["keys"][0]["key"], "tls.key");
 }

@@ -737,6 +737,117 @@ async fn helm_preflight_compares_the_secrets_the_values_render_and_sync_copies_t
     );
 }
 
+/// The value of `key` in `cluster`'s Secret `name`, decoded.
+fn secret_text(world: &World, cluster: &str, name: &str, key: &str) -> String {
+    use base64::Engine;
+    let secret = world.secret(cluster, name).expect(name);
+    let encoded = secret["data"][key].as_str().expect(key);
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Issue 18: the standby's token keys are its own again (another signing
+/// key with another kid, another tsb-iam-jwks) while every other secret
+/// matches: the preflight refuses, one line per key secret naming the kids
+/// (never a key), and the secret comparison does not report them again;
+/// `--force-key-mismatch` lets the run go on with a ‼ saying what breaks.
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_refuses_other_token_keys_unless_forced_saying_what_breaks() {
+    let (world, bind) = synced_world().await;
+    world
+        .shell("kubectl --context standby -n \"$NS\" create secret generic iam-signing-key --from-literal=private.key=standby-own-signing-key-0123456789abcdef --from-literal=kid=standby-kid --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f - && kubectl --context standby -n \"$NS\" create secret generic tsb-iam-jwks --from-literal=jwks=standby-own-jwks-0123456789abcdef0123456789 --dry-run=client -o yaml | kubectl --context standby -n \"$NS\" apply -f -")
+        .await
+        .ok("the standby's own token keys");
+    let active_kid = secret_text(&world, "active", "iam-signing-key", "kid");
+    let active_key = secret_text(&world, "active", "iam-signing-key", "private.key");
+
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let signing = format!(
+        "✖ token signing secret iam-signing-key the same on both MPs (kid {active_kid:?} on the active, \"standby-kid\" on the standby)"
+    );
+    for needle in [
+        signing.as_str(),
+        "✖ XCP central key tsb-iam-jwks the same on both MPs (other data on the standby)",
+        "✔ standby secrets match the active's (",
+        "--force-key-mismatch fails over anyway: tokens the old active issued are rejected by the new one",
+        "nothing was changed",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    assert!(
+        !out.stderr.contains("differ: "),
+        "the key secrets are reported once: {}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("iam-signing-key").count(),
+        2,
+        "its check and the final list of problems: {}",
+        out.stderr
+    );
+    for value in [
+        &active_key[30..60],
+        "standby-own-signing-key",
+        "standby-own-jwks",
+    ] {
+        assert!(!out.all().contains(value), "never a key: {}", out.all());
+    }
+
+    let out = run(&world, &args, &["--dry-run", "--force-key-mismatch"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for needle in [
+        format!("‼ token signing secret iam-signing-key differs on the standby (kid {active_kid:?} on the active, \"standby-kid\" on the standby): failing over anyway (--force-key-mismatch)"),
+        "‼ XCP central key tsb-iam-jwks differs on the standby (other data on the standby): failing over anyway (--force-key-mismatch)".into(),
+        "control planes' cached tokens are rejected until re-issued".into(),
+    ] {
+        assert!(out.stderr.contains(&needle), "{needle}: {}", out.stderr);
+    }
+
+    // tsb-iam-jwks on the standby only: nothing to copy, refused.
+    sync_secrets(&world).await;
+    let delete_jwks = |cluster: &str| {
+        format!("kubectl --context {cluster} -n \"$NS\" delete secret tsb-iam-jwks")
+    };
+    world
+        .shell(&delete_jwks("active"))
+        .await
+        .ok("delete the active's tsb-iam-jwks");
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("✖ XCP central key tsb-iam-jwks on both MPs (absent on the active)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "✔ token signing secret iam-signing-key the same on both MPs (kid {active_kid:?})"
+        )),
+        "{}",
+        out.stderr
+    );
+    // Absent on both (a version without it): a warning, the run goes on.
+    world
+        .shell(&delete_jwks("standby"))
+        .await
+        .ok("delete the standby's tsb-iam-jwks");
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("‼ XCP central key tsb-iam-jwks absent on both MPs: not compared"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interruption_at_each_step_exits_4_and_resume_converges() {
     let (world, bind) = synced_world().await;

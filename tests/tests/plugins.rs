@@ -119,7 +119,7 @@ async fn kubeconfig_list_with_a_missing_file_works_and_an_unknown_context_is_one
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("exported 6 secrets from context \"active\""),
+            .contains("exported 7 secrets from context \"active\""),
         "{}",
         out.stderr
     );
@@ -701,7 +701,7 @@ async fn every_result_is_one_json_or_yaml_document_failures_included() {
     assert_eq!(export["model"], "generic", "{export}");
     assert_eq!(export["file"], "b.yaml", "{export}");
     let secrets = export["secrets"].as_array().unwrap();
-    assert_eq!(secrets.len(), 11, "{export}");
+    assert_eq!(secrets.len(), 12, "{export}");
     assert!(
         secrets
             .iter()
@@ -768,7 +768,7 @@ async fn every_result_is_one_json_or_yaml_document_failures_included() {
     );
     assert_eq!(import["namespaceCreated"], true, "{import}");
     assert_eq!(import["verified"], false, "{import}");
-    assert_eq!(import["secrets"].as_array().unwrap().len(), 11, "{import}");
+    assert_eq!(import["secrets"].as_array().unwrap().len(), 12, "{import}");
     assert!(
         out.stderr.contains(&format!(
             "error: {}; {}",

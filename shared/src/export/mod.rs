@@ -19,6 +19,7 @@ use crate::secrets::files::write_private;
 use crate::secrets::redact::{SecretSummary, secret_values};
 use crate::tsb::helm::RenderedSecret;
 use crate::tsb::layout::{Requirement, TsbLayout};
+use crate::tsb::signing::SigningKeys;
 use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION};
 use crate::ui::output::{OutputFormat, Ui};
 
@@ -221,6 +222,8 @@ struct Export {
     skipped_tokens: Vec<String>,
     /// What the helm release's values rendered (helm model).
     rendered: Vec<RenderedSecret>,
+    /// The Secret IAM signs tokens with, as the spec names it.
+    signing: SigningKeys,
     /// The helm release's user values (helm model), for `--values-out`.
     helm_values: Option<Value>,
     management_plane: Option<DynamicObject>,
@@ -268,11 +271,15 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         management_plane.is_some(),
     )?;
     let release = release.unwrap_or_else(|| layout.helm_release.clone());
+    let management_plane_spec = management_plane
+        .as_ref()
+        .and_then(|object| object.data.get("spec"));
     let selection = select_secrets(
         &secrets,
         layout,
         model,
         &release,
+        management_plane_spec,
         &cli.include,
         &cli.exclude,
     )
@@ -285,14 +292,35 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
             "wait for helm to finish (helm status), name the MP's release with --release, or use --model generic",
         )
     })?;
+    if !selection.missing_keys.is_empty() && selection.missing.is_empty() {
+        return Err(Error::failed(format!(
+            "context {:?}: in namespace {namespace}, {}; nothing was written",
+            cluster.context(),
+            selection.missing_keys.join("; ")
+        ))
+        .with_next_step(format!(
+            "put the keys the issuers name into secret {}, or correct spec.tokenIssuer.jwt.issuers",
+            selection.signing.secret
+        )));
+    }
     if !selection.missing.is_empty() {
         return Err(Error::failed(format!(
-            "context {:?}: required secret{} missing in namespace {namespace}: {}; nothing was written",
+            "context {:?}: required secret{} missing in namespace {namespace}: {}{}; nothing was written",
             cluster.context(),
             if selection.missing.len() == 1 { "" } else { "s" },
-            selection.describe(&selection.missing)
+            selection.describe(&selection.missing),
+            selection
+                .missing_keys
+                .iter()
+                .map(|problem| format!("; {problem}"))
+                .collect::<String>()
         ))
-        .with_next_step(if selection.rendered.is_empty() {
+        .with_next_step(if selection.missing.contains(&selection.signing.secret) {
+            format!(
+                "IAM signs tokens with it ({}): restore it on the active, or correct the spec",
+                selection.signing.source()
+            )
+        } else if selection.rendered.is_empty() {
             format!(
                 "check the {model} model is right (--model), or leave a secret out knowingly with --exclude"
             )
@@ -323,6 +351,7 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         absent_optional: selection.absent_optional,
         skipped_tokens: selection.skipped_tokens,
         rendered: selection.rendered,
+        signing: selection.signing,
         helm_values,
         management_plane,
     })
@@ -375,17 +404,29 @@ pub struct Selection {
     /// Helm model: the Secrets the release's values rendered (wanted, so
     /// among `chosen`, `missing` or `absent_optional`, unless excluded).
     pub rendered: Vec<RenderedSecret>,
+    /// The Secret IAM signs tokens with, as the spec names it (wanted, so
+    /// among `chosen` or `missing`, unless excluded).
+    pub signing: SigningKeys,
+    /// The data keys the spec's issuers name that the signing keys'
+    /// Secret lacks, each described with its spec field:
+    /// `iam-signing-keys lacks data key old.key (named by spec.tokenIssuer.jwt.issuers[1].signingKey)`.
+    pub missing_keys: Vec<String>,
 }
 
 impl Selection {
     /// `names`, joined, each rendered one followed by the value that
     /// renders it: `admin-credentials (from values secrets.tsb.adminPassword)`.
+    /// The signing keys' Secret, when the spec names it, is followed by
+    /// the field: `iam-signing-keys (from spec.tokenIssuer.jwt.signingKeysSecret)`.
     pub fn describe(&self, names: &[String]) -> String {
         names
             .iter()
             .map(
                 |name| match self.rendered.iter().find(|rendered| rendered.name == *name) {
                     Some(rendered) => format!("{name} (from values {})", rendered.value),
+                    None if *name == self.signing.secret && self.signing.named_by_spec => {
+                        format!("{name} (from {})", self.signing.source())
+                    }
                     None => name.clone(),
                 },
             )
@@ -399,8 +440,13 @@ impl Selection {
 /// what an install model carries: the export bundles it, the failover's
 /// preflight compares it (and `--sync-secrets` copies it).
 ///
-/// The helm model takes the layout's `helmSecrets` (`iam-signing-key`) and
-/// the Secrets the chart rendered from the `secrets:` values of `release`'s
+/// Either model takes the Secret IAM signs tokens with, as the spec names
+/// it ([`SigningKeys`]: the ManagementPlane's `management_plane_spec` for
+/// the generic model, the release values' `spec` for helm; Tetrate MP HA
+/// guide, "Configure multiple IAM token validation keys"), checking it
+/// holds every key the issuers name (`missing_keys`), and `tsb-iam-jwks`
+/// when present. The helm model takes the layout's `helmSecrets` and the
+/// Secrets the chart rendered from the `secrets:` values of `release`'s
 /// deployed revision (`helmValueSecrets`, [`crate::tsb::helm::rendered_secrets`]);
 /// `release` is not read for the generic model. Either model adds the
 /// layout's `carriedWhenPresent`.
@@ -414,18 +460,26 @@ pub fn select_secrets(
     layout: &TsbLayout,
     model: Model,
     release: &str,
+    management_plane_spec: Option<&Value>,
     include: &[String],
     exclude: &[String],
 ) -> std::result::Result<Selection, String> {
-    let rendered = match model {
+    let (rendered, signing) = match model {
         Model::Helm => {
             let values = crate::tsb::helm::user_values(secrets, release)?;
-            crate::tsb::helm::rendered_secrets(layout, &values)
+            (
+                crate::tsb::helm::rendered_secrets(layout, &values),
+                SigningKeys::from_spec(values.get("spec"), &layout.signing_keys_secret),
+            )
         }
-        Model::Generic => Vec::new(),
+        Model::Generic => (
+            Vec::new(),
+            SigningKeys::from_spec(management_plane_spec, &layout.signing_keys_secret),
+        ),
     };
     let mut selection = Selection::default();
-    for (name, requirement) in wanted_secrets(layout, model, &rendered, include, exclude) {
+    for (name, requirement) in wanted_secrets(layout, model, &signing, &rendered, include, exclude)
+    {
         match secrets
             .iter()
             .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
@@ -437,22 +491,40 @@ pub fn select_secrets(
                 // be a credential for the wrong cluster.
                 selection.skipped_tokens.push(name);
             }
-            Some(secret) => selection.chosen.push(clean_secret(secret)),
+            Some(secret) => {
+                if name == signing.secret {
+                    selection.missing_keys = signing
+                        .missing_keys(secret)
+                        .into_iter()
+                        .map(|issuer| {
+                            format!(
+                                "{name} lacks data key {} (named by {})",
+                                issuer.key, issuer.field
+                            )
+                        })
+                        .collect();
+                }
+                selection.chosen.push(clean_secret(secret));
+            }
             None if requirement == Requirement::Required => selection.missing.push(name),
             None => selection.absent_optional.push(name),
         }
     }
     selection.rendered = rendered;
+    selection.signing = signing;
     Ok(selection)
 }
 
 /// The secrets to look for, in order, with whether each must exist: the
-/// model's list, then (helm) what the values `rendered`, then the ones
-/// carried when present. `--include` names are required (the user asked for
-/// them by name).
+/// model's list, the `signing` keys' Secret (required) and the layout's
+/// `jwksSecret` (optional: not every version has it), then (helm) what the
+/// values `rendered`, then the ones carried when present. `--include`
+/// names are required (the user asked for them by name). A name wanted
+/// twice (the signing keys in `tsb-certs`) is carried once.
 fn wanted_secrets(
     layout: &TsbLayout,
     model: Model,
+    signing: &SigningKeys,
     rendered: &[RenderedSecret],
     include: &[String],
     exclude: &[String],
@@ -465,6 +537,10 @@ fn wanted_secrets(
     let candidates = model_list
         .iter()
         .map(|spec| (spec.name.clone(), spec.requirement))
+        .chain([
+            (signing.secret.clone(), Requirement::Required),
+            (layout.jwks_secret.clone(), Requirement::Optional),
+        ])
         .chain(
             rendered
                 .iter()
@@ -546,6 +622,8 @@ struct Recorded<'a> {
     /// Helm model: each Secret the release's `secrets:` values rendered,
     /// and the value that renders it (its path, never its value).
     rendered_by_values: Vec<RenderedBy<'a>>,
+    /// The Secret IAM signs tokens with and the data keys its issuers name.
+    signing_keys: &'a SigningKeys,
 }
 
 #[derive(Serialize)]
@@ -571,6 +649,7 @@ impl Export {
                     value: &rendered.value,
                 })
                 .collect(),
+            signing_keys: &self.signing,
         }
     }
 
@@ -619,6 +698,18 @@ impl Export {
         ));
         for secret in &self.bundle.secrets {
             ui.info(&format!("  {}", SecretSummary::of(secret)));
+        }
+        let carried =
+            self.bundle.secrets.iter().any(|secret| {
+                secret.metadata.name.as_deref() == Some(self.signing.secret.as_str())
+            });
+        if carried {
+            ui.info(&format!("token signing keys: {}", self.signing.describe()));
+        } else {
+            ui.warn(&format!(
+                "token signing keys: {} left out (--exclude): a standby signing with other keys rejects every token the active issued",
+                self.signing.describe()
+            ));
         }
         if !self.absent_optional.is_empty() {
             ui.info(&format!(
@@ -703,11 +794,13 @@ mod tests {
     #[test]
     fn wanted_secrets_follow_the_model_with_includes_and_excludes() {
         let layout = TsbLayout::default();
-        let helm = wanted_secrets(&layout, Model::Helm, &[], &[], &[]);
+        let signing = SigningKeys::from_spec(None, &layout.signing_keys_secret);
+        let helm = wanted_secrets(&layout, Model::Helm, &signing, &[], &[], &[]);
         assert_eq!(
             helm,
             vec![
                 ("iam-signing-key".to_string(), Requirement::Required),
+                ("tsb-iam-jwks".to_string(), Requirement::Optional),
                 ("local-user-credentials".to_string(), Requirement::Optional),
                 ("mpc-certs".to_string(), Requirement::Optional),
             ]
@@ -715,6 +808,7 @@ mod tests {
         let generic = wanted_secrets(
             &layout,
             Model::Generic,
+            &signing,
             &[],
             &["ldap-credentials".into(), "site-ca".into()],
             &["azure-credentials".into(), "site-ca".into()],
@@ -728,7 +822,7 @@ mod tests {
             generic.contains(&("ldap-credentials".to_string(), Requirement::Required)),
             "an include is required"
         );
-        assert_eq!(names.len(), 12, "{names:?}");
+        assert_eq!(names.len(), 13, "{names:?}");
     }
 
     fn named(name: &str, data: &[(&str, &[u8])]) -> Secret {
@@ -790,7 +884,8 @@ mod tests {
                 "ldap-credentials",
             ],
         );
-        let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+        let selection =
+            select_secrets(&secrets, &layout, Model::Helm, "mp", None, &[], &[]).unwrap();
         assert_eq!(
             names_of(&selection.chosen),
             [
@@ -822,6 +917,7 @@ mod tests {
             &layout,
             Model::Helm,
             "mp",
+            None,
             &[],
             &["postgres-credentials".into()],
         )
@@ -840,7 +936,8 @@ mod tests {
             "elasticsearch": {"username": "elastic", "password": "s3cret", "cacert": "PEM"},
         }});
         let secrets = helm_namespace(values, &["iam-signing-key"]);
-        let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+        let selection =
+            select_secrets(&secrets, &layout, Model::Helm, "mp", None, &[], &[]).unwrap();
         assert_eq!(
             selection.missing,
             ["admin-credentials", "elastic-credentials"]
@@ -868,7 +965,8 @@ mod tests {
             serde_json::Value::Null,
         ] {
             let secrets = helm_namespace(values.clone(), &["iam-signing-key", "admin-credentials"]);
-            let selection = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap();
+            let selection =
+                select_secrets(&secrets, &layout, Model::Helm, "mp", None, &[], &[]).unwrap();
             assert_eq!(names_of(&selection.chosen), ["iam-signing-key"], "{values}");
             assert!(selection.rendered.is_empty(), "{values}");
         }
@@ -886,9 +984,131 @@ mod tests {
             "pending-upgrade",
             &serde_json::json!({}),
         );
-        let error = select_secrets(&secrets, &layout, Model::Helm, "mp", &[], &[]).unwrap_err();
+        let error =
+            select_secrets(&secrets, &layout, Model::Helm, "mp", None, &[], &[]).unwrap_err();
         assert_eq!(error, "no deployed revision of helm release \"mp\"");
         // The generic model reads no release.
-        assert!(select_secrets(&secrets, &layout, Model::Generic, "", &[], &[]).is_ok());
+        assert!(select_secrets(&secrets, &layout, Model::Generic, "", None, &[], &[]).is_ok());
+    }
+
+    /// A generic namespace holding `present` (each with data key `key`)
+    /// and `signing`, whose ManagementPlane spec is `spec`.
+    fn generic_selection(
+        spec: &Value,
+        signing: Secret,
+        present: &[&str],
+    ) -> std::result::Result<Selection, String> {
+        let mut secrets: Vec<Secret> = present
+            .iter()
+            .map(|name| named(name, &[("key", b"s3cret-value")]))
+            .collect();
+        secrets.push(signing);
+        select_secrets(
+            &secrets,
+            &TsbLayout::default(),
+            Model::Generic,
+            "",
+            Some(spec),
+            &[],
+            &[],
+        )
+    }
+
+    const GENERIC_PRESENT: [&str; 5] = [
+        "admin-credentials",
+        "postgres-credentials",
+        "tsb-certs",
+        "xcp-central-cert",
+        "tsb-iam-jwks",
+    ];
+
+    /// After a rotation the spec names `iam-signing-keys`: it travels (and
+    /// `iam-signing-key`, unused, does not); a key an issuer names that the
+    /// secret lacks is a problem naming secret, key and field.
+    #[test]
+    fn the_signing_keys_secret_the_spec_names_is_carried_with_its_issuers_keys() {
+        let spec = serde_json::json!({"tokenIssuer": {"jwt": {
+            "signingKeysSecret": "iam-signing-keys",
+            "issuers": [
+                {"name": "new", "algorithm": "RS256", "signingKey": "new.key"},
+                {"name": "old", "algorithm": "RS256", "signingKey": "old.key"},
+            ],
+        }}});
+        let rotated = named(
+            "iam-signing-keys",
+            &[("new.key", b"pem-new"), ("old.key", b"pem-old")],
+        );
+        let mut present = GENERIC_PRESENT.to_vec();
+        present.push("iam-signing-key");
+        let selection = generic_selection(&spec, rotated, &present).unwrap();
+        let chosen = names_of(&selection.chosen);
+        assert!(chosen.contains(&"iam-signing-keys"), "{chosen:?}");
+        assert!(chosen.contains(&"tsb-iam-jwks"), "{chosen:?}");
+        assert!(!chosen.contains(&"iam-signing-key"), "{chosen:?}");
+        assert!(selection.missing.is_empty() && selection.missing_keys.is_empty());
+        assert_eq!(selection.signing.secret, "iam-signing-keys");
+
+        let half = named("iam-signing-keys", &[("new.key", b"pem-new")]);
+        let selection = generic_selection(&spec, half, &GENERIC_PRESENT).unwrap();
+        assert_eq!(
+            selection.missing_keys,
+            [
+                "iam-signing-keys lacks data key old.key (named by spec.tokenIssuer.jwt.issuers[1].signingKey)"
+            ]
+        );
+
+        let selection = generic_selection(&spec, named("other", &[]), &GENERIC_PRESENT).unwrap();
+        assert_eq!(selection.missing, ["iam-signing-keys"]);
+        assert_eq!(
+            selection.describe(&selection.missing),
+            "iam-signing-keys (from spec.tokenIssuer.jwt.signingKeysSecret)"
+        );
+    }
+
+    /// Tetrate's example signs with the front door's key: `tsb-certs` is
+    /// carried once, and `tsb-iam-jwks` is optional.
+    #[test]
+    fn signing_keys_in_tsb_certs_are_carried_once() {
+        let spec = serde_json::json!({"tokenIssuer": {"jwt": {
+            "signingKeysSecret": "tsb-certs",
+            "issuers": [{"name": "tsb", "algorithm": "RS256", "signingKey": "tls.key"}],
+        }}});
+        let certs = named("tsb-certs", &[("tls.key", b"pem"), ("tls.crt", b"pem")]);
+        let selection = generic_selection(
+            &spec,
+            certs,
+            &[
+                "admin-credentials",
+                "postgres-credentials",
+                "xcp-central-cert",
+            ],
+        )
+        .unwrap();
+        let chosen = names_of(&selection.chosen);
+        assert_eq!(
+            chosen.iter().filter(|name| **name == "tsb-certs").count(),
+            1,
+            "{chosen:?}"
+        );
+        assert!(selection.missing.is_empty() && selection.missing_keys.is_empty());
+        assert!(
+            selection
+                .absent_optional
+                .contains(&"tsb-iam-jwks".to_string()),
+            "{:?}",
+            selection.absent_optional
+        );
+    }
+
+    /// The helm model follows its release values' `spec`.
+    #[test]
+    fn the_helm_model_follows_the_values_spec() {
+        let layout = TsbLayout::default();
+        let values =
+            serde_json::json!({"spec": {"tokenIssuer": {"jwt": {"signingKeysSecret": "my-keys"}}}});
+        let secrets = helm_namespace(values, &["iam-signing-key", "my-keys"]);
+        let selection =
+            select_secrets(&secrets, &layout, Model::Helm, "mp", None, &[], &[]).unwrap();
+        assert_eq!(names_of(&selection.chosen), ["my-keys"]);
     }
 }

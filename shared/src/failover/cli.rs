@@ -199,6 +199,12 @@ pub struct Cli {
     #[arg(long, help_heading = "Safety")]
     pub sync_secrets: bool,
 
+    /// Fail over although the standby's token keys (the signing keys' secret
+    /// the spec names, tsb-iam-jwks) differ from the active's: tokens the
+    /// old active issued are then rejected, control planes' until re-issued
+    #[arg(long, help_heading = "Safety")]
+    pub force_key_mismatch: bool,
+
     /// Fail over although cert-manager generated the root CA the MPs share (the runbook warns against it); the preflight says what it risks
     #[arg(long, help_heading = "Safety")]
     pub allow_cert_manager_root: bool,

@@ -35,6 +35,10 @@ pub struct FailoverSettings {
     /// Take the pair's lock from another run (`--force-unlock`).
     pub force_unlock: bool,
     pub sync_secrets: bool,
+    /// `--force-key-mismatch`: token keys that differ between the MPs only
+    /// warn. Not recorded for `--resume`: every run's preflight judges the
+    /// keys again, and no step depends on the flag.
+    pub force_key_mismatch: bool,
     /// `--allow-cert-manager-root`: a root cert-manager generated only warns.
     pub allow_cert_manager_root: bool,
     /// How long deployments may take to stop or become ready.
@@ -146,6 +150,7 @@ impl FailoverSettings {
             disaster: cli.disaster,
             force_unlock: cli.force_unlock,
             sync_secrets: cli.sync_secrets,
+            force_key_mismatch: cli.force_key_mismatch,
             allow_cert_manager_root: cli.allow_cert_manager_root,
             ready_timeout: cli.ready_timeout,
             output: cli.output.output,

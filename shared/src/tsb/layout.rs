@@ -83,14 +83,16 @@ pub struct TsbLayout {
     /// The chart (chart.metadata.name) whose release is the MP when no
     /// release is named `helmRelease`.
     pub helm_chart: String,
-    /// Secrets the helm model copies whatever the values (generated on
-    /// first use).
+    /// Secrets the helm model copies whatever the values (none by default:
+    /// the signing keys' secret, generated on first use, is the spec's,
+    /// see `signingKeysSecret`).
     pub helm_secrets: Vec<SecretSpec>,
     /// Secrets the helm model copies because the release's `secrets:`
     /// values rendered them ([`ValueSecret`]); the defaults are
     /// [`default_helm_value_secrets`].
     pub helm_value_secrets: Vec<ValueSecret>,
-    /// Secrets the generic (tctl) model copies.
+    /// Secrets the generic (tctl) model copies, besides the signing keys'
+    /// secret (see `signingKeysSecret`).
     pub generic_secrets: Vec<SecretSpec>,
     /// Secrets carried in either model when they exist.
     pub carried_when_present: Vec<String>,
@@ -122,6 +124,17 @@ pub struct TsbLayout {
     /// The workload clusters' control planes, which `mp-failover` makes
     /// follow the MP (`--control-plane-context`).
     pub control_plane: ControlPlaneLayout,
+    /// The Secret IAM signs tokens with when the ManagementPlane spec names
+    /// none in `spec.tokenIssuer.jwt.signingKeysSecret`: `iam-signing-key`
+    /// (Tetrate's MP installation guide, "Configuring Secrets"; the default
+    /// of the spec field, Tetrate MP HA guide, "Configure multiple IAM
+    /// token validation keys"). Both models carry the secret the spec
+    /// names ([`crate::tsb::signing`]), this one only when it names none.
+    pub signing_keys_secret: String,
+    /// XCP central's key, checked to match on both MPs before a failover
+    /// and carried when present: `tsb-iam-jwks` (Tetrate MP HA guide,
+    /// "Configure multiple IAM token validation keys").
+    pub jwks_secret: String,
 }
 
 fn secret(name: &str, requirement: Requirement, when: Option<&str>) -> SecretSpec {
@@ -220,7 +233,7 @@ impl Default for TsbLayout {
         TsbLayout {
             helm_release: "mp".into(),
             helm_chart: "managementplane".into(),
-            helm_secrets: vec![secret("iam-signing-key", Required, None)],
+            helm_secrets: Vec::new(),
             helm_value_secrets: default_helm_value_secrets(),
             generic_secrets: vec![
                 secret("admin-credentials", Required, None),
@@ -241,7 +254,6 @@ impl Default for TsbLayout {
                 secret("postgres-credentials", Required, None),
                 secret("tsb-certs", Required, None),
                 secret("xcp-central-cert", Required, None),
-                secret("iam-signing-key", Required, None),
             ],
             carried_when_present: names(&["local-user-credentials", "mpc-certs"]),
             certificate_secrets: names(&[
@@ -296,6 +308,8 @@ impl Default for TsbLayout {
                 "dataStore.postgres.name",
             ]),
             control_plane: ControlPlaneLayout::default(),
+            signing_keys_secret: "iam-signing-key".into(),
+            jwks_secret: "tsb-iam-jwks".into(),
         }
     }
 }
@@ -412,18 +426,16 @@ mod tests {
                 "postgres-credentials",
                 "tsb-certs",
                 "xcp-central-cert",
-                "iam-signing-key"
             ]
         );
         assert_eq!(
             layout.generic_secrets.len(),
-            11,
-            "the runbook's generic list has 11 secrets"
+            10,
+            "the runbook's generic list has 11 secrets, iam-signing-key (the spec's signing keys' secret) apart"
         );
-        assert_eq!(
-            layout.helm_secrets,
-            vec![secret("iam-signing-key", Requirement::Required, None)]
-        );
+        assert!(layout.helm_secrets.is_empty());
+        assert_eq!(layout.signing_keys_secret, "iam-signing-key");
+        assert_eq!(layout.jwks_secret, "tsb-iam-jwks");
         assert_eq!(layout.operator_deployment, "tsb-operator-management-plane");
         assert_eq!(layout.writer_deployments, ["tsb", "iam"]);
         assert_eq!(

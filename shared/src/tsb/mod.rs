@@ -6,3 +6,4 @@ pub mod front;
 pub mod helm;
 pub mod layout;
 pub mod mp;
+pub mod signing;

@@ -182,8 +182,13 @@ pub async fn judge(
         layout,
         pair.active.context(),
         (&active.snapshot.secrets, &standby.snapshot.secrets),
+        (active.spec.as_ref(), standby.spec.as_ref()),
         &preflight::own_secrets(options.database),
-        false,
+        &preflight::KeyPolicy {
+            standby_namespace: pair.standby.namespace(),
+            sync: false,
+            force_key_mismatch: false,
+        },
     );
     for check in secrets.checks {
         checks.push(CheckResult::new(id::SECRETS, check));

@@ -5,9 +5,12 @@
 
 mod checks;
 mod database;
+mod keys;
 
 use checks::Checks;
 pub use checks::Sides;
+pub use keys::KeyPolicy;
+use keys::{judge_keys, standby_signing_keys};
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -23,6 +26,7 @@ use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
 use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::{self, FrontAddress, MpState};
+use crate::tsb::signing::SigningKeys;
 use crate::ui::check::Check;
 use crate::ui::cli::VERSION;
 
@@ -92,14 +96,12 @@ async fn read_cluster(sides: &Sides<'_>, cluster: &Cluster, role: &str) -> Resul
     )
 }
 
-/// The ManagementPlane's spec, when the database step needs it (one get).
+/// The ManagementPlane's spec (one get): the signing keys it names (generic
+/// model) and, for a database copy, where its Postgres is.
 async fn management_plane_spec(
     sides: &Sides<'_>,
     cluster: &Cluster,
 ) -> Result<Option<serde_json::Value>> {
-    if sides.settings.database.mode == DatabaseMode::Shared {
-        return Ok(None);
-    }
     let found = mp::get_management_plane(cluster, sides.layout).await?;
     Ok(found.and_then(|object| object.data.get("spec").cloned()))
 }
@@ -133,7 +135,12 @@ pub async fn judge(
         to_state.front_address.as_ref(),
     )
     .await;
-    let sync = judge_active(sides, &mut checks, from_read.as_ref(), &to_snapshot);
+    let sync = judge_active(
+        sides,
+        &mut checks,
+        from_read.as_ref(),
+        (&to_snapshot, to_spec.as_ref()),
+    );
     judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
     let (from_endpoint, to_endpoint, tools) =
         if sides.settings.database.mode == DatabaseMode::Separate {
@@ -308,15 +315,16 @@ fn judge_dns_target(
     }
 }
 
-/// The active's secrets against the standby's, and the active MP itself;
-/// returns what `--sync-secrets` copies first.
+/// The active's secrets against the standby's (the token keys apart, see
+/// [`keys`]), and the active MP itself; returns what `--sync-secrets`
+/// copies first.
 fn judge_active(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,
     from_read: Option<&ClusterRead>,
-    to_snapshot: &MpSnapshot,
+    (to_snapshot, to_spec): (&MpSnapshot, Option<&serde_json::Value>),
 ) -> Option<Bundle> {
-    let Some((from_snapshot, from_state, _)) = from_read else {
+    let Some((from_snapshot, from_state, from_spec)) = from_read else {
         checks.add(Check::warn(format!(
             "active context {:?} skipped (--disaster): secrets and CA not compared with it",
             sides.from.context()
@@ -327,8 +335,13 @@ fn judge_active(
         sides.layout,
         sides.from.context(),
         (&from_snapshot.secrets, &to_snapshot.secrets),
+        (from_spec.as_ref(), to_spec),
         &own_secrets(sides.settings.database.mode),
-        sides.settings.sync_secrets,
+        &KeyPolicy {
+            standby_namespace: sides.to.namespace(),
+            sync: sides.settings.sync_secrets,
+            force_key_mismatch: sides.settings.force_key_mismatch,
+        },
     );
     for check in judged.checks {
         checks.add(check);
@@ -373,18 +386,22 @@ pub struct SecretsJudged {
 
 /// The secrets the active's install model carries ([`crate::export::select_secrets`],
 /// minus `own`) against the standby's, by data digest: a check for the
-/// active's release, for required ones the active lacks, and for the
-/// standby's matching (a warning with `sync`, which copies them first).
-/// `(from, to)` are the two namespaces' Secrets as listed; `from_context`
-/// names the active in messages. The failover's preflight and the
-/// readiness check judge the secrets so.
+/// active's release, for required ones the active lacks, one for each
+/// token key ([`keys`]: the signing keys' Secret the active's spec names,
+/// `tsb-iam-jwks`), and one for the others matching (a warning with
+/// `policy.sync`, which copies them first). `(from, to)` are the two
+/// namespaces' Secrets as listed, `specs` their ManagementPlane specs;
+/// `from_context` names the active in messages. The failover's preflight
+/// and the readiness check judge the secrets so.
 pub fn judge_secrets(
     layout: &TsbLayout,
     from_context: &str,
     (from, to): (&[Secret], &[Secret]),
+    (from_spec, to_spec): (Option<&serde_json::Value>, Option<&serde_json::Value>),
     own: &[String],
-    sync: bool,
+    policy: &KeyPolicy<'_>,
 ) -> SecretsJudged {
+    let sync = policy.sync;
     let mut checks = Vec::new();
     let release_check = || {
         Check::fail(format!(
@@ -406,7 +423,7 @@ pub fn judge_secrets(
         }
     };
     let mut to_sync = None;
-    match compare_secrets(layout, model, &release, (from, to), own) {
+    match compare_secrets(layout, model, &release, (from, to), from_spec, own) {
         Err(problem) => checks.push(release_check().hint(format!(
             "{problem}: its values say which secrets the standby needs; wait for helm to finish (helm status {release})"
         ))),
@@ -420,15 +437,35 @@ pub fn judge_secrets(
                     .hint("nothing to compare the standby's with: recreate them on the active (for helm, the release's values render them), then run again"),
                 );
             }
-            let differing = compared.differing;
+            // The token keys have a check of their own: one line each.
+            let key_secrets = [compared.signing.secret.as_str(), layout.jwks_secret.as_str()];
+            let to_signing = standby_signing_keys(layout, to, to_spec);
+            let keys_copied = judge_keys(
+                layout,
+                policy,
+                &mut checks,
+                &compared.signing,
+                (from, to),
+                &to_signing,
+            );
+            let differing: Vec<String> = compared
+                .differing
+                .iter()
+                .filter(|name| !key_secrets.contains(&name.as_str()))
+                .cloned()
+                .collect();
             let names: Vec<&str> = compared
                 .chosen
                 .iter()
                 .filter_map(|secret| secret.metadata.name.as_deref())
+                .filter(|name| !key_secrets.contains(name))
                 .collect();
+            if keys_copied || (!differing.is_empty() && sync) {
+                to_sync = Some((model, compared.chosen.clone()));
+            }
             if differing.is_empty() {
                 checks.push(Check::pass(format!(
-                    "standby secrets match the active's ({} compared, {model} model: {})",
+                    "standby secrets match the active's ({} compared besides the token keys, {model} model: {})",
                     names.len(),
                     names.join(", ")
                 )));
@@ -437,7 +474,6 @@ pub fn judge_secrets(
                     "standby secrets differ ({}): copied before the failover (--sync-secrets)",
                     differing.join(", ")
                 )));
-                to_sync = Some((model, compared.chosen));
             } else {
                 checks.push(
                     Check::fail(format!(
@@ -527,15 +563,19 @@ struct Compared {
     /// The model's secrets whose data differ (or that the standby lacks).
     differing: Vec<String>,
     /// Required by the model, absent on the active, described with the
-    /// value that renders them (helm).
+    /// value that renders them (helm) or the spec field naming them; and
+    /// the signing keys the active's spec names but its Secret lacks.
     missing: Vec<String>,
+    /// The Secret the active's IAM signs tokens with, as its spec names it.
+    signing: SigningKeys,
     /// Every secret compared, as the active holds it (cleaned for a copy).
     chosen: Vec<Secret>,
 }
 
 /// `model`'s secrets (as [`crate::export::select_secrets`] decides them for
-/// an export: for helm, `iam-signing-key` and what the active `release`'s
-/// values rendered), minus `own`, whose data differ between the clusters.
+/// an export: the signing keys' Secret the active's spec names (`from_spec`),
+/// `tsb-iam-jwks`, and for helm what the active `release`'s values
+/// rendered), minus `own`, whose data differ between the clusters.
 ///
 /// # Errors
 /// Helm model: the active's release values cannot be read.
@@ -544,9 +584,11 @@ fn compare_secrets(
     model: Model,
     release: &str,
     (from, to): (&[Secret], &[Secret]),
+    from_spec: Option<&serde_json::Value>,
     own: &[String],
 ) -> std::result::Result<Compared, String> {
-    let selection = crate::export::select_secrets(from, layout, model, release, &[], own)?;
+    let selection =
+        crate::export::select_secrets(from, layout, model, release, from_spec, &[], own)?;
     let differing = selection
         .chosen
         .iter()
@@ -563,10 +605,12 @@ fn compare_secrets(
         .missing
         .iter()
         .map(|name| selection.describe(std::slice::from_ref(name)))
+        .chain(selection.missing_keys.iter().cloned())
         .collect();
     Ok(Compared {
         differing,
         missing,
+        signing: selection.signing,
         chosen: selection.chosen,
     })
 }

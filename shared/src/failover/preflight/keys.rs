@@ -1,0 +1,221 @@
+//! The token keys' identity: the Secret IAM signs tokens with and XCP
+//! central's key (`tsb-iam-jwks`) must be the same on both MPs, or the new
+//! active rejects every token the old one issued (Tetrate MP HA guide,
+//! "Configure multiple IAM token validation keys"). Compared by data
+//! digest; only key ids (`kid`, public in every token's header) are shown.
+
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::secrets::redact::{data_digest, describe_value};
+use crate::tsb::layout::TsbLayout;
+use crate::tsb::signing::{self, SigningKeys};
+use crate::ui::check::Check;
+
+/// What breaks when the standby's token keys differ, for `--force-key-mismatch`
+/// and the hint of a refusal.
+const WHAT_BREAKS: &str = "tokens the old active issued are rejected by the new one (users and tctl sign in again), and control planes' cached tokens are rejected until re-issued: per cluster, kubectl rollout restart deployment/edge -n istio-system, and on auth errors delete otel-token, oap-token, ngac-token and xcp-edge-central-auth-token there";
+
+/// The signing keys the standby's own spec names: its helm release's user
+/// values' `spec` when it has a deployed release of the MP chart, else its
+/// ManagementPlane's `spec` (`to_spec`), else the layout's default.
+pub(super) fn standby_signing_keys(
+    layout: &TsbLayout,
+    secrets: &[Secret],
+    to_spec: Option<&serde_json::Value>,
+) -> SigningKeys {
+    let helm_values = crate::tsb::helm::mp_release(secrets, layout, None)
+        .ok()
+        .flatten()
+        .and_then(|release| crate::tsb::helm::user_values(secrets, &release).ok());
+    let spec = match &helm_values {
+        Some(values) => values.get("spec"),
+        None => to_spec,
+    };
+    SigningKeys::from_spec(spec, &layout.signing_keys_secret)
+}
+
+/// The Secret called `name` among `secrets`.
+fn find<'a>(secrets: &'a [Secret], name: &str) -> Option<&'a Secret> {
+    secrets
+        .iter()
+        .find(|secret| secret.metadata.name.as_deref() == Some(name))
+}
+
+/// What decides a key difference's outcome.
+pub struct KeyPolicy<'a> {
+    /// The standby's namespace, for hints.
+    pub standby_namespace: &'a str,
+    /// `--sync-secrets`: a difference the active's copy fixes is copied (‼).
+    pub sync: bool,
+    /// `--force-key-mismatch`: any difference only warns, naming what breaks.
+    pub force_key_mismatch: bool,
+}
+
+/// How one key Secret compares.
+enum Finding {
+    Same,
+    /// `--sync-secrets` fixes it: the active's copy goes to the standby.
+    Copyable(String),
+    /// Only changing the standby (its spec) or the active fixes it.
+    Fixed(String),
+}
+
+/// One check per key Secret (the signing keys' and `tsb-iam-jwks`): the
+/// same data on both MPs passes; a difference fails, unless
+/// `--sync-secrets` copies it (‼) or `--force-key-mismatch` accepts it (‼,
+/// naming what breaks). A signing keys' Secret the active lacks is left to
+/// the check of the active's required secrets. Returns whether
+/// `--sync-secrets` copies a difference (so the bundle must be copied).
+pub(super) fn judge_keys(
+    layout: &TsbLayout,
+    policy: &KeyPolicy<'_>,
+    checks: &mut Vec<Check>,
+    active_signing: &SigningKeys,
+    (from, to): (&[Secret], &[Secret]),
+    to_signing: &SigningKeys,
+) -> bool {
+    let mut copied = false;
+    if let Some(active) = find(from, &active_signing.secret) {
+        let finding = if active_signing.secret != to_signing.secret
+            || active_signing.keys != to_signing.keys
+        {
+            Finding::Fixed(format!(
+                "the standby's spec names {}, the active's {}",
+                to_signing.describe(),
+                active_signing.describe()
+            ))
+        } else {
+            compare(active, find(to, &active_signing.secret))
+        };
+        copied |= judge_one(
+            policy,
+            checks,
+            &format!("token signing secret {}", active_signing.secret),
+            finding,
+            active,
+        );
+    }
+    let jwks = &layout.jwks_secret;
+    match (find(from, jwks), find(to, jwks)) {
+        (None, None) => checks.push(
+            Check::warn(format!(
+                "XCP central key {jwks} absent on both MPs: not compared"
+            ))
+            .hint(format!(
+                "TSB versions that use it create it in namespace {}; if yours does, find out why it is missing before failing over",
+                policy.standby_namespace
+            )),
+        ),
+        (None, Some(_)) => {
+            judge_one_absent_on_active(
+            policy,
+            checks, jwks);
+        }
+        (Some(active), standby) => {
+            let finding = compare(active, standby);
+            copied |= judge_one(
+            policy,
+            checks,
+                &format!("XCP central key {jwks}"),
+                finding,
+                active,
+            );
+        }
+    }
+    copied
+}
+
+/// The standby's `secret` against the active's, by data digest, naming
+/// their key ids.
+fn compare(active: &Secret, standby: Option<&Secret>) -> Finding {
+    let Some(standby) = standby else {
+        return Finding::Copyable("absent on the standby".into());
+    };
+    if data_digest(active) == data_digest(standby) {
+        return Finding::Same;
+    }
+    Finding::Copyable(match (signing::key_id(active), signing::key_id(standby)) {
+        (Some(active), Some(standby)) if active == standby => {
+            format!("same kid {}, other key data", shown_kid(&active))
+        }
+        (Some(active), Some(standby)) => format!(
+            "kid {} on the active, {} on the standby",
+            shown_kid(&active),
+            shown_kid(&standby)
+        ),
+        _ => "other data on the standby".into(),
+    })
+}
+
+/// A kid as messages show it: quoted when it is a short printable id (it is
+/// public), else only its size and digest, as for a secret value.
+fn shown_kid(kid: &str) -> String {
+    if kid.len() <= 64 && kid.chars().all(|c| c.is_ascii_graphic()) {
+        format!("{kid:?}")
+    } else {
+        format!("({})", describe_value(kid.as_bytes()))
+    }
+}
+
+/// Shows the check of one key Secret; returns whether `--sync-secrets`
+/// copies it.
+fn judge_one(
+    policy: &KeyPolicy<'_>,
+    checks: &mut Vec<Check>,
+    what: &str,
+    finding: Finding,
+    active: &Secret,
+) -> bool {
+    let (problem, copyable) = match finding {
+        Finding::Same => {
+            let kid = signing::key_id(active).map_or_else(
+                || "no kid".to_string(),
+                |kid| format!("kid {}", shown_kid(&kid)),
+            );
+            checks.push(Check::pass(format!("{what} the same on both MPs ({kid})")));
+            return false;
+        }
+        Finding::Copyable(problem) if policy.sync => {
+            checks.push(Check::warn(format!(
+                "{what} differs on the standby ({problem}): copied before the failover (--sync-secrets)"
+            )));
+            return true;
+        }
+        Finding::Copyable(problem) => (problem, true),
+        Finding::Fixed(problem) => (problem, false),
+    };
+    if policy.force_key_mismatch {
+        checks.push(
+            Check::warn(format!(
+                "{what} differs on the standby ({problem}): failing over anyway (--force-key-mismatch)"
+            ))
+            .hint(WHAT_BREAKS),
+        );
+    } else {
+        checks.push(Check::fail(format!("{what} the same on both MPs ({problem})")).hint(
+            if copyable {
+                format!(
+                    "copy the active's with kubectl mp-export | kubectl mp-import, or pass --sync-secrets; --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+                )
+            } else {
+                format!(
+                    "make the standby's spec.tokenIssuer.jwt name the active's secret and keys; --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+                )
+            },
+        ));
+    }
+    false
+}
+
+/// `tsb-iam-jwks` on the standby only: nothing to copy from the active.
+fn judge_one_absent_on_active(policy: &KeyPolicy<'_>, checks: &mut Vec<Check>, jwks: &str) {
+    let title = format!("XCP central key {jwks} on both MPs (absent on the active)");
+    checks.push(if policy.force_key_mismatch {
+        Check::warn(format!("{title}: failing over anyway (--force-key-mismatch)"))
+            .hint(WHAT_BREAKS)
+    } else {
+        Check::fail(title).hint(format!(
+            "find out why the active has none (the control planes hold tokens of its key); --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+        ))
+    });
+}
