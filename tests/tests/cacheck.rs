@@ -743,10 +743,17 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
         .expect("secrets line");
     assert!(
         secrets.contains("generic model: ")
-            && secrets.contains("iam-signing-key")
+            && secrets.contains("tsb-certs")
             && !secrets.contains("postgres-credentials"),
         "{secrets}"
     );
+    // The token keys: a line each, as the failover's preflight judges them.
+    for key in [
+        "token signing secret iam-signing-key the same on both MPs (kid ",
+        "XCP central key tsb-iam-jwks the same on both MPs",
+    ] {
+        assert!(passed.contains(key), "{key}\nnot in\n{passed}");
+    }
     for name in ["active", "standby"] {
         let counters = world.cluster(name).counters();
         assert_eq!(counters.values().sum::<u64>(), 5, "{name}: {counters:?}");

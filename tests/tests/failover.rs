@@ -2403,3 +2403,97 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
         "{recorded}"
     );
 }
+
+/// Replaces `plane`'s cached tokens with a JWT whose header names `kid`, as
+/// an MP signing with that key would have issued it; returns the token.
+async fn issue_tokens(world: &World, plane: &ControlPlane, kid: &str) -> String {
+    use base64::Engine;
+    let encode =
+        |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes());
+    let token = format!(
+        "{}.{}.{}",
+        encode(&format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{kid}"}}"#)),
+        encode(r#"{"iss":"https://tsb.mp.example","sub":"edge"}"#),
+        encode("not-a-real-signature-0123456789")
+    );
+    let ns = &plane.namespace;
+    let manifest: String = TOKENS
+        .iter()
+        .map(|name| {
+            format!("---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: {ns}}}\nstringData: {{token: {token}}}\n")
+        })
+        .collect();
+    world
+        .kubectl_with_stdin(
+            &["--context", &plane.cluster, "apply", "-f", "-"],
+            manifest.as_bytes(),
+        )
+        .await
+        .ok("kubectl apply the tokens");
+    token
+}
+
+/// Issue 18: under `--disaster` the active cannot be read, and a control
+/// plane's cached tokens name the key it signed with. The standby signing
+/// with that key passes; tokens naming another kid refuse the failover
+/// before anything changes (never showing a token), unless
+/// `--force-key-mismatch`, which warns saying what breaks.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_disaster_the_standbys_kid_is_compared_with_a_control_planes_cached_tokens() {
+    let (world, bind) = synced_world().await;
+    let plane = control_plane(&world, "standby", Edge::Reconnects).await;
+    let active_kid = secret_text(&world, "active", "iam-signing-key", "kid");
+    issue_tokens(&world, &plane, &active_kid).await;
+    world.cluster("active").set_down(true).await.expect("down");
+    let args = with_control_planes(
+        &world,
+        failover_args(&bind, "active", "standby", &bind.update_key_file()),
+        &[&plane],
+    );
+    let disaster = ["--disaster", "--request-timeout", "3s", "--dry-run"];
+
+    let out = run(&world, &args, &disaster).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "✔ standby's token signing secret iam-signing-key (kid {active_kid:?}) is the key the control planes' cached tokens name (4 tokens, 1 cluster)"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // The lost active had rotated its key since the standby got its copy.
+    let token = issue_tokens(&world, &plane, "rotated-kid").await;
+    world.cluster("standby").reset_counters();
+    let out = run(&world, &args, &disaster).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "✖ standby's token signing secret iam-signing-key (kid {active_kid:?}) is the key the control planes' cached tokens name (they name \"rotated-kid\" in \"wl-standby\" otel-token, "
+        )) && out.stderr.contains("import the active's iam-signing-key from your last export"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(&token), "a token is never shown");
+    assert_eq!(world.writes("standby"), 0, "nothing changed");
+
+    let out = run(
+        &world,
+        &args,
+        &[&disaster[..], &["--force-key-mismatch"]].concat(),
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("‼ standby's token signing secret iam-signing-key")
+            && out
+                .stderr
+                .contains("failing over anyway (--force-key-mismatch)")
+            && out
+                .stderr
+                .contains("control planes' cached tokens are rejected until re-issued"),
+        "{}",
+        out.stderr
+    );
+}

@@ -214,6 +214,7 @@ impl Failover {
             from: &self.from,
             to: &self.to,
             ui: &self.ui,
+            control_planes: &self.control_planes,
         }
     }
 

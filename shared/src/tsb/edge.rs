@@ -400,6 +400,55 @@ fn rolled_out(deployment: &Deployment) -> bool {
         && status.available_replicas.unwrap_or(0) >= updated
 }
 
+/// A key id (`kid`) a cached token of a control plane names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedTokenKid {
+    /// The token secret holding it (`otel-token`).
+    pub secret: String,
+    pub kid: String,
+}
+
+/// The key ids (`kid`) the control plane's cached tokens were signed with:
+/// one for each JWT found among the values of the layout's
+/// token secrets, fetched by name at once. Under `--disaster` they are the
+/// only witness of the key the lost active signed with (Tetrate MP HA
+/// guide, "Troubleshooting Failover Operations"). Token values are never
+/// returned nor shown; a secret that is absent or holds no JWT is left out.
+///
+/// # Errors
+/// A read the API server refuses (exit 3), naming the secret.
+pub async fn cached_token_key_ids(
+    cluster: &Cluster,
+    layout: &ControlPlaneLayout,
+) -> Result<Vec<CachedTokenKid>> {
+    let secrets: Api<Secret> = api(cluster, layout);
+    let found = join_all(layout.token_secrets.iter().map(|name| {
+        let secrets = secrets.clone();
+        async move {
+            secrets.get_opt(name).await.map_err(|error| {
+                cluster.error(error, &format!("get secret {name} in {}", layout.namespace))
+            })
+        }
+    }))
+    .await;
+    let mut kids = Vec::new();
+    for secret in found {
+        let Some(secret) = secret? else { continue };
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let values = crate::secrets::redact::secret_values(&secret);
+        for kid in values
+            .values()
+            .filter_map(|value| super::signing::jwt_key_id(value))
+        {
+            kids.push(CachedTokenKid {
+                secret: name.clone(),
+                kid,
+            });
+        }
+    }
+    Ok(kids)
+}
+
 /// Deletes those of the cached tokens that exist; returns each deleted
 /// one's uid, to tell its re-issued successor from it.
 async fn delete_tokens(

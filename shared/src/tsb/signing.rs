@@ -137,6 +137,27 @@ pub fn key_id(secret: &Secret) -> Option<String> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
+/// The key id (`kid`) in the header of a JWT (compact form, RFC 7519
+/// section 3: three base64url parts joined by dots, the first a JSON header;
+/// RFC 7515 section 4.1.4 for `kid`). `token` may carry surrounding
+/// whitespace, as a Secret's value often does; None when it is not such a
+/// token or its header names no kid. Only the header is decoded: the
+/// payload and signature are never read.
+pub fn jwt_key_id(token: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let token = std::str::from_utf8(token).ok()?.trim();
+    let mut parts = token.split('.');
+    let (header, _payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let header: Value = serde_json::from_slice(&header).ok()?;
+    header.get("kid")?.as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +259,24 @@ mod tests {
             keys(&signing),
             [("tls.key", "spec.tokenIssuer.jwt.issuers[0].signingKey")]
         );
+    }
+
+    #[test]
+    fn a_jwt_names_its_key_id_in_its_header() {
+        use base64::Engine;
+        let encode =
+            |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes());
+        let token = format!(
+            "{}.{}.c2lnbmF0dXJl\n",
+            encode(r#"{"alg":"RS256","kid":"key-2026"}"#),
+            encode(r#"{"sub":"edge"}"#)
+        );
+        assert_eq!(jwt_key_id(token.as_bytes()).as_deref(), Some("key-2026"));
+        let without_kid = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256"}"#));
+        assert_eq!(jwt_key_id(without_kid.as_bytes()), None);
+        for not_a_jwt in ["issued", "a.b", "a.b.c.d", "!!.e30.c2ln", ""] {
+            assert_eq!(jwt_key_id(not_a_jwt.as_bytes()), None, "{not_a_jwt}");
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Sides<'a> {
     pub from: &'a Cluster,
     pub to: &'a Cluster,
     pub ui: &'a Ui,
+    /// One client per `--control-plane-context`: under `--disaster`, their
+    /// cached tokens name the key the lost active signed with.
+    pub control_planes: &'a [Cluster],
 }
 
 /// The checks shown so far, each as soon as it is judged.

@@ -6,6 +6,7 @@
 
 use k8s_openapi::api::core::v1::Secret;
 
+use super::checks::Sides;
 use crate::secrets::redact::{data_digest, describe_value};
 use crate::tsb::layout::TsbLayout;
 use crate::tsb::signing::{self, SigningKeys};
@@ -218,4 +219,100 @@ fn judge_one_absent_on_active(policy: &KeyPolicy<'_>, checks: &mut Vec<Check>, j
             "find out why the active has none (the control planes hold tokens of its key); --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
         ))
     });
+}
+
+/// Under `--disaster` the active cannot be read: the key ids its control
+/// planes' cached tokens name witness the key it signed with (Tetrate MP
+/// HA guide: with the active gone, compare the standby's `kid` with the
+/// `kid` in the JWTs control-plane components hold). One check: the
+/// standby's signing keys' Secret names the same kid as every token (✔),
+/// another (✖, or ‼ with `--force-key-mismatch`), or nothing could be
+/// compared (‼, saying why). `control_plane_kids`: per context, the
+/// (secret, kid) pairs its tokens name, or why they could not be read.
+pub(super) fn judge_keys_without_the_active(
+    sides: &Sides<'_>,
+    to_signing: &SigningKeys,
+    to_secrets: &[Secret],
+    control_plane_kids: &[super::ControlPlaneKids],
+) -> Check {
+    let not_compared = |why: String| Check::warn(format!("token keys not compared: {why}"));
+    let tokens = sides.layout.control_plane.token_secrets.join(", ");
+    let namespace = &sides.layout.control_plane.namespace;
+    if control_plane_kids.is_empty() {
+        return not_compared(
+            "the active is unreachable (--disaster) and no control plane was given".into(),
+        )
+        .hint(format!(
+            "pass --control-plane-context CTX: its cached tokens ({tokens} in {namespace}) name the key the active signed with"
+        ));
+    }
+    let standby_kid = to_secrets
+        .iter()
+        .find(|secret| secret.metadata.name.as_deref() == Some(to_signing.secret.as_str()))
+        .and_then(signing::key_id);
+    let Some(standby_kid) = standby_kid else {
+        return not_compared(format!(
+            "the standby's signing keys' secret {} has no {} to compare",
+            to_signing.secret,
+            signing::KID_KEY
+        ))
+        .hint("check the tokens by hand: the kid is in each token's header");
+    };
+    let unread: Vec<&str> = control_plane_kids
+        .iter()
+        .filter(|plane| plane.kids.is_err())
+        .map(|plane| plane.context.as_str())
+        .collect();
+    let unread_note = if unread.is_empty() {
+        String::new()
+    } else {
+        format!("; not read: {}", unread.join(", "))
+    };
+    let found: Vec<(&str, &str, &str)> = control_plane_kids
+        .iter()
+        .filter_map(|plane| Some((plane.context.as_str(), plane.kids.as_ref().ok()?)))
+        .flat_map(|(context, kids)| {
+            kids.iter()
+                .map(move |token| (context, token.secret.as_str(), token.kid.as_str()))
+        })
+        .collect();
+    if found.is_empty() {
+        return not_compared(format!(
+            "no cached token naming a kid in the control planes' {tokens}{unread_note}"
+        ))
+        .hint("check the tokens by hand: the kid is in each token's header");
+    }
+    let secret = &to_signing.secret;
+    let shown = shown_kid(&standby_kid);
+    let others: Vec<String> = found
+        .iter()
+        .filter(|(_, _, kid)| *kid != standby_kid)
+        .map(|(context, token, kid)| format!("{} in {context:?} {token}", shown_kid(kid)))
+        .collect();
+    if others.is_empty() {
+        let clusters: std::collections::BTreeSet<&str> =
+            found.iter().map(|(context, _, _)| *context).collect();
+        let plural = |count: usize| if count == 1 { "" } else { "s" };
+        return Check::pass(format!(
+            "standby's token signing secret {secret} (kid {shown}) is the key the control planes' cached tokens name ({} token{}, {} cluster{}{unread_note})",
+            found.len(),
+            plural(found.len()),
+            clusters.len(),
+            plural(clusters.len())
+        ));
+    }
+    let title = format!(
+        "standby's token signing secret {secret} (kid {shown}) is the key the control planes' cached tokens name (they name {})",
+        others.join(", ")
+    );
+    if sides.settings.force_key_mismatch {
+        Check::warn(format!(
+            "{title}: failing over anyway (--force-key-mismatch)"
+        ))
+        .hint(WHAT_BREAKS)
+    } else {
+        Check::fail(title).hint(format!(
+            "the standby signs with another key than the lost active did: import the active's {secret} from your last export (kubectl mp-import), or --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+        ))
+    }
 }

@@ -10,7 +10,7 @@ mod keys;
 use checks::Checks;
 pub use checks::Sides;
 pub use keys::KeyPolicy;
-use keys::{judge_keys, standby_signing_keys};
+use keys::{judge_keys, judge_keys_without_the_active, standby_signing_keys};
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -58,13 +58,22 @@ pub struct Reads {
     pub dns: Result<Option<DnsAnswer>>,
     /// What `--dns-target` answers, when given.
     pub dns_target: Option<Result<Option<DnsAnswer>>>,
+    /// Under `--disaster`, what each control plane's cached tokens name.
+    pub control_plane_kids: Vec<ControlPlaneKids>,
+}
+
+/// The key ids a control plane's cached tokens name
+/// ([`crate::tsb::edge::cached_token_key_ids`]), or why they could not be read.
+pub struct ControlPlaneKids {
+    pub context: String,
+    pub kids: Result<Vec<crate::tsb::edge::CachedTokenKid>>,
 }
 
 /// Reads both clusters and asks the DNS server, all at once.
 pub async fn read(sides: &Sides<'_>) -> Reads {
     let settings = sides.settings;
     let dns = &settings.dns;
-    let (from, to, answer, target) = futures::join!(
+    let (from, to, answer, target, control_plane_kids) = futures::join!(
         async {
             if settings.disaster {
                 return Ok(None);
@@ -79,12 +88,28 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
                 None => None,
             }
         },
+        async {
+            if !settings.disaster {
+                return Vec::new();
+            }
+            futures::future::join_all(sides.control_planes.iter().map(|cluster| async {
+                let kids =
+                    crate::tsb::edge::cached_token_key_ids(cluster, &sides.layout.control_plane)
+                        .await;
+                ControlPlaneKids {
+                    context: cluster.context().to_string(),
+                    kids,
+                }
+            }))
+            .await
+        },
     );
     Reads {
         from,
         to,
         dns: answer,
         dns_target: target,
+        control_plane_kids,
     }
 }
 
@@ -141,6 +166,15 @@ pub async fn judge(
         from_read.as_ref(),
         (&to_snapshot, to_spec.as_ref()),
     );
+    if from_read.is_none() {
+        let to_signing = standby_signing_keys(sides.layout, &to_snapshot.secrets, to_spec.as_ref());
+        checks.add(judge_keys_without_the_active(
+            sides,
+            &to_signing,
+            &to_snapshot.secrets,
+            &reads.control_plane_kids,
+        ));
+    }
     judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
     let (from_endpoint, to_endpoint, tools) =
         if sides.settings.database.mode == DatabaseMode::Separate {
