@@ -992,6 +992,38 @@ async fn readiness_runs_as_the_shipped_role_alone() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(lines(&out, "✖").is_empty(), "{}", out.stderr);
 
+    // The shipped CronJob is one the real API server accepts.
+    let cronjob = world.path("readiness-cronjob");
+    std::fs::create_dir_all(&cronjob).unwrap();
+    std::fs::copy(
+        rbac.parent().unwrap().join("cronjob.yaml"),
+        cronjob.join("cronjob.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        cronjob.join("kustomization.yaml"),
+        format!("namespace: {}\nresources: [cronjob.yaml]\n", world.ns),
+    )
+    .unwrap();
+    let applied = world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "apply",
+            "--dry-run=server",
+            "-k",
+            &cronjob.display().to_string(),
+        ])
+        .await;
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    assert!(
+        applied
+            .stdout
+            .contains("cronjob.batch/mp-readiness created (server dry run)"),
+        "{}",
+        applied.stdout
+    );
+
     // Without get on cronjobs in the standby: one line naming it, exit 3.
     let role = in_ns(
         &world,
