@@ -9,11 +9,23 @@ use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` with mode 0600. A crash or error leaves either
 /// the old file or none, never half a file.
+///
+/// A `path` that exists and is no regular file (a device such as
+/// `/dev/null` or `/dev/stdout`, a named pipe) is written in place: it holds
+/// no data to keep, and renaming over it would replace the device itself
+/// with a file.
 pub fn write_private(path: &Path, contents: &[u8], force: bool) -> Result<()> {
     let fail = |what: &str, error: std::io::Error| {
         Error::usage(format!("cannot write {}: {what}: {error}", path.display()))
             .with_next_step("check the directory exists and is writable")
     };
+    if std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_file() && !metadata.is_dir()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(contents))
+            .map_err(|error| fail("write failed", error));
+    }
     if !force && path.exists() {
         return Err(Error::usage(format!("{} already exists", path.display()))
             .with_next_step("choose another file, or pass --force to replace it"));
@@ -80,6 +92,32 @@ mod tests {
         );
         let leftovers = std::fs::read_dir(temp.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    /// A named pipe (as /dev/null or /dev/stdout would be) is written
+    /// through, with or without --force, and stays what it was.
+    #[test]
+    fn a_device_or_pipe_is_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for force in [false, true] {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            write_private(&fifo, b"bundle", force).unwrap();
+            assert_eq!(reader.join().unwrap(), b"bundle");
+            assert!(
+                std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+                "force={force}: still a pipe"
+            );
+        }
     }
 
     #[test]
