@@ -900,6 +900,15 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
                 !out.all().contains("drifted"),
                 "a secret value is never printed"
             );
+            // The hint offers what this command's user can run: mp-failover's
+            // --sync-secrets is not an mp-cacheck flag.
+            assert!(
+                out.stderr
+                    .contains("run kubectl mp-export | kubectl mp-import")
+                    && !out.stderr.contains("--sync-secrets"),
+                "{}",
+                out.stderr
+            );
         }
     }
     let prometheus = readiness(&world, pair, &["-o", "prometheus"]).await;

@@ -188,6 +188,7 @@ pub async fn judge(
             standby_namespace: pair.standby.namespace(),
             sync: false,
             force_key_mismatch: false,
+            failover_flags: false,
         },
     );
     for check in secrets.checks {

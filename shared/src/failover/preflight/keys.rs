@@ -50,6 +50,29 @@ pub struct KeyPolicy<'a> {
     pub sync: bool,
     /// `--force-key-mismatch`: any difference only warns, naming what breaks.
     pub force_key_mismatch: bool,
+    /// Whether hints may offer mp-failover's `--sync-secrets` and
+    /// `--force-key-mismatch` (not in the readiness check, which has neither).
+    pub failover_flags: bool,
+}
+
+impl KeyPolicy<'_> {
+    /// `, or pass --sync-secrets` where that flag exists.
+    pub(super) fn sync_offer(&self) -> &'static str {
+        if self.failover_flags {
+            ", or pass --sync-secrets"
+        } else {
+            ""
+        }
+    }
+
+    /// What a key difference means, ending a hint.
+    fn what_breaks(&self) -> String {
+        if self.failover_flags {
+            format!("--force-key-mismatch fails over anyway: {WHAT_BREAKS}")
+        } else {
+            format!("a failover now would break this: {WHAT_BREAKS}")
+        }
+    }
 }
 
 /// How one key Secret compares.
@@ -193,17 +216,20 @@ fn judge_one(
             .hint(WHAT_BREAKS),
         );
     } else {
-        checks.push(Check::fail(format!("{what} the same on both MPs ({problem})")).hint(
-            if copyable {
+        checks.push(
+            Check::fail(format!("{what} the same on both MPs ({problem})")).hint(if copyable {
                 format!(
-                    "copy the active's with kubectl mp-export | kubectl mp-import, or pass --sync-secrets; --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+                    "copy the active's with kubectl mp-export | kubectl mp-import{}; {}",
+                    policy.sync_offer(),
+                    policy.what_breaks()
                 )
             } else {
                 format!(
-                    "make the standby's spec.tokenIssuer.jwt name the active's secret and keys; --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+                    "make the standby's spec.tokenIssuer.jwt name the active's secret and keys; {}",
+                    policy.what_breaks()
                 )
-            },
-        ));
+            }),
+        );
     }
     false
 }
@@ -212,11 +238,14 @@ fn judge_one(
 fn judge_one_absent_on_active(policy: &KeyPolicy<'_>, checks: &mut Vec<Check>, jwks: &str) {
     let title = format!("XCP central key {jwks} on both MPs (absent on the active)");
     checks.push(if policy.force_key_mismatch {
-        Check::warn(format!("{title}: failing over anyway (--force-key-mismatch)"))
-            .hint(WHAT_BREAKS)
+        Check::warn(format!(
+            "{title}: failing over anyway (--force-key-mismatch)"
+        ))
+        .hint(WHAT_BREAKS)
     } else {
         Check::fail(title).hint(format!(
-            "find out why the active has none (the control planes hold tokens of its key); --force-key-mismatch fails over anyway: {WHAT_BREAKS}"
+            "find out why the active has none (the control planes hold tokens of its key); {}",
+            policy.what_breaks()
         ))
     });
 }

@@ -375,6 +375,7 @@ fn judge_active(
             standby_namespace: sides.to.namespace(),
             sync: sides.settings.sync_secrets,
             force_key_mismatch: sides.settings.force_key_mismatch,
+            failover_flags: true,
         },
     );
     for check in judged.checks {
@@ -514,7 +515,10 @@ pub fn judge_secrets(
                         "standby secrets match the active's (differ: {})",
                         differing.join(", ")
                     ))
-                    .hint("run kubectl mp-export | kubectl mp-import, or pass --sync-secrets"),
+                    .hint(format!(
+                        "run kubectl mp-export | kubectl mp-import{}",
+                        policy.sync_offer()
+                    )),
                 );
             }
         }
