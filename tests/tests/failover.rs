@@ -250,26 +250,9 @@ fn deployment(world: &World, cluster: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("{cluster}/{name}"))
 }
 
-/// The failover's steps in order, as its progress labels number them.
-const STEPS: [&str; 8] = [
-    "preflight",
-    "database",
-    "fence",
-    "activate",
-    "dns",
-    "verify",
-    "standby",
-    "control-planes",
-];
-
-/// A step's progress label: `[3/8] fence`.
+/// A step's progress label, `[3/8] fence`, as the plugin numbers it.
 fn step(name: &str) -> String {
-    let number = STEPS
-        .iter()
-        .position(|known| *known == name)
-        .expect("a step")
-        + 1;
-    format!("[{number}/{}] {name}", STEPS.len())
+    kubectl_mp::failover::steps::label(name)
 }
 
 /// The `tsb-restore` CronJob's `spec.suspend` in `cluster`, when it exists.
@@ -373,7 +356,7 @@ async fn failover_then_rerun_then_failback() {
     let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    for name in STEPS {
+    for name in kubectl_mp::failover::steps::names() {
         let label = step(name);
         assert!(
             out.stderr.contains(&format!("✔ {label} done in ")),

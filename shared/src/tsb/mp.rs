@@ -235,6 +235,15 @@ pub async fn suspend_cronjob(
     .map_err(|error| cluster.error(error, &format!("set suspend={suspend} on cronjob {name}")))
 }
 
+/// The kubectl command that does what [`suspend_cronjob`] does, for hints.
+pub fn suspend_command(cluster: &Cluster, name: &str, suspend: bool) -> String {
+    format!(
+        "kubectl --context {} -n {} patch cronjob {name} -p '{{\"spec\":{{\"suspend\":{suspend}}}}}'",
+        cluster.context(),
+        cluster.namespace()
+    )
+}
+
 /// Waits until every deployment in `targets` reports exactly the replicas it
 /// maps to, both asked for and ready (0 means fully stopped). Watches instead
 /// of polling: one list and one watch of the namespace's deployments, all of

@@ -255,12 +255,12 @@ fn active_restore_check(layout: &TsbLayout, active: &Cluster, state: &MpState) -
     match state.restore_cronjob_suspended {
         None => Check::pass(format!("active has no restore CronJob {name}")),
         Some(true) => Check::pass(format!("active's restore CronJob {name} is suspended")),
-        Some(false) => Check::fail(format!("active's restore CronJob {name} is suspended"))
-            .hint(format!(
-                "it runs: it would restore an old backup over the database the active serves; kubectl --context {} -n {} patch cronjob {name} -p '{{\"spec\":{{\"suspend\":true}}}}'",
-                active.context(),
-                active.namespace()
-            )),
+        Some(false) => {
+            Check::fail(format!("active's restore CronJob {name} is suspended")).hint(format!(
+                "it runs: it would restore an old backup over the database the active serves; {}",
+                mp::suspend_command(active, name, true)
+            ))
+        }
     }
 }
 
@@ -293,13 +293,7 @@ fn standby_restore_check(
             .map(|time| time.to_string()),
         age_seconds: age,
     };
-    let patch = |suspend: bool| {
-        format!(
-            "kubectl --context {} -n {} patch cronjob {name} -p '{{\"spec\":{{\"suspend\":{suspend}}}}}'",
-            standby.context(),
-            standby.namespace()
-        )
-    };
+    let patch = |suspend: bool| mp::suspend_command(standby, name, suspend);
     let check = match (options.database, suspended) {
         (DatabaseMode::Shared, true) => Check::pass(format!(
             "standby's restore CronJob {name} is suspended (shared database)"

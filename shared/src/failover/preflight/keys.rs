@@ -275,10 +275,7 @@ pub(super) fn judge_keys_without_the_active(
             "pass --control-plane-context CTX: its cached tokens ({tokens} in {namespace}) name the key the active signed with"
         ));
     }
-    let standby_kid = to_secrets
-        .iter()
-        .find(|secret| secret.metadata.name.as_deref() == Some(to_signing.secret.as_str()))
-        .and_then(signing::key_id);
+    let standby_kid = find(to_secrets, &to_signing.secret).and_then(signing::key_id);
     let Some(standby_kid) = standby_kid else {
         return not_compared(format!(
             "the standby's signing keys' secret {} has no {} to compare",

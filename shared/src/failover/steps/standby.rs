@@ -35,8 +35,8 @@ fn plan(run: &Run<'_>) -> Plan {
     }
     let Some(state) = &run.preflight.from_state else {
         return Plan::Leave(format!(
-            "skipped (--disaster): once context {from:?} is back and fenced, resume its cronjob {cronjob} to make it the standby: kubectl --context {from} -n {} patch cronjob {cronjob} -p '{{\"spec\":{{\"suspend\":false}}}}'",
-            run.from.namespace()
+            "skipped (--disaster): once context {from:?} is back and fenced, resume its cronjob {cronjob} to make it the standby: {}",
+            mp::suspend_command(run.from, cronjob, false)
         ));
     };
     match (
