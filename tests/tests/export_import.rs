@@ -116,10 +116,25 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         "data goes to the file: {}",
         out.stdout
     );
+    // Two round trips: the release's deployed revision (by helm's labels)
+    // with the ManagementPlane, then the secrets its values name, by name,
+    // each once; never the namespace's every Secret.
     let counters = world.cluster("active").counters();
+    assert_eq!(
+        world.cluster("active").lists(),
+        std::collections::BTreeMap::from([(
+            format!(
+                "/api/v1/namespaces/{}/secrets?labelSelector=owner=helm,name=mp,status=deployed",
+                world.ns
+            ),
+            1
+        )]),
+        "{counters:?}"
+    );
     assert!(
-        world.requests("active") <= 2,
-        "export budget is 2 requests: {counters:?}"
+        counters.iter().all(|(request, count)| *count == 1
+            && (request.starts_with("get ") || request.starts_with("list "))),
+        "export reads each thing once, by name but for the release: {counters:?}"
     );
     assert_eq!(world.writes("active"), 0);
 
