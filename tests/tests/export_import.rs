@@ -116,24 +116,28 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         "data goes to the file: {}",
         out.stdout
     );
-    // Two round trips: the release's deployed revision (by helm's labels)
-    // with the ManagementPlane, then the secrets its values name, by name,
-    // each once; never the namespace's every Secret.
+    // Two round trips: the release's deployed revision (by helm's labels,
+    // with its revisions' metadata) and the ManagementPlane, then the
+    // secrets its values name, by name, each once; never the namespace's
+    // every Secret.
     let counters = world.cluster("active").counters();
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
     assert_eq!(
         world.cluster("active").lists(),
-        std::collections::BTreeMap::from([(
-            format!(
-                "/api/v1/namespaces/{}/secrets?labelSelector=owner=helm,name=mp,status=deployed",
-                world.ns
+        std::collections::BTreeMap::from([
+            (format!("{secrets}?labelSelector=owner=helm,name=mp"), 1),
+            (
+                format!("{secrets}?labelSelector=owner=helm,name=mp,status=deployed"),
+                1
             ),
-            1
-        )]),
+        ]),
         "{counters:?}"
     );
     assert!(
-        counters.iter().all(|(request, count)| *count == 1
-            && (request.starts_with("get ") || request.starts_with("list "))),
+        counters
+            .iter()
+            .all(|(request, count)| request.starts_with("list ")
+                || (request.starts_with("get ") && *count == 1)),
         "export reads each thing once, by name but for the release: {counters:?}"
     );
     assert_eq!(world.writes("active"), 0);
@@ -1213,4 +1217,65 @@ async fn helm_export_follows_the_signing_keys_secret_of_the_values_spec() {
     assert_eq!(report["signingKeys"]["secret"], "tsb-certs");
     assert_eq!(report["signingKeys"]["namedBySpec"], true);
     assert_eq!(report["signingKeys"]["keys"][0]["key"], "tls.key");
+}
+
+/// Unrelated Secrets sharing the MP's namespace: what an export reads must
+/// not grow with them (issue 19).
+fn unrelated_secrets(count: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..count)
+        .map(|index| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("unrelated-{index:04}")},
+                "stringData": {"note": "not the MP's"},
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_namespace() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let applied = world
+        .kubectl_with_stdin(
+            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
+            &unrelated_secrets(300),
+        )
+        .await;
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    world.cluster("active").reset_counters();
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bundle_names(&world, "b.yaml"), GENERIC_EXPORTED);
+    let counters = world.cluster("active").counters();
+    let lists = world.cluster("active").lists();
+    // Auto looks for the helm release by helm's labels only: those LISTs
+    // return release records, never the 300 others.
+    assert!(
+        lists
+            .keys()
+            .all(|list| list.contains("?labelSelector=owner=helm")),
+        "an unfiltered LIST: {lists:?}"
+    );
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
+    let secret_gets: Vec<&String> = counters
+        .keys()
+        .filter(|request| request.starts_with(&format!("get {secrets}/")))
+        .collect();
+    assert!(
+        counters
+            .iter()
+            .all(|(request, count)| request.starts_with("list ")
+                || (request.starts_with("get ") && *count == 1)),
+        "{counters:?}"
+    );
+    assert!(
+        secret_gets.len() >= GENERIC_EXPORTED.len()
+            && secret_gets.iter().all(|get| !get.contains("unrelated-")),
+        "each wanted secret read by name, no other: {counters:?}"
+    );
 }

@@ -125,10 +125,10 @@ pub fn mp_release(
 /// Reads the release records [`mp_release`] and [`user_values`] need, and
 /// only those, by helm's own labels on them (`owner=helm`, `name`,
 /// `status`; helm.sh/docs, "Storage backends"): the deployed revision of
-/// `chosen` (else of the layout's `helmRelease`) in one labelled LIST;
-/// when it has none, its other revisions' metadata alone (to tell a
-/// release being upgraded from no release); when neither `chosen` nor
-/// `helmRelease` exists, every deployed release (to find the chart's).
+/// `chosen` (else of the layout's `helmRelease`) with, at once, the
+/// metadata alone of its revisions (to tell a release being upgraded from
+/// no release); when neither `chosen` nor `helmRelease` exists, every
+/// deployed release (to find the chart's).
 /// Never every revision's payload, never another object of the namespace.
 ///
 /// # Errors
@@ -150,24 +150,30 @@ pub async fn read_release_records(
     };
     let release = chosen.unwrap_or(&layout.helm_release);
     let deployed_selector = format!("owner=helm,name={release},status=deployed");
-    let deployed = api
-        .list(&ListParams::default().labels(&deployed_selector))
-        .await
-        .map_err(|error| failed(&deployed_selector, error))?
-        .items;
-    if !deployed.is_empty() {
-        return Ok(deployed);
-    }
     let any_selector = format!("owner=helm,name={release}");
-    let revisions = api
-        .list_metadata(&ListParams::default().labels(&any_selector))
-        .await
-        .map_err(|error| failed(&any_selector, error))?
-        .items;
-    if !revisions.is_empty() || chosen.is_some() {
+    // Both at once: the second is metadata alone, and only used when the
+    // first finds nothing.
+    let (deployed, revisions) = crate::error::join_in_order(
+        async {
+            api.list(&ListParams::default().labels(&deployed_selector))
+                .await
+                .map_err(|error| failed(&deployed_selector, error))
+        },
+        async {
+            api.list_metadata(&ListParams::default().labels(&any_selector))
+                .await
+                .map_err(|error| failed(&any_selector, error))
+        },
+    )
+    .await?;
+    if !deployed.items.is_empty() {
+        return Ok(deployed.items);
+    }
+    if !revisions.items.is_empty() || chosen.is_some() {
         // Names and labels are all `has_release` reads; helm's `owner`
         // label marks them as its release records.
         return Ok(revisions
+            .items
             .into_iter()
             .map(|revision| Secret {
                 metadata: revision.metadata,
