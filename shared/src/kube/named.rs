@@ -7,8 +7,16 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
 use serde::de::DeserializeOwned;
 
+use futures::StreamExt;
+
 use crate::error::Result;
 use crate::kube::cluster::Cluster;
+
+/// How many GETs [`get_named`] has in flight at once. The client speaks
+/// HTTP/1.1, so each one in flight is a connection of its own (a TCP and
+/// TLS handshake): bounded, a set of a dozen names is two round trips
+/// over at most this many connections, each reused.
+const CONCURRENT_GETS: usize = 8;
 
 /// What [`get_named`] found: the present objects in the order their names
 /// were asked for, and the names that do not exist.
@@ -19,8 +27,8 @@ pub struct Named<K> {
 }
 
 /// GETs each of `names` (each once, however often it is named) in the MP
-/// namespace, concurrently: one round trip for the set. A 404 makes the
-/// name absent, nothing else.
+/// namespace, [`CONCURRENT_GETS`] at a time. A 404 makes the name absent,
+/// nothing else.
 ///
 /// # Errors
 /// Any other failure of any GET (403, timeout, unreachable): the first in
@@ -39,7 +47,7 @@ where
     }
     let api = cluster.namespaced::<K>();
     let kind = K::kind(&Default::default()).to_lowercase();
-    let answers = crate::error::join_all_in_order(unique.iter().map(|name| {
+    let answers: Vec<Result<Option<K>>> = futures::stream::iter(unique.iter().map(|name| {
         let api = &api;
         let kind = &kind;
         async move {
@@ -48,7 +56,10 @@ where
                 .map_err(|error| cluster.error(error, &format!("get {kind} {name}")))
         }
     }))
-    .await?;
+    .buffered(CONCURRENT_GETS)
+    .collect()
+    .await;
+    let answers = answers.into_iter().collect::<Result<Vec<_>>>()?;
     let mut named = Named {
         present: Vec::new(),
         absent: Vec::new(),
