@@ -1285,3 +1285,106 @@ async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_name
         "each wanted secret read by name, no other: {counters:?}"
     );
 }
+
+/// Every Secret the generic model looks for under the layout's defaults:
+/// its list, the signing keys, `tsb-iam-jwks` and the ones carried when
+/// present (the absent ones too: a GET of each says it is absent).
+const GENERIC_WANTED: [&str; 14] = [
+    "admin-credentials",
+    "azure-credentials",
+    "custom-host-ca",
+    "elastic-credentials",
+    "es-certs",
+    "iam-oidc-client-secret",
+    "iam-signing-key",
+    "ldap-credentials",
+    "local-user-credentials",
+    "mpc-certs",
+    "postgres-credentials",
+    "tsb-certs",
+    "tsb-iam-jwks",
+    "xcp-central-cert",
+];
+
+/// Least privilege (issue 20): a Role can grant `get` by `resourceNames`,
+/// never `list`; the generic export needs nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_export_runs_with_get_on_the_mps_secret_names_alone() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let rbac = serde_json::json!({
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "mp-exporter"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "mp-exporter"},
+             "rules": [
+                {"apiGroups": [""], "resources": ["secrets"],
+                 "resourceNames": GENERIC_WANTED, "verbs": ["get"]},
+                {"apiGroups": ["install.tetrate.io"], "resources": ["managementplanes"],
+                 "resourceNames": ["managementplane"], "verbs": ["get"]},
+             ]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "mp-exporter"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mp-exporter"},
+             "subjects": [{"kind": "ServiceAccount", "name": "mp-exporter"}]},
+        ]
+    });
+    world
+        .kubectl_with_stdin(
+            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
+            rbac.to_string().as_bytes(),
+        )
+        .await
+        .ok("kubectl apply the Role");
+    let token = world
+        .kubectl(&[
+            "create",
+            "token",
+            "mp-exporter",
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "--duration=1h",
+        ])
+        .await
+        .ok("kubectl create token")
+        .stdout;
+    let context = "active-exporter";
+    world
+        .kubectl(&[
+            "config",
+            "set-credentials",
+            context,
+            &format!("--token={}", token.trim()),
+        ])
+        .await
+        .ok("set-credentials");
+    world
+        .kubectl(&[
+            "config",
+            "set-context",
+            context,
+            "--cluster=active",
+            &format!("--user={context}"),
+        ])
+        .await
+        .ok("set-context");
+    let listing = world
+        .kubectl(&["get", "secrets", "--context", context, "-n", &world.ns])
+        .await;
+    assert_ne!(listing.code, Some(0), "the Role must not grant list");
+
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            context,
+            "--model",
+            "generic",
+            "-f",
+            "b.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bundle_names(&world, "b.yaml"), GENERIC_EXPORTED);
+}

@@ -4,7 +4,7 @@
 //! alone (RBAC cannot grant `list` by `resourceNames`) is enough.
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::Resource;
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use futures::StreamExt;
@@ -47,18 +47,16 @@ where
     }
     let api = cluster.namespaced::<K>();
     let kind = K::kind(&Default::default()).to_lowercase();
-    let answers: Vec<Result<Option<K>>> = futures::stream::iter(unique.iter().map(|name| {
-        let api = &api;
-        let kind = &kind;
-        async move {
-            api.get_opt(name)
-                .await
-                .map_err(|error| cluster.error(error, &format!("get {kind} {name}")))
-        }
-    }))
-    .buffered(CONCURRENT_GETS)
-    .collect()
-    .await;
+    // Built before they are streamed: a stream of a closure's futures
+    // borrowing `cluster` would not be provably `Send`.
+    let gets: Vec<_> = unique
+        .iter()
+        .map(|name| get_one(&api, cluster, &kind, name))
+        .collect();
+    let answers: Vec<Result<Option<K>>> = futures::stream::iter(gets)
+        .buffered(CONCURRENT_GETS)
+        .collect()
+        .await;
     let answers = answers.into_iter().collect::<Result<Vec<_>>>()?;
     let mut named = Named {
         present: Vec::new(),
@@ -71,4 +69,14 @@ where
         }
     }
     Ok(named)
+}
+
+/// One GET of [`get_named`]: None when there is no such object.
+async fn get_one<K>(api: &Api<K>, cluster: &Cluster, kind: &str, name: &str) -> Result<Option<K>>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name)
+        .await
+        .map_err(|error| cluster.error(error, &format!("get {kind} {name}")))
 }
