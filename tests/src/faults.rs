@@ -139,7 +139,7 @@ impl Faults {
         let selectors: Vec<String> = query
             .split('&')
             .filter(|pair| pair.starts_with("labelSelector=") || pair.starts_with("fieldSelector="))
-            .map(|pair| percent_decode(pair))
+            .map(percent_decode)
             .collect();
         let key = if selectors.is_empty() {
             path.to_string()
