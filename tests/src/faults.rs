@@ -68,6 +68,10 @@ struct FaultState {
     counters: BTreeMap<String, u64>,
     /// Requests by their `User-Agent` ("" without one).
     user_agents: BTreeMap<String, u64>,
+    /// LISTs (and watches) by "PATH?labelSelector=SELECTOR" ("PATH" for
+    /// none): what a LIST returns depends on its selector, which `counters`
+    /// do not show.
+    lists: BTreeMap<String, u64>,
 }
 
 /// One cluster's knobs and counters, shared by its request handlers.
@@ -116,11 +120,33 @@ impl Faults {
         self.lock().user_agents.clone()
     }
 
-    /// Clears the request counts and the user agents.
+    /// LISTs and watches by "PATH?labelSelector=SELECTOR", or "PATH" when
+    /// unfiltered (no label or field selector).
+    pub fn lists(&self) -> BTreeMap<String, u64> {
+        self.lock().lists.clone()
+    }
+
+    /// Clears the request counts, the user agents and the LISTs.
     pub fn reset_counters(&self) {
         let mut state = self.lock();
         state.counters.clear();
         state.user_agents.clear();
+        state.lists.clear();
+    }
+
+    /// Counts a LIST or watch of `path` by the selectors in its `query`.
+    pub fn on_list(&self, path: &str, query: &str) {
+        let selectors: Vec<String> = query
+            .split('&')
+            .filter(|pair| pair.starts_with("labelSelector=") || pair.starts_with("fieldSelector="))
+            .map(percent_decode)
+            .collect();
+        let key = if selectors.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", selectors.join("&"))
+        };
+        *self.lock().lists.entry(key).or_default() += 1;
     }
 
     /// Counts a request's `User-Agent` (None: it sent none).
@@ -153,6 +179,30 @@ impl Faults {
         }
         action
     }
+}
+
+/// `text` with its %XX escapes decoded (a selector's `=` and `,`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]
@@ -192,6 +242,28 @@ mod tests {
         faults.reset_counters();
         assert!(faults.counters().is_empty());
         assert!(faults.user_agents().is_empty());
+    }
+
+    #[test]
+    fn lists_are_counted_by_their_selectors() {
+        let faults = Faults::default();
+        faults.on_list("/api/v1/namespaces/tsb/secrets", "limit=500");
+        faults.on_list(
+            "/api/v1/namespaces/tsb/secrets",
+            "labelSelector=owner%3Dhelm%2Cname%3Dmp&limit=500",
+        );
+        assert_eq!(
+            faults.lists(),
+            BTreeMap::from([
+                ("/api/v1/namespaces/tsb/secrets".into(), 1),
+                (
+                    "/api/v1/namespaces/tsb/secrets?labelSelector=owner=helm,name=mp".into(),
+                    1
+                ),
+            ])
+        );
+        faults.reset_counters();
+        assert!(faults.lists().is_empty());
     }
 
     #[test]

@@ -279,7 +279,11 @@ async fn handle(
         return status_response(404);
     };
     let path = path.to_string();
-    let verb = verb_of(request.method(), &path, request.uri().query().unwrap_or(""));
+    let query = request.uri().query().unwrap_or("");
+    let verb = verb_of(request.method(), &path, query);
+    if verb == "list" || verb == "watch" {
+        faults.on_list(&path, query);
+    }
     let fault = faults.on_request(verb, &path);
     faults.on_user_agent(
         request

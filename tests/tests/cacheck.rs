@@ -706,7 +706,7 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
     let (world, mut listeners) = ready_pair().await;
     let pair = ("active", "standby");
 
-    // Ready: every check passes, in five requests per cluster.
+    // Ready: every check passes, in 14 requests per cluster.
     for name in ["active", "standby"] {
         world.cluster(name).reset_counters();
     }
@@ -754,9 +754,16 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
     ] {
         assert!(passed.contains(key), "{key}\nnot in\n{passed}");
     }
+    // One list of Secrets; the layout's 10 deployments, the front Service,
+    // the restore CronJob and the ManagementPlane by name.
     for name in ["active", "standby"] {
         let counters = world.cluster(name).counters();
-        assert_eq!(counters.values().sum::<u64>(), 5, "{name}: {counters:?}");
+        assert_eq!(counters.values().sum::<u64>(), 14, "{name}: {counters:?}");
+        assert_eq!(
+            world.cluster(name).lists().keys().collect::<Vec<_>>(),
+            [&format!("/api/v1/namespaces/{}/secrets", world.ns)],
+            "{name}: {counters:?}"
+        );
     }
 
     // The same as one JSON document, and as Prometheus' exposition.

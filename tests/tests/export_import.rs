@@ -116,10 +116,29 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         "data goes to the file: {}",
         out.stdout
     );
+    // Two round trips: the release's deployed revision (by helm's labels,
+    // with its revisions' metadata) and the ManagementPlane, then the
+    // secrets its values name, by name, each once; never the namespace's
+    // every Secret.
     let counters = world.cluster("active").counters();
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
+    assert_eq!(
+        world.cluster("active").lists(),
+        std::collections::BTreeMap::from([
+            (format!("{secrets}?labelSelector=owner=helm,name=mp"), 1),
+            (
+                format!("{secrets}?labelSelector=owner=helm,name=mp,status=deployed"),
+                1
+            ),
+        ]),
+        "{counters:?}"
+    );
     assert!(
-        world.requests("active") <= 2,
-        "export budget is 2 requests: {counters:?}"
+        counters
+            .iter()
+            .all(|(request, count)| request.starts_with("list ")
+                || (request.starts_with("get ") && *count == 1)),
+        "export reads each thing once, by name but for the release: {counters:?}"
     );
     assert_eq!(world.writes("active"), 0);
 
@@ -461,10 +480,16 @@ async fn generic_model_exports_the_runbook_list_and_imports_it_verified() {
             .all(|plan| plan["action"] == "create"),
         "{report}"
     );
+    // The bundle's 12 secrets read by name (no LIST of the namespace) with
+    // the namespace, then the namespace and the secrets created.
     let counters = world.cluster("standby").counters();
     assert!(
-        world.requests("standby") <= 12 + 3,
-        "import budget N+3, namespace create included: {counters:?}"
+        world.cluster("standby").lists().is_empty(),
+        "import reads by name: {counters:?}"
+    );
+    assert!(
+        world.requests("standby") <= 2 * 12 + 3,
+        "import budget 2N+3, namespace create included: {counters:?}"
     );
     for name in GENERIC_EXPORTED {
         assert_eq!(
@@ -1198,4 +1223,168 @@ async fn helm_export_follows_the_signing_keys_secret_of_the_values_spec() {
     assert_eq!(report["signingKeys"]["secret"], "tsb-certs");
     assert_eq!(report["signingKeys"]["namedBySpec"], true);
     assert_eq!(report["signingKeys"]["keys"][0]["key"], "tls.key");
+}
+
+/// Unrelated Secrets sharing the MP's namespace: what an export reads must
+/// not grow with them (issue 19).
+fn unrelated_secrets(count: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..count)
+        .map(|index| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("unrelated-{index:04}")},
+                "stringData": {"note": "not the MP's"},
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_namespace() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let applied = world
+        .kubectl_with_stdin(
+            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
+            &unrelated_secrets(300),
+        )
+        .await;
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    world.cluster("active").reset_counters();
+    let out = world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bundle_names(&world, "b.yaml"), GENERIC_EXPORTED);
+    let counters = world.cluster("active").counters();
+    let lists = world.cluster("active").lists();
+    // Auto looks for the helm release by helm's labels only: those LISTs
+    // return release records, never the 300 others.
+    assert!(
+        lists
+            .keys()
+            .all(|list| list.contains("?labelSelector=owner=helm")),
+        "an unfiltered LIST: {lists:?}"
+    );
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
+    let secret_gets: Vec<&String> = counters
+        .keys()
+        .filter(|request| request.starts_with(&format!("get {secrets}/")))
+        .collect();
+    assert!(
+        counters
+            .iter()
+            .all(|(request, count)| request.starts_with("list ")
+                || (request.starts_with("get ") && *count == 1)),
+        "{counters:?}"
+    );
+    assert!(
+        secret_gets.len() >= GENERIC_EXPORTED.len()
+            && secret_gets.iter().all(|get| !get.contains("unrelated-")),
+        "each wanted secret read by name, no other: {counters:?}"
+    );
+}
+
+/// Every Secret the generic model looks for under the layout's defaults:
+/// its list, the signing keys, `tsb-iam-jwks` and the ones carried when
+/// present (the absent ones too: a GET of each says it is absent).
+const GENERIC_WANTED: [&str; 14] = [
+    "admin-credentials",
+    "azure-credentials",
+    "custom-host-ca",
+    "elastic-credentials",
+    "es-certs",
+    "iam-oidc-client-secret",
+    "iam-signing-key",
+    "ldap-credentials",
+    "local-user-credentials",
+    "mpc-certs",
+    "postgres-credentials",
+    "tsb-certs",
+    "tsb-iam-jwks",
+    "xcp-central-cert",
+];
+
+/// Least privilege (issue 20): a Role can grant `get` by `resourceNames`,
+/// never `list`; the generic export needs nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn generic_export_runs_with_get_on_the_mps_secret_names_alone() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let rbac = serde_json::json!({
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "mp-exporter"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "mp-exporter"},
+             "rules": [
+                {"apiGroups": [""], "resources": ["secrets"],
+                 "resourceNames": GENERIC_WANTED, "verbs": ["get"]},
+                {"apiGroups": ["install.tetrate.io"], "resources": ["managementplanes"],
+                 "resourceNames": ["managementplane"], "verbs": ["get"]},
+             ]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "mp-exporter"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mp-exporter"},
+             "subjects": [{"kind": "ServiceAccount", "name": "mp-exporter"}]},
+        ]
+    });
+    world
+        .kubectl_with_stdin(
+            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
+            rbac.to_string().as_bytes(),
+        )
+        .await
+        .ok("kubectl apply the Role");
+    let token = world
+        .kubectl(&[
+            "create",
+            "token",
+            "mp-exporter",
+            "--context",
+            "active",
+            "-n",
+            &world.ns,
+            "--duration=1h",
+        ])
+        .await
+        .ok("kubectl create token")
+        .stdout;
+    let context = "active-exporter";
+    world
+        .kubectl(&[
+            "config",
+            "set-credentials",
+            context,
+            &format!("--token={}", token.trim()),
+        ])
+        .await
+        .ok("set-credentials");
+    world
+        .kubectl(&[
+            "config",
+            "set-context",
+            context,
+            "--cluster=active",
+            &format!("--user={context}"),
+        ])
+        .await
+        .ok("set-context");
+    let listing = world
+        .kubectl(&["get", "secrets", "--context", context, "-n", &world.ns])
+        .await;
+    assert_ne!(listing.code, Some(0), "the Role must not grant list");
+
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            context,
+            "--model",
+            "generic",
+            "-f",
+            "b.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bundle_names(&world, "b.yaml"), GENERIC_EXPORTED);
 }

@@ -231,7 +231,11 @@ async fn unreachable_unauthorized_denied_and_silent_clusters_exit_3_with_one_lin
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
     let active = world.cluster("active");
     let server = active.server_url();
-    let secrets = format!("list secrets in namespace {}", world.ns);
+    // The export's first read: the MP's helm release, by helm's labels.
+    let secrets = format!(
+        "list helm release secrets (owner=helm,name=mp,status=deployed) in namespace {}",
+        world.ns
+    );
     let unknown_token = format!("{}-unknown", world.ns);
     world
         .kubectl(&[

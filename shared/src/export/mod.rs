@@ -1,6 +1,7 @@
-//! `kubectl mp-export`: runbook step 1. Reads the active MP's secrets in one
-//! list (and its ManagementPlane in one get when the model needs it), picks
-//! the ones the install model needs, cleans them, and writes a bundle.
+//! `kubectl mp-export`: runbook step 1. Reads what names the active MP's
+//! secrets (its ManagementPlane, or its helm release's deployed revision by
+//! helm's labels), then those secrets by name, all at once; cleans them and
+//! writes a bundle. What it reads follows the MP, not the namespace.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,12 +9,13 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::DynamicObject;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
 use crate::kube::cluster::Cluster;
+use crate::kube::named::get_named;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::files::write_private;
 use crate::secrets::redact::{SecretSummary, secret_values};
@@ -231,15 +233,12 @@ struct Export {
 
 async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Result<Export> {
     let namespace = cluster.namespace();
-    let secrets_api: Api<Secret> = cluster.namespaced();
-    let list_secrets = async {
-        secrets_api
-            .list(&ListParams::default())
-            .await
-            .map(|list| list.items)
-            .map_err(|error| {
-                cluster.error(error, &format!("list secrets in namespace {namespace}"))
-            })
+    // The release's records are only needed to detect or serve the helm model.
+    let read_release_records = async {
+        if cli.model == ModelChoice::Generic {
+            return Ok(Vec::new());
+        }
+        crate::tsb::helm::read_release_records(cluster, layout, cli.release.as_deref()).await
     };
     // The ManagementPlane is only needed to detect or serve the generic model.
     let get_management_plane = async {
@@ -248,20 +247,19 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
         }
         crate::tsb::mp::get_management_plane(cluster, layout).await
     };
-    let (secrets, management_plane) =
-        crate::error::join_in_order(list_secrets, get_management_plane).await?;
+    let (release_records, management_plane) =
+        crate::error::join_in_order(read_release_records, get_management_plane).await?;
 
     let release = match cli.model {
         ModelChoice::Generic => None,
-        _ => crate::tsb::helm::mp_release(&secrets, layout, cli.release.as_deref()).map_err(
-            |problem| {
+        _ => crate::tsb::helm::mp_release(&release_records, layout, cli.release.as_deref())
+            .map_err(|problem| {
                 Error::usage(format!(
                     "context {:?}: {problem} in namespace {namespace}",
                     cluster.context()
                 ))
                 .with_next_step("name the MP's release with --release")
-            },
-        )?,
+            })?,
     };
     let model = choose_model(
         cluster,
@@ -274,8 +272,8 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
     let management_plane_spec = management_plane
         .as_ref()
         .and_then(|object| object.data.get("spec"));
-    let selection = select_secrets(
-        &secrets,
+    let wanted = Wanted::by_model(
+        &release_records,
         layout,
         model,
         &release,
@@ -292,6 +290,9 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
             "wait for helm to finish (helm status), name the MP's release with --release, or use --model generic",
         )
     })?;
+    // Every wanted name is known now: read them by name, all at once.
+    let secrets = get_named::<Secret>(cluster, &wanted.names()).await?.present;
+    let selection = wanted.pick(&secrets);
     if !selection.missing_keys.is_empty() && selection.missing.is_empty() {
         return Err(Error::failed(format!(
             "context {:?}: in namespace {namespace}, {}; nothing was written",
@@ -332,7 +333,7 @@ async fn read_and_select(cluster: &Cluster, layout: &TsbLayout, cli: &Cli) -> Re
     }
     let helm_values = match model {
         Model::Helm => {
-            Some(crate::tsb::helm::user_values(&secrets, &release).map_err(Error::failed)?)
+            Some(crate::tsb::helm::user_values(&release_records, &release).map_err(Error::failed)?)
         }
         Model::Generic => None,
     };
@@ -464,55 +465,109 @@ pub fn select_secrets(
     include: &[String],
     exclude: &[String],
 ) -> std::result::Result<Selection, String> {
-    let (rendered, signing) = match model {
-        Model::Helm => {
-            let values = crate::tsb::helm::user_values(secrets, release)?;
-            (
-                crate::tsb::helm::rendered_secrets(layout, &values),
-                SigningKeys::from_spec(values.get("spec"), &layout.signing_keys_secret),
-            )
-        }
-        Model::Generic => (
-            Vec::new(),
-            SigningKeys::from_spec(management_plane_spec, &layout.signing_keys_secret),
-        ),
-    };
-    let mut selection = Selection::default();
-    for (name, requirement) in wanted_secrets(layout, model, &signing, &rendered, include, exclude)
-    {
-        match secrets
-            .iter()
-            .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
-        {
-            Some(secret)
-                if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") =>
-            {
-                // Tokens belong to their cluster's service accounts; a copy would
-                // be a credential for the wrong cluster.
-                selection.skipped_tokens.push(name);
+    let wanted = Wanted::by_model(
+        secrets,
+        layout,
+        model,
+        release,
+        management_plane_spec,
+        include,
+        exclude,
+    )?;
+    Ok(wanted.pick(secrets))
+}
+
+/// Which Secrets an install model takes, by name, before any is read:
+/// what [`select_secrets`] looks for.
+#[derive(Debug)]
+pub struct Wanted {
+    /// In order, each once, with whether it must exist.
+    names: Vec<(String, Requirement)>,
+    rendered: Vec<RenderedSecret>,
+    signing: SigningKeys,
+}
+
+impl Wanted {
+    /// The names [`select_secrets`] looks for; `release_records` need hold
+    /// only `release`'s records (helm model), as
+    /// [`crate::tsb::helm::read_release_records`] reads them.
+    ///
+    /// # Errors
+    /// As [`select_secrets`]: helm model, no deployed revision of `release`
+    /// or one that does not decode.
+    pub fn by_model(
+        release_records: &[Secret],
+        layout: &TsbLayout,
+        model: Model,
+        release: &str,
+        management_plane_spec: Option<&Value>,
+        include: &[String],
+        exclude: &[String],
+    ) -> std::result::Result<Wanted, String> {
+        let (rendered, signing) = match model {
+            Model::Helm => {
+                let values = crate::tsb::helm::user_values(release_records, release)?;
+                (
+                    crate::tsb::helm::rendered_secrets(layout, &values),
+                    SigningKeys::from_spec(values.get("spec"), &layout.signing_keys_secret),
+                )
             }
-            Some(secret) => {
-                if name == signing.secret {
-                    selection.missing_keys = signing
-                        .missing_keys(secret)
-                        .into_iter()
-                        .map(|issuer| {
-                            format!(
-                                "{name} lacks data key {} (named by {})",
-                                issuer.key, issuer.field
-                            )
-                        })
-                        .collect();
-                }
-                selection.chosen.push(clean_secret(secret));
-            }
-            None if requirement == Requirement::Required => selection.missing.push(name),
-            None => selection.absent_optional.push(name),
-        }
+            Model::Generic => (
+                Vec::new(),
+                SigningKeys::from_spec(management_plane_spec, &layout.signing_keys_secret),
+            ),
+        };
+        Ok(Wanted {
+            names: wanted_secrets(layout, model, &signing, &rendered, include, exclude),
+            rendered,
+            signing,
+        })
     }
-    selection.rendered = rendered;
-    selection.signing = signing;
-    Ok(selection)
+
+    /// Just the names, for reading them.
+    pub fn names(&self) -> Vec<String> {
+        self.names.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Picks the wanted Secrets out of `secrets` (any superset of them).
+    pub fn pick(self, secrets: &[Secret]) -> Selection {
+        let mut selection = Selection::default();
+        for (name, requirement) in self.names {
+            match secrets
+                .iter()
+                .find(|secret| secret.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                Some(secret)
+                    if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") =>
+                {
+                    // Tokens belong to their cluster's service accounts; a copy would
+                    // be a credential for the wrong cluster.
+                    selection.skipped_tokens.push(name);
+                }
+                Some(secret) => {
+                    if name == self.signing.secret {
+                        selection.missing_keys = self
+                            .signing
+                            .missing_keys(secret)
+                            .into_iter()
+                            .map(|issuer| {
+                                format!(
+                                    "{name} lacks data key {} (named by {})",
+                                    issuer.key, issuer.field
+                                )
+                            })
+                            .collect();
+                    }
+                    selection.chosen.push(clean_secret(secret));
+                }
+                None if requirement == Requirement::Required => selection.missing.push(name),
+                None => selection.absent_optional.push(name),
+            }
+        }
+        selection.rendered = self.rendered;
+        selection.signing = self.signing;
+        selection
+    }
 }
 
 /// The secrets to look for, in order, with whether each must exist: the

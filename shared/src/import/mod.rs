@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde::Serialize;
 
 use crate::error::{EXIT_CODES_HELP, Error, Exit, Result};
 use crate::kube::cluster::Cluster;
+use crate::kube::named::get_named;
 use crate::secrets::bundle::{Bundle, Provenance};
 use crate::secrets::files::write_private;
 use crate::secrets::redact::{data_digest, describe_value, secret_values};
@@ -233,7 +234,7 @@ async fn import_reporting(
     ui: &Ui,
     progress: impl Fn(&Report),
 ) -> Result<Report> {
-    let (namespace_exists, current) = read_state(cluster).await?;
+    let (namespace_exists, current) = read_state(cluster, bundle).await?;
     let plans = plan(bundle, &current)?;
 
     let mut report = Report {
@@ -347,33 +348,33 @@ fn confirm_and_back_up(
     )
 }
 
-/// Whether the namespace exists, and its secrets by name: two requests, at once.
-async fn read_state(cluster: &Cluster) -> Result<(bool, BTreeMap<String, Secret>)> {
+/// Whether the namespace exists, and the bundle's secrets as the cluster
+/// holds them, by name: all read at once, by name ([`get_named`]), so the
+/// cost follows the bundle, not the namespace, and a Role granting `get`
+/// on those names is enough.
+async fn read_state(
+    cluster: &Cluster,
+    bundle: &Bundle,
+) -> Result<(bool, BTreeMap<String, Secret>)> {
     let namespace = cluster.namespace();
     let namespaces: Api<Namespace> = Api::all(cluster.client().clone());
-    let (found, current) = futures::join!(namespaces.get_opt(namespace), list_secrets(cluster));
+    let names: Vec<String> = bundle
+        .secrets
+        .iter()
+        .filter_map(|secret| secret.metadata.name.clone())
+        .collect();
+    let (found, current) = futures::join!(
+        namespaces.get_opt(namespace),
+        get_named::<Secret>(cluster, &names)
+    );
     let found =
         found.map_err(|error| cluster.error(error, &format!("get namespace {namespace}")))?;
-    Ok((found.is_some(), current?))
-}
-
-/// The namespace's secrets by name, in one list.
-async fn list_secrets(cluster: &Cluster) -> Result<BTreeMap<String, Secret>> {
-    let secrets: Api<Secret> = cluster.namespaced();
-    let listed = secrets
-        .list(&ListParams::default())
-        .await
-        .map_err(|error| {
-            cluster.error(
-                error,
-                &format!("list secrets in namespace {}", cluster.namespace()),
-            )
-        })?;
-    Ok(listed
-        .items
+    let current = current?
+        .present
         .into_iter()
         .filter_map(|secret| Some((secret.metadata.name.clone()?, secret)))
-        .collect())
+        .collect();
+    Ok((found.is_some(), current))
 }
 
 /// Compares each bundled secret with the cluster's. Refuses, before any

@@ -4,4 +4,5 @@
 pub mod cluster;
 pub mod exec_credential;
 pub mod kubeconfig;
+pub mod named;
 pub mod transport;

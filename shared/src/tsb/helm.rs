@@ -8,9 +8,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
+use kube::api::{Api, ListParams};
+
+use crate::kube::cluster::Cluster;
 use crate::tsb::layout::{Requirement, TsbLayout};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// The type of helm's release Secrets.
+const RELEASE_TYPE: &str = "helm.sh/release.v1";
 
 /// The label and annotations by which helm (3.2 and later) recognises an
 /// object as its release's own, and adopts or refuses it on install
@@ -28,7 +34,7 @@ pub fn deployed_release<'a>(secrets: &'a [Secret], release: &str) -> Option<&'a 
     let prefix = format!("sh.helm.release.v1.{release}.v");
     secrets
         .iter()
-        .filter(|secret| secret.type_.as_deref() == Some("helm.sh/release.v1"))
+        .filter(|secret| secret.type_.as_deref() == Some(RELEASE_TYPE))
         .filter(|secret| label(secret, "status") == Some("deployed"))
         .filter_map(|secret| {
             let revision = secret
@@ -48,7 +54,7 @@ pub fn deployed_release<'a>(secrets: &'a [Secret], release: &str) -> Option<&'a 
 pub fn has_release(secrets: &[Secret], release: &str) -> bool {
     let prefix = format!("sh.helm.release.v1.{release}.v");
     secrets.iter().any(|secret| {
-        secret.type_.as_deref() == Some("helm.sh/release.v1")
+        secret.type_.as_deref() == Some(RELEASE_TYPE)
             && secret
                 .metadata
                 .name
@@ -63,7 +69,7 @@ pub fn has_release(secrets: &[Secret], release: &str) -> bool {
 pub fn releases_of_chart(secrets: &[Secret], chart: &str) -> Vec<String> {
     let mut names: Vec<String> = secrets
         .iter()
-        .filter(|secret| secret.type_.as_deref() == Some("helm.sh/release.v1"))
+        .filter(|secret| secret.type_.as_deref() == Some(RELEASE_TYPE))
         .filter(|secret| label(secret, "status") == Some("deployed"))
         .filter(|secret| {
             decode_release(secret).is_ok_and(|release| {
@@ -114,6 +120,74 @@ pub fn mp_release(
             found.join(", ")
         )),
     }
+}
+
+/// Reads the release records [`mp_release`] and [`user_values`] need, and
+/// only those, by helm's own labels on them (`owner=helm`, `name`,
+/// `status`; helm.sh/docs, "Storage backends"): the deployed revision of
+/// `chosen` (else of the layout's `helmRelease`) with, at once, the
+/// metadata alone of its revisions (to tell a release being upgraded from
+/// no release); when neither `chosen` nor `helmRelease` exists, every
+/// deployed release (to find the chart's).
+/// Never every revision's payload, never another object of the namespace.
+///
+/// # Errors
+/// A LIST that fails (403, timeout): one line naming the selector.
+pub async fn read_release_records(
+    cluster: &Cluster,
+    layout: &TsbLayout,
+    chosen: Option<&str>,
+) -> crate::error::Result<Vec<Secret>> {
+    let api: Api<Secret> = cluster.namespaced();
+    let failed = |selector: &str, error: kube::Error| {
+        cluster.error(
+            error,
+            &format!(
+                "list helm release secrets ({selector}) in namespace {}",
+                cluster.namespace()
+            ),
+        )
+    };
+    let release = chosen.unwrap_or(&layout.helm_release);
+    let deployed_selector = format!("owner=helm,name={release},status=deployed");
+    let any_selector = format!("owner=helm,name={release}");
+    // Both at once: the second is metadata alone, and only used when the
+    // first finds nothing.
+    let (deployed, revisions) = crate::error::join_in_order(
+        async {
+            api.list(&ListParams::default().labels(&deployed_selector))
+                .await
+                .map_err(|error| failed(&deployed_selector, error))
+        },
+        async {
+            api.list_metadata(&ListParams::default().labels(&any_selector))
+                .await
+                .map_err(|error| failed(&any_selector, error))
+        },
+    )
+    .await?;
+    if !deployed.items.is_empty() {
+        return Ok(deployed.items);
+    }
+    if !revisions.items.is_empty() || chosen.is_some() {
+        // Names and labels are all `has_release` reads; helm's `owner`
+        // label marks them as its release records.
+        return Ok(revisions
+            .items
+            .into_iter()
+            .map(|revision| Secret {
+                metadata: revision.metadata,
+                type_: Some(RELEASE_TYPE.to_string()),
+                ..Secret::default()
+            })
+            .collect());
+    }
+    let chart_selector = "owner=helm,status=deployed";
+    Ok(api
+        .list(&ListParams::default().labels(chart_selector))
+        .await
+        .map_err(|error| failed(chart_selector, error))?
+        .items)
 }
 
 /// The user-supplied values (the release JSON's `config`) of `release`'s

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::dns::DnsTarget;
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
+use crate::kube::named::get_named;
 use crate::tsb::layout::TsbLayout;
 
 pub const FIELD_MANAGER: &str = "kubectl-mp-failover";
@@ -115,25 +116,22 @@ fn replicas_of(deployment: &Deployment) -> Replicas {
     }
 }
 
-fn is_mp_deployment(layout: &TsbLayout, name: &str) -> bool {
-    name == layout.operator_deployment || layout.mp_deployments.iter().any(|mp| mp == name)
-}
-
-/// Reads deployments (one list), the restore CronJob and the front Service, at once.
+/// Reads the MP's deployments (the layout's operator and `mpDeployments`,
+/// by name), the restore CronJob and the front Service, all at once.
 pub async fn read_state(cluster: &Cluster, layout: &TsbLayout) -> Result<MpState> {
     let namespace = cluster.namespace();
-    let deployments: Api<Deployment> = cluster.namespaced();
     let cronjobs: Api<CronJob> = cluster.namespaced();
     let services: Api<Service> = cluster.namespaced();
-    let everything = ListParams::default();
-    let (listed, cronjob, service) = futures::join!(
-        deployments.list(&everything),
+    let names: Vec<String> = std::iter::once(&layout.operator_deployment)
+        .chain(&layout.mp_deployments)
+        .cloned()
+        .collect();
+    let (deployments, cronjob, service) = futures::join!(
+        get_named::<Deployment>(cluster, &names),
         cronjobs.get_opt(&layout.restore_cronjob),
         services.get_opt(&layout.front_service.name),
     );
-    let listed = listed.map_err(|error| {
-        cluster.error(error, &format!("list deployments in namespace {namespace}"))
-    })?;
+    let deployments = deployments?.present;
     let cronjob = cronjob.map_err(|error| {
         cluster.error(
             error,
@@ -153,12 +151,10 @@ pub async fn read_state(cluster: &Cluster, layout: &TsbLayout) -> Result<MpState
         )
     })?;
     Ok(MpState {
-        deployments: listed
-            .items
+        deployments: deployments
             .iter()
             .filter_map(|deployment| {
-                let name = deployment.metadata.name.clone()?;
-                is_mp_deployment(layout, &name).then(|| (name, replicas_of(deployment)))
+                Some((deployment.metadata.name.clone()?, replicas_of(deployment)))
             })
             .collect(),
         restore_cronjob_last_success: cronjob

@@ -374,6 +374,11 @@ impl WorldCluster {
     pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
         self.proxy.faults().counters()
     }
+    /// LISTs and watches through the proxy by "PATH?labelSelector=…", or
+    /// "PATH" when unfiltered.
+    pub fn lists(&self) -> std::collections::BTreeMap<String, u64> {
+        self.proxy.faults().lists()
+    }
     /// Requests by `User-Agent` through the proxy ("" for none).
     pub fn user_agents(&self) -> std::collections::BTreeMap<String, u64> {
         self.proxy.faults().user_agents()
