@@ -163,7 +163,7 @@ where
         None => https,
     };
     let mut connector =
-        hyper_timeout::TimeoutConnector::new(https.enable_http1().wrap_connector(connector));
+        hyper_timeout::TimeoutConnector::new(https.enable_all_versions().wrap_connector(connector));
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
