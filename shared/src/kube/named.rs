@@ -12,11 +12,12 @@ use futures::StreamExt;
 use crate::error::Result;
 use crate::kube::cluster::Cluster;
 
-/// How many GETs [`get_named`] has in flight at once. The client speaks
-/// HTTP/1.1, so each one in flight is a connection of its own (a TCP and
-/// TLS handshake): bounded, a set of a dozen names is two round trips
-/// over at most this many connections, each reused.
-const CONCURRENT_GETS: usize = 8;
+/// How many GETs [`get_named`] has in flight at once: enough for the MP's
+/// whole set of names (a dozen Secrets, ten Deployments) in one round trip.
+/// Over HTTP/2 (what API servers offer, [`crate::kube::transport`]) they
+/// share one connection; a proxy speaking only HTTP/1.1 gets at most this
+/// many connections, each reused.
+const CONCURRENT_GETS: usize = 32;
 
 /// What [`get_named`] found: the present objects in the order their names
 /// were asked for, and the names that do not exist.
