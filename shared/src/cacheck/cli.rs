@@ -9,6 +9,7 @@ use super::snapshot::{MpSnapshot, bundle_snapshot, read_cluster};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
 use crate::failover::DatabaseMode;
 use crate::kube::cluster::{Cluster, ClusterPair};
+use crate::tsb::layout::TsbLayout;
 use crate::secrets::bundle::Bundle;
 use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION, parse_duration};
 
@@ -193,7 +194,12 @@ pub(super) fn plan(cli: &Cli) -> Result<Plan> {
     }
 }
 
-async fn read_source(cli: &Cli, source: &Source, role: &str) -> Result<MpSnapshot> {
+async fn read_source(
+    cli: &Cli,
+    layout: &TsbLayout,
+    source: &Source,
+    role: &str,
+) -> Result<MpSnapshot> {
     let connection = &cli.connection;
     match source {
         Source::Bundle(path) => Bundle::read_with_identity(path, cli.identity.as_deref())
@@ -202,13 +208,17 @@ async fn read_source(cli: &Cli, source: &Source, role: &str) -> Result<MpSnapsho
             let kubeconfig = connection.load_kubeconfig()?;
             let cluster =
                 Cluster::connect(&kubeconfig, Some(context), &connection.client_settings()).await?;
-            read_cluster(&cluster, role).await
+            read_cluster(&cluster, layout, role).await
         }
     }
 }
 
 /// Reads every side of the plan; a pair of contexts from one kubeconfig.
-pub(super) async fn read_plan(cli: &Cli, plan: &Plan) -> Result<Vec<MpSnapshot>> {
+pub(super) async fn read_plan(
+    cli: &Cli,
+    layout: &TsbLayout,
+    plan: &Plan,
+) -> Result<Vec<MpSnapshot>> {
     let connection = &cli.connection;
     match plan {
         Plan::Single(source) => {
@@ -217,7 +227,7 @@ pub(super) async fn read_plan(cli: &Cli, plan: &Plan) -> Result<Vec<MpSnapshot>>
                 Source::Context(context) => context.as_str(),
                 Source::Bundle(_) => "bundle",
             };
-            Ok(vec![read_source(cli, source, role).await?])
+            Ok(vec![read_source(cli, layout, source, role).await?])
         }
         Plan::Pair(Source::Context(active), Source::Context(standby)) => {
             let kubeconfig = connection.load_kubeconfig()?;
@@ -225,16 +235,16 @@ pub(super) async fn read_plan(cli: &Cli, plan: &Plan) -> Result<Vec<MpSnapshot>>
                 ClusterPair::connect(&kubeconfig, active, standby, &connection.client_settings())
                     .await?;
             let (active, standby) = crate::error::join_in_order(
-                read_cluster(&pair.active, "active"),
-                read_cluster(&pair.standby, "standby"),
+                read_cluster(&pair.active, layout, "active"),
+                read_cluster(&pair.standby, layout, "standby"),
             )
             .await?;
             Ok(vec![active, standby])
         }
         Plan::Pair(active, standby) => {
             let (active, standby) = crate::error::join_in_order(
-                read_source(cli, active, "active"),
-                read_source(cli, standby, "standby"),
+                read_source(cli, layout, active, "active"),
+                read_source(cli, layout, standby, "standby"),
             )
             .await?;
             Ok(vec![active, standby])

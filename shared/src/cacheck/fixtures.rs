@@ -11,7 +11,7 @@ use super::check;
 use super::options::CheckOptions;
 use super::report::{CheckResult, Report};
 use super::secret_certs::{
-    CERTIFICATE_NAME_ANNOTATION, ISSUER_KIND_ANNOTATION, ISSUER_NAME_ANNOTATION,
+    CERTIFICATE_NAME_ANNOTATION, ISSUER_KIND_ANNOTATION, ISSUER_NAME_ANNOTATION, MANAGED_LABEL,
 };
 use super::snapshot::{MpSnapshot, Origin};
 use crate::tsb::layout::TsbLayout;
@@ -140,8 +140,9 @@ pub(super) fn mp_secrets(ca: &Ca) -> Vec<Secret> {
     ]
 }
 
-/// `secret` with the annotations cert-manager writes for a Certificate
-/// of the same name issued by `issuer` (`Issuer x` or `ClusterIssuer x`).
+/// `secret` with the label and annotations cert-manager (1.12 and later)
+/// writes for a Certificate of the same name issued by `issuer` (`Issuer x`
+/// or `ClusterIssuer x`).
 pub(super) fn written(mut secret: Secret, issuer: &str) -> Secret {
     let (kind, issuer_name) = issuer.split_once(' ').unwrap();
     let certificate = secret.metadata.name.clone().unwrap();
@@ -154,6 +155,10 @@ pub(super) fn written(mut secret: Secret, issuer: &str) -> Secret {
         ]
         .map(|(key, value)| (key.to_string(), value.to_string())),
     ));
+    secret.metadata.labels = Some(BTreeMap::from([(
+        MANAGED_LABEL.to_string(),
+        "true".to_string(),
+    )]));
     secret
 }
 

@@ -2,13 +2,14 @@
 //! (the runbook's CA caution), as checks a user can trust before and after
 //! a failover, and as a library the other plugins call.
 //!
-//! Reading is separate from judging: [`read_cluster`] lists what one cluster
-//! holds (one request: the Secrets of the MP namespace) and [`check`] judges
+//! Reading is separate from judging: [`read_cluster`] reads what one cluster
+//! holds (one round trip: the layout's certificate secrets by name and
+//! cert-manager's Secrets by its label) and [`check`] judges
 //! already-fetched snapshots without any I/O, so the same checks run on
 //! clusters, on export bundles, and in unit tests. cert-manager is judged
-//! from what it leaves on Secrets (its annotations, and the certificates'
-//! signatures), never from its own resources: reading those would cost
-//! three more requests per cluster and RBAC on cert-manager's API.
+//! from what it leaves on Secrets (its label and annotations, and the
+//! certificates' signatures), never from its own resources: reading those
+//! would cost three more requests per cluster and RBAC on cert-manager's API.
 //!
 //! Where things live: the flags and what they ask to read (`cli`); a
 //! side as read, from a cluster or a bundle (`snapshot`); the checks of
@@ -31,7 +32,9 @@ mod snapshot;
 pub use cli::Cli;
 pub use options::{CheckOptions, DEFAULT_DNS_NAME_SECRETS, DEFAULT_EXPIRY_WARNING_DAYS};
 pub use report::{CheckResult, Report, SCHEMA_VERSION, SourceInfo, Summary, id};
-pub use snapshot::{MpSnapshot, Origin, bundle_snapshot, read_cluster};
+pub use snapshot::{
+    ManagementPlaneRead, MpSnapshot, Origin, bundle_snapshot, read_cluster, read_management_plane,
+};
 
 use crate::error::{Error, Exit, Result};
 use crate::tsb::layout::TsbLayout;
@@ -88,7 +91,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
     if options.dns_name.is_none() {
         ui.detail("no --dns-name: the SAN check is skipped");
     }
-    let snapshots = cli::read_plan(&cli, &plan).await?;
+    let snapshots = cli::read_plan(&cli, &layout, &plan).await?;
     let report = check(&layout, &options, &snapshots);
     match ui.format() {
         OutputFormat::Text => report.show(&ui),

@@ -13,6 +13,11 @@ use crate::secrets::certs::Certificate;
 pub(super) const CERTIFICATE_NAME_ANNOTATION: &str = "cert-manager.io/certificate-name";
 pub(super) const ISSUER_NAME_ANNOTATION: &str = "cert-manager.io/issuer-name";
 pub(super) const ISSUER_KIND_ANNOTATION: &str = "cert-manager.io/issuer-kind";
+/// The label cert-manager puts on every Secret it manages, since v1.12
+/// (its release notes: "certificate.spec.secretName Secrets will now be
+/// labelled with the controller.cert-manager.io/fao label", #5703): how
+/// its Secrets are found without reading the whole namespace.
+pub(super) const MANAGED_LABEL: &str = "controller.cert-manager.io/fao";
 
 /// The root a secret's certificates lead to, as compared between MPs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -338,6 +338,30 @@ impl TsbLayout {
         crate::yaml::from_str::<Option<TsbLayout>>(text).map(Option::unwrap_or_default)
     }
 
+    /// Every Secret the MP could hold whose name is known before its spec is
+    /// read: both models' lists, what helm values can render, those carried
+    /// when present, the certificate secrets, the default signing keys'
+    /// Secret and XCP's JWKS, each once, in that order. What reads a whole
+    /// MP gets these by name, at once, whatever its model.
+    pub fn known_secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let candidates = self
+            .generic_secrets
+            .iter()
+            .chain(&self.helm_secrets)
+            .map(|spec| &spec.name)
+            .chain(self.helm_value_secrets.iter().map(|entry| &entry.secret))
+            .chain(&self.carried_when_present)
+            .chain(&self.certificate_secrets)
+            .chain([&self.signing_keys_secret, &self.jwks_secret]);
+        for name in candidates {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// The secrets the helm release name's revisions are stored in start with this.
     pub fn helm_release_secret_prefix(&self) -> String {
         format!("sh.helm.release.v1.{}.v", self.helm_release)
@@ -408,6 +432,30 @@ mod tests {
         assert_eq!(layout.control_plane.token_secrets, defaults.token_secrets);
         assert_eq!(defaults.namespace, "istio-system");
         assert_eq!(defaults.token_secrets.len(), 4);
+    }
+
+    #[test]
+    fn known_secret_names_cover_every_model_once() {
+        let layout = TsbLayout::default();
+        let names = layout.known_secret_names();
+        let wanted = layout
+            .generic_secrets
+            .iter()
+            .chain(&layout.helm_secrets)
+            .map(|spec| &spec.name)
+            .chain(layout.helm_value_secrets.iter().map(|entry| &entry.secret))
+            .chain(&layout.carried_when_present)
+            .chain(&layout.certificate_secrets)
+            .chain([&layout.signing_keys_secret, &layout.jwks_secret]);
+        for name in wanted {
+            assert_eq!(
+                names.iter().filter(|known| *known == name).count(),
+                1,
+                "{name} in {names:?}"
+            );
+        }
+        assert!(names.contains(&"iam-signing-key".to_string()));
+        assert!(names.contains(&"tsb-iam-jwks".to_string()));
     }
 
     #[test]

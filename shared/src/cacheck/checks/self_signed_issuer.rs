@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cacheck::report::{CheckResult, id};
-use crate::cacheck::secret_certs::{CertKey, SecretCerts};
-use crate::cacheck::snapshot::MpSnapshot;
+use crate::cacheck::secret_certs::{
+    CertKey, MANAGED_LABEL, SecretCerts, written_by_cert_manager,
+};
+use crate::cacheck::snapshot::{MpSnapshot, Origin};
 use crate::secrets::certs::{self, Certificate};
 use crate::tsb::layout::TsbLayout;
 use crate::ui::check::Check;
@@ -21,7 +23,8 @@ const TLS_CRT: &str = "tls.crt";
 const RUNBOOK_CAUTION: &str = "the runbook: \"Do not use an auto-generated (e.g., by cert-manager) Root CA in each MP instance to procure TLS certificates for TSB, XCP, ElasticSearch and Postgres. If you have to use a self-signed CA, provide it explicitly as part of each Management Plane deployment.\" Both MPs would get out of sync once one rotates its root";
 
 /// ✔ no auto-generated root among the side's secrets, or ✖ per such root:
-/// the secrets it feeds and how, with the runbook's warning.
+/// the secrets it feeds and how, with the runbook's warning; and ‼ when
+/// Secrets cert-manager wrote lack its label ([`unlabelled`]).
 pub(super) fn check(
     layout: &TsbLayout,
     snapshot: &MpSnapshot,
@@ -29,23 +32,62 @@ pub(super) fn check(
 ) -> Vec<CheckResult> {
     let role = snapshot.role.as_str();
     let roots = auto_generated_roots(layout, found);
-    if roots.is_empty() {
-        return vec![none_found(snapshot, found)];
-    }
-    roots
-        .into_iter()
-        .map(|root| {
-            let secrets = root.secrets.join(", ");
-            let check = Check::fail(format!(
-                "cert-manager on {role}: an auto-generated self-signed root CA feeds {secrets}: {}",
-                root.description
-            ))
-            .hint(format!(
-                "{RUNBOOK_CAUTION}. Instead: create the root CA once, store it as the same Secret on both MPs, point a CA Issuer (spec.ca.secretName) at it in place of the selfSigned chain, and re-issue {secrets}; or use a well-known third-party CA"
-            ));
-            CheckResult::new(id::SELF_SIGNED_ISSUER, check).cluster(role)
+    let mut results = if roots.is_empty() {
+        vec![none_found(snapshot, found)]
+    } else {
+        roots
+            .into_iter()
+            .map(|root| {
+                let secrets = root.secrets.join(", ");
+                let check = Check::fail(format!(
+                    "cert-manager on {role}: an auto-generated self-signed root CA feeds {secrets}: {}",
+                    root.description
+                ))
+                .hint(format!(
+                    "{RUNBOOK_CAUTION}. Instead: create the root CA once, store it as the same Secret on both MPs, point a CA Issuer (spec.ca.secretName) at it in place of the selfSigned chain, and re-issue {secrets}; or use a well-known third-party CA"
+                ));
+                CheckResult::new(id::SELF_SIGNED_ISSUER, check).cluster(role)
+            })
+            .collect()
+    };
+    results.extend(unlabelled(snapshot));
+    results
+}
+
+/// ‼ when Secrets read from a cluster carry cert-manager's annotations but
+/// not its [`MANAGED_LABEL`]: a cert-manager before 1.12 wrote them, and
+/// the Secrets it wrote that the layout does not name, found by that label
+/// alone, may be missing from this check.
+fn unlabelled(snapshot: &MpSnapshot) -> Option<CheckResult> {
+    let Origin::Context { namespace, .. } = &snapshot.origin else {
+        return None;
+    };
+    let names: Vec<&str> = snapshot
+        .secrets
+        .iter()
+        .filter(|secret| {
+            written_by_cert_manager(secret).is_some()
+                && !secret
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|labels| labels.contains_key(MANAGED_LABEL))
         })
-        .collect()
+        .filter_map(|secret| secret.metadata.name.as_deref())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let role = snapshot.role.as_str();
+    let check = Check::warn(format!(
+        "cert-manager on {role}: {} carry its annotations but not its label {MANAGED_LABEL} (written before cert-manager 1.12): other Secrets it wrote are not looked at",
+        names.join(", ")
+    ))
+    .hint(format!(
+        "label them as cert-manager 1.12 and later does, then check again: kubectl label secret -n {namespace} {} {MANAGED_LABEL}=true",
+        names.join(" ")
+    ));
+    Some(CheckResult::new(id::SELF_SIGNED_ISSUER, check).cluster(role))
 }
 
 /// ✔ saying how many secrets were looked at and which cert-manager wrote.
@@ -324,6 +366,60 @@ mod tests {
             !text.contains("PRIVATE KEY"),
             "no key material in the report"
         );
+    }
+
+    #[test]
+    fn secrets_cert_manager_wrote_without_its_label_are_named_with_the_label_command() {
+        let shared = Ca::root("Root CA");
+        let mut secrets = mp_secrets(&shared);
+        secrets[0] = written(secrets[0].clone(), "Issuer tsb-issuer");
+        secrets[0].metadata.labels = None;
+        let report = run(&[cluster("cluster", secrets.clone())], &options());
+        let checks = self_signed_issuer(&report);
+        let warning = checks
+            .iter()
+            .find(|check| check.check.status == CheckStatus::Warn)
+            .expect("a warning");
+        assert_eq!(
+            warning.check.title,
+            "cert-manager on cluster: tsb-certs carry its annotations but not its label controller.cert-manager.io/fao (written before cert-manager 1.12): other Secrets it wrote are not looked at"
+        );
+        assert_eq!(
+            warning.check.hint.as_deref(),
+            Some(
+                "label them as cert-manager 1.12 and later does, then check again: kubectl label secret -n tsb tsb-certs controller.cert-manager.io/fao=true"
+            )
+        );
+
+        // Labelled, or read from a bundle (which holds every Secret
+        // exported): nothing to warn about.
+        let labelled = run(
+            &[cluster("cluster", {
+                let mut secrets = secrets.clone();
+                secrets[0] = written(secrets[0].clone(), "Issuer tsb-issuer");
+                secrets
+            })],
+            &options(),
+        );
+        let bundle = MpSnapshot {
+            role: "bundle".into(),
+            origin: Origin::Bundle {
+                path: "bundle.yaml".into(),
+                context: "active".into(),
+                namespace: "tsb".into(),
+                exported_at: "2026-11-25T17:00:00Z".into(),
+            },
+            secrets,
+        };
+        for report in [labelled, run(&[bundle], &options())] {
+            assert!(
+                self_signed_issuer(&report)
+                    .iter()
+                    .all(|check| check.check.status == CheckStatus::Pass),
+                "{:?}",
+                self_signed_issuer(&report)
+            );
+        }
     }
 
     #[test]

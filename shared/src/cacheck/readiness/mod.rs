@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::cli::Cli;
 use super::report::{CheckResult, Report, SourceInfo};
-use super::snapshot::{MpSnapshot, read_cluster};
+use super::snapshot::{MpSnapshot, read_management_plane};
 use crate::database;
 use crate::error::{Error, Exit, Result};
 use crate::failover::DatabaseMode;
@@ -117,19 +117,18 @@ pub struct SideRead {
     pub spec: Option<Value>,
 }
 
-/// Reads one cluster, its five requests at once: the namespace's Secrets
-/// (one list), its Deployments (one list), the restore CronJob, the front
-/// Service and the ManagementPlane (each one get, by name).
+/// Reads one cluster, all at once: the MP's Secrets and ManagementPlane
+/// ([`read_management_plane`]), its Deployments, the restore CronJob and
+/// the front Service ([`mp::read_state`]), each by name.
 pub async fn read_side(cluster: &Cluster, layout: &TsbLayout, role: &str) -> Result<SideRead> {
-    let (snapshot, state, management_plane) = futures::try_join!(
-        read_cluster(cluster, role),
+    let (management_plane, state) = futures::try_join!(
+        read_management_plane(cluster, layout, role),
         mp::read_state(cluster, layout),
-        mp::get_management_plane(cluster, layout),
     )?;
     Ok(SideRead {
-        snapshot,
+        snapshot: management_plane.snapshot,
         state,
-        spec: management_plane.and_then(|object| object.data.get("spec").cloned()),
+        spec: management_plane.spec,
     })
 }
 

@@ -45,8 +45,9 @@ pub struct Preflight {
     pub dns_answer: Option<DnsAnswer>,
 }
 
-/// What the preflight reads from a cluster: its CA snapshot, its MP's
-/// state and (for a database copy) its ManagementPlane spec.
+/// What the preflight reads from a cluster: its MP's Secrets
+/// ([`cacheck::read_management_plane`]), its MP's state and its
+/// ManagementPlane spec.
 pub type ClusterRead = (MpSnapshot, MpState, Option<serde_json::Value>);
 
 /// Everything the preflight reads, before it judges it.
@@ -114,21 +115,11 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
 }
 
 async fn read_cluster(sides: &Sides<'_>, cluster: &Cluster, role: &str) -> Result<ClusterRead> {
-    futures::try_join!(
-        cacheck::read_cluster(cluster, role),
+    let (management_plane, state) = futures::try_join!(
+        cacheck::read_management_plane(cluster, sides.layout, role),
         mp::read_state(cluster, sides.layout),
-        management_plane_spec(sides, cluster),
-    )
-}
-
-/// The ManagementPlane's spec (one get): the signing keys it names (generic
-/// model) and, for a database copy, where its Postgres is.
-async fn management_plane_spec(
-    sides: &Sides<'_>,
-    cluster: &Cluster,
-) -> Result<Option<serde_json::Value>> {
-    let found = mp::get_management_plane(cluster, sides.layout).await?;
-    Ok(found.and_then(|object| object.data.get("spec").cloned()))
+    )?;
+    Ok((management_plane.snapshot, state, management_plane.spec))
 }
 
 /// Judges what [`read`] found, printing a check per finding.
