@@ -6,6 +6,7 @@ mod plugin_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use kubectl_mp::tsb::layout::TsbLayout;
 use mp_sandbox::{CertVariant, SeedKind};
 use plugin_support::{Out, World};
 use serde_json::Value;
@@ -61,8 +62,29 @@ fn fingerprint(world: &World, cluster: &str, secret: &str, key: &str) -> String 
 }
 
 /// What cacheck may ask of a cluster: one list of the namespace's Secrets.
-fn one_secrets_list(world: &World) -> BTreeMap<String, u64> {
-    BTreeMap::from([(format!("list /api/v1/namespaces/{}/secrets", world.ns), 1)])
+/// What mp-cacheck reads of a cluster, all at once: a GET of each of the
+/// layout's certificate secrets and one LIST of cert-manager's, by its
+/// label; never the namespace's other Secrets.
+fn certificate_reads(world: &World) -> BTreeMap<String, u64> {
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
+    let mut reads: BTreeMap<String, u64> = TsbLayout::default()
+        .certificate_secrets
+        .iter()
+        .map(|name| (format!("get {secrets}/{name}"), 1))
+        .collect();
+    reads.insert(format!("list {secrets}"), 1);
+    reads
+}
+
+/// The LISTs mp-cacheck makes of a cluster: cert-manager's Secrets, by label.
+fn cert_manager_list(world: &World) -> BTreeMap<String, u64> {
+    BTreeMap::from([(
+        format!(
+            "/api/v1/namespaces/{}/secrets?labelSelector=controller.cert-manager.io/fao=true",
+            world.ns
+        ),
+        1,
+    )])
 }
 
 /// No private key or secret value anywhere in what the plugin printed.
@@ -77,7 +99,7 @@ fn assert_no_secret_values(world: &World, out: &Out) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_shared_root_passes_in_one_request_per_cluster() {
+async fn a_shared_root_passes_in_one_round_trip_per_cluster() {
     let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
     for cluster in ["active", "standby"] {
         world.cluster(cluster).reset_counters();
@@ -126,7 +148,12 @@ async fn a_shared_root_passes_in_one_request_per_cluster() {
     for cluster in ["active", "standby"] {
         assert_eq!(
             world.cluster(cluster).counters(),
-            one_secrets_list(&world),
+            certificate_reads(&world),
+            "{cluster}"
+        );
+        assert_eq!(
+            world.cluster(cluster).lists(),
+            cert_manager_list(&world),
             "{cluster}"
         );
     }
@@ -246,7 +273,7 @@ async fn a_cert_manager_self_signed_chain_is_flagged_on_one_cluster_from_its_sec
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert_eq!(
         world.cluster("active").counters(),
-        one_secrets_list(&world),
+        certificate_reads(&world),
         "cert-manager's own resources are not read"
     );
     let chain = "an auto-generated self-signed root CA feeds mpc-certs, xcp-central-cert, xcp-identity-issuer: Issuer xcp-trust-anchor (selfSigned) → Certificate xcp-identity-issuer (isCA, secret xcp-identity-issuer) → Issuer xcp-identity-issuer (ca) → secrets xcp-central-cert, mpc-certs";
@@ -492,7 +519,7 @@ async fn json_output_follows_the_documented_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_denied_list_exits_3_with_one_line() {
+async fn a_denied_read_exits_3_with_one_line() {
     let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
     // RBAC's own denial: a ServiceAccount allowed nothing.
     let denied = world.denied_context("standby").await;
@@ -511,9 +538,8 @@ async fn a_denied_list_exits_3_with_one_line() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "context \"{denied}\" ({}): forbidden to list secrets in namespace {}",
+            "context \"{denied}\" ({}): forbidden to get secret tsb-certs: ",
             world.cluster("standby").server_url(),
-            world.ns
         )),
         "{}",
         out.stderr
@@ -754,14 +780,35 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
     ] {
         assert!(passed.contains(key), "{key}\nnot in\n{passed}");
     }
-    // One list of Secrets; the layout's 10 deployments, the front Service,
-    // the restore CronJob and the ManagementPlane by name.
+    // Everything by name, each once: the layout's Secrets and 10
+    // deployments, the front Service, the restore CronJob and the
+    // ManagementPlane. LISTs only by label: cert-manager's Secrets and
+    // helm's release records (none here: a tctl install).
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
     for name in ["active", "standby"] {
         let counters = world.cluster(name).counters();
-        assert_eq!(counters.values().sum::<u64>(), 14, "{name}: {counters:?}");
+        let gets: Vec<(&String, &u64)> = counters
+            .iter()
+            .filter(|(request, _)| request.starts_with("get "))
+            .collect();
+        assert!(gets.iter().all(|(_, count)| **count == 1), "{name}: {counters:?}");
+        let layout = TsbLayout::default();
+        for secret in layout.known_secret_names() {
+            assert!(
+                counters.contains_key(&format!("get {secrets}/{secret}")),
+                "{name}: {secret} not read by name: {counters:?}"
+            );
+        }
+        assert_eq!(gets.len(), layout.known_secret_names().len() + 10 + 3, "{name}: {counters:?}");
         assert_eq!(
-            world.cluster(name).lists().keys().collect::<Vec<_>>(),
-            [&format!("/api/v1/namespaces/{}/secrets", world.ns)],
+            world.cluster(name).lists().into_keys().collect::<Vec<_>>(),
+            [
+                "controller.cert-manager.io/fao=true",
+                "owner=helm,name=mp",
+                "owner=helm,name=mp,status=deployed",
+                "owner=helm,status=deployed",
+            ]
+            .map(|selector| format!("{secrets}?labelSelector={selector}")),
             "{name}: {counters:?}"
         );
     }
