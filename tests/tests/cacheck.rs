@@ -791,7 +791,10 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
             .iter()
             .filter(|(request, _)| request.starts_with("get "))
             .collect();
-        assert!(gets.iter().all(|(_, count)| **count == 1), "{name}: {counters:?}");
+        assert!(
+            gets.iter().all(|(_, count)| **count == 1),
+            "{name}: {counters:?}"
+        );
         let layout = TsbLayout::default();
         for secret in layout.known_secret_names() {
             assert!(
@@ -799,7 +802,11 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
                 "{name}: {secret} not read by name: {counters:?}"
             );
         }
-        assert_eq!(gets.len(), layout.known_secret_names().len() + 10 + 3, "{name}: {counters:?}");
+        assert_eq!(
+            gets.len(),
+            layout.known_secret_names().len() + 10 + 3,
+            "{name}: {counters:?}"
+        );
         assert_eq!(
             world.cluster(name).lists().into_keys().collect::<Vec<_>>(),
             [

@@ -1225,32 +1225,10 @@ async fn helm_export_follows_the_signing_keys_secret_of_the_values_spec() {
     assert_eq!(report["signingKeys"]["keys"][0]["key"], "tls.key");
 }
 
-/// Unrelated Secrets sharing the MP's namespace: what an export reads must
-/// not grow with them (issue 19).
-fn unrelated_secrets(count: usize) -> Vec<u8> {
-    let items: Vec<Value> = (0..count)
-        .map(|index| {
-            serde_json::json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": format!("unrelated-{index:04}")},
-                "stringData": {"note": "not the MP's"},
-            })
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_namespace() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
-    let applied = world
-        .kubectl_with_stdin(
-            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
-            &unrelated_secrets(300),
-        )
-        .await;
-    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    world.add_unrelated_secrets("active", 300).await;
     world.cluster("active").reset_counters();
     let out = world
         .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])

@@ -635,6 +635,46 @@ async fn dry_run_shows_every_step_and_changes_nothing() {
     );
 }
 
+/// What the preflight reads follows the MP's own objects: 300 other
+/// Secrets in each namespace are never listed or fetched (issue 19).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preflight_reads_the_mp_by_name_however_many_others_share_the_namespace() {
+    let (world, bind) = synced_world().await;
+    for cluster in ["active", "standby"] {
+        world.add_unrelated_secrets(cluster, 300).await;
+        world.cluster(cluster).reset_counters();
+    }
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
+    for cluster in ["active", "standby"] {
+        let counters = world.cluster(cluster).counters();
+        let lists = world.cluster(cluster).lists();
+        assert!(
+            lists
+                .keys()
+                .all(|list| !list.starts_with(&secrets) || list.contains("?labelSelector=")),
+            "{cluster}: a LIST of every Secret: {lists:?}"
+        );
+        let secret_gets: Vec<&String> = counters
+            .keys()
+            .filter(|request| request.starts_with(&format!("get {secrets}/")))
+            .collect();
+        assert!(
+            secret_gets.len() >= 10 && secret_gets.iter().all(|get| !get.contains("unrelated-")),
+            "{cluster}: the MP's Secrets by name, no other: {counters:?}"
+        );
+        assert!(
+            counters
+                .iter()
+                .filter(|(request, _)| request.starts_with(&format!("get {secrets}/")))
+                .all(|(_, count)| *count == 1),
+            "{cluster}: each Secret read once: {counters:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_stops_before_any_change_and_sync_secrets_fixes_it() {
     let world = world().await;

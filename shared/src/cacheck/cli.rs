@@ -9,8 +9,8 @@ use super::snapshot::{MpSnapshot, bundle_snapshot, read_cluster};
 use crate::error::{EXIT_CODES_HELP, Error, Result};
 use crate::failover::DatabaseMode;
 use crate::kube::cluster::{Cluster, ClusterPair};
-use crate::tsb::layout::TsbLayout;
 use crate::secrets::bundle::Bundle;
+use crate::tsb::layout::TsbLayout;
 use crate::ui::cli::{ConnectionArgs, OutputArgs, PluginCli, VERSION, parse_duration};
 
 const EXAMPLES: &str = "\

@@ -164,7 +164,11 @@ async fn list_cert_manager_secrets(cluster: &Cluster) -> Result<Vec<Secret>> {
 
 /// A cluster's snapshot of the Secrets read, each once (a Secret read by
 /// name that cert-manager also labels is kept as first read).
-fn snapshot_of<const N: usize>(cluster: &Cluster, role: &str, reads: [Vec<Secret>; N]) -> MpSnapshot {
+fn snapshot_of<const N: usize>(
+    cluster: &Cluster,
+    role: &str,
+    reads: [Vec<Secret>; N],
+) -> MpSnapshot {
     let mut secrets: Vec<Secret> = Vec::new();
     for secret in reads.into_iter().flatten() {
         if !secrets

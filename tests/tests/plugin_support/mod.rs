@@ -620,6 +620,27 @@ impl World {
         self.kubectl_with_stdin(args, b"").await
     }
 
+    /// Adds `count` Secrets that are not the MP's (`unrelated-0000`, …) to
+    /// the namespace in `cluster`: what its cost must not follow.
+    pub async fn add_unrelated_secrets(&self, cluster: &str, count: usize) {
+        let items: Vec<Value> = (0..count)
+            .map(|index| {
+                serde_json::json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": format!("unrelated-{index:04}")},
+                    "stringData": {"note": "not the MP's"},
+                })
+            })
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        self.kubectl_with_stdin(
+            &["apply", "--context", cluster, "-n", &self.ns, "-f", "-"],
+            &serde_json::to_vec(&list).unwrap(),
+        )
+        .await
+        .ok("kubectl apply the unrelated Secrets");
+    }
+
     pub async fn kubectl_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
         self.kubectl_with_kubeconfig(args, stdin, self.kubeconfig().as_os_str())
             .await

@@ -8,9 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cacheck::report::{CheckResult, id};
-use crate::cacheck::secret_certs::{
-    CertKey, MANAGED_LABEL, SecretCerts, written_by_cert_manager,
-};
+use crate::cacheck::secret_certs::{CertKey, MANAGED_LABEL, SecretCerts, written_by_cert_manager};
 use crate::cacheck::snapshot::{MpSnapshot, Origin};
 use crate::secrets::certs::{self, Certificate};
 use crate::tsb::layout::TsbLayout;
