@@ -406,7 +406,11 @@ async fn failover_then_rerun_then_failback() {
 
     // Failback: the same flow the other way, with the recorded replica
     // counts; never without them: an unreadable journal holding them stops it.
-    let back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    // Its DNS server is given by name (localhost is 127.0.0.1 in the test
+    // image's /etc/hosts), as an operator names their primary.
+    let mut back = failover_args(&bind, "standby", "active", &bind.update_key_file());
+    let server = back.iter().position(|arg| arg == "--dns-server").unwrap() + 1;
+    back[server] = format!("localhost:{}", bind.addr.port());
     let recorded = journal(&world, "standby").expect("journal");
     put_journal(&world, "standby", "{ not a journal").await;
     let out = run(&world, &back, &[]).await;

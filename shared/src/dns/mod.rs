@@ -47,6 +47,50 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Room for a few A/AAAA records without truncation on any path (RFC 9715's advice).
 const EDNS_PAYLOAD: u16 = 1232;
 
+/// The port DNS servers listen on.
+const DNS_PORT: u16 = 53;
+
+/// `--dns-server`: the zone's authoritative server as `IP`, `IP:PORT`,
+/// `[IPv6]:PORT`, `HOST` or `HOST:PORT` (port 53 when none is given). A
+/// host name is resolved once, here, through this machine's resolver
+/// (`/etc/hosts`, then its DNS servers), and its first address is used for
+/// every update and query of the run.
+///
+/// # Errors
+/// A message for clap (a usage error, exit 2): a malformed port, or a name
+/// this machine cannot resolve.
+pub fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DNS_PORT));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse::<u16>().map_err(|_| {
+                format!("{text:?}: port {port:?} is not a number from 0 to 65535; use HOST, HOST:PORT, IP or IP:PORT")
+            })?,
+        ),
+        None => (text, DNS_PORT),
+    };
+    if host.is_empty() || host.contains(':') {
+        return Err(format!(
+            "{text:?} is not HOST, HOST:PORT, IP, IP:PORT or [IPv6]:PORT"
+        ));
+    }
+    use std::net::ToSocketAddrs;
+    let resolved = (host, port).to_socket_addrs().map_err(|error| {
+        format!("cannot resolve {host:?} on this machine ({error}); give the server's address as IP:PORT")
+    })?;
+    resolved
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{host:?} has no address on this machine; give the server's address as IP:PORT"))
+}
+
 /// Where the MP's name is changed.
 #[derive(Debug, Clone)]
 pub enum DnsBackend {
@@ -1065,6 +1109,33 @@ mod tests {
 
     fn address(text: &str) -> DnsTarget {
         DnsTarget::Address(text.parse().unwrap())
+    }
+
+    #[test]
+    fn the_dns_server_is_an_address_or_a_name_port_53_unless_given() {
+        for (text, expected) in [
+            ("10.0.0.53:5353", "10.0.0.53:5353"),
+            ("10.0.0.53", "10.0.0.53:53"),
+            ("[fd00::53]:5353", "[fd00::53]:5353"),
+            ("fd00::53", "[fd00::53]:53"),
+            ("[fd00::53]", "[fd00::53]:53"),
+        ] {
+            assert_eq!(parse_server(text), Ok(expected.parse().unwrap()), "{text}");
+        }
+        // A name goes through this machine's resolver (/etc/hosts here).
+        for (text, port) in [("localhost", 53), ("localhost:5353", 5353)] {
+            let resolved = parse_server(text).unwrap();
+            assert!(resolved.ip().is_loopback() && resolved.port() == port, "{text}: {resolved}");
+        }
+        for (text, says) in [
+            ("ns1.example:http", "port \"http\" is not a number"),
+            ("ns1.example:70000", "port \"70000\" is not a number"),
+            ("", "is not HOST, HOST:PORT"),
+            ("no-such-host.invalid:53", "cannot resolve \"no-such-host.invalid\" on this machine"),
+        ] {
+            let error = parse_server(text).unwrap_err();
+            assert!(error.contains(says), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -109,8 +109,11 @@ pub struct DnsArgs {
     /// The MP's DNS name, the one clients use
     #[arg(long, value_name = "NAME")]
     pub dns_name: String,
-    /// The zone's authoritative server, HOST:PORT (updates go there; answers are checked there)
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The zone's authoritative (primary) server, for every backend: rfc2136
+    /// sends its update there, and the new answer is verified there
+    /// (exec and manual too). IP, IP:PORT, HOST or HOST:PORT; port 53 by
+    /// default; a HOST is resolved once, by this machine's resolver
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = crate::dns::parse_server)]
     pub dns_server: SocketAddr,
     /// Make the name an alias (CNAME) of this one: the standby MP's own DNS
     /// name, for a floating name that is a CNAME of each MP's name. Without
