@@ -117,9 +117,9 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
         out.stdout
     );
     // Two round trips: the release's deployed revision (by helm's labels,
-    // with its revisions' metadata) and the ManagementPlane, then the
-    // secrets its values name, by name, each once; never the namespace's
-    // every Secret.
+    // with the metadata of its revisions and of every deployed release)
+    // and the ManagementPlane, then the secrets its values name, by name,
+    // each once; never the namespace's every Secret.
     let counters = world.cluster("active").counters();
     let secrets = format!("/api/v1/namespaces/{}/secrets", world.ns);
     assert_eq!(
@@ -128,6 +128,10 @@ async fn helm_model_round_trip_with_values_and_idempotent_reimport() {
             (format!("{secrets}?labelSelector=owner=helm,name=mp"), 1),
             (
                 format!("{secrets}?labelSelector=owner=helm,name=mp,status=deployed"),
+                1
+            ),
+            (
+                format!("{secrets}?labelSelector=owner=helm,status=deployed"),
                 1
             ),
         ]),

@@ -124,12 +124,15 @@ pub fn mp_release(
 
 /// Reads the release records [`mp_release`] and [`user_values`] need, and
 /// only those, by helm's own labels on them (`owner=helm`, `name`,
-/// `status`; helm.sh/docs, "Storage backends"): the deployed revision of
-/// `chosen` (else of the layout's `helmRelease`) with, at once, the
-/// metadata alone of its revisions (to tell a release being upgraded from
-/// no release); when neither `chosen` nor `helmRelease` exists, every
-/// deployed release (to find the chart's).
-/// Never every revision's payload, never another object of the namespace.
+/// `status`; helm.sh/docs, "Storage backends"). At once: the deployed
+/// revision of `chosen` (else of the layout's `helmRelease`), the metadata
+/// alone of its revisions (to tell a release being upgraded from no
+/// release) and the metadata alone of every deployed release. Only when
+/// neither `chosen` nor `helmRelease` exists and another release is
+/// deployed, a second round reads the deployed releases in full (to find
+/// the chart's). So a namespace without helm, or with the MP's release
+/// under its usual name, costs one round trip; never every revision's
+/// payload, never another object of the namespace.
 ///
 /// # Errors
 /// A LIST that fails (403, timeout): one line naming the selector.
@@ -151,25 +154,26 @@ pub async fn read_release_records(
     let release = chosen.unwrap_or(&layout.helm_release);
     let deployed_selector = format!("owner=helm,name={release},status=deployed");
     let any_selector = format!("owner=helm,name={release}");
-    // Both at once: the second is metadata alone, and only used when the
-    // first finds nothing.
-    let (deployed, revisions) = crate::error::join_in_order(
+    let every_deployed_selector = "owner=helm,status=deployed";
+    let list_metadata = async |selector: &str| {
+        api.list_metadata(&ListParams::default().labels(selector))
+            .await
+            .map_err(|error| failed(selector, error))
+    };
+    let (deployed, revisions, every_deployed) = futures::join!(
         async {
             api.list(&ListParams::default().labels(&deployed_selector))
                 .await
                 .map_err(|error| failed(&deployed_selector, error))
         },
-        async {
-            api.list_metadata(&ListParams::default().labels(&any_selector))
-                .await
-                .map_err(|error| failed(&any_selector, error))
-        },
-    )
-    .await?;
+        list_metadata(&any_selector),
+        list_metadata(every_deployed_selector),
+    );
+    let (deployed, revisions, every_deployed) = (deployed?, revisions?, every_deployed?);
     if !deployed.items.is_empty() {
         return Ok(deployed.items);
     }
-    if !revisions.items.is_empty() || chosen.is_some() {
+    if !revisions.items.is_empty() || chosen.is_some() || every_deployed.items.is_empty() {
         // Names and labels are all `has_release` reads; helm's `owner`
         // label marks them as its release records.
         return Ok(revisions
@@ -182,11 +186,10 @@ pub async fn read_release_records(
             })
             .collect());
     }
-    let chart_selector = "owner=helm,status=deployed";
     Ok(api
-        .list(&ListParams::default().labels(chart_selector))
+        .list(&ListParams::default().labels(every_deployed_selector))
         .await
-        .map_err(|error| failed(chart_selector, error))?
+        .map_err(|error| failed(every_deployed_selector, error))?
         .items)
 }
 
