@@ -186,8 +186,78 @@ where
         .option_layer(exec_token)
         .layer(headers)
         .map_err(tower::BoxError::from)
-        .service(http_client);
+        .service(FirstRequestFirst::new(http_client));
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// Holds a client's other requests while its first is in flight, so that
+/// they share the connection it opens. hyper's pool hands an HTTP/2
+/// connection (ALPN h2, which API servers offer) to every request only
+/// once it exists: a dozen GETs started together on a new client would
+/// each open a TCP and TLS connection, and all but one be dropped, a
+/// handshake each for both sides' CPUs. Go's HTTP/2 transport, kubectl's,
+/// dials once for concurrent requests alike. Once the first has its answer
+/// (or has failed: the others then fail or succeed on their own, at once),
+/// requests go straight through; over HTTP/1.1 each then opens its own
+/// connection, as before. Costs the others one round trip, once per client.
+#[derive(Clone)]
+struct FirstRequestFirst<S> {
+    inner: S,
+    first: Arc<FirstRequest>,
+}
+
+#[derive(Default)]
+struct FirstRequest {
+    answered: std::sync::atomic::AtomicBool,
+    in_flight: tokio::sync::Mutex<()>,
+}
+
+impl<S> FirstRequestFirst<S> {
+    fn new(inner: S) -> Self {
+        FirstRequestFirst {
+            inner,
+            first: Arc::default(),
+        }
+    }
+}
+
+impl<S, R> tower::Service<R> for FirstRequestFirst<S>
+where
+    S: tower::Service<R> + Clone + Send + 'static,
+    S::Future: Send,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Readiness is the inner service's, checked when the request goes.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        use std::sync::atomic::Ordering;
+        use tower::ServiceExt;
+        let inner = self.inner.clone();
+        let first = self.first.clone();
+        Box::pin(async move {
+            if first.answered.load(Ordering::Acquire) {
+                return inner.oneshot(request).await;
+            }
+            let _turn = first.in_flight.lock().await;
+            if first.answered.load(Ordering::Acquire) {
+                drop(_turn);
+                return inner.oneshot(request).await;
+            }
+            let response = inner.oneshot(request).await;
+            first.answered.store(true, Ordering::Release);
+            response
+        })
+    }
 }
 
 /// The context's exec credential plugin (see
@@ -806,6 +876,51 @@ impl ServerCertVerifier for NoVerification {
 mod tests {
     use super::*;
     use rustls::{AlertDescription, CertificateError};
+
+    /// Ten requests at once on a new client: the first goes alone; once it
+    /// is answered (here: failed) the nine others go together.
+    #[tokio::test]
+    async fn the_first_request_goes_alone_then_the_others_together() {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tower::ServiceExt;
+        #[derive(Default)]
+        struct Seen {
+            in_flight: AtomicUsize,
+            /// How many were in flight as each request arrived, in order.
+            arrivals: Mutex<Vec<usize>>,
+        }
+        let seen = Arc::new(Seen::default());
+        let inner = tower::service_fn({
+            let seen = seen.clone();
+            move |index: usize| {
+                let seen = seen.clone();
+                async move {
+                    let before = seen.in_flight.fetch_add(1, Ordering::SeqCst);
+                    seen.arrivals.lock().unwrap().push(before);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    if index == 0 {
+                        Err("refused")
+                    } else {
+                        Ok(index)
+                    }
+                }
+            }
+        });
+        let client = FirstRequestFirst::new(inner);
+        let answers =
+            futures::future::join_all((0..10).map(|index| client.clone().oneshot(index))).await;
+        assert_eq!(answers[0], Err("refused"));
+        assert_eq!(answers[1..], (1..10).map(Ok).collect::<Vec<_>>());
+        let arrivals = seen.arrivals.lock().unwrap().clone();
+        assert_eq!(arrivals[0], 0, "the first alone: {arrivals:?}");
+        assert_eq!(arrivals[1], 0, "then the first answered: {arrivals:?}");
+        assert!(
+            arrivals[2..].iter().all(|in_flight| *in_flight > 0),
+            "the others together: {arrivals:?}"
+        );
+    }
 
     const SERVER: &str = "https://10.0.0.1:6443";
 
