@@ -2240,6 +2240,15 @@ async fn control_planes_follow_the_mp_after_dns_with_a_restart_or_new_tokens_as_
     let args = with_control_planes(&world, args, &[&east, &west]);
     let out = run(&world, &args, &["-o", "json"]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The preflight reached both before anything changed.
+    let edge = format!("deployment/edge in {}", world.remap_namespace());
+    assert!(
+        out.stderr.contains(&format!(
+            "✔ 2 of 2 control planes reached, each with its {edge}: wl-active 1/1 ready, wl-standby 1/1 ready"
+        )),
+        "{}",
+        out.stderr
+    );
     assert!(
         out.stderr
             .contains(&format!("✔ {} done in ", step("control-planes")))
@@ -2379,6 +2388,8 @@ async fn a_control_plane_that_does_not_follow_exits_5_and_resume_retries_only_it
         "✖ control plane \"wl-standby\" did not follow the MP: its edge did not reconnect within 3s of a restart",
         &format!("kubectl --context wl-standby -n {ns} rollout restart deployment/edge"),
         "✖ control plane \"wl-gone\" did not follow the MP: context \"wl-gone\" (https://127.0.0.1:1): cluster unreachable while trying to get deployment/edge",
+        // Known before anything changed, and not a reason to stop.
+        "‼ control plane \"wl-gone\" cannot follow the MP: context \"wl-gone\" (https://127.0.0.1:1): cluster unreachable while trying to get deployment/edge",
         &format!(
             "the MP failover is done (\"standby\" serves {NAME}), but 2 of 3 control planes did not follow it: \"wl-standby\", \"wl-gone\""
         ),

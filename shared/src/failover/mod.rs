@@ -748,8 +748,10 @@ impl Failover {
             ));
         }
         let run = self.step_run(begun, preflight);
-        for step in steps::ALL {
-            let lines = step.plan(&run).await?;
+        // Each plan's server dry runs are independent of the others': all at once.
+        let plans =
+            crate::error::join_all_in_order(steps::ALL.iter().map(|step| step.plan(&run))).await?;
+        for (step, lines) in steps::ALL.iter().zip(plans) {
             let number = format!("[{}/{}]", steps::number(step.name()), steps::ALL.len() + 1);
             for (index, line) in lines.iter().enumerate() {
                 if index == 0 {

@@ -241,20 +241,10 @@ pub async fn observe(
     layout: &ControlPlaneLayout,
     since: Timestamp,
 ) -> Result<(String, EdgeState)> {
-    let deployments: Api<Deployment> = api(cluster, layout);
     let name = &layout.edge_deployment;
-    let deployment = deployments
-        .get_opt(name)
-        .await
-        .map_err(|error| cluster.error(error, &format!("get {}", edge_name(layout))))?
-        .ok_or_else(|| Error::failed(format!("{} not found", edge_name(layout))))?;
+    let deployment = get_edge(cluster, layout).await?;
+    let replicas = replicas(&deployment);
     let status = deployment.status.clone().unwrap_or_default();
-    let desired = deployment
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.replicas)
-        .unwrap_or(1);
-    let replicas = format!("{}/{desired} ready", status.ready_replicas.unwrap_or(0));
     let available = status
         .conditions
         .unwrap_or_default()
@@ -285,6 +275,42 @@ pub async fn observe(
     .await;
     let logs: Vec<String> = logs.into_iter().collect::<Result<_>>()?;
     Ok((replicas, judge(layout, available, &logs)))
+}
+
+/// The control plane before the failover: its edge Deployment exists, and
+/// its replicas (`1/1 ready`). One GET, which the failover's preflight makes
+/// for every control plane at once: an unreachable cluster is known before
+/// anything changes, and each connection is open when the control-planes
+/// step starts.
+///
+/// # Errors
+/// The Deployment is missing (exit 1), or the cluster's error.
+pub async fn find_edge(cluster: &Cluster, layout: &ControlPlaneLayout) -> Result<String> {
+    Ok(replicas(&get_edge(cluster, layout).await?))
+}
+
+async fn get_edge(cluster: &Cluster, layout: &ControlPlaneLayout) -> Result<Deployment> {
+    let deployments: Api<Deployment> = api(cluster, layout);
+    deployments
+        .get_opt(&layout.edge_deployment)
+        .await
+        .map_err(|error| cluster.error(error, &format!("get {}", edge_name(layout))))?
+        .ok_or_else(|| Error::failed(format!("{} not found", edge_name(layout))))
+}
+
+/// `1/1 ready`: the Deployment's ready replicas of those it wants.
+fn replicas(deployment: &Deployment) -> String {
+    let desired = deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.replicas)
+        .unwrap_or(1);
+    let ready = deployment
+        .status
+        .as_ref()
+        .and_then(|status| status.ready_replicas)
+        .unwrap_or(0);
+    format!("{ready}/{desired} ready")
 }
 
 fn is_ready(pod: &Pod) -> bool {

@@ -61,6 +61,9 @@ pub struct Reads {
     pub dns_target: Option<Result<Option<DnsAnswer>>>,
     /// Under `--disaster`, what each control plane's cached tokens name.
     pub control_plane_kids: Vec<ControlPlaneKids>,
+    /// Otherwise, each control plane's edge ([`crate::tsb::edge::find_edge`]),
+    /// by context.
+    pub control_plane_edges: Vec<(String, Result<String>)>,
 }
 
 /// The key ids a control plane's cached tokens name
@@ -74,7 +77,7 @@ pub struct ControlPlaneKids {
 pub async fn read(sides: &Sides<'_>) -> Reads {
     let settings = sides.settings;
     let dns = &settings.dns;
-    let (from, to, answer, target, control_plane_kids) = futures::join!(
+    let (from, to, answer, target, control_plane_kids, control_plane_edges) = futures::join!(
         async {
             if settings.disaster {
                 return Ok(None);
@@ -104,6 +107,16 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
             }))
             .await
         },
+        async {
+            if settings.disaster {
+                return Vec::new();
+            }
+            futures::future::join_all(sides.control_planes.iter().map(|cluster| async {
+                let edge = crate::tsb::edge::find_edge(cluster, &sides.layout.control_plane).await;
+                (cluster.context().to_string(), edge)
+            }))
+            .await
+        },
     );
     Reads {
         from,
@@ -111,6 +124,7 @@ pub async fn read(sides: &Sides<'_>) -> Reads {
         dns: answer,
         dns_target: target,
         control_plane_kids,
+        control_plane_edges,
     }
 }
 
@@ -167,6 +181,7 @@ pub async fn judge(
         ));
     }
     judge_certificates(sides, &mut checks, from_read.as_ref(), &to_snapshot);
+    judge_control_planes(sides, &mut checks, &reads.control_plane_edges);
     let (from_endpoint, to_endpoint, tools) =
         if sides.settings.database.mode == DatabaseMode::Separate {
             let from = from_read
@@ -262,6 +277,56 @@ pub fn standby_checks(layout: &TsbLayout, standby: &Cluster, state: &MpState) ->
 /// signed no-op update of the same types, see [`dns::preflight`]), an alias
 /// is not silently turned into an address record, and `--dns-target` itself
 /// leads to the front door.
+/// ✔ every control plane reachable with its edge, or ‼ each that is not:
+/// the MP's failover does not depend on them, but each will not follow
+/// (its step reports it, exit 5).
+fn judge_control_planes(
+    sides: &Sides<'_>,
+    checks: &mut Checks<'_>,
+    edges: &[(String, Result<String>)],
+) {
+    if edges.is_empty() {
+        return;
+    }
+    let layout = &sides.layout.control_plane;
+    let edge = format!(
+        "deployment/{} in {}",
+        layout.edge_deployment, layout.namespace
+    );
+    let mut reached = 0;
+    for (context, found) in edges {
+        match found {
+            Ok(_) => reached += 1,
+            Err(error) => checks.add(
+                Check::warn(format!(
+                    "control plane {context:?} cannot follow the MP: {}",
+                    error.message()
+                ))
+                .hint(format!(
+                    "the failover goes on without it and its control-planes step reports it (exit 5): fix access to {context:?} (kubectl --context {context} -n {} get deployment {}), or leave it out",
+                    layout.namespace, layout.edge_deployment
+                )),
+            ),
+        }
+    }
+    if reached > 0 {
+        let ready: Vec<String> = edges
+            .iter()
+            .filter_map(|(context, found)| Some(format!("{context} {}", found.as_ref().ok()?)))
+            .collect();
+        let shown = if ready.len() <= 5 {
+            format!(": {}", ready.join(", "))
+        } else {
+            String::new()
+        };
+        checks.add(Check::pass(format!(
+            "{reached} of {} control plane{} reached, each with its {edge}{shown}",
+            edges.len(),
+            if edges.len() == 1 { "" } else { "s" }
+        )));
+    }
+}
+
 async fn judge_dns(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,

@@ -21,9 +21,13 @@ impl Step for Activate {
     fn plan<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, Result<Vec<String>>> {
         async move {
             let targets = targets(run);
-            for (name, replicas) in &targets {
-                mp::scale(run.to, name, *replicas, true).await?;
-            }
+            // The server's dry run proves the scale requests would be accepted.
+            join_all_in_order(
+                targets
+                    .iter()
+                    .map(|(name, replicas)| mp::scale(run.to, name, *replicas, true)),
+            )
+            .await?;
             Ok(vec![format!(
                 "activate context {:?}: {}",
                 run.to.context(),

@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{Run, Step};
-use crate::error::Result;
+use crate::error::{Result, join_all_in_order};
 use crate::failover::describe;
 use crate::failover::plan;
 use crate::tsb::mp;
@@ -39,9 +39,12 @@ impl Step for Fence {
                 describe::replicas(&plan::fence_plan(run.layout, state))
             )];
             // The server's dry run proves the scale requests would be accepted.
-            for (name, replicas) in &fence {
-                mp::scale(run.from, name, *replicas, true).await?;
-            }
+            join_all_in_order(
+                fence
+                    .iter()
+                    .map(|(name, replicas)| mp::scale(run.from, name, *replicas, true)),
+            )
+            .await?;
             if state.restore_cronjob_suspended == Some(false) {
                 lines.push(format!(
                     "and suspend cronjob {}",
