@@ -64,7 +64,11 @@ pub fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {
     if let Ok(address) = text.parse::<SocketAddr>() {
         return Ok(address);
     }
-    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    if let Ok(ip) = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         return Ok(SocketAddr::new(ip, DNS_PORT));
     }
     let (host, port) = match text.rsplit_once(':') {
@@ -85,10 +89,9 @@ pub fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {
     let resolved = (host, port).to_socket_addrs().map_err(|error| {
         format!("cannot resolve {host:?} on this machine ({error}); give the server's address as IP:PORT")
     })?;
-    resolved
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{host:?} has no address on this machine; give the server's address as IP:PORT"))
+    resolved.into_iter().next().ok_or_else(|| {
+        format!("{host:?} has no address on this machine; give the server's address as IP:PORT")
+    })
 }
 
 /// Where the MP's name is changed.
@@ -1125,13 +1128,19 @@ mod tests {
         // A name goes through this machine's resolver (/etc/hosts here).
         for (text, port) in [("localhost", 53), ("localhost:5353", 5353)] {
             let resolved = parse_server(text).unwrap();
-            assert!(resolved.ip().is_loopback() && resolved.port() == port, "{text}: {resolved}");
+            assert!(
+                resolved.ip().is_loopback() && resolved.port() == port,
+                "{text}: {resolved}"
+            );
         }
         for (text, says) in [
             ("ns1.example:http", "port \"http\" is not a number"),
             ("ns1.example:70000", "port \"70000\" is not a number"),
             ("", "is not HOST, HOST:PORT"),
-            ("no-such-host.invalid:53", "cannot resolve \"no-such-host.invalid\" on this machine"),
+            (
+                "no-such-host.invalid:53",
+                "cannot resolve \"no-such-host.invalid\" on this machine",
+            ),
         ] {
             let error = parse_server(text).unwrap_err();
             assert!(error.contains(says), "{text}: {error}");
