@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bind_support::{Bind, NAME, ORIGINAL_V4, ORIGINAL_V6, STANDBY_OWN_NAME, ZONE, bind_tool};
+use bind_support::{Bind, NAME, ORIGINAL_V4, ORIGINAL_V6, STANDBY_OWN_NAME, ZONE};
 use kubectl_mp::Error;
 use kubectl_mp::dns::{self, DnsBackend, DnsRecord, DnsTarget};
 use kubectl_mp::ui::output::Ui;
@@ -582,55 +582,11 @@ async fn each_hook_names_its_missing_setting_in_one_line_and_calls_nothing() {
 
 // ------------------------------------------------ Route 53 against real DNS
 
-/// A stub `aws` that does what Route 53 would: on a change, it applies the
-/// record (from the failover's MP_DNS_* environment, which it inherits) to
-/// the real BIND with a TSIG-signed `nsupdate`, replacing the name's A,
-/// AAAA and CNAME sets; reads answer `[]`.
-fn aws_applying_to(bind: &Bind, dir: &Path) -> PathBuf {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("aws");
-    let nsupdate = bind_tool("nsupdate");
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/bin/sh
-set -eu
-printf '%s\n' "$*" >> {calls}
-case "$2" in
-list-resource-record-sets) echo '[]' ;;
-change-resource-record-sets)
-    value=$MP_DNS_TARGET
-    [ "$MP_DNS_TYPE" != CNAME ] || value="$value."
-    {nsupdate} -k {key} <<EOF
-server {host} {port}
-zone {ZONE}
-update delete $MP_DNS_NAME. A
-update delete $MP_DNS_NAME. AAAA
-update delete $MP_DNS_NAME. CNAME
-update add $MP_DNS_NAME. $MP_DNS_TTL $MP_DNS_TYPE $value
-send
-EOF
-    echo '/change/C0TEST PENDING' ;;
-esac
-"#,
-            calls = dir.join("calls").display(),
-            nsupdate = nsupdate.display(),
-            key = bind.update_key_file().display(),
-            host = bind.addr.ip(),
-            port = bind.addr.port(),
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    bin
-}
-
 #[tokio::test]
 async fn route53_hook_repoints_a_real_server_and_the_failover_wait_sees_it() {
     let bind = Bind::start();
     let dir = tempfile::tempdir().unwrap();
-    let bin = aws_applying_to(&bind, dir.path());
+    let bin = bind.aws_applying_changes(dir.path());
     let backend = DnsBackend::Exec {
         command: format!(
             "{ROUTE53} PATH={}:\"$PATH\" {}",
