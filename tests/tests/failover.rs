@@ -1308,6 +1308,74 @@ async fn a_floating_alias_is_repointed_to_the_standbys_own_name() {
     );
 }
 
+/// The shipped Route 53 hook (deploy/dns-hooks/route53.sh) as the exec
+/// backend, its `aws` a stub that applies the change to the real BIND as
+/// Route 53 would. Denied first: step 5 stops (exit 4) with the CLI's
+/// reason and the name untouched; allowed, `--resume` runs the hook again
+/// and the failover's own wait against `--dns-server` sees the new record.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_route53_hook_repoints_the_name_and_a_denied_change_resumes() {
+    let (world, bind) = synced_world().await;
+    let stub = tempfile::tempdir().expect("stub dir");
+    let bin = bind.aws_applying_changes(stub.path());
+    std::fs::write(stub.path().join("denied"), "").expect("marker");
+    let hook =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/dns-hooks/route53.sh");
+    let mut args = with_flag(
+        failover_args(&bind, "active", "standby", &bind.update_key_file()),
+        "--dns-backend",
+        "exec",
+    );
+    args.extend([
+        "--dns-exec".into(),
+        format!(
+            "MP_ROUTE53_ZONE_ID=Z0TEST PATH={}:\"$PATH\" {}",
+            bin.display(),
+            hook.display()
+        ),
+        // A hook that exits 0 without changing anything fails fast.
+        "--dns-timeout".into(),
+        "10s".into(),
+        "-v".into(),
+    ]);
+    let before = dns_answer(&bind).await;
+
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("failover stopped at step 5 (dns): the DNS command")
+            && out.stderr.contains(
+                "failed (exit status 254): An error occurred (AccessDenied) when calling the ChangeResourceRecordSets operation: not authorized"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(dns_answer(&bind).await, before, "the name is untouched");
+
+    std::fs::remove_file(stub.path().join("denied")).expect("marker");
+    let out = run(&world, &args, &["--resume"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let standby = front_address(&world, "standby");
+    assert!(points_at_standby(&world, &bind).await);
+    // The hook's stdout, shown with -v.
+    assert!(
+        out.stderr.contains(&format!(
+            "dns command: route53.sh: {NAME}. A {standby}: change /change/C0TEST\tPENDING"
+        )),
+        "{}",
+        out.stderr
+    );
+    let calls = std::fs::read_to_string(stub.path().join("calls")).expect("calls");
+    assert_eq!(
+        calls
+            .lines()
+            .filter(|line| line.starts_with("route53 change-resource-record-sets"))
+            .count(),
+        2,
+        "the denied change and the resumed one: {calls}"
+    );
+}
+
 /// Two helm releases of the managementplane chart on the active, neither
 /// named as the layout says: which secrets must match is not guessed.
 #[tokio::test(flavor = "multi_thread")]

@@ -165,6 +165,60 @@ impl Bind {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// A stub `aws` CLI in `dir/bin` that does what Route 53 would for the
+    /// Route 53 hook (deploy/dns-hooks/route53.sh): a change is applied to
+    /// this server with a TSIG-signed `nsupdate` replacing the name's A,
+    /// AAAA and CNAME sets by the failover's record (its MP_DNS_*
+    /// environment, which the stub inherits); `list-resource-record-sets`
+    /// answers `[]`. Each call's arguments are a line of `dir/calls`. While
+    /// `dir/denied` exists a change fails as the real CLI does when the
+    /// caller may not make it (exit 254, the reason on stderr). Returns
+    /// `dir/bin`, to put first on PATH.
+    pub fn aws_applying_changes(&self, dir: &Path) -> PathBuf {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).expect("stub bin dir");
+        let script = bin.join("aws");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/sh
+set -eu
+printf '%s\n' "$*" >> {calls}
+case "$2" in
+list-resource-record-sets) echo '[]' ;;
+change-resource-record-sets)
+    if [ -e {denied} ]; then
+        echo 'An error occurred (AccessDenied) when calling the ChangeResourceRecordSets operation: not authorized' >&2
+        exit 254
+    fi
+    value=$MP_DNS_TARGET
+    [ "$MP_DNS_TYPE" != CNAME ] || value="$value."
+    {nsupdate} -k {key} <<EOF
+server {host} {port}
+zone {ZONE}
+update delete $MP_DNS_NAME. A
+update delete $MP_DNS_NAME. AAAA
+update delete $MP_DNS_NAME. CNAME
+update add $MP_DNS_NAME. $MP_DNS_TTL $MP_DNS_TYPE $value
+send
+EOF
+    printf '%s\t%s\n' /change/C0TEST PENDING ;;
+esac
+"#,
+                calls = dir.join("calls").display(),
+                denied = dir.join("denied").display(),
+                nsupdate = bind_tool("nsupdate").display(),
+                key = self.update_key_file().display(),
+                host = self.addr.ip(),
+                port = self.addr.port(),
+            ),
+        )
+        .expect("write the aws stub");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the aws stub");
+        bin
+    }
 }
 
 impl Drop for Bind {
