@@ -708,7 +708,7 @@ pub async fn update(
             let refused = format!("DNS update of {} refused by {server}", record.name);
             send_update(*server, &zone_name, tsig, message, &refused).await
         }
-        DnsBackend::Exec { command } => run_command(command, record, ui).await,
+        DnsBackend::Exec { command } => run_command(command, record, EXEC_TIMEOUT, ui).await,
         DnsBackend::Manual => confirm_manual_change(record, ui, yes),
     }
 }
@@ -946,8 +946,12 @@ fn update_outcome(
 /// Runs `command` through `sh -c`, with the name and its new target (an
 /// address, or the name to alias) appended as its arguments and also in the
 /// environment: MP_DNS_NAME, MP_DNS_TYPE (A, AAAA or CNAME), MP_DNS_TARGET,
-/// MP_DNS_TTL, and MP_DNS_ADDRESS for an address. Bounded by `EXEC_TIMEOUT`.
-async fn run_command(command: &str, record: &DnsRecord, ui: &Ui) -> Result<()> {
+/// MP_DNS_TTL, and MP_DNS_ADDRESS for an address. Bounded by `timeout`
+/// ([`EXEC_TIMEOUT`]). The command runs in a process group of its own, which
+/// is killed whole when it is stopped (timeout, interrupt) and when it is
+/// done: a provider's CLI it started cannot change the record after the
+/// failover has reported, nor hold its output open.
+async fn run_command(command: &str, record: &DnsRecord, timeout: Duration, ui: &Ui) -> Result<()> {
     let target = record.target.to_string();
     let shown = format!("`{command}` for {} -> {target}", record.name);
     let mut child = tokio::process::Command::new("sh");
@@ -968,15 +972,17 @@ async fn run_command(command: &str, record: &DnsRecord, ui: &Ui) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|error| Error::failed(format!("cannot start the DNS command {shown}: {error}")))?;
-    let output = tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output())
+    let _group = child.id().map(ProcessGroup);
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .map_err(|_| {
             Error::failed(format!(
                 "the DNS command {shown} did not finish within {}s and was stopped",
-                EXEC_TIMEOUT.as_secs()
+                timeout.as_secs()
             ))
             .with_next_step("check what the command waits for, then re-run with --resume")
         })?
@@ -1005,6 +1011,22 @@ async fn run_command(command: &str, record: &DnsRecord, ui: &Ui) -> Result<()> {
             .unwrap_or_default()
     ))
     .with_next_step("fix the command (or change the record by hand), then re-run with --resume"))
+}
+
+/// The DNS command's process group (its leader's pid), killed whole when
+/// dropped: whatever the command left running ends with it.
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let leader = i32::try_from(self.0)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(leader) = leader {
+            // Gone already (the usual case once it is done): nothing to do.
+            let _ = rustix::process::kill_process_group(leader, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Whether a person can confirm the manual change: not with `--yes` (nobody
@@ -1112,6 +1134,49 @@ mod tests {
 
     fn address(text: &str) -> DnsTarget {
         DnsTarget::Address(text.parse().unwrap())
+    }
+
+    /// A command stopped at its timeout takes what it started with it: a
+    /// provider's CLI cannot apply the change after the failover said it
+    /// did not happen.
+    #[tokio::test]
+    async fn a_dns_command_stopped_at_its_timeout_ends_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let command = format!("sleep 60 & echo $! > {}; wait; :", pid_file.display());
+        let record = DnsRecord {
+            name: "tsb.example.com".into(),
+            target: address("10.0.0.2"),
+            ttl: 30,
+        };
+        let error = run_command(&command, &record, Duration::from_secs(1), &Ui::new(false))
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("did not finish within 1s and was stopped"),
+            "{}",
+            error.message()
+        );
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed, then reaped by init: gone within a moment.
+        let gone = async {
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z ")
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), gone)
+            .await
+            .expect("the command's background sleep still runs");
     }
 
     #[test]
