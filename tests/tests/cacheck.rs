@@ -157,9 +157,11 @@ async fn a_shared_root_passes_in_one_round_trip_per_cluster() {
             "{cluster}"
         );
     }
-    // 1.5 s per request: the two clusters one after the other would take 3 s.
+    // 1.5 s per request, two round trips per cluster (a new client's first
+    // request alone, then the rest at once): 3 s for both at once, 6 s one
+    // after the other.
     assert!(
-        elapsed < Duration::from_millis(2900),
+        elapsed < Duration::from_millis(4500),
         "both clusters are read concurrently: {elapsed:?}"
     );
 }
