@@ -99,7 +99,7 @@ fn assert_no_secret_values(world: &World, out: &Out) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_shared_root_passes_in_one_round_trip_per_cluster() {
+async fn a_shared_root_passes_reading_both_clusters_at_once() {
     let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
     for cluster in ["active", "standby"] {
         world.cluster(cluster).reset_counters();

@@ -651,7 +651,7 @@ async fn tls_failures_name_their_reason_and_fix_in_one_line() {
             real_cluster(),
             strangers_user,
             "You must be logged in to the server",
-            "the API server refused the user's client certificate while trying to list secrets",
+            "the API server refused the user's client certificate while trying to list helm release secrets",
             "use a client certificate that cluster's client CA signed",
         ),
     ];
@@ -726,7 +726,7 @@ async fn tls_failures_name_their_reason_and_fix_in_one_line() {
                 real_cluster(),
                 user,
                 "You must be logged in to the server",
-                "the API server refused the user's client certificate while trying to list secrets",
+                "the API server refused the user's client certificate while trying to list helm release secrets",
                 "renew that user's client certificate",
             ));
         }
