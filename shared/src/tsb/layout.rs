@@ -458,10 +458,9 @@ mod tests {
             ]
         );
         // A layout file's names are followed, each once.
-        let layout = TsbLayout::from_yaml(
-            "signingKeysSecret: tsb-certs\ncarriedWhenPresent: [team-ca]\n",
-        )
-        .unwrap();
+        let layout =
+            TsbLayout::from_yaml("signingKeysSecret: tsb-certs\ncarriedWhenPresent: [team-ca]\n")
+                .unwrap();
         let names = layout.known_secret_names();
         assert!(names.contains(&"team-ca".to_string()), "{names:?}");
         assert_eq!(names.iter().filter(|name| *name == "tsb-certs").count(), 1);
