@@ -223,7 +223,7 @@ where
 }
 
 /// `deployment/edge in istio-system`, for messages.
-fn edge_name(layout: &ControlPlaneLayout) -> String {
+pub fn edge_name(layout: &ControlPlaneLayout) -> String {
     format!(
         "deployment/{} in {}",
         layout.edge_deployment, layout.namespace

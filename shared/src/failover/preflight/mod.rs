@@ -289,10 +289,7 @@ fn judge_control_planes(
         return;
     }
     let layout = &sides.layout.control_plane;
-    let edge = format!(
-        "deployment/{} in {}",
-        layout.edge_deployment, layout.namespace
-    );
+    let edge = crate::tsb::edge::edge_name(layout);
     let mut reached = 0;
     for (context, found) in edges {
         match found {
