@@ -2539,6 +2539,44 @@ async fn issue_tokens(world: &World, plane: &ControlPlane, kid: &str) -> String 
     token
 }
 
+/// Issue 19: the step's first look at an edge lists its pods by the
+/// selector the preflight read, alongside the Deployment's GET, not after
+/// its answer. Proven without a clock: the step's GET of the Deployment
+/// (its second, after the preflight's) is never answered, and its pods are
+/// listed all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
+    let (world, bind) = synced_world().await;
+    let plane = control_plane(&world, "active", Edge::Reconnects).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let args = with_control_planes(&world, args, &[&plane]);
+    let ns = world.remap_namespace();
+    world.cluster("active").add_fault(FaultRule {
+        verb: Some("get".into()),
+        path_contains: Some(format!("/namespaces/{ns}/deployments/edge")),
+        nth: Some(2),
+        times: Some(1),
+        action: FaultAction::Timeout,
+    });
+    world.cluster("active").reset_counters();
+    let out = run(&world, &args, &["--request-timeout", "3s"]).await;
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    let counters = world.cluster("active").counters();
+    let count = |key: &str| counters.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        count(&format!(
+            "get /apis/apps/v1/namespaces/{ns}/deployments/edge"
+        )),
+        2,
+        "the preflight's GET and the step's unanswered one: {counters:?}"
+    );
+    assert_eq!(
+        count(&format!("list /api/v1/namespaces/{ns}/pods")),
+        1,
+        "the pods listed while the Deployment's GET waits: {counters:?}"
+    );
+}
+
 /// Issue 18: under `--disaster` the active cannot be read, and a control
 /// plane's cached tokens name the key it signed with. The standby signing
 /// with that key passes; tokens naming another kid refuse the failover

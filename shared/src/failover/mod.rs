@@ -819,6 +819,7 @@ impl Failover {
             tools: None,
             sync: None,
             dns_answer: None,
+            control_plane_edges: BTreeMap::new(),
         };
         let begun = Begun {
             journal,

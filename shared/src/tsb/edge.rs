@@ -21,8 +21,9 @@ use super::mp::FIELD_MANAGER;
 use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 
-/// How often a wait looks again: each look is a GET of the Deployment, a
-/// LIST of its pods and a GET of each ready pod's log since the mark.
+/// How often a wait looks again: each look is a GET of the Deployment and a
+/// LIST of its pods (at once once its selector is known), then a GET of
+/// each ready pod's log since the mark.
 const POLL: Duration = Duration::from_millis(500);
 
 /// The annotation `kubectl rollout restart` sets on the pod template.
@@ -122,12 +123,19 @@ pub struct Followed {
 pub async fn follow(
     cluster: &Cluster,
     layout: &ControlPlaneLayout,
+    found: Option<&FoundEdge>,
     since: Timestamp,
     timeout: Duration,
 ) -> Followed {
-    let mut edge = String::from("?");
+    let mut look = Look {
+        cluster,
+        layout,
+        pod_selector: found.map(|found| found.pod_selector.clone()),
+        replicas: found.map_or_else(|| "?".into(), |found| found.replicas.clone()),
+    };
     let mut action = Action::None;
-    let result = follow_steps(cluster, layout, since, timeout, &mut edge, &mut action).await;
+    let result = follow_steps(&mut look, since, timeout, &mut action).await;
+    let edge = look.replicas;
     Followed {
         edge,
         action,
@@ -136,22 +144,21 @@ pub async fn follow(
 }
 
 async fn follow_steps(
-    cluster: &Cluster,
-    layout: &ControlPlaneLayout,
+    look: &mut Look<'_>,
     since: Timestamp,
     timeout: Duration,
-    edge: &mut String,
     action: &mut Action,
 ) -> Result<String> {
+    let (cluster, layout) = (look.cluster, look.layout);
     let seconds = timeout.as_secs_f64();
-    let state = wait_for(cluster, layout, since, timeout, false, edge).await?;
+    let state = look.wait_for(since, timeout, false).await?;
     if state == EdgeState::Connected {
         return Ok("its edge reconnected by itself".into());
     }
     let restarted = restart(cluster, layout, false).await?;
     *action = Action::Restarted;
     wait_rollout(cluster, layout, timeout).await?;
-    let state = match wait_for(cluster, layout, restarted, timeout, true, edge).await? {
+    let state = match look.wait_for(restarted, timeout, true).await? {
         EdgeState::Connected => return Ok("its edge reconnected after a restart".into()),
         EdgeState::Waiting(why) => {
             return Err(Error::failed(format!(
@@ -172,7 +179,7 @@ async fn follow_steps(
             );
             error.with_message(message)
         })?;
-    match wait_for(cluster, layout, deleted_at, timeout, false, edge).await? {
+    match look.wait_for(deleted_at, timeout, false).await? {
         EdgeState::Connected => Ok(format!(
             "its edge reconnected once {} were re-issued",
             plural(deleted.len(), "token")
@@ -187,30 +194,88 @@ fn plural(count: usize, what: &str) -> String {
     format!("{count} {what}{}", if count == 1 { "" } else { "s" })
 }
 
-/// Looks at the edge until it is connected (or reports token errors, when
-/// `stop_on_token_errors`), for up to `timeout`; returns what it showed
-/// last. `edge` keeps its replicas as last seen.
-async fn wait_for(
-    cluster: &Cluster,
-    layout: &ControlPlaneLayout,
-    since: Timestamp,
-    timeout: Duration,
-    stop_on_token_errors: bool,
-    edge: &mut String,
-) -> Result<EdgeState> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (replicas, state) = observe(cluster, layout, since).await?;
-        *edge = replicas;
-        let stop = match &state {
-            EdgeState::Connected => true,
-            EdgeState::TokenErrors(_) => stop_on_token_errors,
-            EdgeState::Waiting(_) => false,
-        };
-        if stop || Instant::now() >= deadline {
-            return Ok(state);
+/// One control plane's edge as the control-planes step looks at it: what
+/// it learned stays for the next look.
+struct Look<'a> {
+    cluster: &'a Cluster,
+    layout: &'a ControlPlaneLayout,
+    /// The edge's pod selector, once known (from the preflight's read or
+    /// the first look): then its pods are listed alongside the Deployment's
+    /// GET, one round trip instead of two.
+    pod_selector: Option<String>,
+    /// Its replicas as last seen (`1/1 ready`), for the step's table.
+    replicas: String,
+}
+
+impl Look<'_> {
+    /// Looks at the edge until it is connected (or reports token errors,
+    /// when `stop_on_token_errors`), for up to `timeout`; returns what it
+    /// showed last.
+    async fn wait_for(
+        &mut self,
+        since: Timestamp,
+        timeout: Duration,
+        stop_on_token_errors: bool,
+    ) -> Result<EdgeState> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = self.observe(since).await?;
+            let stop = match &state {
+                EdgeState::Connected => true,
+                EdgeState::TokenErrors(_) => stop_on_token_errors,
+                EdgeState::Waiting(_) => false,
+            };
+            if stop || Instant::now() >= deadline {
+                return Ok(state);
+            }
+            tokio::time::sleep(POLL.min(deadline - Instant::now())).await;
         }
-        tokio::time::sleep(POLL.min(deadline - Instant::now())).await;
+    }
+
+    /// The edge's state: its Deployment by name and its pods by its
+    /// selector (at once when the selector is known), then each ready
+    /// pod's log since `since`, the logs read concurrently.
+    ///
+    /// # Errors
+    /// The Deployment is missing (exit 1), or the cluster's error.
+    async fn observe(&mut self, since: Timestamp) -> Result<EdgeState> {
+        let (cluster, layout) = (self.cluster, self.layout);
+        let (deployment, mut listed) = match &self.pod_selector {
+            Some(selector) => {
+                let (deployment, listed) = futures::try_join!(
+                    get_edge(cluster, layout),
+                    list_pods(cluster, layout, selector)
+                )?;
+                (deployment, Some((selector.clone(), listed)))
+            }
+            None => (get_edge(cluster, layout).await?, None),
+        };
+        // A Deployment's selector cannot change (apps/v1), but the edge may
+        // have been deleted and created again with another one since it
+        // was last seen: its pods are then listed again by its own.
+        let selector = pod_selector(&deployment);
+        let pods = match listed.take() {
+            Some((listed_by, pods)) if listed_by == selector => pods,
+            _ => list_pods(cluster, layout, &selector).await?,
+        };
+        self.pod_selector = Some(selector);
+        self.replicas = replicas(&deployment);
+        let available = deployment
+            .status
+            .and_then(|status| status.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|condition| condition.type_ == "Available" && condition.status == "True");
+        let api: Api<Pod> = api(cluster, layout);
+        let ready: Vec<&Pod> = pods.iter().filter(|pod| is_ready(pod)).collect();
+        let logs = join_all(
+            ready
+                .iter()
+                .map(|pod| pod_log(cluster, &api, pod, &layout.edge_deployment, since)),
+        )
+        .await;
+        let logs: Vec<String> = logs.into_iter().collect::<Result<_>>()?;
+        Ok(judge(layout, available, &logs))
     }
 }
 
@@ -230,63 +295,58 @@ pub fn edge_name(layout: &ControlPlaneLayout) -> String {
     )
 }
 
-/// The edge's replicas (`1/1 ready`) and state: its Deployment by name,
-/// its pods by its selector, each ready pod's log since `since`, the logs
-/// read concurrently.
-///
-/// # Errors
-/// The Deployment is missing (exit 1), or the cluster's error.
-pub async fn observe(
-    cluster: &Cluster,
-    layout: &ControlPlaneLayout,
-    since: Timestamp,
-) -> Result<(String, EdgeState)> {
-    let name = &layout.edge_deployment;
-    let deployment = get_edge(cluster, layout).await?;
-    let replicas = replicas(&deployment);
-    let status = deployment.status.clone().unwrap_or_default();
-    let available = status
-        .conditions
-        .unwrap_or_default()
-        .iter()
-        .any(|condition| condition.type_ == "Available" && condition.status == "True");
-    let selector = deployment
+/// The label selector of the Deployment's pods (`app=edge`), from its
+/// `matchLabels`.
+fn pod_selector(deployment: &Deployment) -> String {
+    deployment
         .spec
         .as_ref()
-        .and_then(|spec| spec.selector.match_labels.clone())
-        .unwrap_or_default()
-        .iter()
+        .and_then(|spec| spec.selector.match_labels.as_ref())
+        .into_iter()
+        .flatten()
         .map(|(key, value)| format!("{key}={value}"))
         .collect::<Vec<_>>()
-        .join(",");
-    let pods: Api<Pod> = api(cluster, layout);
-    let listed = pods
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|error| {
-            cluster.error(error, &format!("list the pods of {}", edge_name(layout)))
-        })?;
-    let ready: Vec<&Pod> = listed.items.iter().filter(|pod| is_ready(pod)).collect();
-    let logs = join_all(
-        ready
-            .iter()
-            .map(|pod| pod_log(cluster, &pods, pod, name, since)),
-    )
-    .await;
-    let logs: Vec<String> = logs.into_iter().collect::<Result<_>>()?;
-    Ok((replicas, judge(layout, available, &logs)))
+        .join(",")
 }
 
-/// The control plane before the failover: its edge Deployment exists, and
-/// its replicas (`1/1 ready`). One GET, which the failover's preflight makes
-/// for every control plane at once: an unreachable cluster is known before
-/// anything changes, and each connection is open when the control-planes
-/// step starts.
+async fn list_pods(
+    cluster: &Cluster,
+    layout: &ControlPlaneLayout,
+    selector: &str,
+) -> Result<Vec<Pod>> {
+    let pods: Api<Pod> = api(cluster, layout);
+    Ok(pods
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|error| cluster.error(error, &format!("list the pods of {}", edge_name(layout))))?
+        .items)
+}
+
+/// A control plane's edge as the failover's preflight found it.
+#[derive(Debug, Clone)]
+pub struct FoundEdge {
+    /// `1/1 ready`: its ready replicas of those it wants.
+    pub replicas: String,
+    /// Its pods' label selector (`app=edge`), which the control-planes
+    /// step lists them by.
+    pub pod_selector: String,
+}
+
+/// The control plane before the failover: its edge Deployment exists, its
+/// replicas and its pods' selector. One GET, which the failover's preflight
+/// makes for every control plane at once: an unreachable cluster is known
+/// before anything changes, each connection is open when the
+/// control-planes step starts, and that step's first look needs one round
+/// trip less.
 ///
 /// # Errors
 /// The Deployment is missing (exit 1), or the cluster's error.
-pub async fn find_edge(cluster: &Cluster, layout: &ControlPlaneLayout) -> Result<String> {
-    Ok(replicas(&get_edge(cluster, layout).await?))
+pub async fn find_edge(cluster: &Cluster, layout: &ControlPlaneLayout) -> Result<FoundEdge> {
+    let deployment = get_edge(cluster, layout).await?;
+    Ok(FoundEdge {
+        replicas: replicas(&deployment),
+        pod_selector: pod_selector(&deployment),
+    })
 }
 
 async fn get_edge(cluster: &Cluster, layout: &ControlPlaneLayout) -> Result<Deployment> {

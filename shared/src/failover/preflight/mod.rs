@@ -12,6 +12,8 @@ pub use checks::Sides;
 pub use keys::KeyPolicy;
 use keys::{judge_keys, judge_keys_without_the_active, standby_signing_keys};
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Secret;
 
 use super::cli::DatabaseMode;
@@ -24,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::kube::cluster::Cluster;
 use crate::secrets::bundle::{Bundle, Model, Provenance};
 use crate::secrets::redact::data_digest;
+use crate::tsb::edge::FoundEdge;
 use crate::tsb::layout::TsbLayout;
 use crate::tsb::mp::{self, FrontAddress, MpState};
 use crate::tsb::signing::SigningKeys;
@@ -43,6 +46,8 @@ pub struct Preflight {
     pub sync: Option<Bundle>,
     /// What the MP's DNS name answered, read with the rest.
     pub dns_answer: Option<DnsAnswer>,
+    /// Each reachable control plane's edge, by context.
+    pub control_plane_edges: BTreeMap<String, FoundEdge>,
 }
 
 /// What the preflight reads from a cluster: its MP's Secrets
@@ -63,7 +68,7 @@ pub struct Reads {
     pub control_plane_kids: Vec<ControlPlaneKids>,
     /// Otherwise, each control plane's edge ([`crate::tsb::edge::find_edge`]),
     /// by context.
-    pub control_plane_edges: Vec<(String, Result<String>)>,
+    pub control_plane_edges: Vec<(String, Result<FoundEdge>)>,
 }
 
 /// The key ids a control plane's cached tokens name
@@ -210,6 +215,11 @@ pub async fn judge(
         tools,
         sync,
         dns_answer: reads.dns.ok().flatten(),
+        control_plane_edges: reads
+            .control_plane_edges
+            .into_iter()
+            .filter_map(|(context, found)| Some((context, found.ok()?)))
+            .collect(),
     })
 }
 
@@ -283,7 +293,7 @@ pub fn standby_checks(layout: &TsbLayout, standby: &Cluster, state: &MpState) ->
 fn judge_control_planes(
     sides: &Sides<'_>,
     checks: &mut Checks<'_>,
-    edges: &[(String, Result<String>)],
+    edges: &[(String, Result<FoundEdge>)],
 ) {
     if edges.is_empty() {
         return;
@@ -309,7 +319,9 @@ fn judge_control_planes(
     if reached > 0 {
         let ready: Vec<String> = edges
             .iter()
-            .filter_map(|(context, found)| Some(format!("{context} {}", found.as_ref().ok()?)))
+            .filter_map(|(context, found)| {
+                Some(format!("{context} {}", found.as_ref().ok()?.replicas))
+            })
             .collect();
         let shown = if ready.len() <= 5 {
             format!(": {}", ready.join(", "))

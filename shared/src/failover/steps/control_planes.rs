@@ -145,7 +145,8 @@ async fn follow_all(run: &Run<'_>) -> Result<String> {
                 None,
             );
         }
-        let outcome = edge::follow(cluster, layout, since, timeout).await;
+        let found = run.preflight.control_plane_edges.get(cluster.context());
+        let outcome = edge::follow(cluster, layout, found, since, timeout).await;
         let (followed, result) = match &outcome.result {
             Ok(summary) => (true, summary.clone()),
             Err(error) => (false, error.message().to_string()),
