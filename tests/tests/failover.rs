@@ -1308,6 +1308,31 @@ async fn a_floating_alias_is_repointed_to_the_standbys_own_name() {
     );
 }
 
+/// A `--dns-exec` whose program cannot start (here a typo in its path)
+/// fails the preflight: found before the old MP is fenced, not at step 5
+/// with the standby serving and the name still on the old MP.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dns_command_whose_program_is_missing_stops_the_failover_before_any_change() {
+    let (world, bind) = synced_world().await;
+    let mut args = provider_dns_args(&world, &bind);
+    let at = args.iter().position(|arg| arg == "--dns-exec").unwrap();
+    let typo = world.path("set-dsn.sh");
+    args[at + 1] = typo.display().to_string();
+    world.cluster("active").reset_counters();
+    world.cluster("standby").reset_counters();
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the DNS command's program {} is not found, or not executable",
+            typo.display()
+        )) && out.stderr.contains("nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(world.writes("active") + world.writes("standby"), 0);
+}
+
 /// The shipped Route 53 hook (deploy/dns-hooks/route53.sh) as the exec
 /// backend, its `aws` a stub that applies the change to the real BIND as
 /// Route 53 would. Denied first: step 5 stops (exit 4) with the CLI's

@@ -735,7 +735,16 @@ pub async fn preflight(
             Err(Error::usage("the DNS command is empty")
                 .with_next_step("pass the command with --dns-exec"))
         }
-        DnsBackend::Exec { .. } => Ok(()),
+        DnsBackend::Exec { command } => match exec_program(command) {
+            // Found now, not at step 5 with the old MP already fenced.
+            Some(program) if which::which(program).is_err() => Err(Error::usage(format!(
+                "the DNS command's program {program} is not found, or not executable"
+            ))
+            .with_next_step(
+                "check --dns-exec: a path to an executable file, or a program on PATH",
+            )),
+            _ => Ok(()),
+        },
         DnsBackend::Manual => manual_confirmable(&record.name, yes, on_terminal()),
     }
 }
@@ -943,6 +952,32 @@ fn update_outcome(
     }
 }
 
+/// The program a `--dns-exec` command starts, when it can be told without
+/// running the command: a simple command (no quotes, `$`, globs or
+/// operators anywhere: an assignment of `PATH` always has one,
+/// `PATH=...:$PATH`), its first word after `NAME=value` assignments, unless
+/// that is a shell builtin or keyword.
+fn exec_program(command: &str) -> Option<&str> {
+    const SHELL_SYNTAX: &str = "\"'`$\\;&|<>(){}*?[]~#!";
+    const SHELL_WORDS: [&str; 16] = [
+        ".", ":", "exec", "eval", "command", "cd", "set", "export", "unset", "source", "trap",
+        "if", "for", "while", "until", "case",
+    ];
+    if command.contains(|c| SHELL_SYNTAX.contains(c)) {
+        return None;
+    }
+    let is_assignment = |word: &str| {
+        word.split_once('=').is_some_and(|(name, _)| {
+            name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    let program = command
+        .split_whitespace()
+        .find(|word| !is_assignment(word))?;
+    (!SHELL_WORDS.contains(&program)).then_some(program)
+}
+
 /// Runs `command` through `sh -c`, with the name and its new target (an
 /// address, or the name to alias) appended as its arguments and also in the
 /// environment: MP_DNS_NAME, MP_DNS_TYPE (A, AAAA or CNAME), MP_DNS_TARGET,
@@ -1134,6 +1169,62 @@ mod tests {
 
     fn address(text: &str) -> DnsTarget {
         DnsTarget::Address(text.parse().unwrap())
+    }
+
+    #[test]
+    fn the_dns_commands_program_is_its_first_plain_word() {
+        assert_eq!(exec_program("./update-dns.sh"), Some("./update-dns.sh"));
+        assert_eq!(
+            exec_program("MP_ROUTE53_ZONE_ID=Z0 AWS_PROFILE=dr /opt/hooks/route53.sh --x"),
+            Some("/opt/hooks/route53.sh")
+        );
+        assert_eq!(exec_program("  aws-dns  "), Some("aws-dns"));
+        // What only the shell can tell.
+        for command in [
+            "PATH=/opt/bin:\"$PATH\" route53.sh",
+            "\"/opt/my hooks/dns.sh\"",
+            "$HOOK",
+            "cd /opt && ./dns.sh",
+            "cd /opt",
+            "exec ./dns.sh",
+            "A=1",
+        ] {
+            assert_eq!(exec_program(command), None, "{command}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_preflight_finds_the_dns_commands_program_before_anything_changes() {
+        let record = DnsRecord {
+            name: "tsb.example.com".into(),
+            target: address("192.0.2.10"),
+            ttl: 30,
+        };
+        let exec = |command: &str| DnsBackend::Exec {
+            command: command.into(),
+        };
+        let error = preflight(&exec("./no-such-dns-hook.sh"), &record, None, true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "the DNS command's program ./no-such-dns-hook.sh is not found, or not executable"
+        );
+        let error = preflight(&exec("X=1 no-such-dns-cli --zone z"), &record, None, true)
+            .await
+            .unwrap_err();
+        assert!(error.message().contains("no-such-dns-cli"), "{error}");
+        assert!(
+            preflight(&exec("/no/such/dns-hook"), &record, None, true)
+                .await
+                .is_err()
+        );
+        preflight(&exec("sh -c true"), &record, None, true)
+            .await
+            .expect("a program on PATH");
+        preflight(&exec("$HOOK"), &record, None, true)
+            .await
+            .expect("what the shell expands is left to it");
     }
 
     /// A command stopped at its timeout takes what it started with it: a
