@@ -14,7 +14,10 @@ link_plugins "$profile_dir" "$work/bin"
 tools=$(bash tests/kube/build-tools.sh)
 export PATH="$work/bin:$tools:$PATH"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+# Bold headings on a terminal only (and not with NO_COLOR), as the plugins
+# do: a captured demo (`make demo 2>&1 | tee demo.log`) has no escape codes.
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain" >&2; }
 run() { printf '$ %s\n' "$*" >&2; "$@"; }
 
 export CLUSTERS_DIR="$work/clusters"
@@ -192,8 +195,22 @@ step "Readiness after the failover: the old active, fenced with its restore Cron
 run kubectl mp-cacheck --readiness --active-context standby --standby-context active -n mp-pair --database shared
 run kubectl mp-cacheck --readiness --active-context standby --standby-context active -n mp-pair --database shared -o prometheus
 
-step "Failback: the same command the other way, restoring the recorded replica counts"
-run kubectl mp-failover --from standby --to active "${failover[@]}" --yes
+step "Failback, interrupted: a SIGINT (Ctrl-C, or a dropped SSH session) once the fence is done stops it cleanly (exit 4): the journal (in the target cluster) keeps what is done, the lock is given up"
+printf '$ %s\n' "kubectl mp-failover --from standby --to active ${failover[*]} --yes   # then Ctrl-C after step 3" >&2
+kubectl mp-failover --from standby --to active "${failover[@]}" --yes 2>"$work/interrupted.log" &
+failback_pid=$!
+# The fence (step 3) done, the activate step waits for the old active's
+# Pods to become Ready: the signal lands in the middle of the failback.
+until grep -q 'fence done' "$work/interrupted.log" || ! kill -0 "$failback_pid" 2>/dev/null; do sleep 0.05; done
+kill -INT "$failback_pid" 2>/dev/null || true
+status=0
+wait "$failback_pid" || status=$?
+cat "$work/interrupted.log" >&2
+[ "$status" = 4 ] || { echo "demo: the interrupted failback exited $status, not 4" >&2; exit 1; }
+run kubectl --context active -n mp-pair get configmap mp-failover-journal mp-failover-lock --ignore-not-found
+
+step "Failback resumed: --resume with the same options skips what holds and finishes, restoring the recorded replica counts"
+run kubectl mp-failover --from standby --to active "${failover[@]}" --yes --resume
 run kubectl --context active -n mp-pair get deployments
 
-step "Demo done: export, import, standby install, CA check, readiness, failover with a control plane following, and failback on two real clusters"
+step "Demo done: export, import, standby install, CA check, readiness, failover with a control plane following, and an interrupted failback resumed, on two real clusters"
