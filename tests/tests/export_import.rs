@@ -1276,7 +1276,7 @@ async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_name
 async fn export_runs_as_the_shipped_export_role_alone() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
     let context = world
-        .bound_context("active", "export", &world.ns, "mp-export", None)
+        .bound_context("active", "deploy/rbac/export", &world.ns, "mp-export", None)
         .await;
     let listing = world
         .kubectl(&["get", "secrets", "--context", &context, "-n", &world.ns])
@@ -1318,7 +1318,13 @@ async fn export_runs_as_the_shipped_export_role_alone() {
 async fn helm_export_runs_as_the_shipped_export_helm_role_alone() {
     let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
     let context = world
-        .bound_context("active", "export-helm", &world.ns, "mp-export", None)
+        .bound_context(
+            "active",
+            "deploy/rbac/export-helm",
+            &world.ns,
+            "mp-export",
+            None,
+        )
         .await;
     let out = world
         .kubectl(&["mp-export", "--context", &context, "-f", "b.yaml"])
@@ -1339,7 +1345,13 @@ async fn export_without_one_permission_of_its_role_fails_naming_it() {
         verb: "get",
     };
     let context = world
-        .bound_context("active", "export", &world.ns, "mp-export", Some(&removed))
+        .bound_context(
+            "active",
+            "deploy/rbac/export",
+            &world.ns,
+            "mp-export",
+            Some(&removed),
+        )
         .await;
     let out = world
         .kubectl(&[
@@ -1389,7 +1401,13 @@ async fn import_runs_as_the_shipped_import_role_alone() {
         .await
         .ok("kubectl delete secret");
     let context = world
-        .bound_context("standby", "import", &world.ns, "mp-import", None)
+        .bound_context(
+            "standby",
+            "deploy/rbac/import",
+            &world.ns,
+            "mp-import",
+            None,
+        )
         .await;
     world.cluster("standby").reset_counters();
     let out = world
@@ -1430,7 +1448,13 @@ async fn import_without_one_permission_of_its_role_fails_naming_it() {
         verb: "update",
     };
     let context = world
-        .bound_context("standby", "import", &world.ns, "mp-import", Some(&removed))
+        .bound_context(
+            "standby",
+            "deploy/rbac/import",
+            &world.ns,
+            "mp-import",
+            Some(&removed),
+        )
         .await;
     let out = world
         .kubectl(&["mp-import", "--context", &context, "-f", "b.yaml", "--yes"])

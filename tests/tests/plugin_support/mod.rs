@@ -814,12 +814,14 @@ impl World {
         context
     }
 
-    /// Applies the shipped least-privilege RBAC of `deploy/rbac/FOLDER` as
-    /// users do (`kubectl apply -k`), into `namespace` of `cluster` (the
-    /// folder's own namespace replaced by a kustomize overlay), with
-    /// `removed`'s permission taken out of its Role when given, and returns
-    /// a context of the world's kubeconfig acting as its ServiceAccount
-    /// `account`, bound to nothing else: `CLUSTER-NAMESPACE-ACCOUNT`.
+    /// Applies shipped RBAC, the kustomization in `folder` of the repository
+    /// (`deploy/rbac/export`), as users do (`kubectl apply -k`), into
+    /// `namespace` of `cluster` (the folder's own namespace replaced by a
+    /// kustomize overlay), with `removed`'s permission taken out of its Role
+    /// when given (applied again, that takes it out of the live Role), and
+    /// returns a context of the world's kubeconfig acting as its
+    /// ServiceAccount `account`, bound to nothing else:
+    /// `CLUSTER-NAMESPACE-ACCOUNT`.
     pub async fn bound_context(
         &self,
         cluster: &str,
@@ -828,9 +830,12 @@ impl World {
         account: &str,
         removed: Option<&Removed<'_>>,
     ) -> String {
-        let overlay = self.path(&format!("rbac-{cluster}-{namespace}-{folder}"));
+        let overlay = self.path(&format!(
+            "rbac-{cluster}-{namespace}-{}",
+            folder.replace('/', "-")
+        ));
         std::fs::create_dir_all(&overlay).expect("overlay dir");
-        let shipped = workspace_root().join("deploy/rbac").join(folder);
+        let shipped = workspace_root().join(folder);
         // kustomize takes a base by a relative path only.
         let up = "../".repeat(overlay.components().count() - 1);
         let base = format!(
