@@ -152,7 +152,8 @@ impl Error {
                 status.message
             ))
             .with_next_step(format!(
-                "ask for RBAC that allows it (check with: kubectl --context {context} auth can-i ...)"
+                "ask for RBAC that allows it: the Role in {} grants what this plugin needs (check with: kubectl --context {context} auth can-i ...)",
+                crate::ui::cli::rbac_dir()
             )),
             kube::Error::Api(status) if status.code == 504 || status.reason == "Timeout" => {
                 Error::cluster(format!("{at}: timed out trying to {action}: {}", status.message))

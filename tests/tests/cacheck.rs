@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kubectl_mp::tsb::layout::TsbLayout;
 use mp_sandbox::{CertVariant, SeedKind};
-use plugin_support::{Out, World};
+use plugin_support::{Out, Removed, World};
 use serde_json::Value;
 
 const FLOATING: &str = "tsb.example.com";
@@ -549,6 +549,99 @@ async fn a_denied_read_exits_3_with_one_line() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
+/// The shipped Role (deploy/rbac/cacheck) on both clusters is all the
+/// comparison needs: as its ServiceAccount the report is the admin's.
+#[tokio::test(flavor = "multi_thread")]
+async fn cacheck_runs_as_the_shipped_role_alone() {
+    let world = pair(CertVariant::SharedRoot, CertVariant::OwnRoot).await;
+    let admin = cacheck_pair(&world, &["-o", "json"]).await;
+    let mut contexts = Vec::new();
+    for cluster in ["active", "standby"] {
+        let context = world
+            .bound_context(
+                cluster,
+                "deploy/rbac/cacheck",
+                &world.ns,
+                "mp-cacheck",
+                None,
+            )
+            .await;
+        contexts.push(context);
+    }
+    let args = [
+        "--active-context",
+        &contexts[0],
+        "--standby-context",
+        &contexts[1],
+        "--dns-name",
+        FLOATING,
+        "-o",
+        "json",
+    ];
+    let as_role = cacheck(&world, &args).await;
+    // The pair's roots differ: a failed check, found the same way.
+    assert_eq!(admin.code, Some(1), "{}", admin.stderr);
+    assert_eq!(as_role.code, admin.code, "{}", as_role.stderr);
+    let (admin, as_role): (Value, Value) = (
+        serde_json::from_str(&admin.stdout).unwrap(),
+        serde_json::from_str(&as_role.stdout).unwrap(),
+    );
+    // The same checks, but for the source lines naming the contexts.
+    let checks = |report: &Value| -> Vec<Value> {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|check| check["id"] != "source")
+            .cloned()
+            .collect()
+    };
+    assert!(checks(&admin).len() > 5, "{admin}");
+    assert!(checks(&as_role) == checks(&admin), "{as_role}");
+    assert_eq!(as_role["summary"], admin["summary"]);
+}
+
+/// One permission less (the LIST discovering cert-manager's Secrets): the
+/// real 403, one line naming the verb and the resource, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn cacheck_without_one_permission_of_its_role_fails_naming_it() {
+    let world = pair(CertVariant::SharedRoot, CertVariant::SharedRoot).await;
+    let removed = Removed {
+        role: "mp-cacheck",
+        resource: "secrets",
+        verb: "list",
+    };
+    let context = world
+        .bound_context(
+            "standby",
+            "deploy/rbac/cacheck",
+            &world.ns,
+            "mp-cacheck",
+            Some(&removed),
+        )
+        .await;
+    let args = [
+        "--active-context",
+        "active",
+        "--standby-context",
+        &context,
+        "--dns-name",
+        FLOATING,
+    ];
+    let out = cacheck(&world, &args).await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "context \"{context}\" ({}): forbidden to list secrets labelled controller.cert-manager.io/fao=true in namespace {}",
+            world.cluster("standby").server_url(),
+            world.ns
+        )) && out.stderr.contains("cannot list resource \"secrets\""),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A pair a failover would succeed on now, as the readiness check expects
 /// it: the standby holds the active's secrets (export | import), each MP's
 /// spec names a Postgres of its own that listens here (a TCP listener each;
@@ -1003,60 +1096,17 @@ async fn readiness_passes_on_a_ready_pair_and_each_drift_fails_its_own_check() {
 #[tokio::test(flavor = "multi_thread")]
 async fn readiness_runs_as_the_shipped_role_alone() {
     let (world, _listeners) = ready_pair().await;
-    let rbac = plugin_support::workspace_root().join("deploy/readiness/rbac");
-    let overlay = world.path("readiness-rbac");
-    std::fs::create_dir_all(&overlay).unwrap();
-    std::fs::copy(rbac.join("rbac.yaml"), overlay.join("rbac.yaml")).unwrap();
-    // The shipped kustomization, in the test's namespace instead of tsb.
-    let kustomization = std::fs::read_to_string(rbac.join("kustomization.yaml")).unwrap();
-    assert!(
-        kustomization.contains("namespace: tsb\n"),
-        "{kustomization}"
-    );
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        kustomization.replace("namespace: tsb\n", &format!("namespace: {}\n", world.ns)),
-    )
-    .unwrap();
     let mut contexts = Vec::new();
     for cluster in ["active", "standby"] {
-        world
-            .kubectl(&[
-                "--context",
+        let context = world
+            .bound_context(
                 cluster,
-                "apply",
-                "-k",
-                &overlay.display().to_string(),
-            ])
-            .await
-            .ok("kubectl apply -k");
-        let token = in_ns(
-            &world,
-            cluster,
-            &["create", "token", "mp-readiness", "--duration=1h"],
-        )
-        .await
-        .stdout;
-        let context = format!("{cluster}-readiness");
-        world
-            .kubectl(&[
-                "config",
-                "set-credentials",
-                &context,
-                &format!("--token={}", token.trim()),
-            ])
-            .await
-            .ok("set-credentials");
-        world
-            .kubectl(&[
-                "config",
-                "set-context",
-                &context,
-                &format!("--cluster={cluster}"),
-                &format!("--user={context}"),
-            ])
-            .await
-            .ok("set-context");
+                "deploy/readiness/rbac",
+                &world.ns,
+                "mp-readiness",
+                None,
+            )
+            .await;
         contexts.push(context);
     }
     let as_role = (contexts[0].as_str(), contexts[1].as_str());
@@ -1068,7 +1118,7 @@ async fn readiness_runs_as_the_shipped_role_alone() {
     let cronjob = world.path("readiness-cronjob");
     std::fs::create_dir_all(&cronjob).unwrap();
     std::fs::copy(
-        rbac.parent().unwrap().join("cronjob.yaml"),
+        plugin_support::workspace_root().join("deploy/readiness/cronjob.yaml"),
         cronjob.join("cronjob.yaml"),
     )
     .unwrap();
@@ -1097,34 +1147,23 @@ async fn readiness_runs_as_the_shipped_role_alone() {
     );
 
     // Without get on cronjobs in the standby: one line naming it, exit 3.
-    let role = in_ns(
-        &world,
-        "standby",
-        &["get", "role", "mp-readiness", "-o", "json"],
-    )
-    .await;
-    let role: Value = serde_json::from_str(&role.stdout).unwrap();
-    let index = role["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|rule| rule["resources"][0] == "cronjobs")
-        .expect("a cronjobs rule");
-    in_ns(
-        &world,
-        "standby",
-        &[
-            "patch",
-            "role",
+    let removed = Removed {
+        role: "mp-readiness",
+        resource: "cronjobs",
+        verb: "get",
+    };
+    world
+        .bound_context(
+            "standby",
+            "deploy/readiness/rbac",
+            &world.ns,
             "mp-readiness",
-            "--type=json",
-            "-p",
-            &format!(r#"[{{"op":"remove","path":"/rules/{index}"}}]"#),
-        ],
-    )
-    .await;
+            Some(&removed),
+        )
+        .await;
     let expected = format!(
-        "context \"standby-readiness\" ({}): forbidden to get cronjob tsb-restore in namespace {}",
+        "context \"{}\" ({}): forbidden to get cronjob tsb-restore in namespace {}",
+        as_role.1,
         world.cluster("standby").server_url(),
         world.ns
     );
@@ -1145,8 +1184,8 @@ async fn readiness_runs_as_the_shipped_role_alone() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     let metrics = samples(&out.stdout);
     let labels = format!(
-        r#"active="active-readiness",standby="standby-readiness",namespace="{}""#,
-        world.ns
+        r#"active="{}",standby="{}",namespace="{}""#,
+        as_role.0, as_role.1, world.ns
     );
     assert_eq!(
         metrics[&format!("kubectl_mp_readiness_up{{{labels}}}")],

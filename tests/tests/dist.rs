@@ -751,6 +751,9 @@ fn make_install_places_completions_and_man_pages_naming_every_flag() {
             .filter_map(|argument| argument.get_long())
             .collect();
         assert!(flags.len() > 3, "{binary}: {flags:?}");
+        // The Role it needs (issue 20), in roff: '-' is escaped.
+        let role = kubectl_mp::ui::cli::rbac_dir_of(&binary).replace('-', "\\-");
+        assert!(man.contains(&role), "man page of {binary} lacks {role}");
         for flag in flags {
             assert!(
                 bash.contains(&format!("--{flag}")),

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use mp_sandbox::SeedKind;
 use mp_sandbox::faults::{FaultAction, FaultRule};
-use plugin_support::World;
+use plugin_support::{Removed, World};
 use serde_json::Value;
 
 const GENERIC_EXPORTED: [&str; 12] = [
@@ -1268,91 +1268,18 @@ async fn export_reads_the_mps_secrets_by_name_however_many_others_share_the_name
     );
 }
 
-/// Every Secret the generic model looks for under the layout's defaults:
-/// its list, the signing keys, `tsb-iam-jwks` and the ones carried when
-/// present (the absent ones too: a GET of each says it is absent).
-const GENERIC_WANTED: [&str; 14] = [
-    "admin-credentials",
-    "azure-credentials",
-    "custom-host-ca",
-    "elastic-credentials",
-    "es-certs",
-    "iam-oidc-client-secret",
-    "iam-signing-key",
-    "ldap-credentials",
-    "local-user-credentials",
-    "mpc-certs",
-    "postgres-credentials",
-    "tsb-certs",
-    "tsb-iam-jwks",
-    "xcp-central-cert",
-];
-
-/// Least privilege (issue 20): a Role can grant `get` by `resourceNames`,
-/// never `list`; the generic export needs nothing more.
+/// Least privilege (issue 20): the shipped export Role (deploy/rbac/export)
+/// grants `get` by `resourceNames`, never `list`; a generic export needs
+/// nothing more, and the default `--model auto` says which grant it lacks.
+/// With deploy/rbac/export-helm's `list` a helm MP exports as well.
 #[tokio::test(flavor = "multi_thread")]
-async fn generic_export_runs_with_get_on_the_mps_secret_names_alone() {
+async fn export_runs_as_the_shipped_export_role_alone() {
     let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
-    let rbac = serde_json::json!({
-        "apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "mp-exporter"}},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-             "metadata": {"name": "mp-exporter"},
-             "rules": [
-                {"apiGroups": [""], "resources": ["secrets"],
-                 "resourceNames": GENERIC_WANTED, "verbs": ["get"]},
-                {"apiGroups": ["install.tetrate.io"], "resources": ["managementplanes"],
-                 "resourceNames": ["managementplane"], "verbs": ["get"]},
-             ]},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-             "metadata": {"name": "mp-exporter"},
-             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mp-exporter"},
-             "subjects": [{"kind": "ServiceAccount", "name": "mp-exporter"}]},
-        ]
-    });
-    world
-        .kubectl_with_stdin(
-            &["apply", "--context", "active", "-n", &world.ns, "-f", "-"],
-            rbac.to_string().as_bytes(),
-        )
-        .await
-        .ok("kubectl apply the Role");
-    let token = world
-        .kubectl(&[
-            "create",
-            "token",
-            "mp-exporter",
-            "--context",
-            "active",
-            "-n",
-            &world.ns,
-            "--duration=1h",
-        ])
-        .await
-        .ok("kubectl create token")
-        .stdout;
-    let context = "active-exporter";
-    world
-        .kubectl(&[
-            "config",
-            "set-credentials",
-            context,
-            &format!("--token={}", token.trim()),
-        ])
-        .await
-        .ok("set-credentials");
-    world
-        .kubectl(&[
-            "config",
-            "set-context",
-            context,
-            "--cluster=active",
-            &format!("--user={context}"),
-        ])
-        .await
-        .ok("set-context");
+    let context = world
+        .bound_context("active", "deploy/rbac/export", &world.ns, "mp-export", None)
+        .await;
     let listing = world
-        .kubectl(&["get", "secrets", "--context", context, "-n", &world.ns])
+        .kubectl(&["get", "secrets", "--context", &context, "-n", &world.ns])
         .await;
     assert_ne!(listing.code, Some(0), "the Role must not grant list");
 
@@ -1360,7 +1287,7 @@ async fn generic_export_runs_with_get_on_the_mps_secret_names_alone() {
         .kubectl(&[
             "mp-export",
             "--context",
-            context,
+            &context,
             "--model",
             "generic",
             "-f",
@@ -1369,4 +1296,186 @@ async fn generic_export_runs_with_get_on_the_mps_secret_names_alone() {
         .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(bundle_names(&world, "b.yaml"), GENERIC_EXPORTED);
+
+    // Auto looks for helm's records first: a LIST this Role does not grant.
+    let out = world
+        .kubectl(&["mp-export", "--context", &context, "-f", "auto.yaml"])
+        .await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("forbidden to list helm release secrets")
+            && out.stderr.contains("cannot list resource \"secrets\"")
+            && out.stderr.contains("deploy/rbac/export"),
+        "{}",
+        out.stderr
+    );
+    assert!(!world.path("auto.yaml").exists(), "nothing half-written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_export_runs_as_the_shipped_export_helm_role_alone() {
+    let world = World::start(SeedKind::TsbHelm, SeedKind::Empty).await;
+    let context = world
+        .bound_context(
+            "active",
+            "deploy/rbac/export-helm",
+            &world.ns,
+            "mp-export",
+            None,
+        )
+        .await;
+    let out = world
+        .kubectl(&["mp-export", "--context", &context, "-f", "b.yaml"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(bundle_names(&world, "b.yaml"), HELM_EXPORTED);
+}
+
+/// One permission less than the shipped Role (`get` on the
+/// ManagementPlane): the real API server's 403, one line naming the verb
+/// and the resource, exit 3, no bundle.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_without_one_permission_of_its_role_fails_naming_it() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::Empty).await;
+    let removed = Removed {
+        role: "mp-export",
+        resource: "managementplanes",
+        verb: "get",
+    };
+    let context = world
+        .bound_context(
+            "active",
+            "deploy/rbac/export",
+            &world.ns,
+            "mp-export",
+            Some(&removed),
+        )
+        .await;
+    let out = world
+        .kubectl(&[
+            "mp-export",
+            "--context",
+            &context,
+            "--model",
+            "generic",
+            "-f",
+            "b.yaml",
+        ])
+        .await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("forbidden to get ManagementPlane managementplane in namespace")
+            && out.stderr.contains(
+                "cannot get resource \"managementplanes\" in API group \"install.tetrate.io\""
+            ),
+        "{}",
+        out.stderr
+    );
+    assert!(!world.path("b.yaml").exists(), "nothing half-written");
+}
+
+/// The shipped import Role (deploy/rbac/import) into a standby that holds
+/// other values: every Secret by name, replaced or created, nothing listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_runs_as_the_shipped_import_role_alone() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::TsbGeneric).await;
+    world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await
+        .ok("export as the admin");
+    // One the standby lacks, to be created.
+    world
+        .kubectl(&[
+            "--context",
+            "standby",
+            "-n",
+            &world.ns,
+            "delete",
+            "secret",
+            "mpc-certs",
+        ])
+        .await
+        .ok("kubectl delete secret");
+    let context = world
+        .bound_context(
+            "standby",
+            "deploy/rbac/import",
+            &world.ns,
+            "mp-import",
+            None,
+        )
+        .await;
+    world.cluster("standby").reset_counters();
+    let out = world
+        .kubectl(&["mp-import", "--context", &context, "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("imported: "), "{}", out.stderr);
+    for name in GENERIC_EXPORTED {
+        assert_eq!(
+            world.secret("standby", name).map(|secret| data(&secret)),
+            world.secret("active", name).map(|secret| data(&secret)),
+            "{name}"
+        );
+    }
+    let counters = world.cluster("standby").counters();
+    assert!(
+        counters.keys().all(|request| !request.starts_with("list ")),
+        "{counters:?}"
+    );
+}
+
+/// One permission less than the shipped import Role (`update` on its
+/// Secrets): the real 403, one line naming the verb and the resource,
+/// exit 3, the standby's Secrets as they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_without_one_permission_of_its_role_fails_naming_it() {
+    let world = World::start(SeedKind::TsbGeneric, SeedKind::TsbGeneric).await;
+    world
+        .kubectl(&["mp-export", "--context", "active", "-f", "b.yaml"])
+        .await
+        .ok("export as the admin");
+    let before = world
+        .secret("standby", "tsb-certs")
+        .map(|secret| data(&secret));
+    let removed = Removed {
+        role: "mp-import",
+        resource: "secrets",
+        verb: "update",
+    };
+    let context = world
+        .bound_context(
+            "standby",
+            "deploy/rbac/import",
+            &world.ns,
+            "mp-import",
+            Some(&removed),
+        )
+        .await;
+    let out = world
+        .kubectl(&["mp-import", "--context", &context, "-f", "b.yaml", "--yes"])
+        .await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let error_lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{}", out.stderr);
+    assert!(
+        error_lines[0].contains("forbidden to update secret ")
+            && error_lines[0].contains("cannot update resource \"secrets\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        world
+            .secret("standby", "tsb-certs")
+            .map(|secret| data(&secret)),
+        before
+    );
 }

@@ -16,7 +16,7 @@ use kubectl_mp::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
 use kubectl_mp::tsb::mp;
 use mp_sandbox::faults::{FaultAction, FaultRule};
 use mp_sandbox::{CertVariant, SeedKind};
-use plugin_support::{Out, World};
+use plugin_support::{Out, Removed, World};
 use serde_json::Value;
 
 const MP_DEPLOYMENTS: [&str; 9] = [
@@ -2662,6 +2662,101 @@ async fn under_disaster_the_standbys_kid_is_compared_with_a_control_planes_cache
             && out
                 .stderr
                 .contains("control planes' cached tokens are rejected until re-issued"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Least privilege (issue 20): a failover, its server dry run first, as
+/// the shipped Roles alone: deploy/rbac/failover on both MP clusters and
+/// deploy/rbac/control-plane on a workload cluster whose edge needs a
+/// restart and then new tokens (every rule of that Role used).
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_runs_as_the_shipped_roles_alone() {
+    let (world, bind) = synced_world().await;
+    let plane = control_plane(&world, "standby", Edge::TokenErrorsUntilReissued).await;
+    let (ns, workload_ns) = (world.ns.clone(), world.remap_namespace());
+    let from = world
+        .bound_context("active", "deploy/rbac/failover", &ns, "mp-failover", None)
+        .await;
+    let to = world
+        .bound_context("standby", "deploy/rbac/failover", &ns, "mp-failover", None)
+        .await;
+    let workload = world
+        .bound_context(
+            "standby",
+            "deploy/rbac/control-plane",
+            &workload_ns,
+            "mp-failover",
+            None,
+        )
+        .await;
+    let mut args = failover_args(&bind, &from, &to, &bind.update_key_file());
+    args.extend([
+        "--control-plane-context".into(),
+        workload.clone(),
+        "--control-plane-timeout".into(),
+        "5s".into(),
+        "--layout".into(),
+        control_plane_layout(&world),
+    ]);
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(points_at_standby(&world, &bind).await);
+    for (name, (desired, _)) in replicas(&world, "active") {
+        assert_eq!(desired, 0, "active {name} fenced");
+    }
+    let row = out
+        .stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with(&format!("{workload} ")))
+        .unwrap_or_else(|| panic!("no row for {workload}: {}", out.stderr));
+    assert!(
+        row.contains("followed: its edge reconnected once 4 tokens were re-issued"),
+        "{row}"
+    );
+    drop(plane);
+}
+
+/// One permission less than the shipped Role on the standby (`patch` of
+/// deployments/scale, what activates it): its server dry run is refused by
+/// the real API server, one line names the verb and the resource, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_without_one_permission_of_its_role_fails_naming_it() {
+    let (world, bind) = synced_world().await;
+    let ns = world.ns.clone();
+    let from = world
+        .bound_context("active", "deploy/rbac/failover", &ns, "mp-failover", None)
+        .await;
+    let removed = Removed {
+        role: "mp-failover",
+        resource: "deployments/scale",
+        verb: "patch",
+    };
+    let to = world
+        .bound_context(
+            "standby",
+            "deploy/rbac/failover",
+            &ns,
+            "mp-failover",
+            Some(&removed),
+        )
+        .await;
+    let args = failover_args(&bind, &from, &to, &bind.update_key_file());
+    let out = run(&world, &args, &["--dry-run"]).await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let denied: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.contains("forbidden"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{}", out.stderr);
+    assert!(
+        denied[0].starts_with(&format!("error: context \"{to}\" ("))
+            && denied[0].contains("forbidden to scale deployment ")
+            && denied[0].contains("cannot patch resource \"deployments/scale\""),
         "{}",
         out.stderr
     );

@@ -81,11 +81,12 @@ async fn kubectl_finds_every_plugin_under_both_spellings_without_warnings() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_plugin_help_has_examples_per_flag_group_and_the_exit_codes() {
+async fn every_plugin_help_has_examples_per_flag_group_the_exit_codes_and_its_role() {
     let world = World::start(SeedKind::Empty, SeedKind::Empty).await;
     for plugin in PLUGINS {
         let out = world.kubectl(&[&format!("mp-{plugin}"), "--help"]).await;
         assert_eq!(out.code, Some(0), "{plugin} --help failed");
+        let role = format!("deploy/rbac/{plugin}");
         for needle in [
             "Cluster connection:",
             "--kubeconfig",
@@ -95,6 +96,8 @@ async fn every_plugin_help_has_examples_per_flag_group_and_the_exit_codes() {
             "# Output",
             "Exit codes:",
             "  3  cluster unreachable",
+            "Permissions:",
+            &role,
         ] {
             assert!(
                 out.stdout.contains(needle),

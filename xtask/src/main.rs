@@ -51,7 +51,7 @@ impl Plugin {
     /// The command as invoked directly, which is the name completions
     /// register for (clap's bin_name is `kubectl mp-x`, for help text only).
     fn clap_command(&self) -> clap::Command {
-        (self.command)().bin_name(self.binary())
+        kubectl_mp::ui::cli::with_permissions_help((self.command)()).bin_name(self.binary())
     }
 }
 

@@ -144,7 +144,8 @@ pub struct DnsArgs {
 pub struct ControlPlaneArgs {
     /// Context of a workload cluster whose control plane must follow the MP
     /// after DNS (its XCP edge reconnects, else is restarted, else its
-    /// tokens are re-issued); repeatable
+    /// tokens are re-issued); repeatable. Least privilege there: the Role
+    /// in deploy/rbac/control-plane
     #[arg(long = "control-plane-context", value_name = "CONTEXT")]
     pub contexts: Vec<String>,
     /// File of such contexts, one a line (`#` starts a comment; blank lines

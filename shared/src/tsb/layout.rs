@@ -523,4 +523,151 @@ mod tests {
         assert_eq!(error.exit(), crate::error::Exit::Usage);
         assert!(error.to_string().contains("layout.yaml"), "{error}");
     }
+
+    /// The `resourceNames` the shipped Role `role` (in
+    /// `deploy/rbac/FOLDER/rbac.yaml`) grants `verb` on `resource`, sorted;
+    /// panics when no rule of it does.
+    fn role_names(folder: &str, role: &str, resource: &str, verb: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/rbac")
+            .join(folder)
+            .join("rbac.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let role = documents
+            .iter()
+            .find(|document| document["kind"] == "Role" && document["metadata"]["name"] == role)
+            .unwrap_or_else(|| panic!("{}: no Role {role}", path.display()));
+        let granting = |rule: &&serde_json::Value| {
+            let has = |field: &str, value: &str| {
+                rule[field]
+                    .as_array()
+                    .is_some_and(|values| values.iter().any(|item| item == value))
+            };
+            has("resources", resource) && has("verbs", verb)
+        };
+        let rule = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(granting)
+            .unwrap_or_else(|| panic!("{}: {verb} {resource} not granted", path.display()));
+        let mut names: Vec<String> = rule["resourceNames"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: {verb} {resource} not by name", path.display()))
+            .iter()
+            .map(|name| name.as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn sorted(names: &[String]) -> Vec<String> {
+        let mut names = names.to_vec();
+        names.sort();
+        names
+    }
+
+    /// The shipped Roles (deploy/rbac) name exactly the default layout's
+    /// names, so a name added to one and not the other fails here.
+    #[test]
+    fn the_shipped_roles_grant_the_layouts_names() {
+        let layout = TsbLayout::default();
+        let mut secrets = layout.known_secret_names();
+        // The failover's database step reads its credentials by this name too.
+        secrets.push(crate::database::CREDENTIALS_SECRET.to_string());
+        let mut secrets = sorted(&secrets);
+        secrets.dedup();
+        let deployments: Vec<String> = std::iter::once(layout.operator_deployment.clone())
+            .chain(layout.mp_deployments.clone())
+            .collect();
+        let deployments = sorted(&deployments);
+        let one = |name: &str| vec![name.to_string()];
+        let expected = [
+            ("export", "mp-export", "secrets", "get", secrets.clone()),
+            (
+                "export",
+                "mp-export",
+                "managementplanes",
+                "get",
+                one(&layout.management_plane_name),
+            ),
+            ("import", "mp-import", "secrets", "get", secrets.clone()),
+            ("import", "mp-import", "secrets", "update", secrets.clone()),
+            (
+                "cacheck",
+                "mp-cacheck",
+                "secrets",
+                "get",
+                sorted(&layout.certificate_secrets),
+            ),
+            ("failover", "mp-failover", "secrets", "get", secrets.clone()),
+            (
+                "failover",
+                "mp-failover",
+                "deployments",
+                "get",
+                deployments.clone(),
+            ),
+            (
+                "failover",
+                "mp-failover",
+                "deployments/scale",
+                "patch",
+                deployments.clone(),
+            ),
+            (
+                "failover",
+                "mp-failover",
+                "cronjobs",
+                "patch",
+                one(&layout.restore_cronjob),
+            ),
+            (
+                "failover",
+                "mp-failover",
+                "services",
+                "get",
+                one(&layout.front_service.name),
+            ),
+            (
+                "failover",
+                "mp-failover",
+                "managementplanes",
+                "get",
+                one(&layout.management_plane_name),
+            ),
+            (
+                "failover",
+                "mp-failover",
+                "configmaps",
+                "update",
+                sorted(&[
+                    crate::failover::journal::JOURNAL_NAME.to_string(),
+                    crate::failover::lock::LOCK_NAME.to_string(),
+                ]),
+            ),
+            (
+                "control-plane",
+                "mp-failover-control-plane",
+                "deployments",
+                "patch",
+                one(&layout.control_plane.edge_deployment),
+            ),
+            (
+                "control-plane",
+                "mp-failover-control-plane",
+                "secrets",
+                "delete",
+                sorted(&layout.control_plane.token_secrets),
+            ),
+        ];
+        for (folder, role, resource, verb, names) in expected {
+            assert_eq!(
+                role_names(folder, role, resource, verb),
+                names,
+                "deploy/rbac/{folder}: {verb} {resource}"
+            );
+        }
+    }
 }

@@ -150,8 +150,39 @@ pub fn user_agent() -> String {
     format!("{plugin}/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The folder of `plugin`'s least-privilege Role, relative to the
+/// repository (`deploy/rbac/export` for `kubectl-mp-export`): what its
+/// `--help`, its man page and an RBAC denial's hint name (README
+/// "Permissions").
+pub fn rbac_dir_of(plugin: &str) -> String {
+    match plugin.strip_prefix("kubectl-mp-") {
+        Some(name) => format!("deploy/rbac/{name}"),
+        None => "deploy/rbac".into(),
+    }
+}
+
+/// [`rbac_dir_of`] this process's plugin.
+pub fn rbac_dir() -> String {
+    rbac_dir_of(PLUGIN.get().map_or("kubectl-mp", String::as_str))
+}
+
+/// `command` (a plugin's) whose help, and so man page, ends with the Role
+/// it needs ([`rbac_dir_of`]): the one way all four name it.
+pub fn with_permissions_help(command: clap::Command) -> clap::Command {
+    let dir = rbac_dir_of(command.get_name());
+    let permissions = format!(
+        "Permissions:\n  least privilege is the Role in {dir} (kubectl --context CONTEXT apply -k {dir}); README \"Permissions\" lists each plugin's rules and why"
+    );
+    let after_help = match command.get_after_help() {
+        Some(help) => format!("{help}\n\n{permissions}"),
+        None => permissions,
+    };
+    command.after_help(after_help)
+}
+
 /// Runs a plugin, the one way all four run: its flags parsed (an `-o` that
-/// is no format is one line saying what to pass), a multi-threaded runtime
+/// is no format is one line saying what to pass), its `--help` ending with
+/// the Role it needs ([`with_permissions_help`]), a multi-threaded runtime
 /// for its concurrent API calls, its error printed as one line on stderr,
 /// with `-o json|yaml` one document on stdout whatever the outcome
 /// ([`Ui::finish`]), and its exit code per the documented table.
@@ -160,8 +191,12 @@ where
     C: PluginCli,
     F: Future<Output = Result<Exit>>,
 {
-    let _ = PLUGIN.set(C::command().get_name().to_string());
-    let cli = match C::try_parse() {
+    let command = C::command();
+    let _ = PLUGIN.set(command.get_name().to_string());
+    let parsed = with_permissions_help(command)
+        .try_get_matches()
+        .and_then(|matches| C::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return refuse_flags::<C>(error),
     };

@@ -402,6 +402,60 @@ impl WorldCluster {
     }
 }
 
+/// One permission taken out of a shipped Role by [`World::bound_context`]:
+/// `verb` on `resource` from the first rule of Role `role` granting it.
+pub struct Removed<'a> {
+    pub role: &'a str,
+    pub resource: &'a str,
+    pub verb: &'a str,
+}
+
+impl Removed<'_> {
+    /// The kustomize JSON patch taking this permission out of the Role in
+    /// `rbac` (the shipped YAML): the verb, or the rule when it is the
+    /// rule's only verb (a rule needs one), after a test op that makes the
+    /// overlay fail, not the test pass, should the Role change under it.
+    fn patch(&self, rbac: &str) -> String {
+        let documents: Vec<Value> = serde_saphyr::from_multiple(rbac).expect("shipped YAML");
+        let role = documents
+            .iter()
+            .find(|document| {
+                document["kind"] == "Role" && document["metadata"]["name"] == self.role
+            })
+            .unwrap_or_else(|| panic!("no Role {}", self.role));
+        let listed = |rule: &Value, field: &str, value: &str| {
+            rule[field]
+                .as_array()
+                .and_then(|values| values.iter().position(|item| item == value))
+        };
+        let (index, rule) = role["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| {
+                listed(rule, "resources", self.resource).is_some()
+                    && listed(rule, "verbs", self.verb).is_some()
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "Role {} grants no {} {}",
+                    self.role, self.verb, self.resource
+                )
+            });
+        let verb = listed(rule, "verbs", self.verb).expect("found above");
+        let removed = if rule["verbs"].as_array().expect("verbs").len() == 1 {
+            format!("/rules/{index}")
+        } else {
+            format!("/rules/{index}/verbs/{verb}")
+        };
+        format!(
+            "- op: test\n  path: /rules/{index}/verbs/{verb}\n  value: {}\n- op: remove\n  path: {removed}\n",
+            self.verb
+        )
+    }
+}
+
 /// Clusters `active` and `standby` of the real plane as one test sees them:
 /// a namespace of its own ([`World::ns`]) holding what it seeded, a
 /// kubeconfig through proxies, a working directory, and a runner for kubectl
@@ -743,43 +797,103 @@ impl World {
     /// the world's namespace, whom RBAC allows nothing, so every request
     /// gets the API server's own 403. The namespace must exist (a seeded MP).
     pub async fn denied_context(&self, cluster: &str) -> String {
-        let ns = self.ns.as_str();
         self.kubectl(&[
             "--context",
             cluster,
             "-n",
-            ns,
+            &self.ns,
             "create",
             "serviceaccount",
             "mp-denied",
         ])
         .await
         .ok("kubectl create serviceaccount");
+        let context = format!("{cluster}-denied");
+        self.account_context(cluster, &self.ns, "mp-denied", &context)
+            .await;
+        context
+    }
+
+    /// Applies shipped RBAC, the kustomization in `folder` of the repository
+    /// (`deploy/rbac/export`), as users do (`kubectl apply -k`), into
+    /// `namespace` of `cluster` (the folder's own namespace replaced by a
+    /// kustomize overlay), with `removed`'s permission taken out of its Role
+    /// when given (applied again, that takes it out of the live Role), and
+    /// returns a context of the world's kubeconfig acting as its
+    /// ServiceAccount `account`, bound to nothing else:
+    /// `CLUSTER-NAMESPACE-ACCOUNT`.
+    pub async fn bound_context(
+        &self,
+        cluster: &str,
+        folder: &str,
+        namespace: &str,
+        account: &str,
+        removed: Option<&Removed<'_>>,
+    ) -> String {
+        let overlay = self.path(&format!(
+            "rbac-{cluster}-{namespace}-{}",
+            folder.replace('/', "-")
+        ));
+        std::fs::create_dir_all(&overlay).expect("overlay dir");
+        let shipped = workspace_root().join(folder);
+        // kustomize takes a base by a relative path only.
+        let up = "../".repeat(overlay.components().count() - 1);
+        let base = format!(
+            "{up}{}",
+            shipped.display().to_string().trim_start_matches('/')
+        );
+        let mut kustomization = format!("namespace: {namespace}\nresources:\n  - {base}\n");
+        if let Some(removed) = removed {
+            let rbac = std::fs::read_to_string(shipped.join("rbac.yaml")).expect("rbac.yaml");
+            let patch = removed.patch(&rbac).replace('\n', "\n      ");
+            kustomization.push_str(&format!(
+                "patches:\n  - target: {{kind: Role, name: {}}}\n    patch: |-\n      {patch}\n",
+                removed.role
+            ));
+        }
+        std::fs::write(overlay.join("kustomization.yaml"), kustomization).expect("overlay");
+        self.kubectl(&[
+            "--context",
+            cluster,
+            "apply",
+            "-k",
+            &overlay.display().to_string(),
+        ])
+        .await
+        .ok("kubectl apply -k the shipped Role");
+        let context = format!("{cluster}-{namespace}-{account}");
+        self.account_context(cluster, namespace, account, &context)
+            .await;
+        context
+    }
+
+    /// Adds `context` to the world's kubeconfig: `cluster` through its
+    /// proxy as ServiceAccount `account` of `namespace`, with a token
+    /// `kubectl create token` mints (valid for an hour).
+    async fn account_context(&self, cluster: &str, namespace: &str, account: &str, context: &str) {
         let token = self
             .kubectl(&[
                 "--context",
                 cluster,
                 "-n",
-                ns,
+                namespace,
                 "create",
                 "token",
-                "mp-denied",
+                account,
                 "--duration=1h",
             ])
             .await
             .ok("kubectl create token")
             .stdout;
-        let context = format!("{cluster}-denied");
         let token = format!("--token={}", token.trim());
-        self.kubectl(&["config", "set-credentials", &context, &token])
+        self.kubectl(&["config", "set-credentials", context, &token])
             .await
             .ok("kubectl config set-credentials");
         let (cluster_flag, user_flag) =
             (format!("--cluster={cluster}"), format!("--user={context}"));
-        self.kubectl(&["config", "set-context", &context, &cluster_flag, &user_flag])
+        self.kubectl(&["config", "set-context", context, &cluster_flag, &user_flag])
             .await
             .ok("kubectl config set-context");
-        context
     }
 
     /// `NS-dr`: the other namespace a test may import into (e.g. with
