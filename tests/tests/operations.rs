@@ -295,7 +295,7 @@ async fn an_abandoned_failover_is_kept_and_the_failback_restores_the_old_actives
             && out.stderr.contains("[5/8] dns not done")
             && out
                 .stderr
-                .contains("context \"active\" now: envoy 0/0 ready")
+                .contains("context \"active\" now: central 0/0 ready, envoy 0/0 ready")
             && out.stderr.contains("nothing was changed"),
         "{}",
         out.stderr
@@ -330,7 +330,7 @@ async fn an_abandoned_failover_is_kept_and_the_failback_restores_the_old_actives
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("the pair's lock is taken from bob@laptop pid 7 (--force-unlock)"),
+            .contains("the pair's lock is taken from bob@laptop pid 7 (failover failover-x"),
         "{}",
         out.stderr
     );
@@ -395,8 +395,9 @@ fn closed_port() -> u16 {
 /// With a database each, a failover stopped at the fence is abandoned; the
 /// guide finds the standby's pre-restore dump (checked by its digest) and
 /// puts it back: the row the standby held before the failover is there
-/// again. Leftover staging databases are listed and dropped; the
-/// reachability check passes for what answers and names what does not.
+/// again. Leftover staging databases are listed and dropped. Before it
+/// all, the reachability check passes for what answers and names what
+/// does not.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_guide_puts_the_standbys_backup_back_drops_leftovers_and_checks_reachability() {
     let (world, bind) = synced_world().await;
@@ -428,6 +429,33 @@ async fn the_guide_puts_the_standbys_backup_back_drops_leftovers_and_checks_reac
     std::fs::write(&pgpass, passfile).expect("passfile");
     std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("chmod");
+    // Before the failover, while both front doors serve.
+    let reachable = Env::failover(&args)
+        .with("TO_PG_HOST", "127.0.0.1")
+        .with("TO_PG_PORT", standby_pg.port)
+        .with("FROM_PG_HOST", "127.0.0.1")
+        .with("FROM_PG_PORT", active_pg.port)
+        .with("DNS_SERVER", bind.addr)
+        .with("FROM_FRONT", world.cluster("active").front_address())
+        .with("TO_FRONT", world.cluster("standby").front_address());
+    let out = guide(&world, "reachability", &reachable).await;
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("reachable ").count(),
+        6,
+        "{}",
+        out.stdout
+    );
+    let closed = closed_port();
+    let one_closed = reachable.with("TO_PG_PORT", closed);
+    let out = guide(&world, "reachability", &one_closed).await;
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("UNREACHABLE  127.0.0.1:{closed}")),
+        "{}",
+        out.stdout
+    );
     world
         .cluster("active")
         .add_fault(refuse_once("patch", "/deployments/tsb/scale", 500));
@@ -499,30 +527,6 @@ async fn the_guide_puts_the_standbys_backup_back_drops_leftovers_and_checks_reac
         !databases.iter().any(|name| name.starts_with("tsb_mp_"))
             && databases.contains(&"tsb".to_string()),
         "{databases:?}"
-    );
-
-    let reachable = env
-        .clone()
-        .with("DNS_SERVER", bind.addr)
-        .with("FROM_FRONT", world.cluster("active").front_address())
-        .with("TO_FRONT", world.cluster("standby").front_address());
-    let out = guide(&world, "reachability", &reachable).await;
-    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(
-        out.stdout.matches("reachable ").count(),
-        6,
-        "{}",
-        out.stdout
-    );
-    let closed = closed_port();
-    let one_closed = reachable.with("TO_PG_PORT", closed);
-    let out = guide(&world, "reachability", &one_closed).await;
-    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains(&format!("UNREACHABLE  127.0.0.1:{closed}")),
-        "{}",
-        out.stdout
     );
 }
 

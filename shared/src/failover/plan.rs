@@ -79,11 +79,11 @@ pub fn start(
             .find(|step| !other.is_done(step))
             .unwrap_or(&"the end");
         return Err(Error::usage(format!(
-            "a failover from {:?} to {:?} started at {} stopped before step {next} (journal in context {:?})",
+            "a failover from {:?} to {:?} started at {} is not finished: it is at step {next} (journal in context {:?}); nothing was changed",
             other.from.context, other.to.context, other.started_at, from.context
         ))
         .with_next_step(format!(
-            "resume it (--from {} --to {} --resume) or give it up (--from {} --to {} --abandon) first",
+            "if another run holds the pair's lock, let it finish; else resume it (--from {} --to {} --resume) or give it up (--from {} --to {} --abandon) first",
             other.from.context, other.to.context, other.from.context, other.to.context
         )));
     }
@@ -514,7 +514,7 @@ mod tests {
             ("resumed with --disaster added", found(&unfinished), None, now_disaster, Err("--disaster false (now: true)")),
             ("abandoned: a new one starts", found(&abandoned), None, start_flags(), Ok(go(fresh(), Some("7")))),
             ("abandoned: nothing to resume", found(&abandoned), None, resume_flags(), Err("nothing to resume")),
-            ("the other way stopped midway: resume or abandon it", None, Some(stopped_other_way.clone()), start_flags(), Err("stopped before step activate (journal in context \"active\")")),
+            ("the other way stopped midway: resume or abandon it", None, Some(stopped_other_way.clone()), start_flags(), Err("is not finished: it is at step activate (journal in context \"active\")")),
             ("the other way stopped midway, dry run too", None, Some(stopped_other_way), flags(false, true), Err("or give it up (--from standby --to active --abandon) first")),
             ("the other way abandoned: go back", None, Some(abandoned_other_way), start_flags(), Ok(go(fresh(), None))),
         ];
