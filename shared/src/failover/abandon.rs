@@ -128,10 +128,8 @@ pub(super) async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         to.context(),
         journal.started_at
     );
-    let yes_does = format!(
-        "keep its journal in a configmap of its own and mark it abandoned, so that it is not resumed; no deployment is changed; anything else stops here with nothing changed"
-    );
-    if !crate::ui::prompt::confirm(&ui, &action, &yes_does, cli.yes)? {
+    let yes_does = "keep its journal in a configmap of its own and mark it abandoned, so that it is not resumed; no deployment is changed; anything else stops here with nothing changed";
+    if !crate::ui::prompt::confirm(&ui, &action, yes_does, cli.yes)? {
         return Err(Error::failed("not confirmed: nothing was changed"));
     }
     let pair_lock = lock::PairLock::acquire(locks, lease)
