@@ -301,6 +301,37 @@ async fn an_abandoned_failover_is_kept_and_the_failback_restores_the_old_actives
         out.stderr
     );
     assert!(journal(&world)["abandonedAt"].is_null(), "dry run");
+    // With -o json: one document on stdout, for a script.
+    let out = world
+        .kubectl(&[
+            "mp-failover",
+            "--from",
+            "active",
+            "--to",
+            "standby",
+            "--abandon",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let document: Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(document["dryRun"], true, "{document}");
+    assert_eq!(
+        document["sides"]["active"]["envoy"]["desired"], 0,
+        "{document}"
+    );
+    assert_eq!(
+        document["journal"]["fencedReplicas"]["envoy"], 2,
+        "{document}"
+    );
+    assert!(
+        document["nextSteps"][0]
+            .as_str()
+            .is_some_and(|step| step.contains("kubectl mp-failover --from standby --to active")),
+        "{document}"
+    );
 
     // A run that died holds the lock: named by the guide's command, it
     // stops the abandon until --force-unlock.
