@@ -21,6 +21,7 @@ Examples:
   # Safety: see every step and change first; continue after an interruption
   kubectl mp-failover --from active --to standby ... --dry-run
   kubectl mp-failover --from active --to standby ... --resume
+  kubectl mp-failover --from active --to standby --abandon   # give it up instead
 
   # Database: separate Postgres per MP, copied with pg_dump/pg_restore
   kubectl mp-failover --from active --to standby --database separate \\
@@ -62,9 +63,9 @@ pub enum DnsBackendKind {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Database")]
 pub struct DatabaseArgs {
-    /// Whether the MPs share one Postgres or have one each
-    #[arg(long, value_enum)]
-    pub database: DatabaseMode,
+    /// Whether the MPs share one Postgres or have one each (not needed with --abandon)
+    #[arg(long, value_enum, required_unless_present = "abandon")]
+    pub database: Option<DatabaseMode>,
     /// Active side's Postgres host (default: from its ManagementPlane spec)
     #[arg(long, value_name = "HOST")]
     pub from_pg_host: Option<String>,
@@ -104,17 +105,17 @@ pub struct DatabaseArgs {
 #[command(next_help_heading = "DNS")]
 pub struct DnsArgs {
     /// How the MP's DNS record is changed
-    #[arg(long, value_enum)]
-    pub dns_backend: DnsBackendKind,
+    #[arg(long, value_enum, required_unless_present = "abandon")]
+    pub dns_backend: Option<DnsBackendKind>,
     /// The MP's DNS name, the one clients use
-    #[arg(long, value_name = "NAME")]
-    pub dns_name: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "abandon")]
+    pub dns_name: Option<String>,
     /// The zone's authoritative (primary) server, for every backend: rfc2136
     /// sends its update there, and the new answer is verified there
     /// (exec and manual too). IP, IP:PORT, HOST or HOST:PORT; port 53 by
     /// default; a HOST is resolved once, by this machine's resolver
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = crate::dns::parse_server)]
-    pub dns_server: SocketAddr,
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = crate::dns::parse_server, required_unless_present = "abandon")]
+    pub dns_server: Option<SocketAddr>,
     /// Make the name an alias (CNAME) of this one: the standby MP's own DNS
     /// name, for a floating name that is a CNAME of each MP's name. Without
     /// it the name answers the standby's LoadBalancer address (an A or AAAA
@@ -189,6 +190,13 @@ pub struct Cli {
     /// Continue an interrupted failover from its journal
     #[arg(long, help_heading = "Safety")]
     pub resume: bool,
+
+    /// Give up the unfinished failover from --from to --to instead of
+    /// resuming it: shows what it did and each side's MP, keeps its journal
+    /// (configmap mp-failover-journal-abandoned-TIME) and says what to run
+    /// next; a new failover, either way, may then start
+    #[arg(long, help_heading = "Safety", conflicts_with = "resume")]
+    pub abandon: bool,
 
     /// The active cluster is gone: skip what needs it (it must be fenced when it returns)
     #[arg(long, help_heading = "Safety")]

@@ -17,6 +17,9 @@ use crate::tsb::mp::FIELD_MANAGER;
 
 pub const JOURNAL_NAME: &str = "mp-failover-journal";
 const JOURNAL_KEY: &str = "journal.json";
+/// The start of the name of an abandoned journal's copy, which ends with
+/// the UTC time it was abandoned (`20261202t031500z`).
+pub const ABANDONED_PREFIX: &str = "mp-failover-journal-abandoned-";
 
 /// One side of a failover, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +60,10 @@ pub struct Journal {
     pub restore_cronjob_was_suspended: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// When `--abandon` gave it up: it is history then, neither resumed nor
+    /// blocking a new failover, and its counts still serve a failback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned_at: Option<String>,
     /// The standby's database backup the database step took (taken once:
     /// a resumed run checks the file is still this one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +145,12 @@ impl Journal {
         self.steps.contains_key(step)
     }
 
+    /// Started, and neither finished nor abandoned: what `--resume`
+    /// continues and `--abandon` gives up.
+    pub fn is_unfinished(&self) -> bool {
+        self.finished_at.is_none() && self.abandoned_at.is_none()
+    }
+
     pub fn same_direction(&self, from: &SideRecord, to: &SideRecord) -> bool {
         self.from.server == from.server && self.to.server == to.server
     }
@@ -214,6 +227,33 @@ pub async fn save(
         "another failover is writing it",
     )
     .await
+}
+
+/// Copies `journal`, abandoned at `at`, into a ConfigMap of its own in
+/// `cluster`'s namespace ([`ABANDONED_PREFIX`] and the time), so that the
+/// failover journal may be reused while this record stays. Returns its name.
+///
+/// # Errors
+/// Exit 1 when a copy of that name exists (abandoned in the same second:
+/// run it again); the cluster's error otherwise.
+pub async fn keep_abandoned(
+    cluster: &Cluster,
+    journal: &Journal,
+    at: jiff::Timestamp,
+) -> Result<String> {
+    let name = format!("{ABANDONED_PREFIX}{}", at.strftime("%Y%m%dt%H%M%Sz"));
+    let text = serde_json::to_string_pretty(journal)
+        .map_err(|error| Error::failed(format!("cannot encode the journal: {error}")))?;
+    write_configmap(
+        cluster,
+        (&name, "the abandoned journal's copy"),
+        JOURNAL_KEY,
+        text,
+        None,
+        "it was abandoned in this same second",
+    )
+    .await
+    .map(|_| name)
 }
 
 /// Writes ConfigMap `name` (holding `what`, for messages) with `key` =
@@ -355,6 +395,7 @@ pub(crate) mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: Some(false),
             finished_at: None,
+            abandoned_at: None,
             standby_backup: None,
             options: None,
             control_planes: BTreeMap::new(),

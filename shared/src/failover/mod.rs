@@ -8,6 +8,7 @@
 //! [`steps`] holds the ordered steps, one file each; the [`journal`] keeps
 //! what is done, and the lock. This module runs them in order.
 
+mod abandon;
 mod cli;
 mod describe;
 mod interrupt;
@@ -60,30 +61,21 @@ struct Outcome<'a> {
 }
 
 pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
+    if cli.abandon {
+        return abandon::run(cli, ui).await;
+    }
     let layout = cli.connection.layout()?;
     let connection = cli.connection.clone();
     let settings = FailoverSettings::from_cli(cli)?;
     let kubeconfig = connection.load_kubeconfig()?;
     let client_settings = connection.client_settings();
-    if settings.from_context == settings.to_context {
-        return Err(Error::usage(format!(
-            "--from and --to are both {:?}",
-            settings.from_context
-        ))
-        .with_next_step("name two different contexts, one per Management Plane cluster"));
-    }
-    let (from, to) = join_in_order(
-        Cluster::connect(&kubeconfig, Some(&settings.from_context), &client_settings),
-        Cluster::connect(&kubeconfig, Some(&settings.to_context), &client_settings),
+    let (from, to) = connect_pair(
+        &kubeconfig,
+        &client_settings,
+        &settings.from_context,
+        &settings.to_context,
     )
     .await?;
-    if from.server() == to.server() {
-        return Err(Error::usage(format!(
-            "--from and --to point at the same server {}",
-            to.server()
-        ))
-        .with_next_step("the standby must be a different cluster from the active"));
-    }
     let control_planes =
         connect_control_planes(&kubeconfig, &settings.control_planes, &client_settings).await?;
     let failover = Failover {
@@ -95,6 +87,36 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Exit> {
         control_planes,
     };
     failover.run().await
+}
+
+/// One client for `--from` and one for `--to` (no request is made).
+///
+/// # Errors
+/// A usage error (exit 2) when they name one context or one server, or a
+/// context the kubeconfig lacks.
+async fn connect_pair(
+    kubeconfig: &crate::kube::kubeconfig::LoadedKubeconfig,
+    client_settings: &crate::kube::kubeconfig::ClientSettings,
+    from: &str,
+    to: &str,
+) -> Result<(Cluster, Cluster)> {
+    if from == to {
+        return Err(Error::usage(format!("--from and --to are both {from:?}"))
+            .with_next_step("name two different contexts, one per Management Plane cluster"));
+    }
+    let (from, to) = join_in_order(
+        Cluster::connect(kubeconfig, Some(from), client_settings),
+        Cluster::connect(kubeconfig, Some(to), client_settings),
+    )
+    .await?;
+    if from.server() == to.server() {
+        return Err(Error::usage(format!(
+            "--from and --to point at the same server {}",
+            to.server()
+        ))
+        .with_next_step("the standby must be a different cluster from the active"));
+    }
+    Ok((from, to))
 }
 
 /// One client per control-plane context (no request is made). Every
@@ -400,6 +422,7 @@ impl Failover {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: None,
+            abandoned_at: None,
             standby_backup: None,
             options: Some(flags.options.clone()),
             control_planes: BTreeMap::new(),

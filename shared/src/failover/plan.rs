@@ -41,12 +41,14 @@ pub struct Flags {
 /// with its resourceVersion) and the one in the active (`reverse`: the
 /// failover this one may undo). `new` makes the journal of a new failover;
 /// `order` names every step in order, for the refusal's "stopped before".
-/// A finished failover that no longer holds is history: a new one starts.
+/// A finished failover that no longer holds is history: a new one starts;
+/// so is an abandoned one (`--abandon`).
 ///
 /// # Errors
 /// A usage error (exit 2) for an unfinished failover without `--resume`, an
-/// unfinished one the other way, `--resume` with nothing to resume, or
-/// `--resume` with other options than the failover it resumes.
+/// unfinished one the other way (in either cluster: resume or abandon it
+/// first), `--resume` with nothing to resume, or `--resume` with other
+/// options than the failover it resumes.
 pub fn start(
     existing: Option<(Journal, String)>,
     reverse: Option<&Journal>,
@@ -62,9 +64,33 @@ pub fn start(
             other.same_direction(to, from) && other.started_at >= journal.started_at
         })
     };
+    // A failover the other way that stopped midway, not undone by a later
+    // one this way: going back over it would guess at its state (with a
+    // database each, copy back a database it never finished copying).
+    if let Some(other) = reverse.filter(|other| {
+        other.is_unfinished()
+            && other.same_direction(to, from)
+            && !existing.as_ref().is_some_and(|(journal, _)| {
+                journal.same_direction(from, to) && journal.started_at >= other.started_at
+            })
+    }) {
+        let next = order
+            .iter()
+            .find(|step| !other.is_done(step))
+            .unwrap_or(&"the end");
+        return Err(Error::usage(format!(
+            "a failover from {:?} to {:?} started at {} is not finished: it is at step {next} (journal in context {:?}); nothing was changed",
+            other.from.context, other.to.context, other.started_at, from.context
+        ))
+        .with_next_step(format!(
+            "if another run holds the pair's lock, let it finish; else resume it (--from {} --to {} --resume) or give it up (--from {} --to {} --abandon) first",
+            other.from.context, other.to.context, other.from.context, other.to.context
+        )));
+    }
     match existing {
         Some((journal, version))
             if journal.same_direction(from, to)
+                && journal.abandoned_at.is_none()
                 && !superseded(&journal)
                 && (journal.finished_at.is_none() || flags.finished_holds) =>
         {
@@ -108,7 +134,7 @@ pub fn start(
                 version: Some(version),
             })
         }
-        Some((journal, _)) if journal.finished_at.is_none() && !superseded(&journal) => {
+        Some((journal, _)) if journal.is_unfinished() && !superseded(&journal) => {
             Err(Error::usage(format!(
                 "an unfinished failover from {:?} to {:?} (started {}) is recorded in context {:?}",
                 journal.from.context, journal.to.context, journal.started_at, to.context
@@ -125,6 +151,129 @@ pub fn start(
             version: other.map(|(_, version)| version),
         }),
     }
+}
+
+/// The failover `--abandon` gives up: the unfinished one from `from` to `to`
+/// in the standby's journal (`existing`, with its resourceVersion).
+///
+/// # Errors
+/// A usage error (exit 2) when there is none: no journal, one of another
+/// direction, or one finished or abandoned already.
+pub fn abandon(
+    existing: Option<(Journal, String)>,
+    from: &SideRecord,
+    to: &SideRecord,
+) -> Result<(Journal, String)> {
+    let nothing = |why: String| {
+        Error::usage(format!("nothing to abandon: {why}"))
+            .with_next_step("a new failover may start as it is (run it without --abandon)")
+    };
+    match existing {
+        Some((journal, version)) if journal.same_direction(from, to) && journal.is_unfinished() => {
+            Ok((journal, version))
+        }
+        Some((journal, _)) if journal.same_direction(from, to) => Err(nothing(format!(
+            "the failover from {:?} to {:?} started at {} was {}",
+            from.context,
+            to.context,
+            journal.started_at,
+            match (&journal.finished_at, &journal.abandoned_at) {
+                (Some(at), _) => format!("finished at {at}"),
+                (None, Some(at)) => format!("abandoned at {at}"),
+                (None, None) => "not finished".into(),
+            }
+        ))),
+        _ => Err(nothing(format!(
+            "no failover from {:?} to {:?} is recorded in context {:?}",
+            from.context, to.context, to.context
+        ))),
+    }
+}
+
+/// `kubectl scale` commands putting `counts` back on `context`, one per
+/// count (deployments of equal counts together), in name order.
+pub fn scale_commands(
+    context: &str,
+    namespace: &str,
+    counts: &BTreeMap<String, i32>,
+) -> Vec<String> {
+    let mut by_count: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
+    for (name, count) in counts {
+        by_count.entry(*count).or_default().push(name);
+    }
+    by_count
+        .iter()
+        .map(|(count, names)| {
+            format!(
+                "kubectl --context {context} -n {namespace} scale deployment {} --replicas={count}",
+                names.join(" ")
+            )
+        })
+        .collect()
+}
+
+/// What to do after `journal` was abandoned, in order, each line a
+/// sentence ending in the exact command (a failback, or `kubectl scale`
+/// commands at the recorded counts).
+pub fn after_abandon(journal: &Journal) -> Vec<String> {
+    let (from, to, namespace) = (
+        &journal.from.context,
+        &journal.to.context,
+        &journal.namespace,
+    );
+    let by_hand = |context: &str, counts: &BTreeMap<String, i32>| {
+        scale_commands(context, namespace, counts).join(" && ")
+    };
+    let flags = journal.options.as_ref().map_or(String::new(), |options| {
+        format!(
+            " --database {} --dns-backend {} --dns-name {}{}",
+            options.database,
+            options.dns_backend,
+            options.dns_name,
+            options
+                .dns_target
+                .as_ref()
+                .map_or(String::new(), |target| format!(" --dns-target {target}"))
+        )
+    });
+    let mut next = Vec::new();
+    if journal.is_done("fence") {
+        next.push(format!(
+            "to serve from {from:?} again, fail back (it starts its MP at the counts recorded here, and repoints the name): kubectl mp-failover --from {to} --to {from} -n {namespace}{flags} … --yes"
+        ));
+        if !journal.fenced_replicas.is_empty() {
+            next.push(format!(
+                "the counts {from:?} had, should you start its MP by hand: {}",
+                by_hand(from, &journal.fenced_replicas)
+            ));
+        }
+    } else {
+        next.push(format!(
+            "{from:?} was not fenced by this failover: its MP serves unless the deployments above say otherwise"
+        ));
+        if !journal.standby_writer_replicas.is_empty() {
+            next.push(format!(
+                "give {to:?} back what the database step stopped: {}",
+                by_hand(to, &journal.standby_writer_replicas)
+            ));
+        }
+        if !journal.fenced_replicas.is_empty() {
+            next.push(format!(
+                "if {from:?}'s MP is stopped above (a fence cut short), start it at its recorded counts: {}",
+                by_hand(from, &journal.fenced_replicas)
+            ));
+        }
+    }
+    if let Some(backup) = &journal.standby_backup {
+        next.push(format!(
+            "{to:?}'s database as it was before the restore: {} ({} bytes, sha256 {}); docs/operations.md says how to put it back",
+            backup.path, backup.bytes, backup.sha256
+        ));
+    }
+    next.push(format!(
+        "to fail over from {from:?} to {to:?} again, from the start: the failover's command, without --abandon"
+    ));
+    next
 }
 
 /// The replica counts a failback restores: those the failover it undoes
@@ -257,6 +406,7 @@ mod tests {
             standby_writer_replicas: BTreeMap::new(),
             restore_cronjob_was_suspended: None,
             finished_at: finished.then(|| started_at.to_string()),
+            abandoned_at: None,
             standby_backup: None,
             options: Some(options()),
             control_planes: BTreeMap::new(),
@@ -329,6 +479,21 @@ mod tests {
             },
             ..resume_flags()
         };
+        let abandoned = Journal {
+            abandoned_at: Some("2026-11-30T03:30:00Z".into()),
+            ..unfinished.clone()
+        };
+        let stopped_other_way = journal(
+            "standby",
+            "active",
+            old,
+            &["preflight", "database", "fence"],
+            false,
+        );
+        let abandoned_other_way = Journal {
+            abandoned_at: Some("2026-11-30T03:30:00Z".into()),
+            ..stopped_other_way.clone()
+        };
         let now_disaster = Flags {
             disaster: true,
             ..resume_flags()
@@ -347,6 +512,11 @@ mod tests {
             ("unfinished, then failed back", found(&unfinished), Some(failback()), resume, Err("nothing to resume")),
             ("resumed with another database mode", found(&unfinished), None, other_database, Err("was run with other options: --database shared (now: separate)")),
             ("resumed with --disaster added", found(&unfinished), None, now_disaster, Err("--disaster false (now: true)")),
+            ("abandoned: a new one starts", found(&abandoned), None, start_flags(), Ok(go(fresh(), Some("7")))),
+            ("abandoned: nothing to resume", found(&abandoned), None, resume_flags(), Err("nothing to resume")),
+            ("the other way stopped midway: resume or abandon it", None, Some(stopped_other_way.clone()), start_flags(), Err("is not finished: it is at step activate (journal in context \"active\")")),
+            ("the other way stopped midway, dry run too", None, Some(stopped_other_way), flags(false, true), Err("or give it up (--from standby --to active --abandon) first")),
+            ("the other way abandoned: go back", None, Some(abandoned_other_way), start_flags(), Ok(go(fresh(), None))),
         ];
         cases
     }
@@ -381,6 +551,81 @@ mod tests {
                 (decided, expected) => panic!("{case}: {decided:?}, expected {expected:?}"),
             }
         }
+    }
+
+    #[test]
+    fn only_an_unfinished_failover_this_way_is_abandoned() {
+        let (active, standby) = (side("active"), side("standby"));
+        let old = "2026-11-30T03:00:00Z";
+        let unfinished = journal("active", "standby", old, &["preflight"], false);
+        let (kept, version) =
+            abandon(Some((unfinished.clone(), "7".into())), &active, &standby).unwrap();
+        assert_eq!((kept, version.as_str()), (unfinished, "7"));
+        let finished = journal("active", "standby", old, &["preflight"], true);
+        let abandoned = Journal {
+            abandoned_at: Some("2026-11-30T04:00:00Z".into()),
+            ..journal("active", "standby", old, &[], false)
+        };
+        let other_way = journal("standby", "active", old, &[], false);
+        for (found, says) in [
+            (
+                None,
+                "nothing to abandon: no failover from \"active\" to \"standby\" is recorded",
+            ),
+            (Some(finished), "was finished at 2026-11-30T03:00:00Z"),
+            (Some(abandoned), "was abandoned at 2026-11-30T04:00:00Z"),
+            (
+                Some(other_way),
+                "no failover from \"active\" to \"standby\"",
+            ),
+        ] {
+            let error = abandon(
+                found.map(|journal| (journal, "7".into())),
+                &active,
+                &standby,
+            )
+            .unwrap_err();
+            assert_eq!(error.exit(), crate::error::Exit::Usage, "{error}");
+            assert!(error.message().contains(says), "{error}");
+        }
+    }
+
+    #[test]
+    fn after_an_abandon_the_recorded_counts_are_exact_commands() {
+        let counts = BTreeMap::from([("iam".into(), 2), ("tsb".into(), 2), ("web".into(), 1)]);
+        assert_eq!(
+            scale_commands("active", "tsb", &counts),
+            [
+                "kubectl --context active -n tsb scale deployment web --replicas=1",
+                "kubectl --context active -n tsb scale deployment iam tsb --replicas=2",
+            ]
+        );
+        // Fenced: fail back, or start the old active by hand at its counts.
+        let fenced = journal(
+            "active",
+            "standby",
+            "t",
+            &["preflight", "database", "fence"],
+            false,
+        );
+        let next = after_abandon(&fenced).join("\n");
+        assert!(
+            next.contains("kubectl mp-failover --from standby --to active -n tsb --database shared --dns-backend rfc2136 --dns-name tsb.example.com … --yes"),
+            "{next}"
+        );
+        assert!(
+            next.contains("kubectl --context active -n tsb scale deployment tsb --replicas=3"),
+            "{next}"
+        );
+        // Not fenced: no failback; the standby's writers back at their counts.
+        let mut stopped = journal("active", "standby", "t", &["preflight", "database"], false);
+        stopped.standby_writer_replicas = BTreeMap::from([("iam".into(), 1)]);
+        let next = after_abandon(&stopped).join("\n");
+        assert!(!next.contains("mp-failover --from standby"), "{next}");
+        assert!(
+            next.contains("give \"standby\" back what the database step stopped: kubectl --context standby -n tsb scale deployment iam --replicas=1"),
+            "{next}"
+        );
     }
 
     fn state(deployments: &[(&str, i32)]) -> MpState {

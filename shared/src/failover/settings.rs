@@ -136,7 +136,7 @@ impl FailoverSettings {
             dns: dns_settings(&cli.dns)?,
             control_planes: control_plane_contexts(&cli.control_planes)?,
             control_plane_timeout: cli.control_planes.control_plane_timeout,
-            database: database_settings(cli.database),
+            database: database_settings(cli.database)?,
             connection_timeout: cli
                 .connection
                 .request_timeout
@@ -215,9 +215,21 @@ fn parse_contexts_file(file: &str, text: &str) -> Result<Vec<ControlPlaneContext
     Ok(contexts)
 }
 
-fn database_settings(args: DatabaseArgs) -> DatabaseSettings {
-    DatabaseSettings {
-        mode: args.database,
+/// A flag clap requires unless `--abandon` is given, which never reaches
+/// these settings.
+///
+/// # Errors
+/// A usage error (exit 2) naming `flag` when it is absent.
+fn required<T>(value: Option<T>, flag: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        Error::usage(format!("{flag} is required"))
+            .with_next_step(format!("pass {flag} (only --abandon runs without it)"))
+    })
+}
+
+fn database_settings(args: DatabaseArgs) -> Result<DatabaseSettings> {
+    Ok(DatabaseSettings {
+        mode: required(args.database, "--database")?,
         from: PgOverrides {
             host: args.from_pg_host,
             port: args.from_pg_port,
@@ -239,11 +251,13 @@ fn database_settings(args: DatabaseArgs) -> DatabaseSettings {
         bin_dir: args.pg_bin_dir,
         dump_dir: args.dump_dir,
         timeout: args.database_timeout,
-    }
+    })
 }
 
 fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
-    let backend = match args.dns_backend {
+    let kind = required(args.dns_backend, "--dns-backend")?;
+    let server = required(args.dns_server, "--dns-server")?;
+    let backend = match kind {
         DnsBackendKind::Rfc2136 => {
             let zone = args.dns_zone.clone().ok_or_else(|| {
                 Error::usage("--dns-backend rfc2136 needs --dns-zone")
@@ -254,7 +268,7 @@ fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
                     .with_next_step("pass the BIND key file allowed to update the zone")
             })?;
             DnsBackend::Rfc2136 {
-                server: args.dns_server,
+                server,
                 zone,
                 tsig: TsigKey::from_file(key_file)?,
             }
@@ -269,9 +283,9 @@ fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
         DnsBackendKind::Manual => DnsBackend::Manual,
     };
     Ok(DnsSettings {
-        kind: args.dns_backend,
+        kind,
         backend,
-        name: args.dns_name.clone(),
+        name: required(args.dns_name.clone(), "--dns-name")?,
         target: args
             .dns_target
             .as_deref()
@@ -280,7 +294,7 @@ fn dns_settings(args: &DnsArgs) -> Result<DnsSettings> {
             .map_err(|error| {
                 error.with_next_step("pass the standby MP's own DNS name with --dns-target")
             })?,
-        server: args.dns_server,
+        server,
         ttl: args.dns_ttl,
         timeout: args.dns_timeout,
     })
