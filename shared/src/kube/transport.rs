@@ -36,6 +36,18 @@ use secrecy::ExposeSecret;
 use crate::error::Error;
 use crate::kube::exec_credential::{Credential, ExecPlugin, ExecToken};
 
+/// TCP to the API server (or the proxy) with Nagle's algorithm off, as Go's
+/// net package, and so kubectl, has it: requests sent at once are written
+/// one after another, and with it on each write after the first waited in
+/// the kernel for the server's delayed ACK, ~40 ms (an import's concurrent
+/// creates took 45 ms instead of 3 on a loopback API server).
+fn tcp_connector() -> hyper_util::client::legacy::connect::HttpConnector {
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp
+}
+
 /// Builds the client for a resolved kubeconfig context. Makes no request;
 /// runs the context's exec credential plugin, if any, once.
 ///
@@ -47,8 +59,7 @@ use crate::kube::exec_credential::{Credential, ExecPlugin, ExecToken};
 pub async fn client(config: &kube::Config) -> Result<kube::Client, Error> {
     let (config, exec_token) = with_exec_credential(config).await?;
     let config = &with_token_file_read(&config).map_err(usage)?;
-    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
-    tcp.enforce_http(false);
+    let tcp = tcp_connector();
     let Some(proxy) = proxy_for(config)? else {
         return client_over(tcp, config, exec_token);
     };
@@ -875,6 +886,18 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn connections_have_nagles_algorithm_off() {
+        use tower::Service;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let stream = tcp_connector()
+            .call(format!("http://{address}").parse().unwrap())
+            .await
+            .expect("connect");
+        assert!(stream.inner().nodelay().unwrap());
+    }
     use rustls::{AlertDescription, CertificateError};
 
     /// Ten requests at once on a new client: the first goes alone; once it
