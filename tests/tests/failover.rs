@@ -2,6 +2,7 @@
 //! the MP's name, real PostgreSQL for the separate-database case.
 
 mod bind_support;
+mod failover_support;
 mod pg_support;
 mod plugin_support;
 
@@ -10,6 +11,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bind_support::{ACTIVE_OWN_NAME, Bind, FLOATING_NAME, NAME, STANDBY_OWN_NAME, ZONE};
+use failover_support::{
+    failover_args, refuse_once, sync_secrets, synced_world, synced_world_of, world_of,
+};
 use kubectl_mp::Cluster;
 use kubectl_mp::dns::DnsTarget;
 use kubectl_mp::kube::kubeconfig::{ClientSettings, LoadedKubeconfig};
@@ -37,31 +41,6 @@ async fn world() -> World {
     world_of(SeedKind::TsbGeneric).await
 }
 
-/// Two MPs installed as `kind` says, whose certificates carry the DNS name.
-async fn world_of(kind: SeedKind) -> World {
-    World::start_for(
-        NAME,
-        &[
-            ("active", kind, CertVariant::SharedRoot),
-            ("standby", kind, CertVariant::SharedRoot),
-        ],
-    )
-    .await
-}
-
-/// [`world`] with its secrets synced, and a BIND serving the MP's name.
-async fn synced_world() -> (World, Bind) {
-    synced_world_of(SeedKind::TsbGeneric).await
-}
-
-/// [`world_of`] with its secrets synced, and a BIND serving the MP's name.
-async fn synced_world_of(kind: SeedKind) -> (World, Bind) {
-    let world = world_of(kind).await;
-    let bind = Bind::start();
-    sync_secrets(&world).await;
-    (world, bind)
-}
-
 /// [`synced_world`] with a real Postgres per side, for `--database separate`.
 async fn world_with_databases() -> (World, Bind, pg_support::PgCluster, pg_support::PgCluster) {
     let (world, bind) = synced_world().await;
@@ -75,40 +54,6 @@ async fn world_with_databases() -> (World, Bind, pg_support::PgCluster, pg_suppo
 /// Whether the MP's name answers the standby's front address, and only it.
 async fn points_at_standby(world: &World, bind: &Bind) -> bool {
     dns_answer(bind).await == vec![front_address(world, "standby")]
-}
-
-/// Runbook steps 1-2, so the standby holds the active's secrets.
-async fn sync_secrets(world: &World) {
-    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-}
-
-fn failover_args(bind: &Bind, from: &str, to: &str, key_file: &std::path::Path) -> Vec<String> {
-    [
-        "mp-failover",
-        "--from",
-        from,
-        "--to",
-        to,
-        "--database",
-        "shared",
-        "--dns-backend",
-        "rfc2136",
-        "--dns-server",
-        &bind.addr.to_string(),
-        "--dns-zone",
-        ZONE,
-        "--tsig-key-file",
-        &key_file.display().to_string(),
-        "--dns-name",
-        NAME,
-        "--yes",
-        "--ready-timeout",
-        "20s",
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect()
 }
 
 /// [`failover_args`] whose DNS change is the user's command `set-dns.sh`,
@@ -224,17 +169,6 @@ fn with_flag(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("{flag} in {args:?}"));
     args[at + 1] = value.to_string();
     args
-}
-
-/// A fault: the next `verb` request whose path contains `path` answers `status`.
-fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
-    FaultRule {
-        verb: Some(verb.into()),
-        path_contains: Some(path.into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(status),
-    }
 }
 
 async fn run(world: &World, args: &[String], extra: &[&str]) -> Out {

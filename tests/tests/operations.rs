@@ -5,15 +5,15 @@
 //! block is for. A block no test runs fails [`every_command_of_the_guide_is_run_by_a_test`].
 
 mod bind_support;
+mod failover_support;
 mod pg_support;
 mod plugin_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bind_support::{Bind, NAME, ZONE};
-use mp_sandbox::faults::{FaultAction, FaultRule};
-use mp_sandbox::{CertVariant, SeedKind};
+use bind_support::NAME;
+use failover_support::{failover_args, refuse_once, synced_world};
 use plugin_support::{Out, World};
 use serde_json::Value;
 
@@ -102,50 +102,6 @@ impl Env {
         self.0.push((key.into(), value.to_string()));
         self
     }
-}
-
-/// `mp-failover --from FROM --to TO` with a shared database, BIND's name
-/// changed with RFC 2136.
-fn failover_args(bind: &Bind, from: &str, to: &str) -> Vec<String> {
-    [
-        "mp-failover",
-        "--from",
-        from,
-        "--to",
-        to,
-        "--database",
-        "shared",
-        "--dns-backend",
-        "rfc2136",
-        "--dns-server",
-        &bind.addr.to_string(),
-        "--dns-zone",
-        ZONE,
-        "--tsig-key-file",
-        &bind.update_key_file().display().to_string(),
-        "--dns-name",
-        NAME,
-        "--ready-timeout",
-        "20s",
-        "--yes",
-    ]
-    .map(str::to_string)
-    .to_vec()
-}
-
-/// Two MPs whose secrets match (runbook steps 1-2), and a BIND for the name.
-async fn synced_world() -> (World, Bind) {
-    let world = World::start_for(
-        NAME,
-        &[
-            ("active", SeedKind::TsbGeneric, CertVariant::SharedRoot),
-            ("standby", SeedKind::TsbGeneric, CertVariant::SharedRoot),
-        ],
-    )
-    .await;
-    let out = world.shell("kubectl mp-export --context active -n \"$NS\" -f - | kubectl mp-import --context standby -n \"$NS\" -f - --yes").await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    (world, Bind::start())
 }
 
 async fn run(world: &World, args: &[String]) -> Out {
@@ -268,7 +224,7 @@ async fn an_abandoned_failover_is_kept_and_the_failback_restores_the_old_actives
         ])
         .await;
     assert_eq!(moved.code, Some(0), "{}", moved.stderr);
-    let args = failover_args(&bind, "active", "standby");
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let out = run(&world, &args).await;
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(
@@ -407,16 +363,6 @@ async fn an_abandoned_failover_is_kept_and_the_failback_restores_the_old_actives
     assert_eq!(answer.targets, vec![active_front], "the name is repointed");
 }
 
-fn refuse_once(verb: &str, path: &str, status: u16) -> FaultRule {
-    FaultRule {
-        verb: Some(verb.into()),
-        path_contains: Some(path.into()),
-        nth: None,
-        times: Some(1),
-        action: FaultAction::Status(status),
-    }
-}
-
 /// A port nothing listens on (one just freed).
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -438,7 +384,7 @@ async fn the_guide_puts_the_standbys_backup_back_drops_leftovers_and_checks_reac
     );
     active_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'tetrate')");
     standby_pg.tsb_sql("CREATE TABLE config (name text primary key, value text); INSERT INTO config VALUES ('org', 'standby-before')");
-    let mut args = failover_args(&bind, "active", "standby");
+    let mut args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     let database = args.iter().position(|arg| arg == "shared").unwrap();
     args[database] = "separate".into();
     let mut passfile = String::new();
@@ -568,7 +514,7 @@ async fn the_guide_puts_the_standbys_backup_back_drops_leftovers_and_checks_reac
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_disaster_the_guide_fences_the_old_active_and_checks_it_stays_fenced() {
     let (world, bind) = synced_world().await;
-    let args = failover_args(&bind, "active", "standby");
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
     world.cluster("active").set_down(true).await.expect("down");
     let mut disaster = args.clone();
     disaster.extend(["--disaster".into(), "--request-timeout".into(), "3s".into()]);
