@@ -602,9 +602,9 @@ async fn route53_hook_repoints_a_real_server_and_the_failover_wait_sees_it() {
     );
     for target in [cname().target, v6().target, v4().target] {
         let record = record(target.clone());
-        dns::update(&backend, &record, None, &Ui::plain(false), true)
-            .await
-            .unwrap();
+        if let Err(error) = dns::update(&backend, &record, None, &Ui::plain(false), true).await {
+            panic!("{error}\nnamed's log:\n{}", bind.log());
+        }
         // The failover's own check: --dns-server answers exactly the new record.
         dns::wait_for(bind.addr, NAME, &target, Duration::from_secs(10))
             .await

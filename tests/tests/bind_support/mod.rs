@@ -162,6 +162,11 @@ impl Bind {
         self.dir.path().join("addresses.key")
     }
 
+    /// What named has logged so far, for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("named.log")).unwrap_or_default()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -170,7 +175,10 @@ impl Bind {
     /// Route 53 hook (deploy/dns-hooks/route53.sh): a change is applied to
     /// this server with a TSIG-signed `nsupdate` replacing the name's A,
     /// AAAA and CNAME sets by the failover's record (its MP_DNS_*
-    /// environment, which the stub inherits); `list-resource-record-sets`
+    /// environment, which the stub inherits). `nsupdate` talks TCP (`-v`):
+    /// over UDP it gave up once in CI ("timed out") on an update the loaded
+    /// server had not yet answered, a failure Route 53 does not have.
+    /// `list-resource-record-sets`
     /// answers `[]`. Each call's arguments are a line of `dir/calls`. While
     /// `dir/denied` exists a change fails as the real CLI does when the
     /// caller may not make it (exit 254, the reason on stderr). Returns
@@ -194,7 +202,7 @@ change-resource-record-sets)
     fi
     value=$MP_DNS_TARGET
     [ "$MP_DNS_TYPE" != CNAME ] || value="$value."
-    {nsupdate} -k {key} <<EOF
+    {nsupdate} -v -t 30 -k {key} <<EOF
 server {host} {port}
 zone {ZONE}
 update delete $MP_DNS_NAME. A
