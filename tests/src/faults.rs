@@ -72,6 +72,9 @@ struct FaultState {
     /// none): what a LIST returns depends on its selector, which `counters`
     /// do not show.
     lists: BTreeMap<String, u64>,
+    /// Reads asking for any version (`resourceVersion=0`), which the API
+    /// server serves from its watch cache, by "VERB PATH".
+    watch_cache_reads: BTreeMap<String, u64>,
 }
 
 /// One cluster's knobs and counters, shared by its request handlers.
@@ -126,12 +129,31 @@ impl Faults {
         self.lock().lists.clone()
     }
 
-    /// Clears the request counts, the user agents and the LISTs.
+    /// Reads served from the API server's watch cache (`resourceVersion=0`)
+    /// by "VERB PATH".
+    pub fn watch_cache_reads(&self) -> BTreeMap<String, u64> {
+        self.lock().watch_cache_reads.clone()
+    }
+
+    /// Clears the request counts, the user agents, the LISTs and the
+    /// watch-cache reads.
     pub fn reset_counters(&self) {
         let mut state = self.lock();
         state.counters.clear();
         state.user_agents.clear();
         state.lists.clear();
+        state.watch_cache_reads.clear();
+    }
+
+    /// Counts a `verb` of `path` whose `query` asks for any version.
+    pub fn on_read(&self, verb: &str, path: &str, query: &str) {
+        if query.split('&').any(|pair| pair == "resourceVersion=0") {
+            *self
+                .lock()
+                .watch_cache_reads
+                .entry(format!("{verb} {path}"))
+                .or_default() += 1;
+        }
     }
 
     /// Counts a LIST or watch of `path` by the selectors in its `query`.
@@ -264,6 +286,29 @@ mod tests {
         );
         faults.reset_counters();
         assert!(faults.lists().is_empty());
+    }
+
+    #[test]
+    fn reads_asking_for_any_version_are_counted_as_watch_cache_reads() {
+        let faults = Faults::default();
+        let deployment = "/apis/apps/v1/namespaces/istio-system/deployments/edge";
+        faults.on_read("get", deployment, "");
+        faults.on_read("get", deployment, "resourceVersion=0");
+        faults.on_read("get", deployment, "resourceVersion=10");
+        faults.on_read(
+            "list",
+            "/api/v1/namespaces/istio-system/pods",
+            "labelSelector=app%3Dedge&resourceVersion=0&resourceVersionMatch=NotOlderThan",
+        );
+        assert_eq!(
+            faults.watch_cache_reads(),
+            BTreeMap::from([
+                (format!("get {deployment}"), 1),
+                ("list /api/v1/namespaces/istio-system/pods".into(), 1),
+            ])
+        );
+        faults.reset_counters();
+        assert!(faults.watch_cache_reads().is_empty());
     }
 
     #[test]

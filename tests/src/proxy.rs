@@ -335,6 +335,7 @@ async fn handle(
     if verb == "list" || verb == "watch" {
         faults.on_list(&path, query);
     }
+    faults.on_read(verb, &path, query);
     let fault = faults.on_request(verb, &path);
     faults.on_user_agent(
         request

@@ -2502,7 +2502,9 @@ async fn issue_tokens(world: &World, plane: &ControlPlane, kid: &str) -> String 
 /// selector the preflight read, alongside the Deployment's GET, not after
 /// its answer. Proven without a clock: the step's GET of the Deployment
 /// (its second, after the preflight's) is never answered, and its pods are
-/// listed all the same.
+/// listed all the same. The step's looks read from the API server's watch
+/// cache; the preflight's GET, which decides whether the failover starts,
+/// from etcd.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
     let (world, bind) = synced_world().await;
@@ -2533,6 +2535,17 @@ async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
         count(&format!("list /api/v1/namespaces/{ns}/pods")),
         1,
         "the pods listed while the Deployment's GET waits: {counters:?}"
+    );
+    assert_eq!(
+        world.cluster("active").watch_cache_reads(),
+        BTreeMap::from([
+            (
+                format!("get /apis/apps/v1/namespaces/{ns}/deployments/edge"),
+                1
+            ),
+            (format!("list /api/v1/namespaces/{ns}/pods"), 1),
+        ]),
+        "the step's GET and LIST from the watch cache, the preflight's GET from etcd"
     );
 }
 

@@ -379,6 +379,11 @@ impl WorldCluster {
     pub fn lists(&self) -> std::collections::BTreeMap<String, u64> {
         self.proxy.faults().lists()
     }
+    /// Reads through the proxy served from the watch cache
+    /// (`resourceVersion=0`), by "VERB PATH".
+    pub fn watch_cache_reads(&self) -> std::collections::BTreeMap<String, u64> {
+        self.proxy.faults().watch_cache_reads()
+    }
     /// Requests by `User-Agent` through the proxy ("" for none).
     pub fn user_agents(&self) -> std::collections::BTreeMap<String, u64> {
         self.proxy.faults().user_agents()
