@@ -2549,6 +2549,48 @@ async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
     );
 }
 
+/// A pod deleted between the step's LIST and the GET of its log (in a
+/// rollout, or listed from a watch cache a moment behind) is no longer one
+/// of the edge's: the look goes on without it instead of failing the
+/// cluster, and the next look finds the edge connected.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_pod_gone_before_its_log_is_read_is_passed_over() {
+    let (world, bind) = synced_world().await;
+    let plane = control_plane(&world, "active", Edge::Reconnects).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let args = with_control_planes(&world, args, &[&plane]);
+    let ns = world.remap_namespace();
+    world.cluster("active").add_fault(FaultRule {
+        verb: Some("get".into()),
+        path_contains: Some(format!("/namespaces/{ns}/pods/")),
+        nth: Some(1),
+        times: Some(1),
+        action: FaultAction::Status(404),
+    });
+    world.cluster("active").reset_counters();
+    let out = run(&world, &args, &[]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("followed: its edge reconnected by itself"),
+        "{}",
+        out.stderr
+    );
+    let log_reads: u64 = world
+        .cluster("active")
+        .counters()
+        .iter()
+        .filter(|(key, _)| {
+            key.starts_with(&format!("get /api/v1/namespaces/{ns}/pods/")) && key.ends_with("/log")
+        })
+        .map(|(_, count)| count)
+        .sum();
+    assert!(
+        log_reads >= 2,
+        "the gone pod's log, then a later look's: {log_reads}"
+    );
+}
+
 /// Issue 18: under `--disaster` the active cannot be read, and a control
 /// plane's cached tokens name the key it signed with. The standby signing
 /// with that key passes; tokens naming another kid refuse the failover

@@ -290,7 +290,13 @@ impl Look<'_> {
                 .map(|pod| pod_log(cluster, &api, pod, &layout.edge_deployment, since)),
         )
         .await;
-        let logs: Vec<String> = logs.into_iter().collect::<Result<_>>()?;
+        // A pod gone since it was listed is no longer one of the edge's.
+        let logs: Vec<String> = logs
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(judge(layout, available, &logs))
     }
 }
@@ -414,14 +420,16 @@ fn is_ready(pod: &Pod) -> bool {
             })
 }
 
-/// The log of `pod`'s container named `container` (else its first) since `since`.
+/// The log of `pod`'s container named `container` (else its first) since
+/// `since`; `None` when the pod is gone (deleted since it was listed, as
+/// in a rollout).
 async fn pod_log(
     cluster: &Cluster,
     pods: &Api<Pod>,
     pod: &Pod,
     container: &str,
     since: Timestamp,
-) -> Result<String> {
+) -> Result<Option<String>> {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let containers = pod
         .spec
@@ -441,9 +449,11 @@ async fn pod_log(
         since_time: Some(since),
         ..LogParams::default()
     };
-    pods.logs(&pod_name, &params)
-        .await
-        .map_err(|error| cluster.error(error, &format!("read the log of pod {pod_name}")))
+    match pods.logs(&pod_name, &params).await {
+        Ok(log) => Ok(Some(log)),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(None),
+        Err(error) => Err(cluster.error(error, &format!("read the log of pod {pod_name}"))),
+    }
 }
 
 /// `kubectl rollout restart`: sets the pod template's restartedAt
