@@ -2498,6 +2498,24 @@ async fn issue_tokens(world: &World, plane: &ControlPlane, kid: &str) -> String 
     token
 }
 
+/// A synced world whose `active` holds a control plane that reconnects by
+/// itself, the fault `fault(namespace of its edge)` on `active`, and its
+/// counters reset; with the failover's arguments (active to standby, that
+/// control plane given) and the edge's namespace. The control plane and
+/// the DNS server live as long as the values returned.
+async fn edge_on_active_with_fault(
+    fault: impl FnOnce(&str) -> FaultRule,
+) -> (World, Bind, ControlPlane, Vec<String>, String) {
+    let (world, bind) = synced_world().await;
+    let plane = control_plane(&world, "active", Edge::Reconnects).await;
+    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
+    let args = with_control_planes(&world, args, &[&plane]);
+    let ns = world.remap_namespace();
+    world.cluster("active").add_fault(fault(&ns));
+    world.cluster("active").reset_counters();
+    (world, bind, plane, args, ns)
+}
+
 /// Issue 19: the step's first look at an edge lists its pods by the
 /// selector the preflight read, alongside the Deployment's GET, not after
 /// its answer. Proven without a clock: the step's GET of the Deployment
@@ -2507,19 +2525,14 @@ async fn issue_tokens(world: &World, plane: &ControlPlane, kid: &str) -> String 
 /// from etcd.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
-    let (world, bind) = synced_world().await;
-    let plane = control_plane(&world, "active", Edge::Reconnects).await;
-    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
-    let args = with_control_planes(&world, args, &[&plane]);
-    let ns = world.remap_namespace();
-    world.cluster("active").add_fault(FaultRule {
+    let (world, _bind, _plane, args, ns) = edge_on_active_with_fault(|ns| FaultRule {
         verb: Some("get".into()),
         path_contains: Some(format!("/namespaces/{ns}/deployments/edge")),
         nth: Some(2),
         times: Some(1),
         action: FaultAction::Timeout,
-    });
-    world.cluster("active").reset_counters();
+    })
+    .await;
     let out = run(&world, &args, &["--request-timeout", "3s"]).await;
     assert_eq!(out.code, Some(5), "{}", out.stderr);
     let counters = world.cluster("active").counters();
@@ -2555,19 +2568,14 @@ async fn a_control_planes_pods_are_listed_alongside_its_deployments_get() {
 /// cluster, and the next look finds the edge connected.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edge_pod_gone_before_its_log_is_read_is_passed_over() {
-    let (world, bind) = synced_world().await;
-    let plane = control_plane(&world, "active", Edge::Reconnects).await;
-    let args = failover_args(&bind, "active", "standby", &bind.update_key_file());
-    let args = with_control_planes(&world, args, &[&plane]);
-    let ns = world.remap_namespace();
-    world.cluster("active").add_fault(FaultRule {
+    let (world, _bind, _plane, args, ns) = edge_on_active_with_fault(|ns| FaultRule {
         verb: Some("get".into()),
         path_contains: Some(format!("/namespaces/{ns}/pods/")),
         nth: Some(1),
         times: Some(1),
         action: FaultAction::Status(404),
-    });
-    world.cluster("active").reset_counters();
+    })
+    .await;
     let out = run(&world, &args, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
