@@ -84,21 +84,27 @@ declare -A WALL RSS REQ DETAIL DNS_MS
 # measure ID ADMIN "CLUSTER..." SETUP CASE: runs `SETUP i` (untimed) and `CASE i`
 # (timed) $reps times; records the median wall ms, the peak RSS, and the
 # requests per cluster of the last run (counters reset before each run).
+# timed_case ID CASE I TIMES: runs `CASE I` (its output in $work/ID.out and
+# .err) and appends its wall time in ms to TIMES.
+timed_case() {
+  local id=$1 case=$2 i=$3 times=$4 start end
+  start=$(date +%s%N)
+  # A plain statement, so that errexit stops the run at the first failing
+  # command of the case (the EXIT trap shows its stderr).
+  current_case=$id
+  $case "$i" >"$work/$id.out" 2>"$work/$id.err"
+  current_case=
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000000)) >>"$times"
+}
 measure() {
-  local id=$1 url=$2 clusters=$3 setup=$4 case=$5 i start end
+  local id=$1 url=$2 clusters=$3 setup=$4 case=$5 i
   : >"$work/times"
   : >"$work/rss"
   for ((i = 0; i < reps; i++)); do
     $setup "$i"
     for cluster in $clusters; do admin DELETE "$url/clusters/$cluster/counters" >/dev/null; done
-    start=$(date +%s%N)
-    # A plain statement, so that errexit stops the run at the first failing
-    # command of the case (the EXIT trap shows its stderr).
-    current_case=$id
-    $case "$i" >"$work/$id.out" 2>"$work/$id.err"
-    current_case=
-    end=$(date +%s%N)
-    echo $(((end - start) / 1000000)) >>"$work/times"
+    timed_case "$id" "$case" "$i" "$work/times"
   done
   WALL[$id]=$(median <"$work/times")
   RSS[$id]=$(($(sort -n "$work/rss" | tail -n 1) / 1024))
@@ -123,18 +129,13 @@ nothing() { :; }
 # plugin back to back last about a second; their median was 35 ms in one
 # such second and 25 ms 45 s later, same command, same namespace).
 measure_alternating() {
-  local ids=("$1" "$3") cases=("$2" "$4") setup=$5 i k start end
+  local ids=("$1" "$3") cases=("$2" "$4") setup=$5 i k
   for k in 0 1; do : >"$work/times.$k" && : >"$work/rss.$k"; done
   for ((i = 0; i < reps; i++)); do
     for k in 0 1; do
       $setup "$i"
       : >"$work/rss"
-      start=$(date +%s%N)
-      current_case=${ids[$k]}
-      ${cases[$k]} "$i" >"$work/${ids[$k]}.out" 2>"$work/${ids[$k]}.err"
-      current_case=
-      end=$(date +%s%N)
-      echo $(((end - start) / 1000000)) >>"$work/times.$k"
+      timed_case "${ids[$k]}" "${cases[$k]}" "$i" "$work/times.$k"
       cat "$work/rss" >>"$work/rss.$k"
     done
   done

@@ -293,10 +293,8 @@ impl Look<'_> {
         // A pod gone since it was listed is no longer one of the edge's.
         let logs: Vec<String> = logs
             .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+            .filter_map(Result::transpose)
+            .collect::<Result<_>>()?;
         Ok(judge(layout, available, &logs))
     }
 }
