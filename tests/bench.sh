@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . tests/plugins-on-path.sh
+. tests/edge-stand-in.sh
 profile_dir=$(profile_dir release)
 reps=${BENCH_REPS:-5}
 out=${BENCH_OUT:-BENCHMARKS.md}
@@ -328,6 +329,38 @@ DNS_MS[1000]=$(awk '{print int($1 * 1000)}' "$work/dns-seconds" | median)
 if ((reps % 2 == 1)); then plugin_failover 1 >/dev/null 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }; fi
 set_latency "$ADMIN_main" 0 active standby target
 
+# --- round trips: what 50 ms of latency adds ------------------------------------
+# Runs at 0 and at 50 ms take turns run by run (the proxy's latency switched
+# between runs, untimed), so that both medians come from the same minutes:
+# the tables' 0 and 50 ms figures are minutes apart, and between such
+# windows a 5-run median moves by more than half a round trip (import's
+# round trips read 3.2 and 4.6 in two bench runs of the same code).
+round_trip_reps=${BENCH_ROUND_TRIP_REPS:-11}
+declare -A ROUND_TRIPS ROUND_TRIP_MS
+# measure_round_trips ID SETUP CASE: sets ROUND_TRIPS[ID], (median at 50 ms
+# - median at 0 ms) / 50 ms, and ROUND_TRIP_MS[ID], the two medians.
+measure_round_trips() {
+  local id=$1 setup=$2 case=$3 i latency at_0 at_50
+  for latency in 0 50; do : >"$work/round-trips.$latency"; done
+  for ((i = 0; i < round_trip_reps; i++)); do
+    for latency in 0 50; do
+      set_latency "$ADMIN_main" "$latency" active standby target
+      $setup "$i"
+      timed_case "round_trips_${id}_$latency" "$case" "$i" "$work/round-trips.$latency"
+    done
+  done
+  at_0=$(median <"$work/round-trips.0")
+  at_50=$(median <"$work/round-trips.50")
+  ROUND_TRIP_MS[$id]="$at_0 ms → $at_50 ms"
+  ROUND_TRIPS[$id]=$(awk -v a="$at_50" -v b="$at_0" 'BEGIN {printf "%.1f", (a - b) / 50}')
+  printf '%-28s %6s round trips (%s)\n' "round_trips_$id" "${ROUND_TRIPS[$id]}" "${ROUND_TRIP_MS[$id]}" >&2
+}
+log "Round trips added by 50 ms latency: $round_trip_reps runs at 0 and at 50 ms, taking turns"
+measure_round_trips export nothing plugin_export
+measure_round_trips import reset_target plugin_import
+measure_round_trips cacheck nothing plugin_cacheck
+set_latency "$ADMIN_main" 0 active standby target
+
 # --- startup: --version of each binary (and kubectl's for scale) -------------
 log "Startup: --version, $((reps * 4)) runs each"
 startup_reps=$((reps * 4))
@@ -357,33 +390,11 @@ cp "$cluster_kubeconfig" "$cp_kubeconfig"
 for cluster in active standby; do
   edge_log="$work/edge-$cluster.log"
   : >"$edge_log"
-  kubectl --kubeconfig "$cp_kubeconfig" --context "$cluster" apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: istio-system}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterLogs
-metadata: {name: bench-edge}
-spec:
-  selector: {matchNamespaces: [istio-system]}
-  logs: [{logsFile: $edge_log}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: edge, namespace: istio-system}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: edge}}
-  template:
-    metadata: {labels: {app: edge}}
-    spec: {containers: [{name: edge, image: registry.invalid/xcp-edge:1}]}
-YAML
+  apply_edge_stand_in bench-edge "$edge_log" --kubeconfig "$cp_kubeconfig" --context "$cluster"
   kubectl --kubeconfig "$cp_kubeconfig" --context "$cluster" -n istio-system rollout status deployment/edge --timeout=90s >/dev/null
 done
-# The edge's log in the CRI format kwok reads (`TIME stdout F LINE`).
 while :; do
-  line="$(date -u +%Y-%m-%dT%H:%M:%S.%NZ) stdout F connected to central tsb.mp.example:9443"
+  line=$(edge_connected_line tsb.mp.example)
   echo "$line" >>"$work/edge-active.log"
   echo "$line" >>"$work/edge-standby.log"
   sleep 0.1
@@ -624,10 +635,9 @@ log "Budgets"
 # Import into a new namespace: the first, the namespace and the secrets,
 # the namespace's create, the secrets' creates: 4. cacheck: the first, then
 # the certificate secrets and cert-manager's list: 2.
-round_trips() { awk -v a="${WALL[$1_50]}" -v b="${WALL[$1_0]}" 'BEGIN {printf "%.1f", (a - b) / 50}'; }
-budget "export: round trips added by 50 ms latency (floor 3)" "$(round_trips plugin_export)" 3.5
-budget "import into a new namespace: round trips added by 50 ms latency (floor 4)" "$(round_trips plugin_import)" 4.5
-budget "cacheck: round trips added by 50 ms latency (floor 2)" "$(round_trips plugin_cacheck)" 2.5
+budget "export: round trips added by 50 ms latency (floor 3; ${ROUND_TRIP_MS[export]})" "${ROUND_TRIPS[export]}" 3.5
+budget "import into a new namespace: round trips added by 50 ms latency (floor 4; ${ROUND_TRIP_MS[import]})" "${ROUND_TRIPS[import]}" 4.5
+budget "cacheck: round trips added by 50 ms latency (floor 2; ${ROUND_TRIP_MS[cacheck]})" "${ROUND_TRIPS[cacheck]}" 2.5
 # The failover's round-trip floor: the sequential API round trips its steps
 # cannot avoid. Preflight 1 (both clusters read concurrently), lock and
 # journal 1, fence 4 (operator to 0, see it at 0, the rest to 0, see them
@@ -736,7 +746,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo "|---|---:|---:|---|"
   printf '%s\n' "${verdicts[@]}"
   echo
-  echo "Round trips added by latency = (median at 50 ms − median at 0 ms) / 50 ms. cacheck reads each cluster in two round trips (its client's first request alone, then the layout's certificate secrets by name and one list of the Secrets cert-manager manages, filtered by the API server on its label \`controller.cert-manager.io/fao\`), both clusters concurrently; never the namespace's other Secrets. Its cert-manager check needs no request of its own: a root cert-manager generated is a Secret it wrote whose \`tls.crt\` is self-signed, and what that root feeds is followed by signature through the Secrets; cert-manager's Issuers, Certificates and ClusterIssuers are not read."
+  echo "Round trips added by latency = (median at 50 ms − median at 0 ms) / 50 ms, from runs of their own: $round_trip_reps at 0 ms and $round_trip_reps at 50 ms taking turns run by run, the proxy's latency switched between runs (the side-by-side tables' 0 and 50 ms figures are minutes apart, and the clusters' pace drifts between such windows). cacheck reads each cluster in two round trips (its client's first request alone, then the layout's certificate secrets by name and one list of the Secrets cert-manager manages, filtered by the API server on its label \`controller.cert-manager.io/fao\`), both clusters concurrently; never the namespace's other Secrets. Its cert-manager check needs no request of its own: a root cert-manager generated is a Secret it wrote whose \`tls.crt\` is self-signed, and what that root feeds is followed by signature through the Secrets; cert-manager's Issuers, Certificates and ClusterIssuers are not read."
   echo
   echo "Failover's round-trip floor: preflight 1 (both clusters read concurrently), lock and journal 1, fence 4 (operator to 0, see it at 0, the rest to 0, see them at 0), activate 2 (scale all, see them ready), journal finish 1: $floor_round_trips round trips, $floor_ms ms at 50 ms. Measured API part: $failover_api_0 ms at 0 ms, $failover_api_50 ms at 50 ms, $failover_api_1000 ms at 1000 ms, i.e. $failover_round_trips round trips added by 1000 ms of latency (round trips made while the clusters work overlap with their pace, so this can read up to ~2 below the true count, never above). The 0 ms figure is mostly the clusters' own pace, not round trips: the deployment controller, the scheduler and kwok take a scaled Deployment's Pods to Ready (or gone), and the front door follows envoy's readiness every 50 ms (verify retries a refused connection every 25 ms)."
   echo
@@ -758,14 +768,14 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo
   echo "The MP's objects are the same in every shape; the rest of the namespace changes, on every cluster the command reads (\`active\`, \`standby\`, and \`target\` for the import): **clean** = the MP's own secrets only (${secrets_in[clean]} secrets in \`tsb\` of \`active\`); **helm** = + $helm_revisions helm release records \`sh.helm.release.v1.mp.vN\` of ~0.7 MB each (type \`helm.sh/release.v1\`, helm's labels \`owner=helm,name=mp,status=superseded,version=N\`, ~0.5 MB of random bytes base64-encoded in key \`release\`), as a helm-managed MP keeps by default (${secrets_in[helm]} secrets); **busy** = helm's records removed, + $busy_fillers unrelated Opaque secrets of ~800 B (${secrets_in[busy]} secrets)."
   echo
-  echo "**The clean twin**: a second MP seeded alike by \`mp-live\` in namespace \`$twin_namespace\` of the same clusters (${secrets_in[twin]} secrets in it on \`active\`; its standby holds its active's secrets and is fenced, as the main one's; its \`mp-live\` stops once it is set up, since no timed command needs its operator or front door), which never gets fillers. In every shape each plugin runs against \`tsb\` and against the twin (\`-n $twin_namespace\`, import: its own bundle into namespace \`$twin_namespace\` of \`target\`), the two taking turns run by run; by hand runs against \`tsb\` after them (its budget, 3× slower than the plugin, has no need of the same seconds, and its heavier runs, kubectl and openssl processes by the dozen, would disturb the pair's). **Growth** is the plugin's figure in \`tsb\` over the twin's of the same seconds: the clusters' pace drifts between windows minutes apart (the same command on the same clean namespace measured 35, 51 and 38 ms in three such windows), more than the budget's 30%, so the clean shape's figure from minutes earlier is no baseline; it is shown in the last column for comparison. In the clean shape both namespaces are clean: its growth is what two identical namespaces differ by in this run. Plugin and twin: median of $shape_reps runs each; by hand: of $reps; peak RSS is the largest process of any run; requests come from one more run of the plugin in \`tsb\` through the proxy (its counters, all clusters the command reads)."
+  echo "**The clean twin**: a second MP seeded alike by \`mp-live\` in namespace \`$twin_namespace\` of the same clusters (${secrets_in[twin]} secrets in it on \`active\`; its standby holds its active's secrets and is fenced, as the main one's; its \`mp-live\` stops once it is set up, since no timed command needs its operator or front door), which never gets fillers. In every shape each plugin runs against \`tsb\` and against the twin (\`-n $twin_namespace\`, import: its own bundle into namespace \`$twin_namespace\` of \`target\`), the two taking turns run by run; by hand runs against \`tsb\` after them (its budget, 3× slower than the plugin, has no need of the same seconds, and its heavier runs, kubectl and openssl processes by the dozen, would disturb the pair's). **Growth** is the plugin's figure in \`tsb\` over the twin's of the same seconds: the clusters' pace drifts between windows minutes apart, so the clean shape's figure from minutes earlier is no baseline. The last column shows that drift: the twin, clean throughout, in this shape's window over its own figure in the clean shape's. In the clean shape both namespaces are clean: its growth is what two identical namespaces differ by in this run. Plugin and twin: median of $shape_reps runs each; by hand: of $reps; peak RSS is the largest process of any run; requests come from one more run of the plugin in \`tsb\` through the proxy (its counters, all clusters the command reads)."
   echo
-  echo "| command | shape | plugin | plugin RSS | plugin requests | clean twin alongside | twin RSS | growth vs twin: time, RSS | by hand | by-hand RSS | speed-up | vs \`tsb\` when clean |"
+  echo "| command | shape | plugin | plugin RSS | plugin requests | clean twin alongside | twin RSS | growth vs twin: time, RSS | by hand | by-hand RSS | speed-up | drift: twin vs its clean-shape figure |"
   echo "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
   for id in "${shape_cases[@]}"; do
     for shape in "${shapes[@]}"; do
-      plugin=shape_plugin_${id}_$shape hand=shape_hand_${id}_$shape twin=shape_twin_${id}_$shape clean=shape_plugin_${id}_clean
-      echo "| $id | $shape | ${WALL[$plugin]} ms | ${RSS[$plugin]} MiB | ${REQ[shape_count_${id}_$shape]} | ${WALL[$twin]} ms | ${RSS[$twin]} MiB | $(ratio "${WALL[$plugin]}" "${WALL[$twin]}"), $(ratio "${RSS[$plugin]}" "${RSS[$twin]}") | ${WALL[$hand]} ms | ${RSS[$hand]} MiB | $(ratio "${WALL[$hand]}" "${WALL[$plugin]}") | $(ratio "${WALL[$plugin]}" "${WALL[$clean]}") |"
+      plugin=shape_plugin_${id}_$shape hand=shape_hand_${id}_$shape twin=shape_twin_${id}_$shape twin_clean=shape_twin_${id}_clean
+      echo "| $id | $shape | ${WALL[$plugin]} ms | ${RSS[$plugin]} MiB | ${REQ[shape_count_${id}_$shape]} | ${WALL[$twin]} ms | ${RSS[$twin]} MiB | $(ratio "${WALL[$plugin]}" "${WALL[$twin]}"), $(ratio "${RSS[$plugin]}" "${RSS[$twin]}") | ${WALL[$hand]} ms | ${RSS[$hand]} MiB | $(ratio "${WALL[$hand]}" "${WALL[$plugin]}") | $(ratio "${WALL[$twin]}" "${WALL[$twin_clean]}") |"
     done
   done
   echo

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . tests/plugins-on-path.sh
+. tests/edge-stand-in.sh
 profile_dir=$(profile_dir release)
 work=$PWD/.demo
 rm -rf "$work" && mkdir -p "$work"
@@ -146,28 +147,8 @@ step "A workload cluster's control plane: context workload (the active cluster),
 context_field() { kubectl config view -o jsonpath="{.contexts[?(@.name==\"$1\")].context.$2}"; }
 kubectl config set-context workload --cluster="$(context_field active cluster)" --user="$(context_field active user)" >/dev/null
 : >"$work/edge.log"
-kubectl --context workload apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: istio-system}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterLogs
-metadata: {name: demo-edge}
-spec:
-  selector: {matchNamespaces: [istio-system]}
-  logs: [{logsFile: $work/edge.log}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: edge, namespace: istio-system}
-spec:
-  selector: {matchLabels: {app: edge}}
-  template:
-    metadata: {labels: {app: edge}}
-    spec: {containers: [{name: edge, image: registry.invalid/xcp-edge:1}]}
-YAML
-(while sleep 1; do printf '%s stdout F connected to central tsb.mp.example:9443\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >>"$work/edge.log"; done) &
+apply_edge_stand_in demo-edge "$work/edge.log" --context workload
+(while sleep 1; do edge_connected_line tsb.mp.example >>"$work/edge.log"; done) &
 edge_pid=$!
 
 failover=(-n mp-pair --dump-dir "$work" --database shared --dns-backend rfc2136 --dns-server "127.0.0.1:$dns_port" --dns-zone mp.example
