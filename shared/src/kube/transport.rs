@@ -197,8 +197,84 @@ where
         .option_layer(exec_token)
         .layer(headers)
         .map_err(tower::BoxError::from)
+        .layer(refused_read_retry())
         .service(FirstRequestFirst::new(http_client));
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// Sends a read (GET, HEAD) once more, on a new connection, when the API
+/// server's HTTP/2 GOAWAY (or a REFUSED_STREAM reset) refused it: the
+/// server never processed it, as RFC 9113 section 8.7 says of such
+/// streams, and Go's client (kubectl) retries those too. kube-apiserver
+/// closes an unauthenticated client's HTTP/2 connection after its answer
+/// (feature gate UnauthenticatedHTTP2DOSMitigation, on by default): with an
+/// expired client certificate the first request gets the 401, and reads
+/// sent alongside it on that connection were refused, which would read as
+/// "cluster unreachable" instead of the 401's fix. A graceful API server
+/// restart refuses streams the same way. Writes are not resent.
+fn refused_read_retry() -> tower::retry::RetryLayer<RefusedReadRetry> {
+    tower::retry::RetryLayer::new(RefusedReadRetry { resent: false })
+}
+
+#[derive(Clone)]
+struct RefusedReadRetry {
+    resent: bool,
+}
+
+impl<Response, E> tower::retry::Policy<http::Request<kube::client::Body>, Response, E>
+    for RefusedReadRetry
+where
+    E: std::error::Error + 'static,
+{
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut http::Request<kube::client::Body>,
+        result: &mut Result<Response, E>,
+    ) -> Option<Self::Future> {
+        match result {
+            Err(error) if !self.resent && refused_unprocessed(error) => {
+                self.resent = true;
+                Some(std::future::ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(
+        &mut self,
+        request: &http::Request<kube::client::Body>,
+    ) -> Option<http::Request<kube::client::Body>> {
+        if self.resent || !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
+            return None;
+        }
+        let mut copy = http::Request::new(request.body().try_clone()?);
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.version_mut() = request.version();
+        *copy.headers_mut() = request.headers().clone();
+        *copy.extensions_mut() = request.extensions().clone();
+        Some(copy)
+    }
+}
+
+/// Whether the server refused the request unprocessed: its GOAWAY without an
+/// error (the stream was past its last one) or a REFUSED_STREAM reset.
+fn refused_unprocessed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if let Some(h2) = current.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && match h2.reason() {
+                    Some(h2::Reason::NO_ERROR) => h2.is_go_away(),
+                    Some(h2::Reason::REFUSED_STREAM) => h2.is_reset(),
+                    _ => false,
+                };
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// Holds a client's other requests while its first is in flight, so that
@@ -943,6 +1019,115 @@ mod tests {
             arrivals[2..].iter().all(|in_flight| *in_flight > 0),
             "the others together: {arrivals:?}"
         );
+    }
+
+    /// An HTTP/2 server on loopback whose first connection is refused as
+    /// kube-apiserver refuses an unauthenticated client's further requests:
+    /// once the client's request is on the wire (its HEADERS frame read
+    /// with `peek`, unprocessed), the server says GOAWAY with last stream
+    /// 0 and NO_ERROR. Later connections answer 200. Returns the address
+    /// and the count of connections accepted.
+    async fn refusing_first_connection()
+    -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+                tokio::spawn(async move {
+                    if first {
+                        wait_for_headers_frame(&tcp).await;
+                    }
+                    let mut connection = h2::server::handshake(tcp).await.unwrap();
+                    if first {
+                        connection.abrupt_shutdown(h2::Reason::NO_ERROR);
+                    }
+                    while let Some(Ok((_, mut respond))) = connection.accept().await {
+                        respond
+                            .send_response(http::Response::new(()), true)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    /// Peeks at the client's bytes until they hold a HEADERS frame: after
+    /// the 24-byte preface, frames of a 9-byte header (length, type, ...).
+    async fn wait_for_headers_frame(tcp: &tokio::net::TcpStream) {
+        const PREFACE: usize = 24;
+        const HEADERS: u8 = 1;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = tcp.peek(&mut buffer).await.unwrap();
+            let mut at = PREFACE;
+            while at + 9 <= read {
+                let length =
+                    u32::from_be_bytes([0, buffer[at], buffer[at + 1], buffer[at + 2]]) as usize;
+                if buffer[at + 3] == HEADERS {
+                    return;
+                }
+                at += 9 + length;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn send_through_retry(
+        address: std::net::SocketAddr,
+        method: http::Method,
+    ) -> Result<http::StatusCode, String> {
+        use tower::ServiceExt;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build_http::<kube::client::Body>();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{address}/api/v1/namespaces/tsb/secrets"))
+            .body(kube::client::Body::from(b"{}".to_vec()))
+            .unwrap();
+        tower::ServiceBuilder::new()
+            .layer(refused_read_retry())
+            .service(client)
+            .oneshot(request)
+            .await
+            .map(|response| response.status())
+            .map_err(|error| format!("{:?}", error))
+    }
+
+    #[tokio::test]
+    async fn a_read_refused_by_goaway_is_sent_again_on_a_new_connection() {
+        use std::sync::atomic::Ordering;
+        let (address, accepted) = refusing_first_connection().await;
+        assert_eq!(
+            send_through_retry(address, http::Method::GET).await,
+            Ok(http::StatusCode::OK)
+        );
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "refused, then sent on a new connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_by_goaway_is_not_sent_again() {
+        use std::sync::atomic::Ordering;
+        let (address, accepted) = refusing_first_connection().await;
+        let refused = send_through_retry(address, http::Method::POST)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.contains("GoAway") && refused.contains("NO_ERROR"),
+            "{refused}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "not sent again");
     }
 
     const SERVER: &str = "https://10.0.0.1:6443";
