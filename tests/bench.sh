@@ -729,7 +729,7 @@ row() { # LABEL ID_HAND ID_PLUGIN LATENCY
   echo "| kernel | $(uname -sr) |"
   echo "| rustc | $(rustc --version 2>/dev/null || echo unknown) |"
   echo "| kubectl | $(kubectl version --client 2>/dev/null | head -n 1) |"
-  echo "| load average at the end | $(cut -d' ' -f1-3 /proc/loadavg) (other jobs shared the machine) |"
+  echo "| load average at the end | $(cut -d' ' -f1-3 /proc/loadavg) (the three clusters and mp-live included) |"
   echo
   echo "## Method"
   echo
